@@ -1,0 +1,200 @@
+#include "core/buf.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (!p) {
+		fprintf(stderr, "deploywatch: out of memory allocating %zu bytes\n", n);
+		abort();
+	}
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (!p) {
+		fprintf(stderr, "deploywatch: out of memory allocating %zu x %zu bytes\n", n, size);
+		abort();
+	}
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+
+	if (!q) {
+		fprintf(stderr, "deploywatch: out of memory reallocating %zu bytes\n", n);
+		abort();
+	}
+	return q;
+}
+
+char *xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	char *p = xmalloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+void buf_init(struct buf *b, size_t max)
+{
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+	b->max = max ? max : BUF_DEFAULT_MAX;
+}
+
+void buf_release(struct buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+}
+
+void buf_reset(struct buf *b)
+{
+	b->len = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+/* Make room for 'extra' more bytes plus the NUL. */
+static int buf_reserve(struct buf *b, size_t extra)
+{
+	size_t need, cap;
+
+	if (extra > b->max || b->len > b->max - extra)
+		return -E2BIG;
+	need = b->len + extra + 1;
+	if (need <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 256;
+	while (cap < need)
+		cap *= 2;
+	if (cap > b->max + 1)
+		cap = b->max + 1;
+	b->data = xrealloc(b->data, cap);
+	b->cap = cap;
+	return 0;
+}
+
+int buf_append(struct buf *b, const void *data, size_t len)
+{
+	int err = buf_reserve(b, len);
+
+	if (err)
+		return err;
+	if (len)
+		memcpy(b->data + b->len, data, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int buf_puts(struct buf *b, const char *s)
+{
+	return buf_append(b, s, strlen(s));
+}
+
+int buf_putc(struct buf *b, char c)
+{
+	return buf_append(b, &c, 1);
+}
+
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+{
+	va_list copy;
+	int n, err;
+
+	va_copy(copy, ap);
+	n = vsnprintf(NULL, 0, fmt, copy);
+	va_end(copy);
+	if (n < 0)
+		return -EINVAL;
+	err = buf_reserve(b, (size_t)n);
+	if (err)
+		return err;
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+int buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int err;
+
+	va_start(ap, fmt);
+	err = buf_vprintf(b, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+char *buf_detach(struct buf *b, size_t *len)
+{
+	char *p = b->data ? b->data : xstrdup("");
+
+	if (len)
+		*len = b->len;
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+	return p;
+}
+
+/* Decimal digits of an unsigned integer, written backwards from 'end'. Returns the start. */
+static char *format_u64(char *end, uint64_t u)
+{
+	*--end = '\0';
+	do {
+		*--end = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	return end;
+}
+
+char *fmt_double(char out[FMT_DOUBLE_MAX], double v)
+{
+	if (isnan(v))
+		return strcpy(out, "NaN");
+	if (isinf(v))
+		return strcpy(out, v > 0 ? "+Inf" : "-Inf");
+	/* Most sample values are whole numbers (bytes, counts): print those digit by digit. -0
+	 * keeps its sign, as Go's formatting does. */
+	if (v == floor(v) && fabs(v) < 9007199254740992.0) {
+		char tmp[24], *digits = format_u64(tmp + sizeof(tmp), (uint64_t)fabs(v));
+
+		out[0] = '-';
+		strcpy(out + (signbit(v) ? 1 : 0), digits);
+		return out;
+	}
+	/* The shortest text that reads back to the same double. If one of at most 15 significant
+	 * digits exists, "%.15g" prints exactly it (rounding v to 15 digits lands on it and %g drops
+	 * the trailing zeros), so only 16 and 17 digits remain to try. */
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(out, FMT_DOUBLE_MAX, "%.*g", prec, v);
+		if (prec == 17 || strtod(out, NULL) == v)
+			break;
+	}
+	if (fabs(v) < 1e21 && v == floor(v) && strchr(out, 'e'))
+		snprintf(out, FMT_DOUBLE_MAX, "%.0f", v);
+	return out;
+}

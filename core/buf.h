@@ -1,0 +1,53 @@
+#ifndef DW_CORE_BUF_H
+#define DW_CORE_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * A growable byte buffer with a hard maximum size (curl's dynbuf idea): every buffer whose size
+ * input controls gets a cap, and crossing it is an error the caller answers, never a crash.
+ * The contents are always NUL-terminated one past 'len' so text can be used as a C string.
+ */
+struct buf {
+	char *data;    /* owned; NULL until the first append */
+	size_t len;    /* bytes used, excluding the terminating NUL */
+	size_t cap;    /* bytes allocated */
+	size_t max;    /* hard limit on len; 0 means BUF_DEFAULT_MAX */
+};
+
+#define BUF_DEFAULT_MAX ((size_t)64 << 20)
+
+/* Initialise an empty buffer that may grow to 'max' bytes (0: BUF_DEFAULT_MAX). */
+void buf_init(struct buf *b, size_t max);
+/* Free the contents; the buffer may be reused after buf_init. */
+void buf_release(struct buf *b);
+/* Forget the contents but keep the allocation. */
+void buf_reset(struct buf *b);
+
+/* Append bytes. Returns 0, or -E2BIG when the result would exceed b->max (nothing appended). */
+int buf_append(struct buf *b, const void *data, size_t len);
+int buf_puts(struct buf *b, const char *s);
+int buf_putc(struct buf *b, char c);
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
+/* Take the contents (caller frees with free()); the buffer is left empty. Never NULL. */
+char *buf_detach(struct buf *b, size_t *len);
+
+/*
+ * Format a sample value the way Prometheus does: the shortest text that reads back to the same
+ * double, "+Inf", "-Inf", "NaN". 'out' must hold FMT_DOUBLE_MAX bytes. Returns 'out'.
+ */
+#define FMT_DOUBLE_MAX 32
+char *fmt_double(char out[FMT_DOUBLE_MAX], double v);
+
+/* Allocation that aborts with a message on out of memory (STYLE: OOM aborts). */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+
+#endif

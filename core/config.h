@@ -1,0 +1,140 @@
+#ifndef DW_CORE_CONFIG_H
+#define DW_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * deploywatch's configuration, read from YAML (libyaml). The key names are a contract with
+ * operators (../shared/DESIGN.md, docs/config.md): keys may be added, never renamed.
+ *
+ * Parsing is strict: an unknown key, a wrong type or a bad value is an error that names the file,
+ * line, column, the full key path and the expected form, e.g.
+ *   /etc/deploywatch.yml:12:14: storage.retention: expected a duration such as 30s, 5m, 2h or 7d, got "thirty days"
+ * A typo must never silently disable a check.
+ */
+
+/* Durations and times are milliseconds. */
+typedef int64_t dw_millis;
+
+enum source_format {
+	SOURCE_LARAVEL,
+	SOURCE_MYSQL_ERROR,
+	SOURCE_MYSQL_SLOW,
+	SOURCE_NGINX,
+	SOURCE_REGEX,
+};
+
+struct config_source {
+	char *name;               /* unique among sources; [a-zA-Z_][a-zA-Z0-9_-]* */
+	char *path;               /* a path or glob */
+	enum source_format format;
+	char *timezone;           /* "UTC" or an IANA zone name; default "UTC" */
+	char *app_root;           /* NULL when not set */
+	char *regex;              /* format: regex only (required there, refused elsewhere) */
+};
+
+struct config_rule {
+	char *name;               /* metric name, [a-zA-Z_:][a-zA-Z0-9_:]* */
+	char *source;             /* must name a source */
+	char *regex;              /* PCRE2 pattern; named groups become labels (compiled later) */
+	char *help;               /* NULL when not set */
+};
+
+struct config_user {
+	char *name;
+	char *bcrypt_hash;        /* "$2a$", "$2b$" or "$2y$" hash, as in Prometheus's web config */
+};
+
+/* A judge check: a PromQL expression with its comparison, e.g. 'rate(x[5m]) > 0.01'; the check
+ * fails when the expression returns any series (as an alerting rule fires). */
+struct config_check {
+	char *name;
+	char *expr;
+	char *description;        /* NULL when not set */
+};
+
+struct config {
+	char *file;               /* the file it was read from, or "<embedded default>" */
+
+	struct {
+		char *path;               /* LMDB environment directory; default "./data" */
+		dw_millis retention;      /* default 30d */
+		dw_millis sample_interval;/* default 10s; at least 1s */
+	} storage;
+
+	struct {
+		char *listen_address;     /* host:port, [v6]:port; default "127.0.0.1:9466" */
+		char *tls_cert_file;      /* NULL when not set; both or neither */
+		char *tls_key_file;
+		struct config_user *users;/* basic_auth_users; empty: no authentication */
+		size_t nusers;
+	} web;
+
+	struct config_source *sources;
+	size_t nsources;
+
+	struct config_rule *rules;
+	size_t nrules;
+
+	struct {
+		char **filesystems;       /* mount points; default ["/"] */
+		size_t nfilesystems;
+		uint16_t *tcp_ports;      /* local or remote ports whose established connections count */
+		size_t ntcp_ports;
+		char **processes;         /* process names (comm) to account CPU and memory for */
+		size_t nprocesses;
+		char *proc_path;          /* default "/proc" (node_exporter's --path.procfs) */
+		char *sys_path;           /* default "/sys" (--path.sysfs) */
+		char *rootfs_path;        /* default "/" (--path.rootfs): prefix for statvfs */
+	} system;
+
+	struct {
+		dw_millis baseline;       /* default 30m */
+		dw_millis window;         /* default 30m */
+		struct config_check *checks; /* empty: the built-in defaults apply */
+		size_t nchecks;
+	} judge;
+
+	struct {
+		unsigned max_series_per_metric; /* default 2000 */
+	} limits;
+
+	char *log_level;          /* "debug" | "info" | "warn" | "error"; default "info" */
+};
+
+/* The configuration compiled into the binary: what `deploywatch run` uses without -c. */
+extern const char config_embedded_default[];
+
+/*
+ * Parse YAML 'text' of 'len' bytes; 'file' names it in errors. On success *out is a new config
+ * (free with config_free) and 0 is returned. On failure returns -EINVAL (or -ENOMEM never: OOM
+ * aborts) and writes one line, without a trailing newline, into 'err' (at most 'errlen' bytes):
+ * "FILE:LINE:COL: KEY.PATH: what was expected, got what".
+ */
+int config_parse(const char *file, const char *text, size_t len, struct config **out,
+		 char *err, size_t errlen);
+
+/* Read and parse 'path'. An unreadable file is "PATH: cannot read: strerror". Returns as
+ * config_parse, or a negative errno for I/O errors (with 'err' filled in). */
+int config_load_file(const char *path, struct config **out, char *err, size_t errlen);
+
+/* Parse config_embedded_default. Never fails for a released binary (a unit test proves it). */
+int config_load_default(struct config **out, char *err, size_t errlen);
+
+/* Free a config. NULL is a no-op. */
+void config_free(struct config *cfg);
+
+/* The name used in the YAML for a format ("laravel", "mysql-error", ...). */
+const char *config_format_name(enum source_format f);
+
+/*
+ * Durations: "250ms", "10s", "5m", "2h", "7d", "1w", "1y" and combinations in decreasing order
+ * ("1h30m"), as Prometheus's model.ParseDuration; "0" alone is zero. Returns 0 or -EINVAL.
+ */
+int duration_parse(const char *s, dw_millis *out);
+/* Format as the shortest such string ("1h30m", "0s"); 'out' holds at least 32 bytes. */
+char *duration_format(dw_millis d, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,118 @@
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/buf.h"
+
+static void test_append_and_cap(void **state)
+{
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 10);
+	assert_int_equal(buf_puts(&b, "hello"), 0);
+	assert_int_equal(buf_printf(&b, "%d", 1234), 0);
+	assert_string_equal(b.data, "hello1234");
+	/* One more byte fits, two do not, and a refused append leaves the contents alone. */
+	assert_int_equal(buf_puts(&b, "xy"), -E2BIG);
+	assert_string_equal(b.data, "hello1234");
+	assert_int_equal(buf_putc(&b, '!'), 0);
+	assert_int_equal(b.len, 10);
+	assert_int_equal(buf_putc(&b, '!'), -E2BIG);
+	buf_reset(&b);
+	assert_int_equal(b.len, 0);
+	assert_string_equal(b.data, "");
+	buf_release(&b);
+}
+
+static void test_detach(void **state)
+{
+	struct buf b;
+	size_t len;
+	char *s;
+
+	(void)state;
+	buf_init(&b, 0);
+	s = buf_detach(&b, &len);
+	assert_string_equal(s, "");
+	assert_int_equal(len, 0);
+	free(s);
+	buf_printf(&b, "%s-%s", "a", "b");
+	s = buf_detach(&b, &len);
+	assert_string_equal(s, "a-b");
+	assert_int_equal(len, 3);
+	assert_null(b.data);
+	free(s);
+}
+
+static void test_fmt_double(void **state)
+{
+	static const struct {
+		double v;
+		const char *text;
+	} cases[] = {
+		{ 0.0, "0" },
+		{ 1.0, "1" },
+		{ -2.5, "-2.5" },
+		{ 0.1, "0.1" },
+		{ 1e-9, "1e-09" },
+		{ 25769803776.0, "25769803776" },
+		{ 0.005, "0.005" },
+		{ 123456.78, "123456.78" },
+		{ 1e300, "1e+300" },
+		{ -0.0, "-0" },
+		{ -123.0, "-123" },
+		{ 0.42, "0.42" },
+		{ 1e17, "100000000000000000" },
+		{ 9007199254740993.0 * 4, "36028797018963968" },
+		{ 1.0 / 3.0, "0.3333333333333333" },
+		{ 0.1 + 0.2, "0.30000000000000004" },
+	};
+	char out[FMT_DOUBLE_MAX];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_string_equal(fmt_double(out, cases[i].v), cases[i].text);
+	assert_string_equal(fmt_double(out, INFINITY), "+Inf");
+	assert_string_equal(fmt_double(out, -INFINITY), "-Inf");
+	assert_string_equal(fmt_double(out, NAN), "NaN");
+	/* Every formatted value reads back to the same double, and no shorter precision would. */
+	srand(7);
+	for (int i = 0; i < 20000; i++) {
+		double v = (double)rand() / RAND_MAX * pow(10, (rand() % 40) - 20);
+		char shorter[400];
+
+		if (i % 4 == 0)
+			v = round(v * 100) / 100; /* decimal-looking values like 0.42 */
+		fmt_double(out, v);
+		assert_true(strtod(out, NULL) == v);
+		/* The first precision that round-trips gives the shortest text; ours is no longer. */
+		for (int prec = 1; prec <= 17; prec++) {
+			snprintf(shorter, sizeof(shorter), "%.*g", prec, v);
+			if (strtod(shorter, NULL) == v) {
+				if (strlen(shorter) < strlen(out))
+					fail_msg("%s is not the shortest form of %.17g: %s", out, v, shorter);
+				break;
+			}
+		}
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_append_and_cap),
+		cmocka_unit_test(test_detach),
+		cmocka_unit_test(test_fmt_double),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

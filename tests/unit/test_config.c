@@ -1,0 +1,765 @@
+/*
+ * core/config.c and core/duration.c: the embedded default, a config with every key, every
+ * error message (file, line, column, key path, expected form), unreadable files, size, node and
+ * depth caps, durations, and truncated inputs that must never crash.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+
+#define MS_S 1000LL
+#define MS_M (60 * MS_S)
+#define MS_H (60 * MS_M)
+#define MS_D (24 * MS_H)
+
+static int parse(const char *yaml, struct config **cfg, char *err, size_t errlen)
+{
+	return config_parse("t.yml", yaml, strlen(yaml), cfg, err, errlen);
+}
+
+static char *read_fixture(const char *name, size_t *len)
+{
+	char path[512];
+	FILE *f;
+	char *text;
+
+	snprintf(path, sizeof(path), "%s/config/%s", DW_FIXTURES, name);
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	text = xmalloc(1 << 16);
+	*len = fread(text, 1, (1 << 16) - 1, f);
+	text[*len] = '\0';
+	fclose(f);
+	return text;
+}
+
+/* The defaults config.h documents for everything but what the default file sets. */
+static void assert_code_defaults(const struct config *cfg)
+{
+	assert_string_equal(cfg->storage.path, "./data");
+	assert_int_equal(cfg->storage.retention, 30 * MS_D);
+	assert_int_equal(cfg->storage.sample_interval, 10 * MS_S);
+	assert_string_equal(cfg->web.listen_address, "127.0.0.1:9466");
+	assert_null(cfg->web.tls_cert_file);
+	assert_null(cfg->web.tls_key_file);
+	assert_int_equal(cfg->web.nusers, 0);
+	assert_int_equal(cfg->nrules, 0);
+	assert_int_equal(cfg->system.nfilesystems, 1);
+	assert_string_equal(cfg->system.filesystems[0], "/");
+	assert_string_equal(cfg->system.proc_path, "/proc");
+	assert_string_equal(cfg->system.sys_path, "/sys");
+	assert_string_equal(cfg->system.rootfs_path, "/");
+	assert_int_equal(cfg->judge.baseline, 30 * MS_M);
+	assert_int_equal(cfg->judge.window, 30 * MS_M);
+	assert_int_equal(cfg->judge.nchecks, 0);
+	assert_int_equal(cfg->limits.max_series_per_metric, 2000);
+	assert_string_equal(cfg->log_level, "info");
+}
+
+/* The embedded default (etc/deploywatch.yml) parses and says what docs/config.md says. */
+static void test_default(void **state)
+{
+	static const char *const procs[] = { "php-fpm8.2", "mysqld", "mariadbd", "nginx" };
+	struct config *cfg = NULL;
+	char err[512] = "";
+
+	(void)state;
+	assert_int_equal(config_load_default(&cfg, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	assert_string_equal(cfg->file, "<embedded default>");
+	assert_code_defaults(cfg);
+
+	assert_int_equal(cfg->nsources, 4);
+	assert_string_equal(cfg->sources[0].name, "laravel");
+	assert_string_equal(cfg->sources[0].path, "/var/www/*/storage/logs/laravel*.log");
+	assert_int_equal(cfg->sources[0].format, SOURCE_LARAVEL);
+	assert_string_equal(cfg->sources[1].name, "mysql");
+	assert_string_equal(cfg->sources[1].path, "/var/log/mysql/error.log");
+	assert_int_equal(cfg->sources[1].format, SOURCE_MYSQL_ERROR);
+	assert_string_equal(cfg->sources[2].name, "mysql_slow");
+	assert_string_equal(cfg->sources[2].path, "/var/log/mysql/mysql-slow.log");
+	assert_int_equal(cfg->sources[2].format, SOURCE_MYSQL_SLOW);
+	assert_string_equal(cfg->sources[3].name, "nginx");
+	assert_string_equal(cfg->sources[3].path, "/var/log/nginx/access.log");
+	assert_int_equal(cfg->sources[3].format, SOURCE_NGINX);
+	for (size_t i = 0; i < 4; i++) {
+		assert_string_equal(cfg->sources[i].timezone, "UTC");
+		assert_null(cfg->sources[i].app_root);
+		assert_null(cfg->sources[i].regex);
+	}
+	assert_int_equal(cfg->system.ntcp_ports, 1);
+	assert_int_equal(cfg->system.tcp_ports[0], 3306);
+	assert_int_equal(cfg->system.nprocesses, 4);
+	for (size_t i = 0; i < 4; i++)
+		assert_string_equal(cfg->system.processes[i], procs[i]);
+	config_free(cfg);
+}
+
+/* The embedded text is etc/deploywatch.yml byte for byte: the shipped file cannot drift. */
+static void test_default_is_etc_file(void **state)
+{
+	char path[512];
+	char *text;
+	size_t len;
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/../../etc/deploywatch.yml", DW_FIXTURES);
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	text = xmalloc(1 << 16);
+	len = fread(text, 1, (1 << 16) - 1, f);
+	text[len] = '\0';
+	fclose(f);
+	assert_int_equal(len, strlen(config_embedded_default));
+	assert_string_equal(text, config_embedded_default);
+	free(text);
+}
+
+/* No document, only comments, or an empty document: every default, no sources. */
+static void test_empty_is_defaults(void **state)
+{
+	static const char *const inputs[] = {
+		"", "# nothing here\n\n", "---\n", "~\n", "---\n...\n",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+		struct config *cfg = NULL;
+		char err[256] = "";
+
+		assert_int_equal(parse(inputs[i], &cfg, err, sizeof(err)), 0);
+		assert_non_null(cfg);
+		assert_string_equal(cfg->file, "t.yml");
+		assert_code_defaults(cfg);
+		assert_int_equal(cfg->nsources, 0);
+		assert_int_equal(cfg->system.ntcp_ports, 0);
+		assert_int_equal(cfg->system.nprocesses, 0);
+		config_free(cfg);
+	}
+	/* Null sections are empty sections. */
+	{
+		struct config *cfg = NULL;
+		char err[256] = "";
+
+		static const char empty_sections[] =
+			"storage:\nweb:\nsources:\nrules:\nsystem:\njudge:\nlimits:\n";
+
+		assert_int_equal(parse(empty_sections, &cfg, err, sizeof(err)), 0);
+		assert_code_defaults(cfg);
+		config_free(cfg);
+	}
+}
+
+/* tests/fixtures/config/full.yml sets every key; each lands in its field. */
+static void test_full(void **state)
+{
+	char path[512], err[512] = "";
+	struct config *cfg = NULL;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/config/full.yml", DW_FIXTURES);
+	assert_int_equal(config_load_file(path, &cfg, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	assert_string_equal(cfg->file, path);
+
+	assert_string_equal(cfg->storage.path, "/var/lib/deploywatch");
+	assert_int_equal(cfg->storage.retention, 90 * MS_D);
+	assert_int_equal(cfg->storage.sample_interval, 15 * MS_S);
+
+	assert_string_equal(cfg->web.listen_address, "[::1]:9500");
+	assert_string_equal(cfg->web.tls_cert_file, "/etc/deploywatch/cert.pem");
+	assert_string_equal(cfg->web.tls_key_file, "/etc/deploywatch/key.pem");
+	assert_int_equal(cfg->web.nusers, 2);
+	assert_string_equal(cfg->web.users[0].name, "alice");
+	assert_string_equal(cfg->web.users[0].bcrypt_hash,
+			    "$2y$10$abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0");
+	assert_string_equal(cfg->web.users[1].name, "bob");
+	assert_string_equal(cfg->web.users[1].bcrypt_hash,
+			    "$2b$12$0123456789./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmno");
+
+	assert_int_equal(cfg->nsources, 5);
+	assert_string_equal(cfg->sources[0].name, "laravel");
+	assert_int_equal(cfg->sources[0].format, SOURCE_LARAVEL);
+	assert_string_equal(cfg->sources[0].timezone, "Europe/Madrid");
+	assert_string_equal(cfg->sources[0].app_root, "/var/www/cyh");
+	assert_null(cfg->sources[0].regex);
+	assert_int_equal(cfg->sources[1].format, SOURCE_MYSQL_ERROR);
+	assert_string_equal(cfg->sources[1].timezone, "UTC");
+	assert_null(cfg->sources[1].app_root);
+	assert_string_equal(cfg->sources[2].path, "/var/log/mysql/mariadb-slow.log");
+	assert_int_equal(cfg->sources[2].format, SOURCE_MYSQL_SLOW);
+	assert_int_equal(cfg->sources[3].format, SOURCE_NGINX);
+	assert_string_equal(cfg->sources[4].name, "queue-worker");
+	assert_string_equal(cfg->sources[4].path, "/var/log/worker.log");
+	assert_int_equal(cfg->sources[4].format, SOURCE_REGEX);
+	assert_string_equal(cfg->sources[4].regex, "^(?<ts>\\S+) (?<level>\\w+) ");
+
+	assert_int_equal(cfg->nrules, 2);
+	assert_string_equal(cfg->rules[0].name, "payment_gateway_failures_total");
+	assert_string_equal(cfg->rules[0].source, "laravel");
+	assert_string_equal(cfg->rules[0].regex, "Payment gateway (?<gateway>\\w+) unreachable");
+	assert_string_equal(cfg->rules[0].help, "Payment gateway connection failures.");
+	assert_string_equal(cfg->rules[1].name, "worker_jobs_failed_total");
+	assert_string_equal(cfg->rules[1].source, "queue-worker");
+	assert_string_equal(cfg->rules[1].regex, "FAILED");
+	assert_null(cfg->rules[1].help);
+
+	assert_int_equal(cfg->system.nfilesystems, 2);
+	assert_string_equal(cfg->system.filesystems[0], "/");
+	assert_string_equal(cfg->system.filesystems[1], "/var/lib/mysql");
+	assert_int_equal(cfg->system.ntcp_ports, 2);
+	assert_int_equal(cfg->system.tcp_ports[0], 3306);
+	assert_int_equal(cfg->system.tcp_ports[1], 6379);
+	assert_int_equal(cfg->system.nprocesses, 2);
+	assert_string_equal(cfg->system.processes[0], "php-fpm8.2");
+	assert_string_equal(cfg->system.processes[1], "mariadbd");
+	assert_string_equal(cfg->system.proc_path, "/host/proc");
+	assert_string_equal(cfg->system.sys_path, "/host/sys");
+	assert_string_equal(cfg->system.rootfs_path, "/host/root");
+
+	assert_int_equal(cfg->judge.baseline, 1 * MS_H);
+	assert_int_equal(cfg->judge.window, 15 * MS_M);
+	assert_int_equal(cfg->judge.nchecks, 2);
+	assert_string_equal(cfg->judge.checks[0].name, "error_rate");
+	assert_string_equal(cfg->judge.checks[0].expr,
+			    "sum(rate(laravel_log_entries_total{level=\"error\"}[5m])) > 0.1");
+	assert_string_equal(cfg->judge.checks[0].description,
+			    "Laravel errors above 0.1 per second");
+	assert_string_equal(cfg->judge.checks[1].name, "http_5xx");
+	assert_null(cfg->judge.checks[1].description);
+
+	assert_int_equal(cfg->limits.max_series_per_metric, 500);
+	assert_string_equal(cfg->log_level, "debug");
+	config_free(cfg);
+}
+
+/* Ten and three copies of a two-byte UTF-8 character, for the value-shortening case. */
+#define E3 "\xc3\xa9\xc3\xa9\xc3\xa9"
+#define E10 E3 E3 E3 "\xc3\xa9"
+
+struct error_case {
+	const char *yaml;
+	const char *want;
+};
+
+static const struct error_case error_cases[] = {
+	/* unknown keys, at each level, list the valid ones */
+	{ "storge:\n  path: x\n",
+	  "t.yml:1:1: storge: expected one of the keys storage, web, sources, rules, system, "
+	  "judge, "
+	  "limits, log_level, got \"storge\"" },
+	{ "storage:\n  retnetion: 30d\n",
+	  "t.yml:2:3: storage.retnetion: expected one of the keys path, retention, "
+	  "sample_interval, "
+	  "got \"retnetion\"" },
+	{ "sources:\n  - name: a\n    path: /x\n    format: nginx\n    multiline: true\n",
+	  "t.yml:5:5: sources[0].multiline: expected one of the keys name, path, format, timezone, "
+	  "app_root, regex, got \"multiline\"" },
+	{ "judge:\n  checks:\n    - name: a\n      expr: up == 0\n      for: 5m\n",
+	  "t.yml:5:7: judge.checks[0].for: expected one of the keys name, expr, description, "
+	  "got \"for\"" },
+	{ "? [a]\n: b\n",
+	  "t.yml:1:3: (top level): expected one of the keys storage, web, sources, rules, system, "
+	  "judge, limits, log_level, got a sequence as a key" },
+	/* wrong types */
+	{ "storage:\n  path: [a, b]\n",
+	  "t.yml:2:9: storage.path: expected a directory path for the LMDB environment, "
+	  "got a sequence" },
+	{ "storage:\n  path:\n",
+	  "t.yml:2:8: storage.path: expected a directory path for the LMDB environment, got null" },
+	{ "storage:\n  path: \"\"\n",
+	  "t.yml:2:9: storage.path: expected a directory path for the LMDB environment, "
+	  "got an empty string" },
+	{ "sources:\n  name: a\n",
+	  "t.yml:2:3: sources: expected a list of sources (mappings with name, path and format), "
+	  "got a mapping" },
+	{ "storage: 5\n",
+	  "t.yml:1:10: storage: expected a mapping with the keys path, retention, sample_interval, "
+	  "got \"5\"" },
+	{ "hello\n",
+	  "t.yml:1:1: (top level): expected a mapping with the keys storage, web, sources, rules, "
+	  "system, judge, limits, log_level, got \"hello\"" },
+	{ "sources:\n  - just a string\n",
+	  "t.yml:2:5: sources[0]: expected a mapping with the keys name, path, format, timezone, "
+	  "app_root, regex, got \"just a string\"" },
+	{ "system:\n  tcp_ports: 3306\n",
+	  "t.yml:2:14: system.tcp_ports: expected a list of TCP port numbers 1 to 65535, got "
+	  "\"3306\"" },
+	{ "system:\n  tcp_ports: [80, \"3306\"]\n",
+	  "t.yml:2:19: system.tcp_ports[1]: expected a TCP port number 1 to 65535, got the quoted "
+	  "string \"3306\" (write numbers without quotes)" },
+	{ "system:\n  tcp_ports: [0]\n",
+	  "t.yml:2:15: system.tcp_ports[0]: expected a TCP port number 1 to 65535, got \"0\"" },
+	{ "system:\n  tcp_ports: [65536]\n",
+	  "t.yml:2:15: system.tcp_ports[0]: expected a TCP port number 1 to 65535, got \"65536\"" },
+	{ "system:\n  tcp_ports: [-1]\n",
+	  "t.yml:2:15: system.tcp_ports[0]: expected a TCP port number 1 to 65535, got \"-1\"" },
+	{ "limits:\n  max_series_per_metric: 0\n",
+	  "t.yml:2:26: limits.max_series_per_metric: expected an integer 1 to 1000000, got \"0\"" },
+	{ "limits:\n  max_series_per_metric: 1e3\n",
+	  "t.yml:2:26: limits.max_series_per_metric: expected an integer 1 to 1000000, got "
+	  "\"1e3\"" },
+	{ "log_level: verbose\n",
+	  "t.yml:1:12: log_level: expected one of debug, info, warn, error, got \"verbose\"" },
+	/* durations */
+	{ "storage:\n  path: x\n  retention: thirty days\n",
+	  "t.yml:3:14: storage.retention: expected a duration such as 30s, 5m, 2h or 7d, "
+	  "got \"thirty days\"" },
+	{ "judge:\n  window: -5m\n",
+	  "t.yml:2:11: judge.window: expected a duration such as 30s, 5m, 2h or 7d, got \"-5m\"" },
+	{ "judge:\n  baseline: 30\n",
+	  "t.yml:2:13: judge.baseline: expected a duration such as 30s, 5m, 2h or 7d, got \"30\"" },
+	{ "storage:\n  sample_interval: 500ms\n",
+	  "t.yml:2:20: storage.sample_interval: expected a duration of at least 1s, got "
+	  "\"500ms\"" },
+	{ "storage:\n  retention: 5s\n",
+	  "t.yml:2:14: storage.retention: expected a duration no shorter than sample_interval "
+	  "(10s), "
+	  "got \"5s\"" },
+	{ "storage:\n  sample_interval: 31d\n",
+	  "t.yml:2:20: storage.sample_interval: expected a duration no longer than retention "
+	  "(30d), "
+	  "got \"31d\"" },
+	/* sources */
+	{ "sources:\n  - name: app\n    path: /x\n    format: apache\n",
+	  "t.yml:4:13: sources[0].format: expected one of laravel, mysql-error, mysql-slow, nginx, "
+	  "regex, got \"apache\"" },
+	{ "sources:\n  - {name: a, path: /x, format: nginx}\n  - {name: a, path: /y, format: "
+	  "laravel}\n",
+	  "t.yml:3:12: sources[1].name: expected a name unique among sources, got \"a\" again "
+	  "(first in sources[0])" },
+	{ "sources:\n  - name: a\n    path: /x\n    format: regex\n",
+	  "t.yml:2:5: sources[0].regex: expected a PCRE2 pattern, since format is regex, "
+	  "got no \"regex\" key" },
+	{ "sources:\n  - name: a\n    path: /x\n    format: nginx\n    regex: foo\n",
+	  "t.yml:5:12: sources[0].regex: expected no regex for format nginx (only format regex "
+	  "takes "
+	  "one), got \"foo\"" },
+	{ "sources:\n  - name: a\n    format: nginx\n",
+	  "t.yml:2:5: sources[0].path: expected a file path or glob, got no \"path\" key" },
+	{ "sources:\n  - path: /x\n    format: nginx\n",
+	  "t.yml:2:5: sources[0].name: expected a name of letters, digits, '_' and '-' starting "
+	  "with "
+	  "a letter or '_', got no \"name\" key" },
+	{ "sources:\n  - name: a\n    path: /x\n",
+	  "t.yml:2:5: sources[0].format: expected one of laravel, mysql-error, mysql-slow, nginx, "
+	  "regex, got no \"format\" key" },
+	{ "sources:\n  - name: 9lives\n    path: /x\n    format: nginx\n",
+	  "t.yml:2:11: sources[0].name: expected a name of letters, digits, '_' and '-' starting "
+	  "with "
+	  "a letter or '_', got \"9lives\"" },
+	{ "sources:\n  - name: a\n    path: /x\n    format: nginx\n    timezone: ../etc/passwd\n",
+	  "t.yml:5:15: sources[0].timezone: expected UTC or an IANA time zone name such as "
+	  "Europe/Madrid, got \"../etc/passwd\"" },
+	{ "sources:\n  - name: a\n    path: /x\n    format: laravel\n    app_root: www/app\n",
+	  "t.yml:5:15: sources[0].app_root: expected an absolute directory path, got \"www/app\"" },
+	{ "sources:\n  -\n",
+	  "t.yml:2:4: sources[0]: expected a mapping with name, path and format, got null" },
+	/* rules */
+	{ "sources:\n  - {name: app, path: /x, format: laravel}\n"
+	  "rules:\n  - {name: x_total, source: ap, regex: x}\n",
+	  "t.yml:4:29: rules[0].source: expected the name of a source (app), got \"ap\"" },
+	{ "rules:\n  - name: x_total\n    source: laravel\n    regex: x\n",
+	  "t.yml:3:13: rules[0].source: expected the name of a source, got \"laravel\", and no "
+	  "sources are configured" },
+	{ "rules:\n  - name: bad-name\n    source: a\n    regex: x\n",
+	  "t.yml:2:11: rules[0].name: expected a metric name matching [a-zA-Z_:][a-zA-Z0-9_:]*, "
+	  "got \"bad-name\"" },
+	{ "rules:\n  - name: x_total\n    source: a\n",
+	  "t.yml:2:5: rules[0].regex: expected a PCRE2 pattern, got no \"regex\" key" },
+	/* web */
+	{ "web:\n  tls_cert_file: /a.pem\n",
+	  "t.yml:2:3: web.tls_key_file: expected a private key file to go with tls_cert_file, "
+	  "got none" },
+	{ "web:\n  tls_cert_file: \"\"\n  tls_key_file: /k.pem\n",
+	  "t.yml:2:3: web.tls_cert_file: expected a certificate file to go with tls_key_file, "
+	  "got none" },
+	{ "web:\n  listen_address: localhost\n",
+	  "t.yml:2:19: web.listen_address: expected host:port, :port or [ipv6]:port, "
+	  "got \"localhost\"" },
+	{ "web:\n  listen_address: ::1:9466\n",
+	  "t.yml:2:19: web.listen_address: expected host:port, :port or [ipv6]:port, "
+	  "got \"::1:9466\"" },
+	{ "web:\n  basic_auth_users:\n    alice: hunter2\n",
+	  "t.yml:3:12: web.basic_auth_users.alice: expected a bcrypt hash ($2a$, $2b$ or $2y$, a "
+	  "cost "
+	  "04 to 31, '$' and 53 characters), got a 7-character value that is not one" },
+	{ "web:\n  basic_auth_users:\n"
+	  "    alice: $2x$10$abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0\n",
+	  "t.yml:3:12: web.basic_auth_users.alice: expected a bcrypt hash ($2a$, $2b$ or $2y$, a "
+	  "cost "
+	  "04 to 31, '$' and 53 characters), got a 60-character value that is not one" },
+	{ "web:\n  basic_auth_users: [alice]\n",
+	  "t.yml:2:21: web.basic_auth_users: expected a mapping of user name to bcrypt hash, "
+	  "got a sequence" },
+	/* system, judge */
+	{ "system:\n  processes: [php-fpm8.2-worker-pool]\n",
+	  "t.yml:2:15: system.processes[0]: expected process names as in /proc/PID/comm (at most "
+	  "15 "
+	  "characters), got \"php-fpm8.2-worker-pool\"" },
+	{ "system:\n  filesystems: [var]\n",
+	  "t.yml:2:17: system.filesystems[0]: expected absolute mount points, got \"var\"" },
+	{ "judge:\n  checks:\n    - name: a\n",
+	  "t.yml:3:7: judge.checks[0].expr: expected a PromQL expression with its comparison, "
+	  "got no \"expr\" key" },
+	{ "judge:\n  checks:\n    - {name: a, expr: up == 0}\n    - {name: a, expr: up == 1}\n",
+	  "t.yml:4:14: judge.checks[1].name: expected a name unique among checks, got \"a\" again "
+	  "(first in judge.checks[0])" },
+	/* duplicate keys */
+	{ "storage:\n  path: x\n  path: y\n",
+	  "t.yml:3:3: storage.path: expected each key once, got \"path\" again (first at line 2)" },
+	{ "log_level: info\nlog_level: warn\n",
+	  "t.yml:2:1: log_level: expected each key once, got \"log_level\" again (first at line "
+	  "1)" },
+	{ "web:\n  basic_auth_users:\n"
+	  "    a: $2y$10$abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0\n"
+	  "    a: $2y$10$abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0\n",
+	  "t.yml:4:5: web.basic_auth_users.a: expected each user once, got \"a\" again" },
+	/* malformed YAML, documents, aliases */
+	{ "storage:\n  path: x\n retention: 5\n",
+	  "t.yml:3:2: (top level): expected valid YAML, got \"did not find expected key\" while "
+	  "parsing a block mapping at 1:1" },
+	{ "storage: {path: x\nweb: {}\n",
+	  "t.yml:2:4: storage: expected valid YAML, got \"did not find expected ',' or '}'\" "
+	  "while parsing a flow mapping at 1:10" },
+	{ "sources:\n  - name: \"unterminated\n",
+	  "t.yml:3:1: sources[0].name: expected valid YAML, got \"found unexpected end of stream\" "
+	  "while scanning a quoted scalar at 2:11" },
+	{ "log_level: info\n---\nlog_level: debug\n",
+	  "t.yml:2:1: (top level): expected a single YAML document, got a second one" },
+	{ "storage: &s\n  path: x\nweb: *s\n",
+	  "t.yml:3:6: web: expected a value written out, got an alias (*s): anchors and aliases "
+	  "are "
+	  "not supported" },
+	/* billion laughs: refused at the first alias, long before any expansion */
+	{ "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
+	  "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+	  "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n",
+	  "t.yml:2:8: b[0]: expected a value written out, got an alias (*a): anchors and aliases "
+	  "are "
+	  "not supported" },
+	{ "log_level: \"\\xff\\x00\"\n",
+	  "t.yml:1:12: log_level: expected one of debug, info, warn, error, got "
+	  "\"\xc3\xbf\\x00\"" },
+	/* long values are cut after 48 bytes, never inside a UTF-8 sequence */
+	{ "log_level: a" E10 E10 E10 "\n",
+	  "t.yml:1:12: log_level: expected one of debug, info, warn, error, got \"a"
+	  E10 E10 E3 "...\"" },
+	{ "storage:\n  path: \"a\\0b\"\n",
+	  "t.yml:2:9: storage.path: expected a directory path for the LMDB environment, got text "
+	  "with a NUL byte" },
+};
+
+/* Every error: exact text with file, line, column (1-based), key path, expected form. */
+static void test_errors(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(error_cases) / sizeof(error_cases[0]); i++) {
+		struct config *cfg = (struct config *)&cfg;
+		char err[512] = "";
+		int rc = parse(error_cases[i].yaml, &cfg, err, sizeof(err));
+
+		if (rc != -EINVAL || strcmp(err, error_cases[i].want) != 0)
+			print_error("case %zu:\n%s\n", i, error_cases[i].yaml);
+		assert_int_equal(rc, -EINVAL);
+		assert_null(cfg);
+		assert_string_equal(err, error_cases[i].want);
+	}
+}
+
+/* Invalid UTF-8 is libyaml's reader error, placed by byte offset. */
+static void test_invalid_utf8(void **state)
+{
+	static const char yaml[] = "log_level: info\nstorage:\n  path: ab\xff\n";
+	struct config *cfg = NULL;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(config_parse("t.yml", yaml, sizeof(yaml) - 1, &cfg, err, sizeof(err)),
+			 -EINVAL);
+	assert_null(cfg);
+	assert_string_equal(err, "t.yml:3:11: (top level): expected valid UTF-8 YAML text, got "
+			    "\"invalid leading UTF-8 octet\"");
+}
+
+/* A file on disk names itself in the message. */
+static void test_error_from_file(void **state)
+{
+	char path[512], want[768], err[512];
+	struct config *cfg = NULL;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/config/bad-rule-source.yml", DW_FIXTURES);
+	snprintf(want, sizeof(want), "%s:13:13: rules[0].source: expected the name of a source "
+		 "(laravel, nginx), got \"larvel\"", path);
+	assert_int_equal(config_load_file(path, &cfg, err, sizeof(err)), -EINVAL);
+	assert_null(cfg);
+	assert_string_equal(err, want);
+}
+
+static void test_unreadable(void **state)
+{
+	char path[512], want[768], err[512];
+	struct config *cfg = NULL;
+
+	(void)state;
+	/* A directory opens (even for root) but cannot be read. */
+	snprintf(path, sizeof(path), "%s/config", DW_FIXTURES);
+	snprintf(want, sizeof(want), "%s: cannot read: Is a directory", path);
+	assert_int_equal(config_load_file(path, &cfg, err, sizeof(err)), -EISDIR);
+	assert_null(cfg);
+	assert_string_equal(err, want);
+
+	snprintf(path, sizeof(path), "%s/config/no-such-file.yml", DW_FIXTURES);
+	snprintf(want, sizeof(want), "%s: cannot read: No such file or directory", path);
+	assert_int_equal(config_load_file(path, &cfg, err, sizeof(err)), -ENOENT);
+	assert_null(cfg);
+	assert_string_equal(err, want);
+}
+
+/* Size, node count and depth are capped before the schema is looked at. */
+static void test_caps(void **state)
+{
+	size_t big = ((size_t)1 << 20) + 1;
+	struct config *cfg = NULL;
+	char err[512];
+	char *text;
+
+	(void)state;
+	text = xmalloc(big + 1);
+	memset(text, '#', big);
+	text[big] = '\0';
+	assert_int_equal(config_parse("t.yml", text, big, &cfg, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "t.yml:1:1: (top level): expected a file of at most 1048576 "
+			    "bytes, got 1048577 bytes");
+	/* Exactly the cap is fine (all comment: defaults). */
+	assert_int_equal(config_parse("t.yml", text, big - 1, &cfg, err, sizeof(err)), 0);
+	config_free(cfg);
+
+	/* 150000 one-character items in a flow sequence: 300 KB, over the node cap. */
+	text[0] = '[';
+	for (size_t i = 0; i < 150000; i++) {
+		text[1 + 2 * i] = 'a';
+		text[2 + 2 * i] = ',';
+	}
+	text[300000] = ']';
+	text[300001] = '\0';
+	assert_int_equal(parse(text, &cfg, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "t.yml:1:200000: [99999]: expected at most 100000 YAML nodes, "
+			    "got more");
+
+	/* 257 entries in one list. */
+	strcpy(text, "system:\n  filesystems: [");
+	for (size_t i = 0; i < 256; i++)
+		strcat(text, "/,");
+	strcat(text, "/]\n");
+	assert_int_equal(parse(text, &cfg, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "t.yml:2:16: system.filesystems: expected at most 256 entries, "
+			    "got 257");
+
+	memset(text, '[', 40);
+	text[40] = '\0';
+	assert_int_equal(parse(text, &cfg, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "t.yml:1:33: [0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]"
+			    "[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]: expected at most 32 "
+			    "levels of nesting, got more");
+	free(text);
+}
+
+/* A short or absent error buffer is never overrun. */
+static void test_small_err_buffer(void **state)
+{
+	struct config *cfg = NULL;
+	char err[16];
+
+	(void)state;
+	memset(err, 'x', sizeof(err));
+	assert_int_equal(parse("log_level: loud\n", &cfg, err, 10), -EINVAL);
+	assert_string_equal(err, "t.yml:1:1");
+	assert_int_equal(err[10], 'x');
+	assert_int_equal(parse("log_level: loud\n", &cfg, NULL, 0), -EINVAL);
+	assert_null(cfg);
+}
+
+/* Every prefix of a valid config either parses or fails with a message; none crashes. */
+static void test_truncated_prefixes(void **state)
+{
+	size_t len, parsed = 0, failed = 0;
+	char *text = read_fixture("full.yml", &len);
+
+	(void)state;
+	for (size_t n = 0; n <= len; n++) {
+		struct config *cfg = NULL;
+		char err[512] = "";
+		int rc = config_parse("t.yml", text, n, &cfg, err, sizeof(err));
+
+		if (rc == 0) {
+			assert_non_null(cfg);
+			parsed++;
+		} else {
+			assert_int_equal(rc, -EINVAL);
+			assert_null(cfg);
+			assert_memory_equal(err, "t.yml:", 6);
+			failed++;
+		}
+		config_free(cfg);
+	}
+	/* The empty prefix and the whole file parse; a cut inside a quoted value cannot. */
+	assert_true(parsed >= 2);
+	assert_true(failed >= 1);
+	{
+		struct config *cfg = NULL;
+		char err[512];
+
+		assert_int_equal(config_parse("t.yml", text, len, &cfg, err, sizeof(err)), 0);
+		assert_int_equal(cfg->nsources, 5);
+		config_free(cfg);
+	}
+	free(text);
+}
+
+struct duration_case {
+	const char *text;
+	long long ms;
+};
+
+static void test_duration_parse(void **state)
+{
+	static const struct duration_case ok[] = {
+		{ "0", 0 },
+		{ "0s", 0 },
+		{ "250ms", 250 },
+		{ "10s", 10 * MS_S },
+		{ "5m", 5 * MS_M },
+		{ "2h", 2 * MS_H },
+		{ "7d", 7 * MS_D },
+		{ "1w", 7 * MS_D },
+		{ "1y", 365 * MS_D },
+		{ "1h30m", 90 * MS_M },
+		{ "1y2w3d4h5m6s7ms", 365 * MS_D + 17 * MS_D + 4 * MS_H + 5 * MS_M + 6 * MS_S + 7 },
+		{ "90m", 90 * MS_M },
+		{ "0010s", 10 * MS_S },
+		{ "1m500ms", MS_M + 500 },
+		{ "292y", 292 * 365 * MS_D },
+		{ "9223372036854ms", 9223372036854LL },
+	};
+	static const char *const bad[] = {
+		"", "5", "00", "-5m", "+5m", "5 m", " 5m", "5m ", "1.5h", "5M", "5mm", "1m1h",
+		"1s1s", "1ms1s", "h", "5x", "1d1y", "1h30", "293y", "9223372036855ms",
+		"99999999999999999999s", "106751992d",
+	};
+	dw_millis v;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		v = -1;
+		if (duration_parse(ok[i].text, &v) != 0)
+			print_error("duration %s\n", ok[i].text);
+		assert_int_equal(duration_parse(ok[i].text, &v), 0);
+		assert_int_equal(v, ok[i].ms);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = 12345;
+		if (duration_parse(bad[i], &v) != -EINVAL)
+			print_error("duration \"%s\" was accepted\n", bad[i]);
+		assert_int_equal(duration_parse(bad[i], &v), -EINVAL);
+		assert_int_equal(v, 12345);
+	}
+}
+
+static void test_duration_format(void **state)
+{
+	static const struct duration_case cases[] = {
+		{ "0s", 0 },
+		{ "1ms", 1 },
+		{ "250ms", 250 },
+		{ "1s", MS_S },
+		{ "1s500ms", 1500 },
+		{ "1m", MS_M },
+		{ "1h30m", 90 * MS_M },
+		{ "1d", MS_D },
+		{ "30d", 30 * MS_D },    /* not a whole number of weeks: days */
+		{ "2w", 14 * MS_D },
+		{ "1y", 365 * MS_D },
+		{ "366d", 366 * MS_D },  /* neither whole years nor whole weeks */
+		{ "8d1h", 8 * MS_D + MS_H },
+		{ "-5m", -5 * MS_M },
+		{ "106751d23h47m16s854ms", 9223372036854LL },
+	};
+	char out[32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_string_equal(duration_format(cases[i].ms, out, sizeof(out)), cases[i].text);
+	/* The most negative value has no positive twin; it still fits and does not overflow. */
+	assert_string_equal(duration_format(INT64_MIN, out, sizeof(out)),
+			    "-106751991167d7h12m55s808ms");
+	/* A short buffer is truncated, not overrun. */
+	memset(out, 'x', sizeof(out));
+	assert_string_equal(duration_format(90 * MS_M, out, 3), "1h");
+	assert_int_equal(out[3], 'x');
+}
+
+/* format(parse(x)) and parse(format(v)) agree over a spread of values. */
+static void test_duration_round_trip(void **state)
+{
+	static const char *const texts[] = { "0s", "1ms", "59s999ms", "1h30m", "1d12h", "2w", "1y",
+					     "3y", "13d23h59m59s999ms", "1w" };
+	char out[32];
+	dw_millis v, w;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		assert_int_equal(duration_parse(texts[i], &v), 0);
+		assert_string_equal(duration_format(v, out, sizeof(out)), texts[i]);
+	}
+	for (v = 0; v < 9223372036854LL / 3; v = v * 3 + 7) {
+		assert_int_equal(duration_parse(duration_format(v, out, sizeof(out)), &w), 0);
+		assert_int_equal(w, v);
+	}
+}
+
+static void test_format_names(void **state)
+{
+	(void)state;
+	assert_string_equal(config_format_name(SOURCE_LARAVEL), "laravel");
+	assert_string_equal(config_format_name(SOURCE_MYSQL_ERROR), "mysql-error");
+	assert_string_equal(config_format_name(SOURCE_MYSQL_SLOW), "mysql-slow");
+	assert_string_equal(config_format_name(SOURCE_NGINX), "nginx");
+	assert_string_equal(config_format_name(SOURCE_REGEX), "regex");
+	config_free(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_default),
+		cmocka_unit_test(test_default_is_etc_file),
+		cmocka_unit_test(test_empty_is_defaults),
+		cmocka_unit_test(test_full),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_invalid_utf8),
+		cmocka_unit_test(test_error_from_file),
+		cmocka_unit_test(test_unreadable),
+		cmocka_unit_test(test_caps),
+		cmocka_unit_test(test_small_err_buffer),
+		cmocka_unit_test(test_truncated_prefixes),
+		cmocka_unit_test(test_duration_parse),
+		cmocka_unit_test(test_duration_format),
+		cmocka_unit_test(test_duration_round_trip),
+		cmocka_unit_test(test_format_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
