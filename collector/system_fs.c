@@ -1,0 +1,297 @@
+/*
+ * node_filesystem_*: the configured mount points, their device and type from the mount table
+ * (<proc>/self/mountinfo, or <proc>/mounts on kernels without it), their sizes from statvfs()
+ * on rootfs_path + mount point.
+ */
+#include "collector/system_int.h"
+
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/registry.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#define COMPONENT "system"
+
+static const struct {
+	const char *name;
+	const char *help;
+} fs_families[SYSTEM_FS_NMETRICS] = {
+	[SYSTEM_FS_SIZE] = { "node_filesystem_size_bytes", "Filesystem size in bytes." },
+	[SYSTEM_FS_FREE] = { "node_filesystem_free_bytes", "Filesystem free space in bytes." },
+	[SYSTEM_FS_AVAIL] = { "node_filesystem_avail_bytes",
+			      "Filesystem space available to non-root users in bytes." },
+	[SYSTEM_FS_FILES] = { "node_filesystem_files", "Filesystem total file nodes." },
+	[SYSTEM_FS_FILES_FREE] = { "node_filesystem_files_free",
+				   "Filesystem total free file nodes." },
+	[SYSTEM_FS_READONLY] = { "node_filesystem_readonly", "Filesystem read-only status." },
+	[SYSTEM_FS_DEVICE_ERROR] = { "node_filesystem_device_error",
+				     "Whether an error occurred while getting statistics for the "
+				     "given device." },
+};
+
+int system_fs_init(struct system_sampler *s, char *const *mountpoints, size_t n)
+{
+	static const char *const labels[] = { "device", "fstype", "mountpoint", NULL };
+	char path[PATH_MAX];
+
+	for (int i = 0; i < SYSTEM_FS_NMETRICS; i++) {
+		s->fs_metric[i] = registry_gauge(s->reg, fs_families[i].name, fs_families[i].help,
+						 labels);
+		if (!s->fs_metric[i]) {
+			log_error(COMPONENT, "cannot register %s: registered before with another "
+				  "shape", fs_families[i].name);
+			return -EINVAL;
+		}
+	}
+	s->fs = xcalloc(n ? n : 1, sizeof(*s->fs));
+	for (size_t i = 0; i < n; i++) {
+		const char *mp = mountpoints[i];
+		size_t len = strlen(mp);
+		bool dup = false;
+
+		/* "/var/lib/mysql/" is the mount point "/var/lib/mysql". */
+		while (len > 1 && mp[len - 1] == '/')
+			len--;
+		if (mp[0] != '/' || len >= SYSTEM_LABEL_MAX) {
+			log_error(COMPONENT, "system.filesystems: \"%s\" is not an absolute path of "
+				  "at most %d bytes", mp, SYSTEM_LABEL_MAX - 1);
+			return -EINVAL;
+		}
+		for (size_t j = 0; j < s->nfs; j++)
+			dup |= strlen(s->fs[j].mountpoint) == len &&
+			       memcmp(s->fs[j].mountpoint, mp, len) == 0;
+		if (dup)
+			continue;
+		if (snprintf(path, sizeof(path), "%s%.*s", s->rootfs, (int)len, mp) >=
+		    (int)sizeof(path)) {
+			log_error(COMPONENT, "system.filesystems: \"%s\" under system.rootfs_path "
+				  "is longer than PATH_MAX", mp);
+			return -EINVAL;
+		}
+		s->fs[s->nfs].mountpoint = xstrndup(mp, len);
+		/* rootfs "" + "/" is "/"; rootfs "/host" + "/" is "/host/". */
+		s->fs[s->nfs].stat_path = xstrdup(path);
+		s->nfs++;
+	}
+	return 0;
+}
+
+void system_fs_release(struct system_sampler *s)
+{
+	for (size_t i = 0; i < s->nfs; i++) {
+		free(s->fs[i].mountpoint);
+		free(s->fs[i].stat_path);
+	}
+	free(s->fs);
+	s->fs = NULL;
+	s->nfs = 0;
+}
+
+/* The kernel escapes space, tab, newline and backslash in mount table fields as \ooo. */
+static void unescape_octal(char *str)
+{
+	char *w = str;
+
+	for (const char *r = str; *r; ) {
+		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
+		    r[3] >= '0' && r[3] <= '7') {
+			*w++ = (char)(((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
+			r += 4;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+}
+
+/* Split 'line' in place on blanks into at most 'max' fields. Returns the number of fields. */
+static size_t split_fields(char *line, char **f, size_t max)
+{
+	size_t n = 0;
+	char *save = NULL;
+
+	for (char *t = strtok_r(line, " \t", &save); t && n < max; t = strtok_r(NULL, " \t", &save))
+		f[n++] = t;
+	return n;
+}
+
+static bool has_option(const char *options, const char *opt)
+{
+	size_t len = strlen(opt);
+
+	for (const char *p = options; p; p = strchr(p, ',')) {
+		if (*p == ',')
+			p++;
+		if (strncmp(p, opt, len) == 0 && (p[len] == ',' || p[len] == '\0'))
+			return true;
+	}
+	return false;
+}
+
+/* True when 'path' lies on the mount at 'mp': equal, or below it. */
+static bool mount_covers(const char *mp, size_t mplen, const char *path)
+{
+	if (mplen == 1 && mp[0] == '/')
+		return true;
+	return strncmp(path, mp, mplen) == 0 && (path[mplen] == '/' || path[mplen] == '\0');
+}
+
+/* One mount: remember it for every configured mount point it is (or contains). The kernel lists
+ * mounts in the order they were made, so a later mount on the same point hides an earlier one. */
+static void fs_consider(struct system_sampler *s, char *mp, char *device, const char *fstype,
+			const char *options)
+{
+	size_t mplen;
+
+	unescape_octal(mp);
+	unescape_octal(device);
+	mplen = strlen(mp);
+	for (size_t i = 0; i < s->nfs; i++) {
+		struct system_fs *fs = &s->fs[i];
+		bool exact = strcmp(mp, fs->mountpoint) == 0;
+
+		if (!exact && (fs->exact || mplen < fs->match_len ||
+			       !mount_covers(mp, mplen, fs->mountpoint)))
+			continue;
+		fs->found = true;
+		fs->exact = exact;
+		fs->match_len = mplen;
+		fs->readonly = has_option(options, "ro");
+		snprintf(fs->device, sizeof(fs->device), "%s", device);
+		snprintf(fs->fstype, sizeof(fs->fstype), "%s", fstype);
+	}
+}
+
+/* Read the mount table. Returns 0 or -errno for the file in 'path'. */
+static int read_mounts(struct system_sampler *s, char *path, size_t pathlen, unsigned *bad)
+{
+	struct system_lines r;
+	bool mountinfo = true;
+	char *line, *f[64];
+	int err;
+
+	err = system_path(path, pathlen, s->proc, "self/mountinfo");
+	if (!err)
+		err = system_lines_open(&r, path, s->line, SYSTEM_LINE_MAX);
+	if (err == -ENOENT) {
+		mountinfo = false;
+		err = system_path(path, pathlen, s->proc, "mounts");
+		if (!err)
+			err = system_lines_open(&r, path, s->line, SYSTEM_LINE_MAX);
+	}
+	if (err)
+		return err;
+	while ((err = system_lines_next(&r, &line)) > 0) {
+		size_t n = split_fields(line, f, sizeof(f) / sizeof(f[0]));
+
+		if (mountinfo) {
+			/* "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw": the
+			 * optional fields end at "-", then type, source, super options. */
+			size_t dash = 6;
+
+			while (dash < n && strcmp(f[dash], "-") != 0)
+				dash++;
+			if (n < 6 || dash + 2 >= n) {
+				(*bad)++;
+				continue;
+			}
+			fs_consider(s, f[4], f[dash + 2], f[dash + 1], f[5]);
+		} else {
+			/* "/dev/root / ext4 rw,relatime 0 0" */
+			if (n < 4) {
+				(*bad)++;
+				continue;
+			}
+			fs_consider(s, f[1], f[0], f[2], f[3]);
+		}
+	}
+	system_lines_close(&r);
+	return err < 0 ? err : 0;
+}
+
+static void fs_set(struct system_sampler *s, int which, const char *const *labels, double v)
+{
+	series_set(metric_series(s->fs_metric[which], labels), v);
+}
+
+void system_fs_sample(struct system_sampler *s)
+{
+	char path[PATH_MAX];
+	unsigned bad = 0, missing = 0;
+	int err;
+
+	if (s->nfs == 0)
+		goto out_sweep;
+	for (size_t i = 0; i < s->nfs; i++) {
+		s->fs[i].found = false;
+		s->fs[i].exact = false;
+		s->fs[i].match_len = 0;
+	}
+	err = read_mounts(s, path, sizeof(path), &bad);
+	if (err) {
+		system_source_failed(s, SYSTEM_SRC_MOUNTS, "cannot read the mount table %s: %s",
+				     path, strerror(-err));
+		goto out_sweep;
+	}
+	if (bad)
+		system_source_failed(s, SYSTEM_SRC_MOUNTS, "%s: %u malformed lines", path, bad);
+	else
+		system_source_ok(s, SYSTEM_SRC_MOUNTS);
+
+	for (size_t i = 0; i < s->nfs; i++)
+		missing += !s->fs[i].found;
+	if (!missing)
+		system_source_ok(s, SYSTEM_SRC_FILESYSTEM);
+	for (size_t i = 0; i < s->nfs; i++) {
+		struct system_fs *fs = &s->fs[i];
+		const char *labels[3] = { fs->device, fs->fstype, fs->mountpoint };
+		struct statvfs st;
+		double frsize;
+
+		if (!fs->found) {
+			/* Only possible when the table has no "/" (a broken or partial one). */
+			system_source_failed(s, SYSTEM_SRC_FILESYSTEM, "%s: no mount contains %s",
+					     path, fs->mountpoint);
+			continue;
+		}
+		if (!fs->exact && !fs->warned_not_mount) {
+			fs->warned_not_mount = true;
+			log_info(COMPONENT, "%s is not a mount point; reporting the filesystem that "
+				 "holds it (%s, %s) under mountpoint=\"%s\"", fs->mountpoint,
+				 fs->device, fs->fstype, fs->mountpoint);
+		}
+		if (statvfs(fs->stat_path, &st) != 0) {
+			int e = errno;
+
+			fs_set(s, SYSTEM_FS_DEVICE_ERROR, labels, 1);
+			series_add(s->error_series[SYSTEM_SRC_FILESYSTEM], 1);
+			if (!fs->failing)
+				log_warn(COMPONENT, "statvfs %s: %s; reporting "
+					 "node_filesystem_device_error 1 for it, not logged again "
+					 "until it recovers", fs->stat_path, strerror(e));
+			fs->failing = true;
+			continue;
+		}
+		if (fs->failing)
+			log_info(COMPONENT, "statvfs %s works again", fs->stat_path);
+		fs->failing = false;
+		frsize = (double)(st.f_frsize ? st.f_frsize : st.f_bsize);
+		fs_set(s, SYSTEM_FS_SIZE, labels, (double)st.f_blocks * frsize);
+		fs_set(s, SYSTEM_FS_FREE, labels, (double)st.f_bfree * frsize);
+		fs_set(s, SYSTEM_FS_AVAIL, labels, (double)st.f_bavail * frsize);
+		fs_set(s, SYSTEM_FS_FILES, labels, (double)st.f_files);
+		fs_set(s, SYSTEM_FS_FILES_FREE, labels, (double)st.f_ffree);
+		fs_set(s, SYSTEM_FS_READONLY, labels,
+		       fs->readonly || (st.f_flag & ST_RDONLY) ? 1 : 0);
+		fs_set(s, SYSTEM_FS_DEVICE_ERROR, labels, 0);
+	}
+out_sweep:
+	for (int i = 0; i < SYSTEM_FS_NMETRICS; i++)
+		metric_sweep(s->fs_metric[i]);
+}
