@@ -1,0 +1,1063 @@
+#include "store/chunk.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * The chunk codec. The layout is in docs/chunk-format.md; in short:
+ *
+ *   header   version byte, uvarint n, zigzag varint first_ts, uvarint (last_ts - first_ts)
+ *   times    one mode byte; a fixed interval needs nothing more, otherwise an integer sequence
+ *   values   one mode byte; a constant (8 raw bytes), decimal mantissas (an integer sequence with
+ *            a shared decimal exponent, a common step and a list of raw exceptions), the same
+ *            plus a sequence of ulp corrections (float sums that drifted off their decimal), or
+ *            Gorilla XOR
+ *
+ * An "integer sequence" predicts each element from the previous ones (order 0: a straight line,
+ * order 1: the previous value plus a fixed step, order 2: the previous step repeated), zig-zags
+ * the residuals and stores them as nothing (all zero), Rice codes or zero runs. The encoder sees
+ * the whole block, prices every combination and writes the cheapest, so the decoder only
+ * follows the mode bytes. All arithmetic on sequences is modulo 2^64, so any int64 input
+ * round-trips and garbage input never reaches signed overflow.
+ */
+
+#define CHUNK_VERSION 1
+
+enum { TS_CONST = 0, TS_SEQ = 1 };
+enum { VAL_CONST = 0, VAL_DECIMAL = 1, VAL_XOR = 2, VAL_DECIMAL_CORR = 3 };
+enum { SEQ_ZERO = 0, SEQ_RICE = 1, SEQ_RLE = 2 };
+
+#define SEQ_MAX_ORDER 2
+/* Rice quotients from this size on are escaped to an explicit bit length: caps a garbage
+ * chunk's unary run and an outlier's cost at 24 + 6 + 63 bits. */
+#define RICE_QMAX 24
+/* Decimal values carry at most this many digits after the point; 10^k is exact in a double. */
+#define DEC_MAX_DIGITS 15
+/* Mantissas stay within +-2^53 so that (double)m is exact. */
+#define DEC_MAX_MANTISSA 9007199254740992.0
+
+static const double pow10_tab[DEC_MAX_DIGITS + 1] = {
+	1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+};
+
+/* ---- small helpers ---- */
+
+static uint64_t zigzag(uint64_t r)
+{
+	return (r << 1) ^ (0 - (r >> 63));
+}
+
+static uint64_t unzigzag(uint64_t u)
+{
+	return (u >> 1) ^ (0 - (u & 1));
+}
+
+static uint64_t double_bits(double v)
+{
+	uint64_t b;
+
+	memcpy(&b, &v, sizeof(b));
+	return b;
+}
+
+static double bits_double(uint64_t b)
+{
+	double v;
+
+	memcpy(&v, &b, sizeof(v));
+	return v;
+}
+
+static unsigned bit_length(uint64_t u)
+{
+	return u ? 64 - (unsigned)__builtin_clzll(u) : 0;
+}
+
+static size_t uvarint_len(uint64_t u)
+{
+	size_t n = 1;
+
+	while (u >= 0x80) {
+		u >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static uint64_t gcd_u64(uint64_t a, uint64_t b)
+{
+	while (b) {
+		uint64_t t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+/* ---- writing: a scratch buffer that only fails if the process is out of memory ---- */
+
+struct wr {
+	struct buf *b;
+	int err;           /* first error from the buffer; writing stops being useful after it */
+	unsigned acc;      /* pending bits of a bit stream, MSB first */
+	unsigned nacc;     /* number of pending bits (0..7) */
+};
+
+static void wr_byte(struct wr *w, uint8_t c)
+{
+	int err = buf_append(w->b, &c, 1);
+
+	if (err && !w->err)
+		w->err = err;
+}
+
+static void wr_uvarint(struct wr *w, uint64_t u)
+{
+	uint8_t tmp[10];
+	size_t n = 0;
+	int err;
+
+	while (u >= 0x80) {
+		tmp[n++] = (uint8_t)(u | 0x80);
+		u >>= 7;
+	}
+	tmp[n++] = (uint8_t)u;
+	err = buf_append(w->b, tmp, n);
+	if (err && !w->err)
+		w->err = err;
+}
+
+static void wr_raw64(struct wr *w, uint64_t u)
+{
+	for (int i = 0; i < 8; i++)
+		wr_byte(w, (uint8_t)(u >> (8 * i)));
+}
+
+/* Append the low 'nb' (0..64) bits of 'v', most significant first. */
+static void wr_bits(struct wr *w, uint64_t v, unsigned nb)
+{
+	while (nb) {
+		unsigned take = 8 - w->nacc;
+
+		if (take > nb)
+			take = nb;
+		w->acc = (w->acc << take) | (unsigned)((v >> (nb - take)) & ((1u << take) - 1));
+		w->nacc += take;
+		nb -= take;
+		if (w->nacc == 8) {
+			wr_byte(w, (uint8_t)w->acc);
+			w->acc = 0;
+			w->nacc = 0;
+		}
+	}
+}
+
+/* Pad a bit stream to the next byte boundary. */
+static void wr_flush_bits(struct wr *w)
+{
+	if (w->nacc)
+		wr_bits(w, 0, 8 - w->nacc);
+}
+
+/* ---- reading: every access is bounds-checked ---- */
+
+struct rd {
+	const uint8_t *p;
+	size_t len;
+	size_t pos;        /* next byte */
+	size_t bitpos;     /* next bit inside a bit stream, counted from p[0] */
+};
+
+static int rd_byte(struct rd *r, uint8_t *c)
+{
+	if (r->pos >= r->len)
+		return -EINVAL;
+	*c = r->p[r->pos++];
+	return 0;
+}
+
+static int rd_uvarint(struct rd *r, uint64_t *out)
+{
+	uint64_t u = 0;
+
+	for (unsigned shift = 0; shift < 70; shift += 7) {
+		uint8_t c;
+
+		if (rd_byte(r, &c))
+			return -EINVAL;
+		if (shift == 63 && c > 1)
+			return -EINVAL; /* more than 64 bits */
+		u |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80)) {
+			*out = u;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int rd_raw64(struct rd *r, uint64_t *out)
+{
+	uint64_t u = 0;
+
+	if (r->len - r->pos < 8)
+		return -EINVAL;
+	for (int i = 0; i < 8; i++)
+		u |= (uint64_t)r->p[r->pos + i] << (8 * i);
+	r->pos += 8;
+	*out = u;
+	return 0;
+}
+
+/* Start a bit stream at the current byte. */
+static void rd_bits_begin(struct rd *r)
+{
+	r->bitpos = r->pos * 8;
+}
+
+/* End a bit stream: continue with the byte after its last (padded) bit. */
+static void rd_bits_end(struct rd *r)
+{
+	r->pos = (r->bitpos + 7) / 8;
+}
+
+static int rd_bits(struct rd *r, unsigned nb, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (nb > r->len * 8 - r->bitpos)
+		return -EINVAL;
+	while (nb) {
+		unsigned off = (unsigned)(r->bitpos & 7);
+		unsigned avail = 8 - off;
+		unsigned take = avail < nb ? avail : nb;
+		unsigned byte = r->p[r->bitpos >> 3];
+
+		v = (v << take) | ((byte >> (avail - take)) & ((1u << take) - 1));
+		r->bitpos += take;
+		nb -= take;
+	}
+	*out = v;
+	return 0;
+}
+
+static int rd_bit(struct rd *r, unsigned *bit)
+{
+	if (r->bitpos >= r->len * 8)
+		return -EINVAL;
+	*bit = (r->p[r->bitpos >> 3] >> (7 - (r->bitpos & 7))) & 1;
+	r->bitpos++;
+	return 0;
+}
+
+/* ---- integer sequences ---- */
+
+/*
+ * The prediction for element i given the two previous elements (x[-1] = 'base',
+ * x[-2] = base - d0) — the same function on both sides, modulo 2^64.
+ */
+static uint64_t seq_predict(int order, uint64_t d0, uint64_t base, size_t i, uint64_t p1,
+			    uint64_t p2)
+{
+	switch (order) {
+	case 0:
+		return base + (uint64_t)(i + 1) * d0;
+	case 1:
+		return p1 + d0;
+	default:
+		return p1 + (p1 - p2);
+	}
+}
+
+static void seq_residuals(const uint64_t *x, size_t m, uint64_t base, int order, uint64_t d0,
+			  uint64_t *u)
+{
+	uint64_t p1 = base, p2 = base - d0;
+
+	for (size_t i = 0; i < m; i++) {
+		u[i] = zigzag(x[i] - seq_predict(order, d0, base, i, p1, p2));
+		p2 = p1;
+		p1 = x[i];
+	}
+}
+
+static size_t rice_bits(const uint64_t *u, size_t m, unsigned k)
+{
+	size_t bits = 0;
+
+	for (size_t i = 0; i < m; i++) {
+		uint64_t q = u[i] >> k;
+
+		if (q < RICE_QMAX)
+			bits += (size_t)q + 1 + k;
+		else
+			bits += RICE_QMAX + 6 + bit_length(u[i]) - 1;
+	}
+	return bits;
+}
+
+struct seq_choice {
+	int order;
+	uint64_t d0;
+	int coding;
+	unsigned k;        /* Rice parameter */
+	size_t bytes;      /* encoded size, mode byte and d0 included */
+};
+
+/* Price the residuals 'u' under every coding; keep the cheapest in 'c'. */
+static void seq_price(const uint64_t *u, size_t m, int order, uint64_t d0, struct seq_choice *c)
+{
+	uint64_t sum = 0;
+	size_t nz = 0, rle = 0, gap = 0, lens[65] = { 0 }, seen = 0;
+	struct seq_choice best = { order, d0, SEQ_ZERO, 0, 0 };
+
+	for (size_t i = 0; i < m; i++) {
+		if (u[i]) {
+			rle += uvarint_len(gap) + uvarint_len(u[i]);
+			gap = 0;
+			nz++;
+		} else {
+			gap++;
+		}
+		sum = u[i] > UINT64_MAX - sum ? UINT64_MAX : sum + u[i];
+		lens[bit_length(u[i])]++;
+	}
+	if (nz) {
+		/*
+		 * The best Rice parameter sits near log2 of the typical residual. The mean alone
+		 * is pulled up by a single counter reset, so the median's bit length is tried too.
+		 */
+		unsigned kmean = bit_length(sum / m), kmed = 0;
+
+		while (kmed < 64 && (seen += lens[kmed]) * 2 < m)
+			kmed++;
+		best.coding = SEQ_RLE;
+		best.bytes = uvarint_len(nz) + rle;
+		for (unsigned k = 0; k <= 63; k++) {
+			size_t bytes;
+
+			if (!(k + 2 >= kmean && k <= kmean + 1) && !(k + 1 >= kmed && k <= kmed + 2))
+				continue;
+			bytes = 1 + (rice_bits(u, m, k) + 7) / 8;
+			if (bytes < best.bytes) {
+				best.coding = SEQ_RICE;
+				best.k = k;
+				best.bytes = bytes;
+			}
+		}
+	}
+	best.bytes += 1 + uvarint_len(zigzag(d0));
+	if (c->bytes == 0 || best.bytes < c->bytes)
+		*c = best;
+}
+
+/*
+ * Write x[0..m-1] (m >= 1), which follows 'base', as an integer sequence. 'u' is scratch for m
+ * entries.
+ */
+static void seq_encode(struct wr *w, const uint64_t *x, size_t m, uint64_t base, uint64_t *u)
+{
+	struct seq_choice c = { 0 };
+	uint64_t mean = (x[m - 1] - base) / m;
+	size_t gap = 0, nz = 0;
+
+	/* Signed mean of the steps: the difference may be negative for values. */
+	if ((int64_t)(x[m - 1] - base) < 0)
+		mean = 0 - ((base - x[m - 1]) / m);
+
+	for (int order = 0; order <= SEQ_MAX_ORDER; order++) {
+		seq_residuals(x, m, base, order, mean, u);
+		seq_price(u, m, order, mean, &c);
+		if (order == 1 && mean != 0) {
+			/* A flat counter with bursts: a zero step leaves only the bursts. */
+			seq_residuals(x, m, base, 1, 0, u);
+			seq_price(u, m, 1, 0, &c);
+		}
+	}
+
+	seq_residuals(x, m, base, c.order, c.d0, u);
+	wr_byte(w, (uint8_t)(c.order << 4 | c.coding));
+	wr_uvarint(w, zigzag(c.d0));
+	switch (c.coding) {
+	case SEQ_ZERO:
+		break;
+	case SEQ_RICE:
+		wr_byte(w, (uint8_t)c.k);
+		for (size_t i = 0; i < m; i++) {
+			uint64_t q = u[i] >> c.k;
+
+			if (q < RICE_QMAX) {
+				wr_bits(w, ((1ull << q) - 1) << 1, (unsigned)q + 1);
+				wr_bits(w, u[i], c.k);
+			} else {
+				unsigned len = bit_length(u[i]);
+
+				wr_bits(w, (1ull << RICE_QMAX) - 1, RICE_QMAX);
+				wr_bits(w, len - 1, 6);
+				wr_bits(w, u[i], len - 1);
+			}
+		}
+		wr_flush_bits(w);
+		break;
+	case SEQ_RLE:
+		for (size_t i = 0; i < m; i++)
+			nz += u[i] != 0;
+		wr_uvarint(w, nz);
+		for (size_t i = 0; i < m; i++) {
+			if (!u[i]) {
+				gap++;
+				continue;
+			}
+			wr_uvarint(w, gap);
+			wr_uvarint(w, u[i]);
+			gap = 0;
+		}
+		break;
+	}
+}
+
+/* Streaming decoder for one integer sequence of m elements. */
+struct seq_dec {
+	struct rd *r;
+	int order, coding;
+	unsigned k;
+	uint64_t d0, base, p1, p2;
+	size_t i, m;
+	uint64_t nz_left, gap_left;
+};
+
+static int seq_dec_begin(struct seq_dec *s, struct rd *r, size_t m, uint64_t base)
+{
+	uint8_t mode, k;
+	uint64_t d0z;
+
+	if (rd_byte(r, &mode) || rd_uvarint(r, &d0z))
+		return -EINVAL;
+	memset(s, 0, sizeof(*s));
+	s->r = r;
+	s->order = mode >> 4;
+	s->coding = mode & 0x0f;
+	s->d0 = unzigzag(d0z);
+	s->base = base;
+	s->p1 = base;
+	s->p2 = base - s->d0;
+	s->m = m;
+	if (s->order > SEQ_MAX_ORDER)
+		return -EINVAL;
+	switch (s->coding) {
+	case SEQ_ZERO:
+		return 0;
+	case SEQ_RICE:
+		if (rd_byte(r, &k) || k > 63)
+			return -EINVAL;
+		s->k = k;
+		rd_bits_begin(r);
+		return 0;
+	case SEQ_RLE:
+		if (rd_uvarint(r, &s->nz_left) || s->nz_left > m)
+			return -EINVAL;
+		if (s->nz_left && (rd_uvarint(r, &s->gap_left) || s->gap_left >= m))
+			return -EINVAL;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+static int seq_dec_residual(struct seq_dec *s, uint64_t *u)
+{
+	uint64_t q = 0, low;
+	unsigned bit = 1;
+
+	switch (s->coding) {
+	case SEQ_RICE:
+		while (q < RICE_QMAX) {
+			if (rd_bit(s->r, &bit))
+				return -EINVAL;
+			if (!bit)
+				break;
+			q++;
+		}
+		if (!bit) {
+			if (rd_bits(s->r, s->k, &low))
+				return -EINVAL;
+			*u = (q << s->k) | low;
+			return 0;
+		}
+		if (rd_bits(s->r, 6, &q) || rd_bits(s->r, (unsigned)q, &low))
+			return -EINVAL;
+		*u = (1ull << q) | low;
+		return 0;
+	case SEQ_RLE:
+		if (s->gap_left) {
+			s->gap_left--;
+			*u = 0;
+			return 0;
+		}
+		if (!s->nz_left) {
+			*u = 0;
+			return 0;
+		}
+		if (rd_uvarint(s->r, u) || !*u)
+			return -EINVAL;
+		if (--s->nz_left && (rd_uvarint(s->r, &s->gap_left) || s->gap_left >= s->m))
+			return -EINVAL;
+		return 0;
+	default:
+		*u = 0;
+		return 0;
+	}
+}
+
+static int seq_dec_next(struct seq_dec *s, uint64_t *x)
+{
+	uint64_t u;
+
+	if (s->i >= s->m || seq_dec_residual(s, &u))
+		return -EINVAL;
+	*x = seq_predict(s->order, s->d0, s->base, s->i, s->p1, s->p2) + unzigzag(u);
+	s->p2 = s->p1;
+	s->p1 = *x;
+	s->i++;
+	return 0;
+}
+
+/* After the last element: everything announced was consumed; continue after the sequence. */
+static int seq_dec_end(struct seq_dec *s)
+{
+	if (s->coding == SEQ_RICE)
+		rd_bits_end(s->r);
+	if (s->nz_left || s->gap_left)
+		return -EINVAL;
+	return 0;
+}
+
+/* ---- values ---- */
+
+/* The double that mantissa m with k digits after the point stands for: the same expression on
+ * both sides. Division by an exact power of ten is correctly rounded. */
+static double dec_value(int64_t m, unsigned k)
+{
+	return k ? (double)m / pow10_tab[k] : (double)m;
+}
+
+/* Is v exactly m / 10^k for some |m| <= 2^53? */
+static bool dec_try(double v, unsigned k, int64_t *m)
+{
+	double s = v * pow10_tab[k];
+
+	if (!(fabs(s) <= DEC_MAX_MANTISSA))
+		return false; /* also NaN */
+	*m = llround(s);
+	return double_bits(dec_value(*m, k)) == double_bits(v);
+}
+
+static void xor_encode(struct wr *w, const double *vals, size_t n)
+{
+	uint64_t prev = double_bits(vals[0]);
+	unsigned plead = 65, ptrail = 0; /* 65: no window yet */
+
+	wr_byte(w, VAL_XOR);
+	wr_raw64(w, prev);
+	for (size_t i = 1; i < n; i++) {
+		uint64_t cur = double_bits(vals[i]), x = cur ^ prev;
+		unsigned lead, trail;
+
+		prev = cur;
+		if (!x) {
+			wr_bits(w, 0, 1);
+			continue;
+		}
+		lead = (unsigned)__builtin_clzll(x);
+		trail = (unsigned)__builtin_ctzll(x);
+		if (plead <= 64 && lead >= plead && trail >= ptrail) {
+			wr_bits(w, 2, 2);
+			wr_bits(w, x >> ptrail, 64 - plead - ptrail);
+			continue;
+		}
+		wr_bits(w, 3, 2);
+		wr_bits(w, lead, 6);
+		wr_bits(w, 63 - lead - trail, 6);
+		wr_bits(w, x >> trail, 64 - lead - trail);
+		plead = lead;
+		ptrail = trail;
+	}
+	wr_flush_bits(w);
+}
+
+static int xor_decode(struct rd *r, double *vals, size_t n)
+{
+	uint64_t prev, x;
+	unsigned plead = 65, ptrail = 0, bit;
+
+	if (rd_raw64(r, &prev))
+		return -EINVAL;
+	vals[0] = bits_double(prev);
+	rd_bits_begin(r);
+	for (size_t i = 1; i < n; i++) {
+		if (rd_bit(r, &bit))
+			return -EINVAL;
+		if (bit) {
+			if (rd_bit(r, &bit))
+				return -EINVAL;
+			if (!bit) {
+				if (plead > 64 || rd_bits(r, 64 - plead - ptrail, &x))
+					return -EINVAL;
+				prev ^= x << ptrail;
+			} else {
+				uint64_t lead, sig;
+
+				if (rd_bits(r, 6, &lead) || rd_bits(r, 6, &sig))
+					return -EINVAL;
+				sig++;
+				if (lead + sig > 64 || rd_bits(r, (unsigned)sig, &x))
+					return -EINVAL;
+				plead = (unsigned)lead;
+				ptrail = (unsigned)(64 - lead - sig);
+				prev ^= x << ptrail;
+			}
+		}
+		vals[i] = bits_double(prev);
+	}
+	rd_bits_end(r);
+	return 0;
+}
+
+/*
+ * The ulp distance that turns the decimal m / 10^k into v: bit patterns of doubles of one sign
+ * are ordered like integers, so a float sum that drifted a few ulps from its decimal value costs
+ * a small correction instead of a full XOR.
+ */
+static uint64_t dec_correction(double v, int64_t m, unsigned k)
+{
+	return double_bits(v) - double_bits(dec_value(m, k));
+}
+
+/*
+ * Encode 'vals' as decimal mantissas with k digits; values that are not (NaN, -0, too many
+ * digits) go to the exception list. With 'corr', every finite value within range is kept as the
+ * nearest mantissa plus a correction sequence (VAL_DECIMAL_CORR). Returns false if no value fits
+ * at this k. 'mk' holds each value's fewest digits (-1: none); scratch arrays hold n entries.
+ */
+static bool dec_encode(struct wr *w, const double *vals, const signed char *mk, size_t n,
+		       unsigned k, bool corr, uint64_t *mant, uint64_t *cor, bool *exc,
+		       uint64_t *u)
+{
+	size_t first = n, nexc = 0;
+	uint64_t g = 0, m0;
+	size_t last_exc;
+
+	for (size_t i = 0; i < n; i++) {
+		int64_t m = 0;
+
+		if (corr) {
+			double sc = vals[i] * pow10_tab[k];
+
+			exc[i] = !(fabs(sc) <= DEC_MAX_MANTISSA);
+			if (!exc[i]) {
+				m = llround(sc);
+				cor[i] = dec_correction(vals[i], m, k);
+			}
+		} else {
+			exc[i] = !(mk[i] >= 0 && (unsigned)mk[i] <= k && dec_try(vals[i], k, &m));
+		}
+		if (exc[i]) {
+			nexc++;
+			continue;
+		}
+		mant[i] = (uint64_t)m;
+		if (first == n)
+			first = i;
+	}
+	if (first == n)
+		return false;
+	/* Exceptions repeat their neighbour's mantissa so they cost nothing in the sequence. */
+	for (size_t i = 0; i < n; i++) {
+		if (exc[i]) {
+			mant[i] = i < first ? mant[first] : mant[i - 1];
+			if (corr)
+				cor[i] = i < first ? cor[first] : cor[i - 1];
+		}
+	}
+	m0 = mant[0];
+	for (size_t i = 1; i < n; i++) {
+		uint64_t d = mant[i] - mant[i - 1];
+
+		g = gcd_u64(g, (int64_t)d < 0 ? 0 - d : d);
+	}
+	if (!g)
+		g = 1;
+
+	wr_byte(w, corr ? VAL_DECIMAL_CORR : VAL_DECIMAL);
+	wr_byte(w, (uint8_t)k);
+	wr_uvarint(w, zigzag(m0));
+	wr_uvarint(w, g);
+	wr_uvarint(w, nexc);
+	last_exc = 0;
+	for (size_t i = 0, seen = 0; i < n; i++) {
+		if (!exc[i])
+			continue;
+		wr_uvarint(w, seen ? i - last_exc - 1 : i);
+		wr_raw64(w, double_bits(vals[i]));
+		last_exc = i;
+		seen++;
+	}
+	if (n > 1) {
+		/* y[i] = (m[i] - m0) / g, exact by construction; y[0] = 0 is implied. */
+		for (size_t i = 0; i < n; i++)
+			mant[i] = (uint64_t)(((int64_t)(mant[i] - m0)) / (int64_t)g);
+		seq_encode(w, mant + 1, n - 1, 0, u);
+	}
+	if (corr)
+		seq_encode(w, cor, n, 0, u);
+	return true;
+}
+
+static void store_u64(double *slot, uint64_t u)
+{
+	memcpy(slot, &u, sizeof(u));
+}
+
+static uint64_t load_u64(const double *slot)
+{
+	uint64_t u;
+
+	memcpy(&u, slot, sizeof(u));
+	return u;
+}
+
+/*
+ * Two passes: the mantissas first (kept as integers in the value slots), then, once the
+ * mantissa sequence's end is known, the corrections, the conversion to doubles and the
+ * exceptions.
+ */
+static int dec_decode(struct rd *r, double *vals, size_t n, bool corr)
+{
+	uint8_t k;
+	uint64_t m0z, g, nexc, gap = 0, bits = 0, y = 0, c = 0;
+	struct rd exc;
+	struct seq_dec s;
+
+	if (rd_byte(r, &k) || k > DEC_MAX_DIGITS || rd_uvarint(r, &m0z) || rd_uvarint(r, &g) ||
+	    !g || rd_uvarint(r, &nexc) || nexc > n)
+		return -EINVAL;
+	/* Walk the exception list once to find where the sequence starts; replay it below. */
+	exc = *r;
+	for (uint64_t j = 0, pos = 0; j < nexc; j++) {
+		if (rd_uvarint(r, &gap) || gap >= n - pos || rd_raw64(r, &bits))
+			return -EINVAL;
+		pos += gap + 1;
+	}
+	if (n > 1 && seq_dec_begin(&s, r, n - 1, 0))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0 && seq_dec_next(&s, &y))
+			return -EINVAL;
+		store_u64(&vals[i], unzigzag(m0z) + g * y);
+	}
+	if (n > 1 && seq_dec_end(&s))
+		return -EINVAL;
+	if (corr && seq_dec_begin(&s, r, n, 0))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (corr && seq_dec_next(&s, &c))
+			return -EINVAL;
+		bits = double_bits(dec_value((int64_t)load_u64(&vals[i]), k)) + c;
+		vals[i] = bits_double(bits);
+	}
+	if (corr && seq_dec_end(&s))
+		return -EINVAL;
+	/* The list was validated above. */
+	for (uint64_t j = 0, pos = 0; j < nexc; j++) {
+		rd_uvarint(&exc, &gap);
+		rd_raw64(&exc, &bits);
+		pos += gap;
+		vals[pos] = bits_double(bits);
+		pos++;
+	}
+	return 0;
+}
+
+/*
+ * The digit count for the correction mode: the fewest digits at which at least 12 of 16 values
+ * spread over the block sit within 2^20 ulps of their decimal (the others may be resets, -0 or
+ * specials). Float sums of millisecond durations land on 3; values with no decimal structure
+ * land nowhere (-1).
+ */
+static int dec_corr_digits(const double *vals, size_t n)
+{
+	for (unsigned k = 0; k <= DEC_MAX_DIGITS; k++) {
+		size_t close = 0;
+
+		for (size_t j = 0; j < 16; j++) {
+			double v = vals[j * (n - 1) / 15], sc = v * pow10_tab[k];
+
+			if (fabs(sc) <= DEC_MAX_MANTISSA &&
+			    zigzag(dec_correction(v, llround(sc), k)) < (1u << 21))
+				close++;
+		}
+		if (close >= 12)
+			return (int)k;
+	}
+	return -1;
+}
+
+/* Fewest digits after the point for each value; -1 when none up to DEC_MAX_DIGITS. */
+static void dec_digits(const double *vals, size_t n, signed char *mk, size_t hist[])
+{
+	for (size_t i = 0; i < n; i++) {
+		int64_t m;
+
+		mk[i] = -1;
+		for (unsigned k = 0; k <= DEC_MAX_DIGITS; k++) {
+			if (dec_try(vals[i], k, &m)) {
+				mk[i] = (signed char)k;
+				hist[k]++;
+				break;
+			}
+		}
+	}
+}
+
+static int values_encode(struct wr *w, const double *vals, size_t n)
+{
+	struct buf best, tmp;
+	struct wr bw, tw;
+	size_t hist[DEC_MAX_DIGITS + 1] = { 0 };
+	unsigned cand[3];
+	size_t ncand = 0, covered = 0, total = 0;
+	signed char *mk;
+	uint64_t *mant, *cor, *u;
+	bool *exc;
+	bool constant = true;
+	int err;
+
+	for (size_t i = 1; i < n && constant; i++)
+		constant = double_bits(vals[i]) == double_bits(vals[0]);
+	buf_init(&best, 0);
+	buf_init(&tmp, 0);
+	bw = (struct wr){ .b = &best };
+	/* A constant is 8 raw bytes, unless a short decimal (a zero) is cheaper still. */
+	if (constant) {
+		wr_byte(&bw, VAL_CONST);
+		wr_raw64(&bw, double_bits(vals[0]));
+	} else {
+		xor_encode(&bw, vals, n);
+	}
+
+	mk = xmalloc(n * sizeof(*mk));
+	mant = xmalloc(n * sizeof(*mant));
+	cor = xmalloc(n * sizeof(*cor));
+	u = xmalloc(n * sizeof(*u));
+	exc = xmalloc(n * sizeof(*exc));
+	dec_digits(vals, n, mk, hist);
+	for (unsigned k = 0; k <= DEC_MAX_DIGITS; k++)
+		total += hist[k];
+	/*
+	 * Candidate digit counts: the fewest that cover 90 % and 99 % of the decimal values (the
+	 * rest become exceptions) and the most any value needs. Usually all three are the same.
+	 */
+	for (unsigned k = 0; k <= DEC_MAX_DIGITS && total; k++) {
+		size_t before = covered;
+
+		covered += hist[k];
+		if (!hist[k])
+			continue;
+		if ((before * 10 < total * 9 && covered * 10 >= total * 9) ||
+		    (before * 100 < total * 99 && covered * 100 >= total * 99) || covered == total)
+			cand[ncand++] = k;
+		if (covered == total)
+			break;
+	}
+	for (size_t c = 0; c <= ncand; c++) {
+		int kc = c < ncand ? (int)cand[c] : -1;
+
+		/* Last, when some values are not short decimals: mantissas with corrections. */
+		if (c == ncand && total < n)
+			kc = dec_corr_digits(vals, n);
+		if (kc < 0)
+			continue;
+		buf_reset(&tmp);
+		tw = (struct wr){ .b = &tmp };
+		if (!dec_encode(&tw, vals, mk, n, (unsigned)kc, c == ncand, mant, cor, exc, u) ||
+		    tw.err)
+			continue;
+		if (tmp.len < best.len) {
+			struct buf t = best;
+
+			best = tmp;
+			tmp = t;
+		}
+	}
+	free(mk);
+	free(mant);
+	free(cor);
+	free(u);
+	free(exc);
+
+	err = bw.err;
+	if (!err) {
+		err = buf_append(w->b, best.data, best.len);
+		if (err && !w->err)
+			w->err = err;
+	}
+	buf_release(&best);
+	buf_release(&tmp);
+	return w->err;
+}
+
+/* ---- public ---- */
+
+static int header_decode(struct rd *r, size_t *n, int64_t *first, uint64_t *span)
+{
+	uint8_t version;
+	uint64_t cnt, fz;
+
+	if (rd_byte(r, &version) || version != CHUNK_VERSION || rd_uvarint(r, &cnt) || cnt < 1 ||
+	    cnt > CHUNK_MAX_SAMPLES || rd_uvarint(r, &fz) || rd_uvarint(r, span))
+		return -EINVAL;
+	*n = (size_t)cnt;
+	*first = (int64_t)unzigzag(fz);
+	if (cnt == 1 ? *span != 0 : *span < cnt - 1)
+		return -EINVAL;
+	/* first + span must not pass INT64_MAX. */
+	if (*span > (uint64_t)INT64_MAX - (uint64_t)*first)
+		return -EINVAL;
+	return 0;
+}
+
+int chunk_encode(const int64_t *ts, const double *vals, size_t n, struct buf *out)
+{
+	struct buf scratch;
+	struct wr w;
+	uint64_t span, step;
+	bool regular = true;
+	int err;
+
+	if (!ts || !vals || !out || n < 1 || n > CHUNK_MAX_SAMPLES)
+		return -EINVAL;
+	for (size_t i = 1; i < n; i++) {
+		if (ts[i] <= ts[i - 1])
+			return -EINVAL;
+	}
+	span = (uint64_t)ts[n - 1] - (uint64_t)ts[0];
+	step = n > 1 ? span / (n - 1) : 0;
+	for (size_t i = 1; i < n && regular; i++)
+		regular = (uint64_t)ts[i] - (uint64_t)ts[i - 1] == step;
+
+	buf_init(&scratch, 0);
+	w = (struct wr){ .b = &scratch };
+	wr_byte(&w, CHUNK_VERSION);
+	wr_uvarint(&w, n);
+	wr_uvarint(&w, zigzag((uint64_t)ts[0]));
+	wr_uvarint(&w, span);
+	if (regular) {
+		wr_byte(&w, TS_CONST);
+	} else {
+		uint64_t *u = xmalloc(n * sizeof(*u));
+
+		wr_byte(&w, TS_SEQ);
+		/* int64_t and uint64_t share a representation; the sequence works modulo 2^64. */
+		seq_encode(&w, (const uint64_t *)(const void *)(ts + 1), n - 1, (uint64_t)ts[0], u);
+		free(u);
+	}
+	err = values_encode(&w, vals, n);
+	if (!err)
+		err = buf_append(out, scratch.data, scratch.len);
+	buf_release(&scratch);
+	return err;
+}
+
+int chunk_peek(const uint8_t *data, size_t len, size_t *n, int64_t *first_ts, int64_t *last_ts)
+{
+	struct rd r = { .p = data, .len = data ? len : 0 };
+	size_t cnt;
+	int64_t first;
+	uint64_t span;
+
+	if (header_decode(&r, &cnt, &first, &span))
+		return -EINVAL;
+	if (n)
+		*n = cnt;
+	if (first_ts)
+		*first_ts = first;
+	if (last_ts)
+		*last_ts = (int64_t)((uint64_t)first + span);
+	return 0;
+}
+
+static int times_decode(struct rd *r, int64_t *ts, size_t n, int64_t first, uint64_t span)
+{
+	uint8_t mode;
+	struct seq_dec s;
+	uint64_t x;
+
+	if (rd_byte(r, &mode))
+		return -EINVAL;
+	ts[0] = first;
+	if (mode == TS_CONST) {
+		uint64_t step = n > 1 ? span / (n - 1) : 0;
+
+		if (n > 1 && span % (n - 1))
+			return -EINVAL;
+		for (size_t i = 1; i < n; i++)
+			ts[i] = (int64_t)((uint64_t)first + i * step);
+		return 0;
+	}
+	if (mode != TS_SEQ || n < 2 || seq_dec_begin(&s, r, n - 1, (uint64_t)first))
+		return -EINVAL;
+	for (size_t i = 1; i < n; i++) {
+		if (seq_dec_next(&s, &x))
+			return -EINVAL;
+		ts[i] = (int64_t)x;
+		if (ts[i] <= ts[i - 1])
+			return -EINVAL;
+	}
+	if (seq_dec_end(&s) || (uint64_t)ts[n - 1] - (uint64_t)first != span)
+		return -EINVAL;
+	return 0;
+}
+
+int chunk_decode(const uint8_t *data, size_t len, int64_t *ts, double *vals, size_t cap, size_t *n)
+{
+	struct rd r = { .p = data, .len = data ? len : 0 };
+	size_t cnt;
+	int64_t first;
+	uint64_t span, bits;
+	uint8_t mode;
+	int err;
+
+	if (!ts || !vals || !n || header_decode(&r, &cnt, &first, &span))
+		return -EINVAL;
+	if (cnt > cap)
+		return -ENOSPC;
+	if (times_decode(&r, ts, cnt, first, span) || rd_byte(&r, &mode))
+		return -EINVAL;
+	switch (mode) {
+	case VAL_CONST:
+		if (rd_raw64(&r, &bits))
+			return -EINVAL;
+		for (size_t i = 0; i < cnt; i++)
+			vals[i] = bits_double(bits);
+		err = 0;
+		break;
+	case VAL_DECIMAL:
+	case VAL_DECIMAL_CORR:
+		err = dec_decode(&r, vals, cnt, mode == VAL_DECIMAL_CORR);
+		break;
+	case VAL_XOR:
+		err = xor_decode(&r, vals, cnt);
+		break;
+	default:
+		err = -EINVAL;
+	}
+	/* Trailing bytes mean the chunk is not what we wrote. */
+	if (err || r.pos != len)
+		return -EINVAL;
+	*n = cnt;
+	return 0;
+}

@@ -1,0 +1,34 @@
+#ifndef DW_STORE_CHUNK_H
+#define DW_STORE_CHUNK_H
+
+/*
+ * The chunk codec: a pure function pair that turns a run of one series' samples into bytes and
+ * back. No I/O, no LMDB. The byte layout is documented in docs/chunk-format.md.
+ *
+ * Lossless for every double: NaN payloads (Prometheus's stale marker 0x7ff0000000000002), ±Inf
+ * and -0 survive bit for bit. Timestamps are milliseconds, strictly increasing within a chunk.
+ * The encoder picks the cheapest encoding for the run it is given (samples at a fixed interval,
+ * integer-valued and decimal-valued floats, flat counters), so the store re-encodes its open
+ * head chunk from the samples it keeps in memory rather than appending bit by bit.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+#define CHUNK_MAX_SAMPLES 4096
+
+/* Encode n (1..CHUNK_MAX_SAMPLES) samples, appending the bytes to 'out'. Returns 0, -EINVAL if
+ * n is out of range or timestamps are not strictly increasing, -E2BIG if 'out' is full. */
+int chunk_encode(const int64_t *ts, const double *vals, size_t n, struct buf *out);
+
+/* The number of samples and the first and last timestamp, read from the header without decoding
+ * the body. Any pointer may be NULL. Returns 0 or -EINVAL for a malformed chunk. */
+int chunk_peek(const uint8_t *data, size_t len, size_t *n, int64_t *first_ts, int64_t *last_ts);
+
+/* Decode all samples into ts/vals, which hold 'cap' entries. Sets *n. Returns 0, -EINVAL for a
+ * malformed or truncated chunk (never reads past 'len'), -ENOSPC if cap is too small. */
+int chunk_decode(const uint8_t *data, size_t len, int64_t *ts, double *vals, size_t cap, size_t *n);
+
+#endif

@@ -1,0 +1,177 @@
+#ifndef DW_STORE_STORE_H
+#define DW_STORE_STORE_H
+
+/*
+ * The time-series store: LMDB under one directory. One writer at a time (LMDB's write lock, across
+ * processes), any number of readers that never block it (MVCC, MDB_NOTLS so a thread pool and
+ * CLI processes can read). The key schema is in docs/store-format.md.
+ *
+ * A series is a label set that includes __name__. Samples are (milliseconds, double). Samples are
+ * written in batches: a batch collects samples and the caller's own records (file offsets) in
+ * memory and store_commit() writes all of it in one LMDB transaction — everything or nothing.
+ * A batch that could not be committed (disk full, map full that cannot grow, read-only directory)
+ * is left intact so the caller can retry it later.
+ *
+ * Errors are negative errno values or the STORE_E_* codes below; store_strerror() names any of them.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/registry.h"
+
+enum {
+	STORE_E_BASE = -20000,
+	STORE_E_FORMAT = STORE_E_BASE - 1,       /* a newer or foreign on-disk format: refused */
+	STORE_E_CORRUPT = STORE_E_BASE - 2,      /* a record that does not decode */
+	STORE_E_OUT_OF_ORDER = STORE_E_BASE - 3, /* sample at or before the series' last timestamp */
+	STORE_E_LMDB = STORE_E_BASE - 4,         /* another LMDB error; details were logged */
+};
+
+/* Prometheus's stale marker: a NaN that means "this series ended here". */
+#define STORE_STALE_NAN_BITS 0x7ff0000000000002ULL
+
+struct store;
+struct store_batch;
+struct store_reader;
+struct store_series_set;
+struct store_appender;
+
+struct label {
+	const char *name;
+	const char *value;
+};
+
+struct store_options {
+	const char *path;          /* directory, created if missing (unless read_only) */
+	int64_t retention_ms;      /* data older than now - retention is deleted by retention steps */
+	bool read_only;            /* CLI readers: MDB_RDONLY, never create anything */
+	size_t initial_map_size;   /* 0: a default; the map grows on MDB_MAP_FULL */
+	size_t max_map_size;       /* 0: no limit; past it commits fail with -ENOSPC (storage.max_size) */
+};
+
+/*
+ * Open (or create) the store. Checks the format version (STORE_E_FORMAT for a newer or foreign
+ * store, with a message in 'err'), clears stale readers. On error 'err' (errlen bytes) holds one
+ * line naming the path and the cause. Free with store_close(). Any thread.
+ */
+int store_open(const struct store_options *opt, struct store **out, char *err, size_t errlen);
+/* Close the store. No reader or batch commit may be in progress. NULL is a no-op. */
+void store_close(struct store *st);
+/* Text for any error this module returns (negative errno or STORE_E_*). */
+const char *store_strerror(int err);
+
+/* ---- writing ---- */
+
+/* A new empty batch. Free with store_batch_free(). */
+struct store_batch *store_batch_new(void);
+void store_batch_free(struct store_batch *b);
+/*
+ * Add one sample. 'labels' (n pairs, any order, must include __name__) are copied; labels with an
+ * empty value are dropped, as in Prometheus. 'type' is recorded as the family's type for
+ * metadata. Returns 0, -EINVAL for invalid labels, or -E2BIG when the batch already holds its
+ * maximum (4M samples). Ordering is checked at commit.
+ */
+int store_batch_add(struct store_batch *b, const struct label *labels, size_t n,
+		    enum metric_type type, int64_t t_ms, double v);
+/* Put a caller record (key: up to 200 bytes, value: up to 1 KiB) written in the same transaction. */
+int store_batch_put_meta(struct store_batch *b, const char *key, const void *val, size_t len);
+/* Samples currently held by the batch. */
+size_t store_batch_len(const struct store_batch *b);
+
+struct store_commit_stats {
+	uint64_t samples_written;
+	uint64_t out_of_order;     /* refused per series: at or before the series' last timestamp */
+	uint64_t series_created;
+};
+
+/*
+ * Write the batch in one transaction, growing the map as needed. On success the batch is emptied
+ * and 'stats' (may be NULL) filled. On failure nothing was written and the batch is unchanged:
+ * -ENOSPC (disk full, or the map reached max_map_size), -EFBIG, -EROFS (read-only store), -EBUSY
+ * (this process's readers held up a map resize for over 10 s), STORE_E_LMDB.
+ * One writer thread per process, which must not hold a store_reader while it commits or runs
+ * retention; safe beside other processes (LMDB's lock).
+ */
+int store_commit(struct store *st, struct store_batch *b, struct store_commit_stats *stats);
+
+/*
+ * Delete a bounded amount (at most 'max_chunks' chunks) of data older than now - retention, in its
+ * own short transaction, so retention never stalls appends. Returns the number of chunks deleted
+ * (0: nothing left to delete) or a negative error as store_commit(). Writer thread.
+ */
+int store_retention_step(struct store *st, int64_t now_ms, size_t max_chunks);
+
+/* ---- the agent's appender ---- */
+
+/*
+ * Feeds the store from the registry every tick. Registers its self-metrics in 'reg'
+ * (deploywatch_store_*: commits, errors, pending samples, dropped samples). Counters continue from
+ * their stored value: store_appender_new() seeds 'reg' with the last stored value of every
+ * counter series. Writer (collector) thread only. Free with store_appender_free().
+ */
+struct store_appender *store_appender_new(struct store *st, struct registry *reg,
+					  size_t max_pending_samples);
+void store_appender_free(struct store_appender *a);
+/*
+ * Snapshot every sample of the registry at 'now_ms', add stale markers for series that were in the
+ * previous tick and are gone, let 'extra' (may be NULL) add the caller's records to the batch,
+ * and commit. When the commit fails, or 'extra' returns non-zero (counted as reason="extra"),
+ * the samples stay pending (up to max_pending_samples, oldest dropped and counted beyond that)
+ * and are committed with the next successful tick. The appender's own self-metrics are
+ * snapshotted before the commit they describe, so they reach the store one tick later.
+ * Returns 0 or the commit's error (already counted; the caller decides whether to log).
+ */
+int store_appender_tick(struct store_appender *a, int64_t now_ms,
+			int (*extra)(void *ctx, struct store_batch *b), void *ctx);
+
+/* ---- reading ---- */
+
+/* A read transaction. Cheap; hold it only for one query. Any thread. */
+int store_reader_begin(struct store *st, struct store_reader **out);
+void store_reader_end(struct store_reader *r);
+
+/* Read a caller record into 'out' (replacing its contents). Returns 0 or -ENOENT. */
+int store_reader_get_meta(struct store_reader *r, const char *key, struct buf *out);
+
+enum matcher_op { MATCH_EQ, MATCH_NEQ, MATCH_RE, MATCH_NRE };
+
+/* A label matcher with Prometheus semantics: regexes are fully anchored; a matcher that matches
+ * the empty string also matches series that lack the label. */
+struct matcher {
+	const char *name;
+	enum matcher_op op;
+	const char *value;
+};
+
+/*
+ * The series matching all 'nm' matchers (at least one must not match the empty string, as in
+ * Prometheus) that have samples between from_ms and to_ms (inclusive; INT64_MIN/INT64_MAX for
+ * all). Uses the postings, never a scan of all series when an equality matcher is present.
+ * Returns 0, -EINVAL for a bad regex or an empty-matching selector (message in 'err').
+ * The set is sorted by label set. Free it with store_series_set_free(); it owns copies.
+ */
+int store_select(struct store_reader *r, const struct matcher *m, size_t nm, int64_t from_ms,
+		 int64_t to_ms, struct store_series_set **out, char *err, size_t errlen);
+size_t store_series_set_len(const struct store_series_set *s);
+/* The labels of series i, sorted by name, __name__ first. Borrowed until the set is freed. */
+const struct label *store_series_set_labels(const struct store_series_set *s, size_t i, size_t *n);
+uint64_t store_series_set_id(const struct store_series_set *s, size_t i);
+enum metric_type store_series_set_type(const struct store_series_set *s, size_t i);
+void store_series_set_free(struct store_series_set *s);
+
+/*
+ * Call fn for each sample of series 'id' with from_ms <= t <= to_ms, in time order, decoding
+ * inside the read transaction. A non-zero return from fn stops and is returned.
+ */
+int store_read_samples(struct store_reader *r, uint64_t id, int64_t from_ms, int64_t to_ms,
+		       int (*fn)(void *ctx, int64_t t_ms, double v), void *ctx);
+
+/* Every label name, then every value of one label name, in sorted order (for /api/v1/labels). */
+int store_label_names(struct store_reader *r, int (*fn)(void *ctx, const char *name), void *ctx);
+int store_label_values(struct store_reader *r, const char *name,
+		       int (*fn)(void *ctx, const char *value), void *ctx);
+
+#endif

@@ -1,0 +1,154 @@
+#ifndef DW_STORE_STORE_INT_H
+#define DW_STORE_STORE_INT_H
+
+/*
+ * Private to store/: the store's internals shared by store.c (open, batches, commit, retention),
+ * store_read.c (readers, select) and store_appender.c. The on-disk layout these constants
+ * describe is in docs/store-format.md; change both together.
+ */
+
+#include <lmdb.h>
+#include <pthread.h>
+
+#include "store/store.h"
+
+#define STORE_FORMAT_MAGIC "DWSTORE"  /* 7 bytes + NUL: 8 bytes at the start of the record */
+#define STORE_FORMAT_VERSION 1u
+#define STORE_FORMAT_KEY "sys/format"
+#define STORE_NEXT_ID_KEY "sys/next_id"
+#define STORE_USER_PREFIX "user/"
+
+#define STORE_DEFAULT_MAP_SIZE ((size_t)64 << 20)
+#define STORE_MAX_READERS 254
+
+/* Caps on what input controls (label sets come from log lines through the registry). */
+#define STORE_MAX_LABELS 32
+#define STORE_MAX_NAME_LEN 128
+#define STORE_MAX_POSTING_KEY 500     /* name \0 value: an LMDB key (511 bytes at most) */
+#define STORE_MAX_CANON_LEN 2000      /* a series record stays well under an LMDB page */
+#define STORE_MAX_META_KEY 200
+#define STORE_MAX_META_VAL 1024
+#define STORE_MAX_BATCH_SAMPLES ((size_t)1 << 22)
+#define STORE_MAX_REGEX_LEN 4096
+
+/* Head chunks are sealed at this many samples or when they would encode to more bytes. */
+#define STORE_SEAL_SAMPLES 240
+#define STORE_SEAL_BYTES 1024
+
+/* The writer's cache of series it has written: more entries than this are dropped wholesale. */
+#define STORE_WCACHE_MAX 100000
+
+/* What the writer knows of one series: its id and the open head chunk's samples. */
+struct wseries {
+	struct wseries *next;   /* hash chain */
+	uint64_t hash;          /* store_canon_hash() of canon */
+	char *canon;            /* owned canonical label bytes */
+	size_t clen;
+	uint64_t id;
+	int64_t last_ts;        /* last stored timestamp; INT64_MIN when the series has none */
+	int64_t *ts;            /* owned: the head chunk's samples, n of them */
+	double *vals;
+	size_t n, cap;
+};
+
+struct store {
+	MDB_env *env;
+	MDB_dbi meta, series, series_by_key, postings, chunks, heads;
+	bool read_only;
+	char *path;
+	int64_t retention_ms;
+	/*
+	 * mdb_env_set_mapsize() may only run while this process has no transaction open: every
+	 * transaction holds this lock shared, a map resize holds it exclusively.
+	 */
+	pthread_rwlock_t map_lock;
+	size_t map_size;
+	size_t max_map_size;    /* growth limit; SIZE_MAX in production, small in fault tests */
+	bool map_full_logged;   /* the "cannot grow" error was logged since the last commit */
+
+	/* Writer thread only. */
+	struct wseries **wtab;  /* hash buckets, wmask + 1 of them */
+	size_t wmask, wcount;
+	size_t expect_txnid;    /* id of our next write txn if nobody else wrote; 0: unknown */
+	struct buf enc;         /* scratch for chunk encoding */
+};
+
+/* One distinct series in a batch. */
+struct bseries {
+	char *canon;            /* owned canonical label bytes */
+	size_t clen;
+	uint64_t hash;
+	enum metric_type type;
+	uint32_t next;          /* hash chain within the batch: index + 1, 0 ends it */
+	uint32_t count;         /* samples of this series in the batch (commit's scratch) */
+};
+
+struct bsample {
+	uint32_t sidx;          /* index into the batch's series */
+	int64_t t;
+	double v;
+};
+
+struct bmeta {
+	char *key;
+	void *val;
+	size_t len;
+};
+
+struct store_batch {
+	struct bseries *series;
+	size_t nseries, series_cap;
+	uint32_t *tab;          /* hash buckets over series (index + 1), tmask + 1 of them */
+	size_t tmask;
+	struct bsample *samples;
+	size_t nsamples, samples_cap;
+	struct bmeta *meta;
+	size_t nmeta, meta_cap;
+	struct buf scratch;     /* canonical bytes of the label set being added */
+};
+
+/* FNV-1a, 64 bits: the series_by_key key and the in-memory hash tables. */
+uint64_t store_canon_hash(const char *canon, size_t len);
+/*
+ * Canonical bytes of a label set: __name__ first, then by name, each "name\0value\0"; labels
+ * with an empty value are left out (Prometheus: empty means absent). Validates names and caps.
+ * Returns 0 or -EINVAL; the bytes are appended to 'out'.
+ */
+int store_canon_labels(const struct label *labels, size_t n, struct buf *out);
+/* Split canonical bytes into at most 'max' labels pointing into 'canon'. Returns the count or
+ * STORE_E_CORRUPT. */
+int store_canon_split(const char *canon, size_t len, struct label *out, size_t max);
+/* Add a sample for a series given by canonical bytes (already validated). */
+int store_batch_add_canon(struct store_batch *b, const char *canon, size_t clen,
+			  enum metric_type type, int64_t t_ms, double v);
+/* Drop the oldest 'k' samples of the batch (the appender's pending cap). */
+void store_batch_drop_oldest(struct store_batch *b, size_t k);
+
+/* Chunk keys: BE id ‖ BE (timestamp with the sign bit flipped), so keys sort by (id, time). */
+void store_chunk_key(uint8_t key[16], uint64_t id, int64_t t);
+void store_chunk_key_parse(const uint8_t key[16], uint64_t *id, int64_t *t);
+void store_put_be64(uint8_t *p, uint64_t v);
+uint64_t store_get_be64(const uint8_t *p);
+
+/* Map an LMDB or system error to this module's codes (logging the LMDB ones with 'what'). */
+int store_lmdb_err(int rc, const char *what);
+
+/*
+ * Begin a transaction, holding map_lock shared until store_txn_end(); adopts a map grown by
+ * another process (MDB_MAP_RESIZED). Returns 0 or an error.
+ */
+int store_txn_begin(struct store *st, unsigned flags, MDB_txn **out);
+/* Commit (commit true) or abort 'txn' and release map_lock. Returns mdb_txn_commit's code. */
+int store_txn_end(struct store *st, MDB_txn *txn, bool commit);
+
+/*
+ * The last sample of series 'id' in a transaction: 0 and *t, *v set, -ENOENT when the series has
+ * no chunk, or an error.
+ */
+int store_last_sample(struct store *st, MDB_txn *txn, uint64_t id, int64_t *t, double *v);
+
+/* Test hooks: the map's growth limit and its current size. */
+void store_test_set_max_map_size(struct store *st, size_t max);
+size_t store_test_map_size(const struct store *st);
+
+#endif

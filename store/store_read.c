@@ -1,0 +1,788 @@
+/*
+ * Reading the store: read transactions, caller records, series selection through the postings,
+ * samples, label names and values. Every value LMDB returns lives only until the transaction
+ * ends, so everything handed out is decoded or copied inside it.
+ */
+#include "store/store_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "core/log.h"
+#include "store/chunk.h"
+
+struct store_reader {
+	struct store *st;
+	MDB_txn *txn;
+	int64_t *ts;            /* decode scratch: CHUNK_MAX_SAMPLES entries, allocated lazily */
+	double *vals;
+};
+
+int store_reader_begin(struct store *st, struct store_reader **out)
+{
+	struct store_reader *r;
+	MDB_txn *txn;
+	int err;
+
+	*out = NULL;
+	err = store_txn_begin(st, MDB_RDONLY, &txn);
+	if (err)
+		return err;
+	r = xcalloc(1, sizeof(*r));
+	r->st = st;
+	r->txn = txn;
+	*out = r;
+	return 0;
+}
+
+void store_reader_end(struct store_reader *r)
+{
+	if (!r)
+		return;
+	store_txn_end(r->st, r->txn, false);
+	free(r->ts);
+	free(r->vals);
+	free(r);
+}
+
+int store_reader_get_meta(struct store_reader *r, const char *key, struct buf *out)
+{
+	char k[sizeof(STORE_USER_PREFIX) + STORE_MAX_META_KEY];
+	MDB_val mk, d;
+	size_t kl = strlen(key);
+	int rc;
+
+	if (!kl || kl > STORE_MAX_META_KEY)
+		return -EINVAL;
+	mk.mv_size = (size_t)snprintf(k, sizeof(k), "%s%s", STORE_USER_PREFIX, key);
+	mk.mv_data = k;
+	rc = mdb_get(r->txn, r->st->meta, &mk, &d);
+	if (rc)
+		return store_lmdb_err(rc, "read record");
+	buf_reset(out);
+	return buf_append(out, d.mv_data, d.mv_size);
+}
+
+/* ---- id sets: sorted arrays of series ids ---- */
+
+struct idset {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static void idset_push(struct idset *s, uint64_t id)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 64;
+		s->v = xrealloc(s->v, s->cap * sizeof(*s->v));
+	}
+	s->v[s->n++] = id;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Sort and remove duplicates (a union of several postings lists). */
+static void idset_normalize(struct idset *s)
+{
+	size_t j = 0;
+
+	if (!s->n)
+		return;
+	qsort(s->v, s->n, sizeof(*s->v), u64_cmp);
+	for (size_t i = 1; i < s->n; i++)
+		if (s->v[i] != s->v[j])
+			s->v[++j] = s->v[i];
+	s->n = j + 1;
+}
+
+/* a = a ∩ b (keep) or a = a \ b (!keep); both sorted. */
+static void idset_merge(struct idset *a, const struct idset *b, bool keep)
+{
+	size_t i = 0, j = 0, o = 0;
+
+	while (i < a->n) {
+		while (j < b->n && b->v[j] < a->v[i])
+			j++;
+		bool in_b = j < b->n && b->v[j] == a->v[i];
+
+		if (in_b == keep)
+			a->v[o++] = a->v[i];
+		i++;
+	}
+	a->n = o;
+}
+
+/* Append the postings of key 'name\0value' (klen bytes) to s. */
+static int postings_read(struct store_reader *r, MDB_cursor *cur, const char *key, size_t klen,
+			 struct idset *s)
+{
+	MDB_val k = { klen, (void *)key }, d;
+	int rc = mdb_cursor_get(cur, &k, &d, MDB_SET);
+
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return store_lmdb_err(rc, "read postings");
+	(void)r;
+	/* DUPFIXED: whole pages of 8-byte ids at a time. */
+	rc = mdb_cursor_get(cur, &k, &d, MDB_GET_MULTIPLE);
+	while (rc == 0) {
+		if (d.mv_size % 8)
+			return STORE_E_CORRUPT;
+		for (size_t i = 0; i < d.mv_size; i += 8)
+			idset_push(s, store_get_be64((const uint8_t *)d.mv_data + i));
+		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT_MULTIPLE);
+	}
+	return rc == MDB_NOTFOUND ? 0 : store_lmdb_err(rc, "read postings");
+}
+
+/*
+ * Call fn for each value of label 'name' present in the postings (sorted), with the cursor on
+ * that key. A non-zero return stops.
+ */
+static int postings_each_value(MDB_cursor *cur, const char *name,
+			       int (*fn)(void *ctx, const char *value, size_t vlen), void *ctx)
+{
+	size_t nl = strlen(name);
+	char prefix[STORE_MAX_NAME_LEN + 1];
+	MDB_val k, d;
+	int rc, err;
+
+	if (nl > STORE_MAX_NAME_LEN)
+		return 0;
+	memcpy(prefix, name, nl);
+	prefix[nl] = '\0';
+	k.mv_size = nl + 1;
+	k.mv_data = prefix;
+	rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+	while (rc == 0) {
+		if (k.mv_size < nl + 1 || memcmp(k.mv_data, prefix, nl + 1))
+			break;
+		err = fn(ctx, (const char *)k.mv_data + nl + 1, k.mv_size - nl - 1);
+		if (err)
+			return err;
+		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT_NODUP);
+	}
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : store_lmdb_err(rc, "read postings");
+}
+
+/* ---- matchers ---- */
+
+struct cmatcher {
+	const struct matcher *m;
+	pcre2_code *re;
+	pcre2_match_data *md;
+	bool matches_empty;
+};
+
+static bool cmatcher_match(const struct cmatcher *c, const char *v, size_t len)
+{
+	switch (c->m->op) {
+	case MATCH_EQ:
+		return strlen(c->m->value) == len && !memcmp(c->m->value, v, len);
+	case MATCH_NEQ:
+		return !(strlen(c->m->value) == len && !memcmp(c->m->value, v, len));
+	case MATCH_RE:
+	case MATCH_NRE: {
+		int rc = pcre2_match(c->re, (PCRE2_SPTR)v, len, 0, 0, c->md, NULL);
+
+		return (rc >= 0) == (c->m->op == MATCH_RE);
+	}
+	}
+	return false;
+}
+
+static int cmatcher_compile(struct cmatcher *c, const struct matcher *m, char *err,
+			    size_t errlen)
+{
+	memset(c, 0, sizeof(*c));
+	c->m = m;
+	if (!m->name || !m->value) {
+		snprintf(err, errlen, "matcher without a name or value");
+		return -EINVAL;
+	}
+	if (m->op == MATCH_RE || m->op == MATCH_NRE) {
+		size_t vl = strlen(m->value);
+		char *pat;
+		int ecode;
+		PCRE2_SIZE eoff;
+
+		if (vl > STORE_MAX_REGEX_LEN) {
+			snprintf(err, errlen, "regex for label %s is longer than %d bytes", m->name,
+				 STORE_MAX_REGEX_LEN);
+			return -EINVAL;
+		}
+		/* Anchored like Prometheus's ^(?:re)$, but $ must not match before a newline. */
+		pat = xmalloc(vl + 5);
+		snprintf(pat, vl + 5, "(?:%s)", m->value);
+		c->re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED,
+				      PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_UTF, &ecode, &eoff,
+				      NULL);
+		free(pat);
+		if (!c->re) {
+			PCRE2_UCHAR msg[120];
+
+			pcre2_get_error_message(ecode, msg, sizeof(msg));
+			snprintf(err, errlen, "invalid regex for label %s: %s at offset %zu",
+				 m->name, (const char *)msg, eoff > 3 ? (size_t)eoff - 3 : 0);
+			return -EINVAL;
+		}
+		/* JIT is an optimisation: without it pcre2_match interprets. */
+		pcre2_jit_compile(c->re, PCRE2_JIT_COMPLETE);
+		c->md = pcre2_match_data_create_from_pattern(c->re, NULL);
+		if (!c->md) {
+			fprintf(stderr, "deploywatch: out of memory for regex match data\n");
+			abort();
+		}
+	}
+	c->matches_empty = cmatcher_match(c, "", 0);
+	return 0;
+}
+
+static void cmatcher_release(struct cmatcher *c)
+{
+	pcre2_match_data_free(c->md);
+	pcre2_code_free(c->re);
+}
+
+struct collect_ctx {
+	struct store_reader *r;
+	MDB_cursor *pcur;       /* postings cursor: each_value stands on the value's key */
+	MDB_cursor *vcur;       /* a second cursor to read the ids of one value */
+	const struct cmatcher *c;
+	bool want;              /* collect values the matcher accepts (true) or rejects */
+	struct idset *out;
+	const char *name;
+};
+
+static int collect_value(void *ctx, const char *value, size_t vlen)
+{
+	struct collect_ctx *cc = ctx;
+	char key[STORE_MAX_POSTING_KEY + 1];
+	size_t nl = strlen(cc->name);
+
+	if (cmatcher_match(cc->c, value, vlen) != cc->want)
+		return 0;
+	if (nl + 1 + vlen > STORE_MAX_POSTING_KEY)
+		return STORE_E_CORRUPT;
+	memcpy(key, cc->name, nl + 1);
+	memcpy(key + nl + 1, value, vlen);
+	return postings_read(cc->r, cc->vcur, key, nl + 1 + vlen, cc->out);
+}
+
+/*
+ * The ids of series whose value of the matcher's label the matcher accepts (want) or rejects
+ * (!want), among series that have the label. Equality takes one postings list directly.
+ */
+static int matcher_ids(struct store_reader *r, MDB_cursor *pcur, MDB_cursor *vcur,
+		       const struct cmatcher *c, bool want, struct idset *out)
+{
+	const struct matcher *m = c->m;
+	size_t nl = strlen(m->name), vl = strlen(m->value);
+
+	if (nl + 1 + vl <= STORE_MAX_POSTING_KEY && vl &&
+	    ((m->op == MATCH_EQ && want) || (m->op == MATCH_NEQ && !want))) {
+		char key[STORE_MAX_POSTING_KEY + 1];
+		int err;
+
+		memcpy(key, m->name, nl + 1);
+		memcpy(key + nl + 1, m->value, vl);
+		err = postings_read(r, vcur, key, nl + 1 + vl, out);
+		if (!err)
+			idset_normalize(out);
+		return err;
+	}
+	struct collect_ctx cc = { r, pcur, vcur, c, want, out, m->name };
+	int err = postings_each_value(pcur, m->name, collect_value, &cc);
+
+	if (!err)
+		idset_normalize(out);
+	return err;
+}
+
+/* ---- series sets ---- */
+
+struct sentry {
+	uint64_t id;
+	enum metric_type type;
+	struct label *labels;   /* owned, one allocation with the strings after the array */
+	size_t n;
+};
+
+struct store_series_set {
+	struct sentry *v;
+	size_t n;
+};
+
+size_t store_series_set_len(const struct store_series_set *s)
+{
+	return s->n;
+}
+
+const struct label *store_series_set_labels(const struct store_series_set *s, size_t i, size_t *n)
+{
+	*n = s->v[i].n;
+	return s->v[i].labels;
+}
+
+uint64_t store_series_set_id(const struct store_series_set *s, size_t i)
+{
+	return s->v[i].id;
+}
+
+enum metric_type store_series_set_type(const struct store_series_set *s, size_t i)
+{
+	return s->v[i].type;
+}
+
+void store_series_set_free(struct store_series_set *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i].labels);
+	free(s->v);
+	free(s);
+}
+
+/* Copy series 'id' into e. Returns 0, -ENOENT or an error. */
+static int series_read(struct store_reader *r, uint64_t id, struct sentry *e)
+{
+	uint8_t key[8];
+	MDB_val k = { 8, key }, d;
+	struct label tmp[STORE_MAX_LABELS];
+	const char *canon;
+	size_t clen;
+	char *strings;
+	int n, rc;
+
+	store_put_be64(key, id);
+	rc = mdb_get(r->txn, r->st->series, &k, &d);
+	if (rc)
+		return store_lmdb_err(rc, "read series");
+	if (d.mv_size < 2)
+		return STORE_E_CORRUPT;
+	canon = (const char *)d.mv_data + 1;
+	clen = d.mv_size - 1;
+	n = store_canon_split(canon, clen, tmp, STORE_MAX_LABELS);
+	if (n < 0)
+		return n;
+	e->id = id;
+	e->type = ((const uint8_t *)d.mv_data)[0];
+	if (e->type > METRIC_HISTOGRAM)
+		return STORE_E_CORRUPT;
+	e->n = (size_t)n;
+	e->labels = xmalloc((size_t)n * sizeof(struct label) + clen);
+	strings = (char *)(e->labels + n);
+	memcpy(strings, canon, clen);
+	for (int i = 0; i < n; i++) {
+		e->labels[i].name = strings + (tmp[i].name - canon);
+		e->labels[i].value = strings + (tmp[i].value - canon);
+	}
+	return 0;
+}
+
+static int sentry_cmp(const void *a, const void *b)
+{
+	const struct sentry *x = a, *y = b;
+
+	for (size_t i = 0; i < x->n && i < y->n; i++) {
+		int c = strcmp(x->labels[i].name, y->labels[i].name);
+
+		if (c)
+			return c;
+		c = strcmp(x->labels[i].value, y->labels[i].value);
+		if (c)
+			return c;
+	}
+	return x->n < y->n ? -1 : x->n > y->n;
+}
+
+/* The open head chunk of series 'id'. Returns 0, MDB_NOTFOUND or an LMDB error. */
+static int head_get(struct store_reader *r, uint64_t id, MDB_val *d)
+{
+	uint8_t key[8];
+	MDB_val k = { 8, key };
+
+	store_put_be64(key, id);
+	return mdb_get(r->txn, r->st->heads, &k, d);
+}
+
+static void reader_scratch(struct store_reader *r)
+{
+	if (!r->ts) {
+		r->ts = xmalloc(CHUNK_MAX_SAMPLES * sizeof(*r->ts));
+		r->vals = xmalloc(CHUNK_MAX_SAMPLES * sizeof(*r->vals));
+	}
+}
+
+/*
+ * Position 'cur' on the first chunk of 'id' that may hold samples at or after 'from': the chunk
+ * starting at or before 'from' when it reaches 'from', else the next one. Returns 0 with k, d
+ * set, MDB_NOTFOUND when the series has no such chunk, or an LMDB error.
+ */
+static int seek_chunk(MDB_cursor *cur, uint64_t id, int64_t from, MDB_val *k, MDB_val *d)
+{
+	uint8_t key[16];
+	uint64_t kid;
+	int64_t kt, last;
+	int rc, prc;
+
+	store_chunk_key(key, id, from);
+	k->mv_size = 16;
+	k->mv_data = key;
+	rc = mdb_cursor_get(cur, k, d, MDB_SET_RANGE);
+	if (rc && rc != MDB_NOTFOUND)
+		return rc;
+	if (rc == 0 && k->mv_size == 16 && !memcmp(k->mv_data, key, 16))
+		return 0;
+	prc = mdb_cursor_get(cur, k, d, rc == 0 ? MDB_PREV : MDB_LAST);
+	if (prc == 0 && k->mv_size == 16) {
+		store_chunk_key_parse(k->mv_data, &kid, &kt);
+		if (kid == id && !chunk_peek(d->mv_data, d->mv_size, NULL, NULL, &last) &&
+		    last >= from)
+			return 0;
+	} else if (prc && prc != MDB_NOTFOUND) {
+		return prc;
+	}
+	k->mv_size = 16;
+	k->mv_data = key;
+	rc = mdb_cursor_get(cur, k, d, MDB_SET_RANGE);
+	if (rc)
+		return rc;
+	if (k->mv_size != 16)
+		return MDB_CORRUPTED;
+	store_chunk_key_parse(k->mv_data, &kid, &kt);
+	return kid == id ? 0 : MDB_NOTFOUND;
+}
+
+/* Does the chunk in 'd' have a sample in [from, to]? Decodes only when it straddles an edge. */
+static int chunk_in_range(struct store_reader *r, const MDB_val *d, int64_t from, int64_t to,
+			  bool *yes)
+{
+	int64_t first, last;
+	size_t n;
+
+	if (chunk_peek(d->mv_data, d->mv_size, &n, &first, &last))
+		return STORE_E_CORRUPT;
+	if (first > to || last < from)
+		return 0;
+	if (first >= from && last <= to) {
+		*yes = true;
+		return 0;
+	}
+	reader_scratch(r);
+	if (chunk_decode(d->mv_data, d->mv_size, r->ts, r->vals, CHUNK_MAX_SAMPLES, &n))
+		return STORE_E_CORRUPT;
+	for (size_t i = 0; i < n && r->ts[i] <= to; i++) {
+		if (r->ts[i] >= from) {
+			*yes = true;
+			break;
+		}
+	}
+	return 0;
+}
+
+/* Does series 'id' have a sample in [from, to]: in its sealed chunks or its head? */
+static int series_in_range(struct store_reader *r, MDB_cursor *cur, uint64_t id, int64_t from,
+			   int64_t to, bool *yes)
+{
+	MDB_val k, d;
+	uint64_t kid;
+	int64_t kt;
+	int rc, e;
+
+	*yes = false;
+	rc = seek_chunk(cur, id, from, &k, &d);
+	while (rc == 0) {
+		if (k.mv_size != 16)
+			return STORE_E_CORRUPT;
+		store_chunk_key_parse(k.mv_data, &kid, &kt);
+		if (kid != id || kt > to)
+			break;
+		e = chunk_in_range(r, &d, from, to, yes);
+		if (e || *yes)
+			return e;
+		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+	}
+	if (rc && rc != MDB_NOTFOUND)
+		return store_lmdb_err(rc, "read chunks");
+	rc = head_get(r, id, &d);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return store_lmdb_err(rc, "read head");
+	return chunk_in_range(r, &d, from, to, yes);
+}
+
+int store_select(struct store_reader *r, const struct matcher *m, size_t nm, int64_t from_ms,
+		 int64_t to_ms, struct store_series_set **out, char *err, size_t errlen)
+{
+	struct cmatcher *cm;
+	struct idset ids = { 0 }, tmp = { 0 };
+	MDB_cursor *pcur = NULL, *vcur = NULL, *ccur = NULL;
+	struct store_series_set *set;
+	bool have_positive = false;
+	int rc, e = 0;
+
+	*out = NULL;
+	if (errlen)
+		err[0] = '\0';
+	if (!nm) {
+		snprintf(err, errlen, "a selector needs at least one matcher");
+		return -EINVAL;
+	}
+	cm = xcalloc(nm, sizeof(*cm));
+	for (size_t i = 0; i < nm; i++) {
+		e = cmatcher_compile(&cm[i], &m[i], err, errlen);
+		if (e) {
+			nm = i;
+			goto out;
+		}
+		if (!cm[i].matches_empty)
+			have_positive = true;
+	}
+	if (!have_positive) {
+		snprintf(err, errlen, "a selector must contain at least one matcher that does not "
+				      "match the empty string");
+		e = -EINVAL;
+		goto out;
+	}
+	rc = mdb_cursor_open(r->txn, r->st->postings, &pcur);
+	if (!rc)
+		rc = mdb_cursor_open(r->txn, r->st->postings, &vcur);
+	if (!rc)
+		rc = mdb_cursor_open(r->txn, r->st->chunks, &ccur);
+	if (rc) {
+		e = store_lmdb_err(rc, "open cursor");
+		goto out;
+	}
+
+	/*
+	 * A series matches when every matcher accepts its value of the label ("" if absent).
+	 * Matchers that reject "" require the label: intersect their accepted postings. Matchers
+	 * that accept "" only exclude series whose present value they reject.
+	 */
+	bool first = true;
+
+	for (size_t i = 0; i < nm && !e; i++) {
+		if (cm[i].matches_empty)
+			continue;
+		tmp.n = 0;
+		e = matcher_ids(r, pcur, vcur, &cm[i], true, &tmp);
+		if (e)
+			break;
+		if (first) {
+			struct idset swap = ids;
+
+			ids = tmp;
+			tmp = swap;
+			first = false;
+		} else {
+			idset_merge(&ids, &tmp, true);
+		}
+	}
+	for (size_t i = 0; i < nm && !e && ids.n; i++) {
+		if (!cm[i].matches_empty)
+			continue;
+		tmp.n = 0;
+		e = matcher_ids(r, pcur, vcur, &cm[i], false, &tmp);
+		if (!e)
+			idset_merge(&ids, &tmp, false);
+	}
+	if (e)
+		goto out;
+
+	set = xcalloc(1, sizeof(*set));
+	set->v = xcalloc(ids.n ? ids.n : 1, sizeof(*set->v));
+	for (size_t i = 0; i < ids.n; i++) {
+		bool yes = true;
+
+		if (from_ms != INT64_MIN || to_ms != INT64_MAX) {
+			e = series_in_range(r, ccur, ids.v[i], from_ms, to_ms, &yes);
+			if (e)
+				break;
+		}
+		if (!yes)
+			continue;
+		e = series_read(r, ids.v[i], &set->v[set->n]);
+		if (e == -ENOENT) {
+			e = 0;
+			continue;
+		}
+		if (e)
+			break;
+		set->n++;
+	}
+	if (e) {
+		snprintf(err, errlen, "cannot read the series index: %s", store_strerror(e));
+		store_series_set_free(set);
+		goto out;
+	}
+	qsort(set->v, set->n, sizeof(*set->v), sentry_cmp);
+	*out = set;
+out:
+	if (ccur)
+		mdb_cursor_close(ccur);
+	if (vcur)
+		mdb_cursor_close(vcur);
+	if (pcur)
+		mdb_cursor_close(pcur);
+	for (size_t i = 0; i < nm; i++)
+		cmatcher_release(&cm[i]);
+	free(cm);
+	free(ids.v);
+	free(tmp.v);
+	return e;
+}
+
+/* Emit the samples of one chunk within [from, to]. Returns 0, fn's result or an error. */
+static int emit_chunk(struct store_reader *r, uint64_t id, const MDB_val *d, int64_t from,
+		      int64_t to, int (*fn)(void *ctx, int64_t t_ms, double v), void *ctx)
+{
+	size_t n;
+	int e;
+
+	if (chunk_decode(d->mv_data, d->mv_size, r->ts, r->vals, CHUNK_MAX_SAMPLES, &n)) {
+		log_error("store", "store %s: series %llu has a malformed chunk", r->st->path,
+			  (unsigned long long)id);
+		return STORE_E_CORRUPT;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (r->ts[i] < from)
+			continue;
+		if (r->ts[i] > to)
+			break;
+		e = fn(ctx, r->ts[i], r->vals[i]);
+		if (e)
+			return e;
+	}
+	return 0;
+}
+
+int store_read_samples(struct store_reader *r, uint64_t id, int64_t from_ms, int64_t to_ms,
+		       int (*fn)(void *ctx, int64_t t_ms, double v), void *ctx)
+{
+	MDB_val k, d;
+	MDB_cursor *cur;
+	uint64_t kid;
+	int64_t kt, first, last;
+	int rc, e = 0;
+
+	if (from_ms > to_ms)
+		return 0;
+	reader_scratch(r);
+	rc = mdb_cursor_open(r->txn, r->st->chunks, &cur);
+	if (rc)
+		return store_lmdb_err(rc, "open cursor");
+	/* Sealed chunks first, then the head: the head's samples are all later. */
+	rc = seek_chunk(cur, id, from_ms, &k, &d);
+	while (rc == 0) {
+		if (k.mv_size != 16) {
+			e = STORE_E_CORRUPT;
+			break;
+		}
+		store_chunk_key_parse(k.mv_data, &kid, &kt);
+		if (kid != id || kt > to_ms)
+			break;
+		e = emit_chunk(r, id, &d, from_ms, to_ms, fn, ctx);
+		if (e)
+			break;
+		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (e)
+		return e;
+	if (rc && rc != MDB_NOTFOUND)
+		return store_lmdb_err(rc, "read chunks");
+	rc = head_get(r, id, &d);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return store_lmdb_err(rc, "read head");
+	if (chunk_peek(d.mv_data, d.mv_size, NULL, &first, &last))
+		return STORE_E_CORRUPT;
+	if (first > to_ms || last < from_ms)
+		return 0;
+	return emit_chunk(r, id, &d, from_ms, to_ms, fn, ctx);
+}
+
+int store_label_names(struct store_reader *r, int (*fn)(void *ctx, const char *name), void *ctx)
+{
+	MDB_cursor *cur;
+	MDB_val k, d;
+	char name[STORE_MAX_NAME_LEN + 2];
+	int rc, e = 0;
+
+	rc = mdb_cursor_open(r->txn, r->st->postings, &cur);
+	if (rc)
+		return store_lmdb_err(rc, "open cursor");
+	rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
+	while (rc == 0) {
+		const char *nul = memchr(k.mv_data, '\0', k.mv_size);
+		size_t nl = nul ? (size_t)(nul - (const char *)k.mv_data) : 0;
+
+		if (!nul || nl > STORE_MAX_NAME_LEN) {
+			e = STORE_E_CORRUPT;
+			break;
+		}
+		memcpy(name, k.mv_data, nl);
+		name[nl] = '\0';
+		e = fn(ctx, name);
+		if (e)
+			break;
+		/* Label names never contain \x01: "name\x01" sorts after every "name\0value". */
+		name[nl] = '\x01';
+		k.mv_size = nl + 1;
+		k.mv_data = name;
+		rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+	}
+	if (!e && rc && rc != MDB_NOTFOUND)
+		e = store_lmdb_err(rc, "read postings");
+	mdb_cursor_close(cur);
+	return e;
+}
+
+struct values_ctx {
+	int (*fn)(void *ctx, const char *value);
+	void *ctx;
+	char buf[STORE_MAX_POSTING_KEY + 1];
+};
+
+static int value_cb(void *ctx, const char *value, size_t vlen)
+{
+	struct values_ctx *vc = ctx;
+
+	if (vlen > STORE_MAX_POSTING_KEY)
+		return STORE_E_CORRUPT;
+	memcpy(vc->buf, value, vlen);
+	vc->buf[vlen] = '\0';
+	return vc->fn(vc->ctx, vc->buf);
+}
+
+int store_label_values(struct store_reader *r, const char *name,
+		       int (*fn)(void *ctx, const char *value), void *ctx)
+{
+	MDB_cursor *cur;
+	struct values_ctx vc;
+	int rc, e;
+
+	vc.fn = fn;
+	vc.ctx = ctx;
+	rc = mdb_cursor_open(r->txn, r->st->postings, &cur);
+	if (rc)
+		return store_lmdb_err(rc, "open cursor");
+	e = postings_each_value(cur, name, value_cb, &vc);
+	mdb_cursor_close(cur);
+	return e;
+}

@@ -1,0 +1,1649 @@
+/*
+ * The LMDB store: open and format checks, commits with head chunks and sealing, reopen, ordering,
+ * selection with Prometheus matcher semantics, time ranges, labels, retention, map growth and
+ * write faults, the appender on a real registry, and a reader process beside a writer.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <lmdb.h>
+#include <math.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/registry.h"
+#include "store/chunk.h"
+#include "store/store.h"
+#include "store/store_int.h"
+
+/* ---- helpers ---- */
+
+static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+struct fixture {
+	char dir[200];
+	char path[256];    /* the store directory inside dir */
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	const char *tmp = getenv("TMPDIR");
+	size_t len;
+
+	snprintf(f->dir, sizeof(f->dir) - 7, "%s/dw-store-test-", tmp && *tmp ? tmp : "/tmp");
+	/* mkdtemp's template: six X characters, written out by count. */
+	len = strlen(f->dir);
+	memset(f->dir + len, 'X', 6);
+	f->dir[len + 6] = '\0';
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/data", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+static struct store *open_store(const char *path, bool ro, size_t map, int64_t retention)
+{
+	struct store_options opt = { .path = path, .read_only = ro, .initial_map_size = map,
+				     .retention_ms = retention };
+	struct store *st = NULL;
+	char err[256];
+	int rc = store_open(&opt, &st, err, sizeof(err));
+
+	if (rc)
+		fprintf(stderr, "store_open: %d %s\n", rc, err);
+	assert_int_equal(rc, 0);
+	assert_non_null(st);
+	return st;
+}
+
+/* Add one sample: labels as name, value pairs after the metric name, NULL-terminated. */
+static int add(struct store_batch *b, const char *metric, int64_t t, double v, ...)
+{
+	struct label l[16];
+	size_t n = 0;
+	va_list ap;
+
+	l[n].name = "__name__";
+	l[n++].value = metric;
+	va_start(ap, v);
+	for (;;) {
+		const char *name = va_arg(ap, const char *);
+
+		if (!name)
+			break;
+		l[n].name = name;
+		l[n++].value = va_arg(ap, const char *);
+	}
+	va_end(ap);
+	return store_batch_add(b, l, n, METRIC_GAUGE, t, v);
+}
+
+static double stale_nan(void)
+{
+	uint64_t bits = STORE_STALE_NAN_BITS;
+	double d;
+
+	memcpy(&d, &bits, sizeof(d));
+	return d;
+}
+
+static uint64_t bits_of(double d)
+{
+	uint64_t b;
+
+	memcpy(&b, &d, sizeof(b));
+	return b;
+}
+
+struct samples {
+	int64_t t[20000];
+	double v[20000];
+	size_t n;
+};
+
+static int collect(void *ctx, int64_t t, double v)
+{
+	struct samples *s = ctx;
+
+	if (s->n >= 20000)
+		return -E2BIG;
+	s->t[s->n] = t;
+	s->v[s->n] = v;
+	s->n++;
+	return 0;
+}
+
+/* Select with one matcher set and return the set (asserting success). */
+static struct store_series_set *sel(struct store_reader *r, const struct matcher *m, size_t nm,
+				    int64_t from, int64_t to)
+{
+	struct store_series_set *set = NULL;
+	char err[256];
+	int rc = store_select(r, m, nm, from, to, &set, err, sizeof(err));
+
+	if (rc)
+		fprintf(stderr, "store_select: %d %s\n", rc, err);
+	assert_int_equal(rc, 0);
+	return set;
+}
+
+/* The label set of series i formatted as {a="b",c="d"} (with __name__ as a label). */
+static const char *fmt_series(const struct store_series_set *set, size_t i)
+{
+	static char out[512];
+	size_t n, o = 0;
+	const struct label *l = store_series_set_labels(set, i, &n);
+
+	o += (size_t)snprintf(out + o, sizeof(out) - o, "{");
+	for (size_t j = 0; j < n; j++)
+		o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%s=\"%s\"", j ? "," : "",
+				      l[j].name, l[j].value);
+	snprintf(out + o, sizeof(out) - o, "}");
+	return out;
+}
+
+/* Series of 'metric' by id: the id of the only series matching __name__=metric plus labels. */
+static uint64_t series_id(struct store *st, const char *metric, const char *lname,
+			  const char *lvalue)
+{
+	struct store_reader *r;
+	struct matcher m[2] = { { "__name__", MATCH_EQ, metric }, { lname, MATCH_EQ, lvalue } };
+	struct store_series_set *set;
+	uint64_t id;
+
+	assert_int_equal(store_reader_begin(st, &r), 0);
+	set = sel(r, m, lname ? 2 : 1, INT64_MIN, INT64_MAX);
+	assert_int_equal(store_series_set_len(set), 1);
+	id = store_series_set_id(set, 0);
+	store_series_set_free(set);
+	store_reader_end(r);
+	return id;
+}
+
+static void read_all(struct store *st, uint64_t id, int64_t from, int64_t to, struct samples *s)
+{
+	struct store_reader *r;
+
+	s->n = 0;
+	assert_int_equal(store_reader_begin(st, &r), 0);
+	assert_int_equal(store_read_samples(r, id, from, to, collect, s), 0);
+	store_reader_end(r);
+}
+
+/* Count the chunk records of series 'id' with raw LMDB (read-only, beside the open store). */
+static size_t count_chunks(const char *path, uint64_t id)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_cursor *cur;
+	MDB_val k, d;
+	size_t n = 0;
+	int rc;
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, path, MDB_RDONLY | MDB_NOTLS, 0640), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "chunks", 0, &dbi), 0);
+	assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		assert_int_equal(k.mv_size, 16);
+		assert_true(d.mv_size <= STORE_SEAL_BYTES);
+		if (store_get_be64(k.mv_data) == id)
+			n++;
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return n;
+}
+
+/* ---- open and format ---- */
+
+static void test_open_create_reopen(void **state)
+{
+	struct fixture *f = *state;
+	struct store_options opt = { .path = f->path, .read_only = true };
+	struct store *st;
+	struct store_batch *b;
+	struct store_reader *r;
+	struct buf out;
+	char err[256];
+	int rc;
+
+	/* A reader never creates anything. */
+	rc = store_open(&opt, &st, err, sizeof(err));
+	assert_int_equal(rc, -ENOENT);
+	assert_null(st);
+	assert_non_null(strstr(err, f->path));
+
+	st = open_store(f->path, false, 0, 0);
+	b = store_batch_new();
+	/* The last record for a key wins within a batch. */
+	assert_int_equal(store_batch_put_meta(b, "offset/laravel.log", "99", 2), 0);
+	assert_int_equal(store_batch_put_meta(b, "offset/laravel.log", "1234", 4), 0);
+	assert_int_equal(add(b, "up", 1000, 1, NULL), 0);
+	assert_int_equal(store_commit(st, b, NULL), 0);
+	assert_int_equal(store_batch_len(b), 0);
+	store_close(st);
+
+	st = open_store(f->path, false, 0, 0);
+	assert_int_equal(store_reader_begin(st, &r), 0);
+	buf_init(&out, 0);
+	assert_int_equal(store_reader_get_meta(r, "offset/laravel.log", &out), 0);
+	assert_int_equal(out.len, 4);
+	assert_memory_equal(out.data, "1234", 4);
+	assert_int_equal(store_reader_get_meta(r, "offset/other", &out), -ENOENT);
+	store_reader_end(r);
+	store_close(st);
+
+	/* Read-only beside nothing else. */
+	st = open_store(f->path, true, 0, 0);
+	assert_int_equal(store_reader_begin(st, &r), 0);
+	assert_int_equal(store_reader_get_meta(r, "offset/laravel.log", &out), 0);
+	assert_memory_equal(out.data, "1234", 4);
+	store_reader_end(r);
+	buf_release(&out);
+	store_batch_free(b);
+	store_close(st);
+	store_close(NULL);
+}
+
+static void raw_put(const char *path, const char *db, const char *key, const void *val,
+		    size_t len)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { strlen(key), (void *)key }, d = { len, (void *)val };
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	mkdir(path, 0750);
+	assert_int_equal(mdb_env_open(env, path, 0, 0640), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, db, MDB_CREATE, &dbi), 0);
+	assert_int_equal(mdb_put(txn, dbi, &k, &d, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static void expect_refused(const char *path, bool ro, const char *needle)
+{
+	struct store_options opt = { .path = path, .read_only = ro };
+	struct store *st;
+	char err[256];
+
+	assert_int_equal(store_open(&opt, &st, err, sizeof(err)), STORE_E_FORMAT);
+	assert_null(st);
+	if (!strstr(err, needle))
+		fprintf(stderr, "message: %s\n", err);
+	assert_non_null(strstr(err, needle));
+	assert_non_null(strstr(err, path));
+}
+
+static void test_format_refusal(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t rec[16] = "DWSTORE";
+	char other[300];
+	struct store *st;
+
+	st = open_store(f->path, false, 0, 0);
+	store_close(st);
+	/* Version 2: newer than this build reads, for writers and readers alike. */
+	rec[8] = 0;
+	rec[9] = 0;
+	rec[10] = 0;
+	rec[11] = 2;
+	raw_put(f->path, "meta", STORE_FORMAT_KEY, rec, sizeof(rec));
+	expect_refused(f->path, false, "newer");
+	expect_refused(f->path, true, "newer");
+	/* Put version 1 back: accepted again. */
+	rec[11] = 1;
+	raw_put(f->path, "meta", STORE_FORMAT_KEY, rec, sizeof(rec));
+	st = open_store(f->path, true, 0, 0);
+	store_close(st);
+	/* A foreign magic. */
+	raw_put(f->path, "meta", STORE_FORMAT_KEY, "SOMEONE ELSE 1.0", 16);
+	expect_refused(f->path, false, "foreign");
+
+	/* Somebody else's LMDB environment: never written into. */
+	snprintf(other, sizeof(other), "%s/other", f->dir);
+	raw_put(other, "accounts", "alice", "42", 2);
+	expect_refused(other, false, "foreign");
+	expect_refused(other, true, "not a deploywatch store");
+}
+
+static void test_invalid_labels(void **state)
+{
+	struct store_batch *b = store_batch_new();
+	struct label nolabel[] = { { "job", "x" } };
+	struct label dup[] = { { "__name__", "m" }, { "a", "1" }, { "a", "2" } };
+	char longv[600];
+
+	(void)state;
+	assert_int_equal(store_batch_add(b, nolabel, 1, METRIC_GAUGE, 1, 1), -EINVAL);
+	assert_int_equal(store_batch_add(b, dup, 3, METRIC_GAUGE, 1, 1), -EINVAL);
+	assert_int_equal(add(b, "bad-name", 1, 1, NULL), -EINVAL);
+	assert_int_equal(add(b, "m", 1, 1, "0bad", "x", NULL), -EINVAL);
+	memset(longv, 'x', sizeof(longv) - 1);
+	longv[sizeof(longv) - 1] = '\0';
+	assert_int_equal(add(b, "m", 1, 1, "v", longv, NULL), -EINVAL);
+	assert_int_equal(store_batch_len(b), 0);
+	assert_int_equal(add(b, "ns:m", 1, 1, "le", "+Inf", NULL), 0);
+	assert_int_equal(store_batch_len(b), 1);
+	char key[300];
+
+	memset(key, 'k', sizeof(key) - 1);
+	key[sizeof(key) - 1] = '\0';
+	assert_int_equal(store_batch_put_meta(b, key, "x", 1), -EINVAL);
+	assert_int_equal(store_batch_put_meta(b, "k", longv, 2000), -EINVAL);
+	store_batch_free(b);
+	store_batch_free(NULL);
+}
+
+/* ---- the on-disk layout of docs/store-format.md, byte for byte ---- */
+
+struct rawrec {
+	uint8_t k[64], v[64];
+	size_t kl, vl;
+};
+
+/* Read every record of named database 'db' (at most 'max', keys and values cut at 64 bytes). */
+static size_t raw_dump(const char *path, const char *db, struct rawrec *out, size_t max)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_cursor *cur;
+	MDB_val k, d;
+	size_t n = 0;
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, path, MDB_RDONLY | MDB_NOTLS, 0640), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+	while (n < max && mdb_cursor_get(cur, &k, &d, MDB_NEXT) == 0) {
+		out[n].kl = k.mv_size;
+		out[n].vl = d.mv_size;
+		memcpy(out[n].k, k.mv_data, k.mv_size < 64 ? k.mv_size : 64);
+		memcpy(out[n].v, d.mv_data, d.mv_size < 64 ? d.mv_size : 64);
+		n++;
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return n;
+}
+
+static void be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static void test_layout(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path, false, 0, 0);
+	struct store_batch *b = store_batch_new();
+	struct rawrec rec[8];
+	static const char canon[] = "__name__\0m\0a\0x";   /* + the final NUL of the literal */
+	const uint8_t one[8] = { 0, 0, 0, 0, 0, 0, 0, 1 }, two[8] = { 0, 0, 0, 0, 0, 0, 0, 2 };
+	uint8_t key[16];
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t n, cnt;
+	int64_t first, last;
+
+	assert_int_equal(add(b, "m", -1, 1, "a", "x", NULL), 0);
+	assert_int_equal(add(b, "m", 5, 2, "a", "x", "empty", "", NULL), 0);
+	for (int i = 0; i < STORE_SEAL_SAMPLES; i++)
+		assert_int_equal(add(b, "sealed", 1000 + i, 0, NULL), 0);
+	assert_int_equal(store_batch_put_meta(b, "offset", "7", 1), 0);
+	assert_int_equal(store_commit(st, b, NULL), 0);
+	store_close(st);
+
+	/* meta: the format record, the next id, the caller's record under user/. */
+	n = raw_dump(f->path, "meta", rec, 8);
+	assert_int_equal(n, 3);
+	assert_int_equal(rec[0].kl, 10);
+	assert_memory_equal(rec[0].k, "sys/format", 10);
+	assert_int_equal(rec[0].vl, 16);
+	assert_memory_equal(rec[0].v, "DWSTORE\0\0\0\0\1\0\0\0\0", 16);
+	assert_memory_equal(rec[1].k, "sys/next_id", 11);
+	assert_int_equal(rec[1].vl, 8);
+	assert_memory_equal(rec[1].v, "\0\0\0\0\0\0\0\3", 8);
+	assert_memory_equal(rec[2].k, "user/offset", 11);
+	assert_memory_equal(rec[2].v, "7", 1);
+
+	/* series: BE id -> type byte + canonical labels (the empty label is not stored). */
+	n = raw_dump(f->path, "series", rec, 8);
+	assert_int_equal(n, 2);
+	assert_memory_equal(rec[0].k, one, 8);
+	assert_int_equal(rec[0].vl, 1 + sizeof(canon));
+	assert_int_equal(rec[0].v[0], METRIC_GAUGE);
+	assert_memory_equal(rec[0].v + 1, canon, sizeof(canon));
+
+	/* series_by_key: BE FNV-1a 64 of the canonical bytes -> BE id. */
+	for (size_t i = 0; i < sizeof(canon); i++) {
+		h ^= (uint8_t)canon[i];
+		h *= 0x100000001b3ULL;
+	}
+	be64(key, h);
+	n = raw_dump(f->path, "series_by_key", rec, 8);
+	assert_int_equal(n, 2);
+	assert_true((rec[0].kl == 8 && !memcmp(rec[0].k, key, 8) && !memcmp(rec[0].v, one, 8)) ||
+		    (rec[1].kl == 8 && !memcmp(rec[1].k, key, 8) && !memcmp(rec[1].v, one, 8)));
+
+	/* postings: name \0 value -> BE id, in key order. */
+	n = raw_dump(f->path, "postings", rec, 8);
+	assert_int_equal(n, 3);
+	assert_int_equal(rec[0].kl, 10);
+	assert_memory_equal(rec[0].k, "__name__\0m", 10);
+	assert_memory_equal(rec[0].v, one, 8);
+	assert_memory_equal(rec[1].k, "__name__\0sealed", 15);
+	assert_memory_equal(rec[1].v, two, 8);
+	assert_int_equal(rec[2].kl, 3);
+	assert_memory_equal(rec[2].k, "a\0x", 3);
+	assert_memory_equal(rec[2].v, one, 8);
+
+	/* heads: BE id -> the open chunk; chunks: BE id ‖ BE (t ^ 2^63) -> a sealed chunk. */
+	n = raw_dump(f->path, "heads", rec, 8);
+	assert_int_equal(n, 1);
+	assert_memory_equal(rec[0].k, one, 8);
+	n = raw_dump(f->path, "chunks", rec, 8);
+	assert_int_equal(n, 1);
+	assert_int_equal(rec[0].kl, 16);
+	be64(key, 2);
+	be64(key + 8, (uint64_t)1000 ^ ((uint64_t)1 << 63));
+	assert_memory_equal(rec[0].k, key, 16);
+	assert_int_equal(rec[0].vl <= 64, 1);
+	assert_int_equal(chunk_peek(rec[0].v, rec[0].vl, &cnt, &first, &last), 0);
+	assert_int_equal(cnt, STORE_SEAL_SAMPLES);
+	assert_int_equal(first, 1000);
+	assert_int_equal(last, 1000 + STORE_SEAL_SAMPLES - 1);
+	store_batch_free(b);
+}
+
+/* ---- writing and reading back ---- */
+
+static double value_at(int i)
+{
+	/* Mixed shapes: decimals, integers, and the special values every 50th sample. */
+	switch (i % 50) {
+	case 7:
+		return INFINITY;
+	case 8:
+		return -INFINITY;
+	case 9:
+		return -0.0;
+	case 10:
+		return stale_nan();
+	default:
+		return (i % 3) ? i * 0.25 + 0.01 : (double)i;
+	}
+}
+
+/* Scaling would quiet the stale marker's NaN: NaNs stay as they are. */
+static double scaled(int i, double scale)
+{
+	double v = value_at(i);
+
+	return isnan(v) ? v : v * scale;
+}
+
+static void check_series(struct store *st, uint64_t id, int n, int64_t step, double scale)
+{
+	static struct samples s;
+
+	read_all(st, id, INT64_MIN, INT64_MAX, &s);
+	assert_int_equal(s.n, (size_t)n);
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(s.t[i], 1000000 + (int64_t)i * step);
+		assert_int_equal(bits_of(s.v[i]), bits_of(scaled(i, scale)));
+	}
+}
+
+static void test_append_readback(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path, false, 0, 0);
+	struct store_batch *b = store_batch_new();
+	struct store_commit_stats stats;
+	static struct samples s;
+	uint64_t ida, idb;
+	int i;
+
+	/* 1000 samples over 143 commits: the head is re-encoded each time and sealed on the way. */
+	for (i = 0; i < 1000; i++) {
+		int64_t t = 1000000 + (int64_t)i * 10000;
+
+		assert_int_equal(add(b, "cpu", t, value_at(i), "mode", "user", NULL), 0);
+		/* Random-looking doubles so the size limit, not the sample cap, seals chunks. */
+		assert_int_equal(add(b, "noise", t, scaled(i, 1.000000123456789), NULL), 0);
+		if (i % 7 == 6) {
+			assert_int_equal(store_commit(st, b, &stats), 0);
+			assert_int_equal(stats.samples_written, 14);
+			assert_int_equal(stats.out_of_order, 0);
+			assert_int_equal(stats.series_created, i == 6 ? 2 : 0);
+		}
+	}
+	assert_int_equal(store_commit(st, b, &stats), 0);
+	assert_int_equal(stats.samples_written, 2 * (1000 % 7));
+	ida = series_id(st, "cpu", "mode", "user");
+	idb = series_id(st, "noise", NULL, NULL);
+	assert_int_not_equal(ida, idb);
+	check_series(st, ida, 1000, 10000, 1);
+	check_series(st, idb, 1000, 10000, 1.000000123456789);
+	/* Sealed chunks: at least 1000 / 240 of them besides the head; all within the size cap. */
+	assert_true(count_chunks(f->path, ida) >= 4);
+	assert_true(count_chunks(f->path, idb) >= 4);
+
+	/* Partial reads start inside a chunk and stop inside another. */
+	read_all(st, ida, 1000000 + 245 * 10000, 1000000 + 500 * 10000, &s);
+	assert_int_equal(s.n, 256);
+	assert_int_equal(s.t[0], 1000000 + 245 * 10000);
+	assert_int_equal(s.t[255], 1000000 + 500 * 10000);
+	read_all(st, ida, 1000000 + 245 * 10000 + 1, 1000000 + 245 * 10000 + 9999, &s);
+	assert_int_equal(s.n, 0);
+	store_close(st);
+
+	/* Reopen mid-chunk: the head is decoded back and appends continue in the same chunk. */
+	st = open_store(f->path, false, 0, 0);
+	size_t before = count_chunks(f->path, ida);
+
+	for (; i < 1010; i++) {
+		int64_t t = 1000000 + (int64_t)i * 10000;
+
+		assert_int_equal(add(b, "cpu", t, value_at(i), "mode", "user", NULL), 0);
+		assert_int_equal(add(b, "noise", t, scaled(i, 1.000000123456789), NULL), 0);
+		assert_int_equal(store_commit(st, b, &stats), 0);
+		assert_int_equal(stats.series_created, 0);
+		assert_int_equal(stats.samples_written, 2);
+	}
+	assert_int_equal(count_chunks(f->path, ida), before);
+	check_series(st, ida, 1010, 10000, 1);
+	check_series(st, idb, 1010, 10000, 1.000000123456789);
+	store_close(st);
+
+	/* And a reader of the same directory sees the same. */
+	st = open_store(f->path, true, 0, 0);
+	check_series(st, ida, 1010, 10000, 1);
+	store_batch_free(b);
+	store_close(st);
+}
+
+static void test_large_batch_one_series(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path, false, 0, 0);
+	struct store_batch *b = store_batch_new();
+	struct store_commit_stats stats;
+	uint64_t id;
+
+	/* An import-sized batch: 5000 samples of one series in a single commit. */
+	for (int i = 0; i < 5000; i++)
+		assert_int_equal(add(b, "imp", 1000000 + (int64_t)i * 10000, value_at(i), NULL), 0);
+	assert_int_equal(store_commit(st, b, &stats), 0);
+	assert_int_equal(stats.samples_written, 5000);
+	id = series_id(st, "imp", NULL, NULL);
+	check_series(st, id, 5000, 10000, 1);
+	assert_true(count_chunks(f->path, id) >= 5000 / STORE_SEAL_SAMPLES);
+	store_batch_free(b);
+	store_close(st);
+}
+
+static void test_out_of_order(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path, false, 0, 0);
+	struct store_batch *b = store_batch_new();
+	struct store_commit_stats stats;
+	static struct samples s;
+
+	assert_int_equal(add(b, "a", 100, 1, NULL), 0);
+	assert_int_equal(add(b, "a", 200, 2, NULL), 0);
+	assert_int_equal(store_commit(st, b, &stats), 0);
+	assert_int_equal(stats.samples_written, 2);
+
+	/* Before and at the last timestamp: refused; the other series commits. */
+	assert_int_equal(add(b, "a", 150, 9, NULL), 0);
+	assert_int_equal(add(b, "b", 50, 5, NULL), 0);
+	assert_int_equal(add(b, "a", 200, 9, NULL), 0);
+	assert_int_equal(add(b, "a", 300, 3, NULL), 0);
+	assert_int_equal(add(b, "a", 250, 9, NULL), 0);
+	assert_int_equal(store_commit(st, b, &stats), 0);
+	assert_int_equal(stats.samples_written, 2);
+	assert_int_equal(stats.out_of_order, 3);
+	assert_int_equal(stats.series_created, 1);
+
+	read_all(st, series_id(st, "a", NULL, NULL), INT64_MIN, INT64_MAX, &s);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(s.t[0], 100);
+	assert_int_equal(s.t[1], 200);
+	assert_int_equal(s.t[2], 300);
+	assert_true(s.v[2] == 3);
+	read_all(st, series_id(st, "b", NULL, NULL), INT64_MIN, INT64_MAX, &s);
+	assert_int_equal(s.n, 1);
+	store_close(st);
+
+	/* The last timestamp survives a reopen, also for a series whose head was sealed. */
+	st = open_store(f->path, false, 0, 0);
+	assert_int_equal(add(b, "a", 300, 9, NULL), 0);
+	assert_int_equal(add(b, "b", 49, 9, NULL), 0);
+	assert_int_equal(store_commit(st, b, &stats), 0);
+	assert_int_equal(stats.out_of_order, 2);
+	assert_int_equal(stats.samples_written, 0);
+	/* Negative timestamps sort before positive ones. */
+	assert_int_equal(add(b, "neg", -5000, 1, NULL), 0);
+	assert_int_equal(add(b, "neg", -10, 2, NULL), 0);
+	assert_int_equal(add(b, "neg", 10, 3, NULL), 0);
+	assert_int_equal(store_commit(st, b, &stats), 0);
+	read_all(st, series_id(st, "neg", NULL, NULL), -10, 10, &s);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.t[0], -10);
+	store_batch_free(b);
+	store_close(st);
+}
+
+/* ---- selection ---- */
+
+static void populate_matchers(struct store *st)
+{
+	struct store_batch *b = store_batch_new();
+
+	assert_int_equal(add(b, "m", 1000, 1, "job", "a", "inst", "1", NULL), 0);
+	assert_int_equal(add(b, "m", 1000, 2, "job", "b", NULL), 0);
+	assert_int_equal(add(b, "m", 1000, 3, "job", "a", "inst", "2", NULL), 0);
+	assert_int_equal(add(b, "n", 1000, 4, "job", "a", NULL), 0);
+	assert_int_equal(add(b, "m", 1000, 5, "job", "ab", "inst", "", NULL), 0);
+	assert_int_equal(store_commit(st, b, NULL), 0);
+	store_batch_free(b);
+}
+
+/* Run a selector and compare the formatted series, in order, with 'want' ("" separated by |). */
+static void expect_select(struct store_reader *r, const struct matcher *m, size_t nm,
+			  const char *want)
+{
+	struct store_series_set *set = sel(r, m, nm, INT64_MIN, INT64_MAX);
+	char got[1024] = "";
+
+	for (size_t i = 0; i < store_series_set_len(set); i++) {
+		if (i)
+			strcat(got, "|");
+		strcat(got, fmt_series(set, i));
+	}
+	if (strcmp(got, want))
+		fprintf(stderr, "got  %s\nwant %s\n", got, want);
+	assert_string_equal(got, want);
+	store_series_set_free(set);
+}
+
+#define M(n, o, v) { n, o, v }
+
+static void test_matchers(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path, false, 0, 0);
+	struct store_reader *r;
+	struct store_series_set *set;
+	char err[256];
+
+	populate_matchers(st);
+	assert_int_equal(store_reader_begin(st, &r), 0);
+	{
+		struct matcher m[] = { M("__name__", MATCH_EQ, "m") };
+
+		expect_select(r, m, 1, "{__name__=\"m\",inst=\"1\",job=\"a\"}|"
+				       "{__name__=\"m\",inst=\"2\",job=\"a\"}|"
+				       "{__name__=\"m\",job=\"ab\"}|{__name__=\"m\",job=\"b\"}");
+	}
+	{
+		struct matcher m[] = { M("__name__", MATCH_EQ, "m"), M("job", MATCH_EQ, "a") };
+
+		expect_select(r, m, 2, "{__name__=\"m\",inst=\"1\",job=\"a\"}|"
+				       "{__name__=\"m\",inst=\"2\",job=\"a\"}");
+	}
+	{
+		/* != also keeps series without the label; regexes are anchored ("a" not "ab"). */
+		struct matcher m[] = { M("__name__", MATCH_EQ, "m"), M("job", MATCH_NEQ, "a") };
+
+		expect_select(r, m, 2, "{__name__=\"m\",job=\"ab\"}|{__name__=\"m\",job=\"b\"}");
+	}
+	{
+		struct matcher m[] = { M("job", MATCH_RE, "a") };
+
+		expect_select(r, m, 1, "{__name__=\"m\",inst=\"1\",job=\"a\"}|"
+				       "{__name__=\"m\",inst=\"2\",job=\"a\"}|"
+				       "{__name__=\"n\",job=\"a\"}");
+	}
+	{
+		struct matcher m[] = { M("__name__", MATCH_RE, "m|n"), M("job", MATCH_NRE, "a.*") };
+
+		expect_select(r, m, 2, "{__name__=\"m\",job=\"b\"}");
+	}
+	{
+		/* inst="" selects the series without inst. */
+		struct matcher m[] = { M("__name__", MATCH_EQ, "m"), M("inst", MATCH_EQ, "") };
+
+		expect_select(r, m, 2, "{__name__=\"m\",job=\"ab\"}|{__name__=\"m\",job=\"b\"}");
+	}
+	{
+		/* inst!="" requires it. */
+		struct matcher m[] = { M("__name__", MATCH_EQ, "m"), M("inst", MATCH_NEQ, "") };
+
+		expect_select(r, m, 2, "{__name__=\"m\",inst=\"1\",job=\"a\"}|"
+				       "{__name__=\"m\",inst=\"2\",job=\"a\"}");
+	}
+	{
+		/* A regex that matches "" also takes series without the label. */
+		struct matcher m[] = { M("__name__", MATCH_EQ, "m"), M("inst", MATCH_RE, "1|") };
+
+		expect_select(r, m, 2, "{__name__=\"m\",inst=\"1\",job=\"a\"}|"
+				       "{__name__=\"m\",job=\"ab\"}|{__name__=\"m\",job=\"b\"}");
+	}
+	{
+		/* !~ a regex that matches "": series without the label are excluded. */
+		struct matcher m[] = { M("__name__", MATCH_EQ, "m"), M("inst", MATCH_NRE, "2|") };
+
+		expect_select(r, m, 2, "{__name__=\"m\",inst=\"1\",job=\"a\"}");
+	}
+	{
+		/* A label no series has. */
+		struct matcher m[] = { M("__name__", MATCH_EQ, "m"), M("zone", MATCH_EQ, "x") };
+
+		expect_select(r, m, 2, "");
+	}
+	{
+		struct matcher m[] = { M("__name__", MATCH_EQ, "m"), M("zone", MATCH_NEQ, "x") };
+
+		expect_select(r, m, 2, "{__name__=\"m\",inst=\"1\",job=\"a\"}|"
+				       "{__name__=\"m\",inst=\"2\",job=\"a\"}|"
+				       "{__name__=\"m\",job=\"ab\"}|{__name__=\"m\",job=\"b\"}");
+	}
+	{
+		/* The newline must not slip through $-style anchoring. */
+		struct matcher m[] = { M("job", MATCH_RE, "a\\n?"), M("__name__", MATCH_EQ, "n") };
+
+		expect_select(r, m, 2, "{__name__=\"n\",job=\"a\"}");
+	}
+	{
+		/* Only empty-matching matchers: refused, as Prometheus does. */
+		struct matcher m[] = { M("job", MATCH_NEQ, "a"), M("inst", MATCH_RE, ".*") };
+
+		assert_int_equal(store_select(r, m, 2, INT64_MIN, INT64_MAX, &set, err,
+					      sizeof(err)), -EINVAL);
+		assert_null(set);
+		assert_non_null(strstr(err, "empty"));
+	}
+	{
+		struct matcher m[] = { M("job", MATCH_RE, "a(") };
+
+		assert_int_equal(store_select(r, m, 1, INT64_MIN, INT64_MAX, &set, err,
+					      sizeof(err)), -EINVAL);
+		assert_null(set);
+		assert_non_null(strstr(err, "invalid regex for label job"));
+	}
+	{
+		/* Types and ids come along. */
+		struct matcher m[] = { M("__name__", MATCH_EQ, "n") };
+
+		set = sel(r, m, 1, INT64_MIN, INT64_MAX);
+		assert_int_equal(store_series_set_len(set), 1);
+		assert_int_equal(store_series_set_type(set, 0), METRIC_GAUGE);
+		assert_true(store_series_set_id(set, 0) >= 1);
+		store_series_set_free(set);
+	}
+	store_reader_end(r);
+	store_close(st);
+}
+
+static void test_time_range(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path, false, 0, 0);
+	struct store_batch *b = store_batch_new();
+	struct store_reader *r;
+	struct matcher m[] = { M("__name__", MATCH_RE, "early|late|both") };
+
+	for (int i = 0; i <= 300; i++) {
+		assert_int_equal(add(b, "early", 100000 + i * 1000, i, NULL), 0);
+		assert_int_equal(add(b, "late", 900000 + i * 1000, i, NULL), 0);
+		assert_int_equal(add(b, "both", 100000 + i * 1000, i, NULL), 0);
+	}
+	for (int i = 0; i <= 300; i++)
+		assert_int_equal(add(b, "both", 900000 + i * 1000, i, NULL), 0);
+	assert_int_equal(store_commit(st, b, NULL), 0);
+	assert_int_equal(store_reader_begin(st, &r), 0);
+	struct {
+		int64_t from, to;
+		const char *want;
+	} cases[] = {
+		{ INT64_MIN, INT64_MAX,
+		  "{__name__=\"both\"}|{__name__=\"early\"}|{__name__=\"late\"}" },
+		{ 0, 99999, "" },
+		{ 0, 100000, "{__name__=\"both\"}|{__name__=\"early\"}" },
+		/* Inside the first chunk of "early" (it starts before 'from'). */
+		{ 250500, 250600, "" },
+		{ 250000, 250000, "{__name__=\"both\"}|{__name__=\"early\"}" },
+		{ 400000, 400000, "{__name__=\"both\"}|{__name__=\"early\"}" },
+		{ 400001, 899999, "" },
+		{ 500000, 950000, "{__name__=\"both\"}|{__name__=\"late\"}" },
+		{ 1200000, INT64_MAX, "{__name__=\"both\"}|{__name__=\"late\"}" },
+		{ 1200001, INT64_MAX, "" },
+	};
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct store_series_set *set = sel(r, m, 1, cases[c].from, cases[c].to);
+		char got[512] = "";
+
+		for (size_t i = 0; i < store_series_set_len(set); i++) {
+			if (i)
+				strcat(got, "|");
+			strcat(got, fmt_series(set, i));
+		}
+		if (strcmp(got, cases[c].want))
+			fprintf(stderr, "case %zu: got %s want %s\n", c, got, cases[c].want);
+		assert_string_equal(got, cases[c].want);
+		store_series_set_free(set);
+	}
+	store_reader_end(r);
+	store_batch_free(b);
+	store_close(st);
+}
+
+struct strlist {
+	char s[32][64];
+	size_t n;
+};
+
+static int collect_str(void *ctx, const char *v)
+{
+	struct strlist *l = ctx;
+
+	if (l->n >= 32)
+		return -E2BIG;
+	snprintf(l->s[l->n++], 64, "%s", v);
+	return 0;
+}
+
+static const char *joined(const struct strlist *l)
+{
+	static char out[1024];
+
+	out[0] = '\0';
+	for (size_t i = 0; i < l->n; i++) {
+		if (i)
+			strcat(out, ",");
+		strcat(out, l->s[i]);
+	}
+	return out;
+}
+
+static void test_label_names_values(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path, false, 0, 0);
+	struct store_reader *r;
+	struct strlist l;
+
+	populate_matchers(st);
+	assert_int_equal(store_reader_begin(st, &r), 0);
+	l.n = 0;
+	assert_int_equal(store_label_names(r, collect_str, &l), 0);
+	assert_string_equal(joined(&l), "__name__,inst,job");
+	l.n = 0;
+	assert_int_equal(store_label_values(r, "job", collect_str, &l), 0);
+	assert_string_equal(joined(&l), "a,ab,b");
+	l.n = 0;
+	assert_int_equal(store_label_values(r, "__name__", collect_str, &l), 0);
+	assert_string_equal(joined(&l), "m,n");
+	l.n = 0;
+	assert_int_equal(store_label_values(r, "nope", collect_str, &l), 0);
+	assert_int_equal(l.n, 0);
+	store_reader_end(r);
+	store_close(st);
+}
+
+/* ---- retention ---- */
+
+static void test_retention(void **state)
+{
+	struct fixture *f = *state;
+	const int64_t day = 86400000;
+	struct store *st = open_store(f->path, false, 0, 7 * day);
+	struct store_batch *b = store_batch_new();
+	struct store_reader *r;
+	struct strlist l;
+	static struct samples s;
+	uint64_t mixed;
+	size_t mixed_chunks;
+	int n, total = 0;
+
+	/* "gone": only old data. "mixed": old and new. "fresh": only new. One sample a minute. */
+	for (int i = 0; i < 1000; i++) {
+		assert_int_equal(add(b, "gone", (int64_t)i * 60000, i, "k", "g", NULL), 0);
+		assert_int_equal(add(b, "mixed", (int64_t)i * 60000, i, NULL), 0);
+	}
+	for (int i = 0; i < 1000; i++) {
+		assert_int_equal(add(b, "mixed", 10 * day + (int64_t)i * 60000, i, NULL), 0);
+		assert_int_equal(add(b, "fresh", 10 * day + (int64_t)i * 60000, i, NULL), 0);
+	}
+	assert_int_equal(store_commit(st, b, NULL), 0);
+	mixed = series_id(st, "mixed", NULL, NULL);
+	mixed_chunks = count_chunks(f->path, mixed);
+	assert_int_equal(mixed_chunks, 8);
+
+	/* now = 15 days: everything before day 8 goes, in steps of at most 3 chunks. */
+	while ((n = store_retention_step(st, 15 * day, 3)) > 0) {
+		assert_true(n <= 3);
+		total += n;
+	}
+	assert_int_equal(n, 0);
+	/*
+	 * 1000 samples make 4 sealed chunks of 240 and a head of 40. "gone" loses all 5; "mixed"
+	 * loses 4: its head went on with the new samples, was sealed with samples of day 10 and
+	 * stays.
+	 */
+	assert_int_equal(total, 9);
+	assert_int_equal(count_chunks(f->path, mixed), mixed_chunks - 4);
+
+	read_all(st, mixed, INT64_MIN, INT64_MAX, &s);
+	assert_int_equal(s.n, 1040);
+	assert_int_equal(s.t[0], 960 * 60000);
+	assert_int_equal(s.t[40], 10 * day);
+	assert_int_equal(store_reader_begin(st, &r), 0);
+	{
+		struct matcher m[] = { M("__name__", MATCH_EQ, "gone") };
+		struct store_series_set *set = sel(r, m, 1, INT64_MIN, INT64_MAX);
+
+		assert_int_equal(store_series_set_len(set), 0);
+		store_series_set_free(set);
+	}
+	l.n = 0;
+	assert_int_equal(store_label_values(r, "__name__", collect_str, &l), 0);
+	assert_string_equal(joined(&l), "fresh,mixed");
+	l.n = 0;
+	assert_int_equal(store_label_names(r, collect_str, &l), 0);
+	assert_string_equal(joined(&l), "__name__");
+	store_reader_end(r);
+
+	/* Appends continue after retention; a series that was deleted comes back with a new id. */
+	assert_int_equal(add(b, "mixed", 11 * day, 1, NULL), 0);
+	assert_int_equal(add(b, "gone", 11 * day, 1, "k", "g", NULL), 0);
+	struct store_commit_stats stats;
+
+	assert_int_equal(store_commit(st, b, &stats), 0);
+	assert_int_equal(stats.series_created, 1);
+	assert_int_equal(stats.samples_written, 2);
+	read_all(st, mixed, INT64_MIN, INT64_MAX, &s);
+	assert_int_equal(s.n, 1041);
+	read_all(st, series_id(st, "gone", "k", "g"), INT64_MIN, INT64_MAX, &s);
+	assert_int_equal(s.n, 1);
+
+	/* The head chunk itself may expire: the series goes, and the writer forgets its head. */
+	n = store_retention_step(st, 100 * day, 1000);
+	/* mixed: 4 sealed and a head, gone: a head, fresh: 4 sealed and a head. */
+	assert_int_equal(n, 11);
+	assert_int_equal(store_retention_step(st, 100 * day, 1000), 0);
+	assert_int_equal(add(b, "mixed", 101 * day, 7, NULL), 0);
+	assert_int_equal(store_commit(st, b, &stats), 0);
+	assert_int_equal(stats.series_created, 1);
+	read_all(st, series_id(st, "mixed", NULL, NULL), INT64_MIN, INT64_MAX, &s);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.t[0], 101 * day);
+	store_batch_free(b);
+	store_close(st);
+}
+
+/* ---- faults and the map ---- */
+
+static void test_meta_atomic_and_map_full(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path, false, 256 << 10, 0);
+	struct store_batch *b = store_batch_new();
+	struct store_reader *r;
+	struct buf out;
+	char name[32];
+	int i, rc = 0;
+
+	buf_init(&out, 0);
+	store_test_set_max_map_size(st, 256 << 10);
+	/* Fill the map with distinct series until a commit no longer fits. */
+	for (i = 0; i < 100000 && !rc; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		assert_int_equal(add(b, "fill", 1000, i, "n", name, NULL), 0);
+		if (i % 50 == 49) {
+			assert_int_equal(store_batch_put_meta(b, "pos", name, strlen(name) + 1), 0);
+			rc = store_commit(st, b, NULL);
+		}
+	}
+	assert_int_equal(rc, -ENOSPC);
+	assert_string_equal(store_strerror(rc), strerror(ENOSPC));
+	/* Nothing of the failed batch is visible: neither its samples nor its record. */
+	assert_int_equal(store_batch_len(b), 50);
+	assert_int_equal(store_reader_begin(st, &r), 0);
+	assert_int_equal(store_reader_get_meta(r, "pos", &out), 0);
+	char last_committed[32];
+
+	snprintf(last_committed, sizeof(last_committed), "s%d", i - 51);
+	assert_string_equal(out.data, last_committed);
+	{
+		struct matcher m[] = { M("n", MATCH_EQ, name) };
+		struct store_series_set *set = sel(r, m, 1, INT64_MIN, INT64_MAX);
+
+		assert_int_equal(store_series_set_len(set), 0);
+		store_series_set_free(set);
+	}
+	store_reader_end(r);
+	/* Still usable and still refusing. */
+	assert_int_equal(store_commit(st, b, NULL), -ENOSPC);
+	assert_int_equal(store_batch_len(b), 50);
+
+	/* Lift the limit: the same batch commits, record and samples together. */
+	store_test_set_max_map_size(st, 0);
+	assert_int_equal(store_commit(st, b, NULL), 0);
+	assert_true(store_test_map_size(st) > (256 << 10));
+	assert_int_equal(store_reader_begin(st, &r), 0);
+	assert_int_equal(store_reader_get_meta(r, "pos", &out), 0);
+	assert_string_equal(out.data, name);
+	{
+		struct matcher m[] = { M("n", MATCH_EQ, name) };
+		struct store_series_set *set = sel(r, m, 1, INT64_MIN, INT64_MAX);
+
+		assert_int_equal(store_series_set_len(set), 1);
+		store_series_set_free(set);
+	}
+	store_reader_end(r);
+	buf_release(&out);
+	store_batch_free(b);
+	store_close(st);
+}
+
+static void test_map_growth(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path, false, 128 << 10, 0);
+	struct store_batch *b = store_batch_new();
+	size_t initial = store_test_map_size(st);
+	char name[32];
+
+	assert_int_equal(initial, 128 << 10);
+	for (int i = 0; i < 20000; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		assert_int_equal(add(b, "grow", 1000, i, "n", name, NULL), 0);
+		if (i % 1000 == 999)
+			assert_int_equal(store_commit(st, b, NULL), 0);
+	}
+	assert_true(store_test_map_size(st) >= 4 * initial);
+	store_close(st);
+
+	/* Reopened with a smaller setting, the environment keeps its grown size. */
+	st = open_store(f->path, false, 128 << 10, 0);
+	assert_true(store_test_map_size(st) >= 4 * initial);
+	static struct samples s;
+
+	read_all(st, series_id(st, "grow", "n", "s19999"), INT64_MIN, INT64_MAX, &s);
+	assert_int_equal(s.n, 1);
+	assert_true(s.v[0] == 19999);
+	store_batch_free(b);
+	store_close(st);
+}
+
+static void test_write_error_keeps_batch(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path, false, 0, 0);
+	struct store_batch *b = store_batch_new();
+	struct rlimit old, lim;
+	struct stat sb;
+	char data[300], name[32];
+	static struct samples s;
+	int rc = 0, i;
+
+	assert_int_equal(add(b, "w0", 1, 1, NULL), 0);
+	assert_int_equal(store_commit(st, b, NULL), 0);
+	snprintf(data, sizeof(data), "%s/data.mdb", f->path);
+	assert_int_equal(stat(data, &sb), 0);
+
+	/* A file size limit makes LMDB's page writes fail, as a full disk would (also as root). */
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)sb.st_size;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	for (i = 0; i < 5000 && !rc; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		assert_int_equal(add(b, "w", 2 + i, i, "n", name, NULL), 0);
+		if (i % 100 == 99)
+			rc = store_commit(st, b, NULL);
+	}
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_int_equal(rc, -EFBIG);
+	assert_int_equal(store_batch_len(b), 100);
+
+	/* The limit is gone: the same batch goes in, and the store has lost nothing. */
+	assert_int_equal(store_commit(st, b, NULL), 0);
+	assert_int_equal(store_batch_len(b), 0);
+	read_all(st, series_id(st, "w", "n", name), INT64_MIN, INT64_MAX, &s);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.t[0], 2 + i - 1);
+	read_all(st, series_id(st, "w0", NULL, NULL), INT64_MIN, INT64_MAX, &s);
+	assert_int_equal(s.n, 1);
+	store_batch_free(b);
+	store_close(st);
+}
+
+static void test_read_only_commit(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path, false, 0, 0);
+	struct store *ro;
+	struct store_batch *b = store_batch_new();
+
+	store_close(st);
+	ro = open_store(f->path, true, 0, 0);
+	assert_int_equal(add(b, "x", 1, 1, NULL), 0);
+	assert_int_equal(store_batch_put_meta(b, "k", "v", 1), 0);
+	assert_int_equal(store_commit(ro, b, NULL), -EROFS);
+	assert_int_equal(store_batch_len(b), 1);
+	assert_int_equal(store_retention_step(ro, 0, 10), -EROFS);
+	store_close(ro);
+	st = open_store(f->path, false, 0, 0);
+	assert_int_equal(store_commit(st, b, NULL), 0);
+	assert_int_equal(store_batch_len(b), 0);
+	store_batch_free(b);
+	store_close(st);
+}
+
+/* ---- the appender ---- */
+
+static int extra_offsets(void *ctx, struct store_batch *b)
+{
+	int *calls = ctx;
+	char v[16];
+
+	(*calls)++;
+	snprintf(v, sizeof(v), "%d", *calls);
+	return store_batch_put_meta(b, "offset", v, strlen(v));
+}
+
+/* The value of a self-metric or any series, read from the store at its last sample. */
+static double last_value(struct store *st, const struct matcher *m, size_t nm, int64_t *t)
+{
+	struct store_reader *r;
+	struct store_series_set *set;
+	static struct samples s;
+
+	assert_int_equal(store_reader_begin(st, &r), 0);
+	set = sel(r, m, nm, INT64_MIN, INT64_MAX);
+	assert_int_equal(store_series_set_len(set), 1);
+	s.n = 0;
+	assert_int_equal(store_read_samples(r, store_series_set_id(set, 0), INT64_MIN, INT64_MAX,
+					    collect, &s), 0);
+	store_series_set_free(set);
+	store_reader_end(r);
+	assert_true(s.n > 0);
+	if (t)
+		*t = s.t[s.n - 1];
+	return s.v[s.n - 1];
+}
+
+static void test_appender(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const lvl[] = { "level", NULL };
+	static const char *const mnt[] = { "mountpoint", NULL };
+	static const double bounds[] = { 0.1, 1 };
+	struct store *st = open_store(f->path, false, 0, 0);
+	struct registry *reg = registry_new(0);
+	struct store_appender *a;
+	struct metric *logs, *fs, *lat;
+	int calls = 0;
+	int64_t t;
+
+	logs = registry_counter(reg, "laravel_log_entries_total", "Entries.", lvl);
+	fs = registry_gauge(reg, "node_filesystem_avail_bytes", "Free.", mnt);
+	lat = registry_histogram(reg, "http_request_duration_seconds", "Latency.", NULL, bounds, 2);
+	assert_non_null(logs);
+	assert_non_null(fs);
+	assert_non_null(lat);
+	a = store_appender_new(st, reg, 1000);
+	assert_non_null(a);
+
+	series_add(metric_series(logs, (const char *const[]){ "error" }), 3);
+	series_set(metric_series(fs, (const char *const[]){ "/" }), 100);
+	series_set(metric_series(fs, (const char *const[]){ "/var" }), 200);
+	series_observe(metric_series(lat, NULL), 0.05);
+	series_observe(metric_series(lat, NULL), 0.5);
+	assert_int_equal(store_appender_tick(a, 10000, extra_offsets, &calls), 0);
+	assert_int_equal(calls, 1);
+
+	/* /var disappears: its series gets a stale marker at the next tick, the others values. */
+	metric_sweep(fs);
+	series_set(metric_series(fs, (const char *const[]){ "/" }), 90);
+	metric_sweep(fs);
+	series_add(metric_series(logs, (const char *const[]){ "error" }), 2);
+	assert_int_equal(store_appender_tick(a, 20000, extra_offsets, &calls), 0);
+
+	{
+		struct matcher m[] = { M("__name__", MATCH_EQ, "laravel_log_entries_total"),
+				       M("level", MATCH_EQ, "error") };
+
+		assert_true(last_value(st, m, 2, &t) == 5);
+		assert_int_equal(t, 20000);
+	}
+	{
+		struct matcher m[] = { M("mountpoint", MATCH_EQ, "/var") };
+
+		assert_int_equal(bits_of(last_value(st, m, 1, &t)), STORE_STALE_NAN_BITS);
+		assert_int_equal(t, 20000);
+	}
+	{
+		struct matcher m[] = { M("mountpoint", MATCH_EQ, "/") };
+
+		assert_true(last_value(st, m, 1, &t) == 90);
+	}
+	{
+		/* The histogram: cumulative buckets with le, sum and count, typed histogram. */
+		struct matcher m[] = {
+			M("__name__", MATCH_EQ, "http_request_duration_seconds_bucket"),
+			M("le", MATCH_EQ, "1"),
+		};
+
+		assert_true(last_value(st, m, 2, NULL) == 2);
+		m[1].value = "0.1";
+		assert_true(last_value(st, m, 2, NULL) == 1);
+		m[1].value = "+Inf";
+		assert_true(last_value(st, m, 2, NULL) == 2);
+		m[0].value = "http_request_duration_seconds_sum";
+		assert_true(last_value(st, m, 1, NULL) == 0.55);
+
+		struct store_reader *r;
+		struct store_series_set *set;
+
+		assert_int_equal(store_reader_begin(st, &r), 0);
+		set = sel(r, m, 1, INT64_MIN, INT64_MAX);
+		assert_int_equal(store_series_set_type(set, 0), METRIC_HISTOGRAM);
+		store_series_set_free(set);
+		store_reader_end(r);
+	}
+	{
+		/* Self-metrics: the commit of tick 1 shows in tick 2's snapshot. */
+		struct matcher m[] = { M("__name__", MATCH_EQ, "deploywatch_store_commits_total") };
+
+		assert_true(last_value(st, m, 1, NULL) == 1);
+		m[0].value = "deploywatch_store_samples_appended_total";
+		assert_true(last_value(st, m, 1, NULL) > 8);
+	}
+	{
+		struct store_reader *r;
+		struct buf out;
+
+		buf_init(&out, 0);
+		assert_int_equal(store_reader_begin(st, &r), 0);
+		assert_int_equal(store_reader_get_meta(r, "offset", &out), 0);
+		assert_string_equal(out.data, "2");
+		store_reader_end(r);
+		buf_release(&out);
+	}
+	store_appender_free(a);
+	registry_free(reg);
+	store_close(st);
+
+	/* Restart: counters continue from the stored values; gauges do not. */
+	st = open_store(f->path, false, 0, 0);
+	reg = registry_new(0);
+	a = store_appender_new(st, reg, 1000);
+	logs = registry_counter(reg, "laravel_log_entries_total", "Entries.", lvl);
+	fs = registry_gauge(reg, "node_filesystem_avail_bytes", "Free.", mnt);
+	assert_true(series_value(metric_series(logs, (const char *const[]){ "error" })) == 5);
+	assert_true(series_value(metric_series(fs, (const char *const[]){ "/" })) == 0);
+	series_add(metric_series(logs, (const char *const[]){ "error" }), 1);
+	assert_int_equal(store_appender_tick(a, 30000, NULL, NULL), 0);
+	{
+		struct matcher m[] = { M("__name__", MATCH_EQ, "laravel_log_entries_total") };
+
+		assert_true(last_value(st, m, 1, &t) == 6);
+		assert_int_equal(t, 30000);
+		m[0].value = "deploywatch_store_commits_total";
+		/*
+		 * Stored before the restart: 1 (tick 2's snapshot, taken before its own commit).
+		 * Seeded with it, tick 3's snapshot shows 1 again: no reset, one commit unrecorded.
+		 */
+		assert_true(last_value(st, m, 1, NULL) == 1);
+	}
+	store_appender_free(a);
+	registry_free(reg);
+	store_close(st);
+}
+
+static double reg_value(struct registry *reg, const char *name, const char *reason)
+{
+	static const char *const rl[] = { "reason", NULL };
+	struct metric *m;
+
+	if (reason) {
+		m = registry_counter(reg, name, "Store commits that failed, by reason; samples "
+						"stay pending.", rl);
+		assert_non_null(m);
+		return series_value(metric_series(m, (const char *const[]){ reason }));
+	}
+	m = strstr(name, "pending") ? registry_gauge(reg, name, "Samples waiting for a successful "
+								"commit.", NULL)
+				    : registry_counter(reg, name, "Pending samples dropped at the "
+								  "pending limit.", NULL);
+	assert_non_null(m);
+	return series_value(metric_series(m, NULL));
+}
+
+static void test_appender_pending(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path, false, 128 << 10, 0);
+	struct registry *reg = registry_new(0);
+	struct store_appender *a;
+	struct metric *g;
+	static struct samples s;
+	char name[200];
+	int tick;
+
+	g = registry_gauge(reg, "g", "A gauge.", (const char *const[]){ "i", NULL });
+	for (int i = 0; i < 1500; i++) {
+		/* Long values so that 1500 new series cannot fit in the small map. */
+		snprintf(name, sizeof(name), "%0150d", i);
+		series_set(metric_series(g, (const char *const[]){ name }), i);
+	}
+	a = store_appender_new(st, reg, 5000);
+	store_test_set_max_map_size(st, 128 << 10);
+	for (tick = 1; tick <= 4; tick++)
+		assert_int_equal(store_appender_tick(a, tick * 10000, NULL, NULL), -ENOSPC);
+	assert_true(reg_value(reg, "deploywatch_store_commit_errors_total", "no_space") == 4);
+	assert_true(reg_value(reg, "deploywatch_store_pending_samples", NULL) == 5000);
+	double dropped = reg_value(reg, "deploywatch_store_dropped_samples_total", NULL);
+
+	/* 4 ticks of 1500 gauges and a few self-metrics, less the 5000 kept. */
+	assert_true(dropped > 1000 && dropped < 1500);
+
+	/* Room again: everything still pending is written, oldest first. */
+	store_test_set_max_map_size(st, 0);
+	assert_int_equal(store_appender_tick(a, 50000, NULL, NULL), 0);
+	assert_true(reg_value(reg, "deploywatch_store_pending_samples", NULL) == 0);
+
+	snprintf(name, sizeof(name), "%0150d", 0);
+	read_all(st, series_id(st, "g", "i", name), INT64_MIN, INT64_MAX, &s);
+	assert_int_equal(s.n, 4);
+	assert_int_equal(s.t[0], 20000);
+	snprintf(name, sizeof(name), "%0150d", 1499);
+	read_all(st, series_id(st, "g", "i", name), INT64_MIN, INT64_MAX, &s);
+	assert_int_equal(s.n, 5);
+	assert_int_equal(s.t[0], 10000);
+	assert_int_equal(s.t[4], 50000);
+	assert_true(s.v[4] == 1499);
+	store_appender_free(a);
+	registry_free(reg);
+	store_close(st);
+}
+
+/* ---- a reader process beside the writer ---- */
+
+/* Wait until fd is readable, at most 'ms' milliseconds. */
+static bool wait_readable(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 1;
+}
+
+/* One read transaction: pa and pb were always written in the same batches. Returns the count
+ * of samples seen, or -1 for an inconsistency or error. */
+static long child_read_once(struct store *st)
+{
+	static struct samples sa, sb;
+	struct store_reader *r;
+	struct store_series_set *set;
+	struct matcher m[] = { M("__name__", MATCH_RE, "pa|pb") };
+	char err[256];
+	long n = 0;
+
+	if (store_reader_begin(st, &r))
+		return -1;
+	if (store_select(r, m, 1, INT64_MIN, INT64_MAX, &set, err, sizeof(err))) {
+		store_reader_end(r);
+		return -1;
+	}
+	if (store_series_set_len(set) == 2) {
+		sa.n = sb.n = 0;
+		if (store_read_samples(r, store_series_set_id(set, 0), INT64_MIN, INT64_MAX,
+				       collect, &sa) ||
+		    store_read_samples(r, store_series_set_id(set, 1), INT64_MIN, INT64_MAX,
+				       collect, &sb) ||
+		    sa.n != sb.n)
+			n = -1;
+		for (size_t i = 0; n >= 0 && i < sa.n; i++)
+			if (sa.t[i] != (int64_t)i + 1 || sa.v[i] != (double)i)
+				n = -1;
+		if (n >= 0)
+			n = (long)sa.n;
+	}
+	store_series_set_free(set);
+	store_reader_end(r);
+	return n;
+}
+
+/*
+ * The child opens the store read-only with the writer's small map, says so, and reads while the
+ * parent commits and grows the map. When told the writer is done, one more read must see all of
+ * it, through a map this process had to adopt (MDB_MAP_RESIZED).
+ */
+static int child_reader(const char *path, int ready_w, int done_r)
+{
+	struct store_options opt = { .path = path, .read_only = true };
+	struct store *st = NULL;
+	char err[256], c;
+	size_t initial;
+	long n;
+
+	if (store_open(&opt, &st, err, sizeof(err)))
+		return 10;
+	initial = store_test_map_size(st);
+	if (write(ready_w, "r", 1) != 1)
+		return 11;
+	while (!wait_readable(done_r, 0))
+		if (child_read_once(st) < 0)
+			return 12;
+	if (read(done_r, &c, 1) != 1)
+		return 13;
+	n = child_read_once(st);
+	if (n != 3000)
+		return 14;
+	if (store_test_map_size(st) <= initial)
+		return 15;
+	store_close(st);
+	return 0;
+}
+
+static void test_concurrent_reader(void **state)
+{
+	struct fixture *f = *state;
+	/* A small map, so the writer grows it while the reader has it mapped. */
+	struct store *st = open_store(f->path, false, 128 << 10, 0);
+	struct store_batch *b = store_batch_new();
+	size_t initial = store_test_map_size(st);
+	int ready[2], done[2];
+	char name[32], c;
+	pid_t pid;
+	int status = -1;
+
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(done), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(child_reader(f->path, ready[1], done[0]));
+	assert_true(wait_readable(ready[0], 30000));
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	for (int i = 0; i < 3000; i++) {
+		assert_int_equal(add(b, "pa", i + 1, i, NULL), 0);
+		assert_int_equal(add(b, "pb", i + 1, i, NULL), 0);
+		/* Padding series make the map grow. */
+		snprintf(name, sizeof(name), "p%d", i);
+		assert_int_equal(add(b, "pad", i + 1, i, "n", name, NULL), 0);
+		if (i % 10 == 9)
+			assert_int_equal(store_commit(st, b, NULL), 0);
+	}
+	assert_true(store_test_map_size(st) > initial);
+	assert_int_equal(write(done[1], "d", 1), 1);
+	/* Wait with a deadline: a hung child is killed and fails the test. */
+	for (int waited = 0; waited < 60000; waited += 10) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			break;
+		status = -1;
+		poll(NULL, 0, 10);
+	}
+	if (status == -1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		fail_msg("reader process did not finish");
+	}
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	close(ready[0]);
+	close(ready[1]);
+	close(done[0]);
+	close(done[1]);
+	store_batch_free(b);
+	store_close(st);
+}
+
+/*
+ * Another process (a CLI import) appends to a series whose head this writer holds in memory:
+ * the writer must notice and reload the head, or its next commit would overwrite the other
+ * process's samples with its stale copy.
+ */
+static void test_other_writer(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path, false, 0, 0);
+	struct store_batch *b = store_batch_new();
+	struct store_commit_stats stats;
+	static struct samples s;
+	pid_t pid;
+	int status;
+
+	for (int i = 1; i <= 10; i++)
+		assert_int_equal(add(b, "shared", i, i, NULL), 0);
+	assert_int_equal(store_commit(st, b, NULL), 0);
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct store_options opt = { .path = f->path };
+		struct store *other;
+		struct store_batch *ob = store_batch_new();
+		char err[256];
+		int rc = store_open(&opt, &other, err, sizeof(err));
+
+		for (int i = 11; !rc && i <= 20; i++)
+			rc = add(ob, "shared", i, i, NULL);
+		if (!rc)
+			rc = store_commit(other, ob, NULL);
+		_exit(rc ? 1 : 0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+
+	/* 15 is now out of order; 21 continues after the other process's 20. */
+	assert_int_equal(add(b, "shared", 15, 0, NULL), 0);
+	assert_int_equal(add(b, "shared", 21, 21, NULL), 0);
+	assert_int_equal(store_commit(st, b, &stats), 0);
+	assert_int_equal(stats.out_of_order, 1);
+	assert_int_equal(stats.samples_written, 1);
+	read_all(st, series_id(st, "shared", NULL, NULL), INT64_MIN, INT64_MAX, &s);
+	assert_int_equal(s.n, 21);
+	for (size_t i = 0; i < s.n; i++) {
+		assert_int_equal(s.t[i], (int64_t)i + 1);
+		assert_true(s.v[i] == (double)(i + 1));
+	}
+	store_batch_free(b);
+	store_close(st);
+}
+
+static void test_strerror(void **state)
+{
+	(void)state;
+	assert_string_equal(store_strerror(0), "success");
+	assert_non_null(strstr(store_strerror(STORE_E_FORMAT), "format"));
+	assert_non_null(strstr(store_strerror(STORE_E_CORRUPT), "corrupt"));
+	assert_non_null(strstr(store_strerror(STORE_E_OUT_OF_ORDER), "out of order"));
+	assert_non_null(strstr(store_strerror(STORE_E_LMDB), "LMDB"));
+	assert_string_equal(store_strerror(-ENOSPC), "No space left on device");
+	assert_string_equal(store_strerror(12345), "unknown store error");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_open_create_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_format_refusal, setup, teardown),
+		cmocka_unit_test(test_invalid_labels),
+		cmocka_unit_test_setup_teardown(test_layout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_append_readback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_batch_one_series, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_out_of_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_matchers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_time_range, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_label_names_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_meta_atomic_and_map_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_map_growth, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_error_keeps_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_only_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_appender, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_appender_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_reader, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_other_writer, setup, teardown),
+		cmocka_unit_test(test_strerror),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
