@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# make bench: deploywatch beside its anchors on this machine, in one run, with ratios.
+#   bench/run.sh BUILD_DIR
+# Needs the bench packages (scripts/install-deps.sh bench): wrk, prometheus-node-exporter, prometheus.
+set -euo pipefail
+
+build=${1:-build-bench}
+dw=$(realpath "$build/deploywatch")
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d /tmp/deploywatch-bench.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { # URL: poll until it answers 200, for at most 30 s
+	for _ in $(seq 300); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
+	echo "bench: $1 never answered" >&2; exit 1
+}
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+metric() { # URL NAME: the value of an unlabelled sample
+	curl -fsS "$1" | awk -v n="$2" '$1 == n {print $2}'
+}
+
+wrk_threads=1 wrk_conns=8 wrk_secs=${WRK_SECONDS:-10}
+echo "deploywatch bench on $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), $(uname -r)"
+echo
+
+# ---- /metrics throughput and memory: deploywatch vs node_exporter ----
+dw_port=$(free_port)
+cat > "$work/dw.yml" <<YML
+storage:
+  path: $work/data
+  sample_interval: 1s
+web:
+  listen_address: 127.0.0.1:$dw_port
+sources: []
+system:
+  filesystems: [/]
+  tcp_ports: [3306]
+  processes: [deploywatch, prometheus-node, mysqld, nginx, php-fpm8.2]
+YML
+"$dw" run -c "$work/dw.yml" 2> "$work/dw.log" &
+pids+=($!); dw_pid=$!
+ne_port=$(free_port)
+prometheus-node-exporter --web.listen-address="127.0.0.1:$ne_port" 2> "$work/ne.log" &
+pids+=($!); ne_pid=$!
+wait_http "http://127.0.0.1:$dw_port/metrics"
+wait_http "http://127.0.0.1:$ne_port/metrics"
+# Resident memory after start-up: both have served one scrape and sampled the host.
+sleep 2
+dw_rss=$(rss_kib "$dw_pid"); ne_rss=$(rss_kib "$ne_pid")
+dw_series=$(curl -fsS "http://127.0.0.1:$dw_port/metrics" | grep -vc '^#')
+ne_series=$(curl -fsS "http://127.0.0.1:$ne_port/metrics" | grep -vc '^#')
+
+run_wrk() { # URL: requests per second (wrk has the machine to itself with the server)
+	wrk -t$wrk_threads -c$wrk_conns -d"${wrk_secs}s" "$1" | awk '/^Requests\/sec:/ {print $2}'
+}
+dw_rps=$(run_wrk "http://127.0.0.1:$dw_port/metrics")
+ne_rps=$(run_wrk "http://127.0.0.1:$ne_port/metrics")
+dw_rss_after=$(rss_kib "$dw_pid")
+
+# CPU time per sampling tick, from the agent's own counters (collector thread CPU time).
+ticks=$(metric "http://127.0.0.1:$dw_port/metrics" deploywatch_ticks_total)
+tick_cpu=$(metric "http://127.0.0.1:$dw_port/metrics" deploywatch_tick_cpu_seconds_total)
+
+printf '%-44s %14s %14s %8s\n' "/metrics (wrk -t$wrk_threads -c$wrk_conns -d${wrk_secs}s)" deploywatch node_exporter ratio
+printf '%-44s %14.0f %14.0f %7.1fx\n' "requests/s" "$dw_rps" "$ne_rps" "$(echo "$dw_rps / $ne_rps" | bc -l)"
+printf '%-44s %14s %14s\n' "samples per scrape" "$dw_series" "$ne_series"
+printf '%-44s %11.1f MiB %10.1f MiB %7.1fx\n' "resident memory after start-up" \
+	"$(echo "$dw_rss / 1024" | bc -l)" "$(echo "$ne_rss / 1024" | bc -l)" "$(echo "$ne_rss / $dw_rss" | bc -l)"
+printf '%-44s %11.1f MiB\n' "deploywatch resident memory after wrk" "$(echo "$dw_rss_after / 1024" | bc -l)"
+printf '%-44s %11.3f ms  (%s ticks)\n' "CPU time per sampling tick" "$(echo "$tick_cpu * 1000 / $ticks" | bc -l)" "$ticks"
+kill "$dw_pid" "$ne_pid"
+echo
+
+# ---- further benchmarks (one script per area) ----
+for b in "$here"/run-*.sh; do
+	[ -e "$b" ] || continue
+	bash "$b" "$build" "$work"
+	echo
+done

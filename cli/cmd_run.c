@@ -1,0 +1,411 @@
+/*
+ * deploywatch run: the agent. The main thread is the collector: it owns the registry (the only
+ * writer), samples the host and appends to the store every storage.sample_interval, and handles
+ * signals between ticks. libmicrohttpd's threads serve /metrics and only read.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "collector/system.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/registry.h"
+#include "core/version.h"
+#include "exporters/exporters.h"
+#include "store/store.h"
+
+/* Ticks kept in memory while the store cannot be written, in samples: at ~500 series, a day. */
+#define PENDING_SAMPLES_MAX ((size_t)4 << 20)
+/* Old chunks deleted per tick: small steps so retention never stalls an append. */
+#define RETENTION_CHUNKS_PER_TICK 64
+/* How often to try again to open a store that could not be opened. */
+#define STORE_RETRY_MS 60000
+
+struct agent {
+	struct config *cfg;
+	const char *config_path;        /* NULL: the embedded default */
+	struct registry *reg;
+	struct system_sampler *sampler;
+	struct http_server *http;
+	struct store *store;            /* NULL while it cannot be opened */
+	struct store_appender *appender;
+	int64_t store_retry_at_ms;
+	int store_error;                /* the last append error, 0 while appends succeed */
+
+	/* The agent's own health. */
+	struct series *ticks;
+	struct series *tick_cpu;
+	struct series *sample_duration;
+	struct series *resident_memory;
+	struct series *cpu_seconds;
+	struct series *open_fds;
+	struct series *reload_ok;
+	struct series *reload_time;
+};
+
+static void run_usage(FILE *out)
+{
+	fprintf(out, "Usage: deploywatch run [-c FILE]\n"
+		     "\n"
+		     "Run the agent: sample the host, keep time series in the store and serve them on\n"
+		     "/metrics and the HTTP API. Without -c it runs the embedded default configuration\n"
+		     "(store in ./data, listening on 127.0.0.1:9466; see 'deploywatch check-config').\n"
+		     "\n"
+		     "Signals: SIGHUP reloads the configuration (a bad file keeps the running one and\n"
+		     "logs why); SIGTERM and SIGINT shut down cleanly.\n"
+		     "\n"
+		     "Options:\n"
+		     "  -c, --config FILE  configuration file (default: the embedded configuration)\n"
+		     "  -h, --help         show this help\n");
+}
+
+static int start_http(struct agent *ag, const struct config *cfg, char *err, size_t errlen)
+{
+	const struct http_server_options opt = {
+		.listen_address = cfg->web.listen_address,
+		.tls_cert_file = cfg->web.tls_cert_file,
+		.tls_key_file = cfg->web.tls_key_file,
+		.users = cfg->web.users,
+		.nusers = cfg->web.nusers,
+		.registry = ag->reg,
+		.mono_ns = clock_mono_ns,
+	};
+	int rc = http_server_new(&opt, &ag->http, err, errlen);
+	const char *colon = strrchr(cfg->web.listen_address, ':');
+	int host_len = colon ? (int)(colon - cfg->web.listen_address) : 0;
+
+	/* The configured host with the port actually bound (the address may say port 0). */
+	if (rc == 0)
+		log_info("http", "listening on %s://%.*s:%d", cfg->web.tls_cert_file ? "https" : "http",
+			 host_len, cfg->web.listen_address, http_server_port(ag->http));
+	return rc;
+}
+
+/* Open the store and its appender; on failure log it and leave ag->store NULL for a retry. */
+static void open_store(struct agent *ag, int64_t now_ms)
+{
+	const struct store_options opt = {
+		.path = ag->cfg->storage.path,
+		.retention_ms = ag->cfg->storage.retention,
+	};
+	char err[512];
+	int rc;
+
+	rc = store_open(&opt, &ag->store, err, sizeof(err));
+	if (rc) {
+		ag->store = NULL;
+		ag->store_retry_at_ms = now_ms + STORE_RETRY_MS;
+		log_error("store", "%s; counting in memory and retrying every %ds", err,
+			  STORE_RETRY_MS / 1000);
+		return;
+	}
+	ag->appender = store_appender_new(ag->store, ag->reg, PENDING_SAMPLES_MAX);
+	log_info("store", "storing samples in %s", ag->cfg->storage.path);
+}
+
+static void register_self_metrics(struct agent *ag)
+{
+	static const char *const version_labels[] = { "version", NULL };
+	struct registry *reg = ag->reg;
+	struct metric *m;
+
+	m = registry_gauge(reg, "deploywatch_build_info",
+			   "A metric with a constant '1' value labeled by the version of deploywatch.",
+			   version_labels);
+	series_set(metric_series(m, (const char *[]){ DW_VERSION }), 1);
+	ag->ticks = metric_series(registry_counter(reg, "deploywatch_ticks_total",
+						   "Sampling ticks completed.", NULL), NULL);
+	ag->tick_cpu = metric_series(
+		registry_counter(reg, "deploywatch_tick_cpu_seconds_total",
+				 "CPU time the collector thread spent in sampling ticks.", NULL),
+		NULL);
+	ag->sample_duration = metric_series(
+		registry_gauge(reg, "deploywatch_sample_duration_seconds",
+			       "Wall-clock duration of the last host sampling pass.", NULL),
+		NULL);
+	ag->resident_memory = metric_series(
+		registry_gauge(reg, "process_resident_memory_bytes", "Resident memory size in bytes.",
+			       NULL),
+		NULL);
+	ag->cpu_seconds = metric_series(
+		registry_counter(reg, "process_cpu_seconds_total",
+				 "Total user and system CPU time spent in seconds.", NULL),
+		NULL);
+	ag->open_fds = metric_series(
+		registry_gauge(reg, "process_open_fds", "Number of open file descriptors.", NULL), NULL);
+	ag->reload_ok = metric_series(
+		registry_gauge(reg, "deploywatch_config_last_reload_successful",
+			       "Whether the last configuration reload attempt was successful.", NULL),
+		NULL);
+	ag->reload_time = metric_series(
+		registry_gauge(reg, "deploywatch_config_last_reload_success_timestamp_seconds",
+			       "Timestamp of the last successful configuration reload.", NULL),
+		NULL);
+}
+
+/* The agent process's own resources, as client libraries export them. */
+static void sample_self(struct agent *ag)
+{
+	struct rusage ru;
+	struct dirent *de;
+	long pages = 0;
+	DIR *dir;
+	FILE *f;
+	int fds = 0;
+
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		series_set(ag->cpu_seconds, (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+						    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+	f = fopen("/proc/self/statm", "r");
+	if (f) {
+		if (fscanf(f, "%*d %ld", &pages) == 1)
+			series_set(ag->resident_memory, (double)pages * (double)sysconf(_SC_PAGESIZE));
+		fclose(f);
+	}
+	dir = opendir("/proc/self/fd");
+	if (dir) {
+		while ((de = readdir(dir)))
+			fds += de->d_name[0] != '.';
+		closedir(dir);
+		series_set(ag->open_fds, fds - 1); /* not counting the directory's own descriptor */
+	}
+}
+
+static void tick(struct agent *ag, int64_t t_ms)
+{
+	int64_t cpu0 = clock_thread_cpu_ns(), mono0 = clock_mono_ns();
+	int rc;
+
+	system_sample(ag->sampler);
+	series_set(ag->sample_duration, (double)(clock_mono_ns() - mono0) / 1e9);
+	if (ag->http)
+		http_server_publish_stats(ag->http, ag->reg);
+	sample_self(ag);
+	series_add(ag->ticks, 1);
+
+	if (!ag->store && t_ms >= ag->store_retry_at_ms)
+		open_store(ag, t_ms);
+	if (ag->appender) {
+		rc = store_appender_tick(ag->appender, t_ms, NULL, NULL);
+		/* Logged when the failure starts, changes or ends; the self-metrics count every tick. */
+		if (rc && rc != ag->store_error)
+			log_warn("store", "cannot write samples to %s: %s; keeping them in memory and "
+					  "retrying every tick", ag->cfg->storage.path, store_strerror(rc));
+		else if (!rc && ag->store_error)
+			log_info("store", "writing samples again; the samples kept in memory are stored");
+		ag->store_error = rc;
+		rc = store_retention_step(ag->store, t_ms, RETENTION_CHUNKS_PER_TICK);
+		if (rc < 0)
+			log_warn("store", "retention: %s", store_strerror(rc));
+	}
+	series_add(ag->tick_cpu, (double)(clock_thread_cpu_ns() - cpu0) / 1e9);
+}
+
+static bool same_string(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static bool web_changed(const struct config *a, const struct config *b)
+{
+	if (!same_string(a->web.listen_address, b->web.listen_address) ||
+	    !same_string(a->web.tls_cert_file, b->web.tls_cert_file) ||
+	    !same_string(a->web.tls_key_file, b->web.tls_key_file) || a->web.nusers != b->web.nusers)
+		return true;
+	for (size_t i = 0; i < a->web.nusers; i++)
+		if (strcmp(a->web.users[i].name, b->web.users[i].name) != 0 ||
+		    strcmp(a->web.users[i].bcrypt_hash, b->web.users[i].bcrypt_hash) != 0)
+			return true;
+	return false;
+}
+
+/* SIGHUP: read the file again; apply it, or keep the running configuration and say why. */
+static void reload(struct agent *ag, int64_t now_ms)
+{
+	struct system_sampler *sampler;
+	struct config *cfg;
+	char err[1024];
+	int rc;
+
+	rc = ag->config_path ? config_load_file(ag->config_path, &cfg, err, sizeof(err))
+			     : config_load_default(&cfg, err, sizeof(err));
+	if (rc) {
+		log_error("config", "reload failed, keeping the running configuration: %s", err);
+		series_set(ag->reload_ok, 0);
+		return;
+	}
+	rc = system_sampler_new(cfg, ag->reg, &sampler);
+	if (rc) {
+		log_error("config", "reload failed, keeping the running configuration: host sampler: %s",
+			  strerror(-rc));
+		series_set(ag->reload_ok, 0);
+		config_free(cfg);
+		return;
+	}
+	if (web_changed(ag->cfg, cfg)) {
+		struct http_server *old = ag->http;
+
+		/* The new listener may want the same port: the old one has to let go first. */
+		http_server_free(old);
+		ag->http = NULL;
+		if (start_http(ag, cfg, err, sizeof(err))) {
+			log_error("config", "reload failed, keeping the running configuration: %s", err);
+			if (start_http(ag, ag->cfg, err, sizeof(err)))
+				log_error("http", "cannot listen again on the previous address: %s", err);
+			system_sampler_free(sampler);
+			series_set(ag->reload_ok, 0);
+			config_free(cfg);
+			return;
+		}
+	}
+	if (strcmp(cfg->storage.path, ag->cfg->storage.path) != 0)
+		log_warn("config", "storage.path changed to %s: it takes effect at the next restart; "
+				   "still writing to %s", cfg->storage.path, ag->cfg->storage.path);
+	system_sampler_free(ag->sampler);
+	ag->sampler = sampler;
+	if (cfg->log_level) {
+		enum log_level level;
+
+		if (log_level_parse(cfg->log_level, &level) == 0)
+			log_set_level(level);
+	}
+	/* Keep the store's settings with the store it was opened with. */
+	free(cfg->storage.path);
+	cfg->storage.path = xstrdup(ag->cfg->storage.path);
+	config_free(ag->cfg);
+	ag->cfg = cfg;
+	series_set(ag->reload_ok, 1);
+	series_set(ag->reload_time, (double)now_ms / 1000.0);
+	log_info("config", "configuration reloaded from %s", cfg->file);
+}
+
+static void agent_release(struct agent *ag)
+{
+	http_server_free(ag->http);
+	store_appender_free(ag->appender);
+	store_close(ag->store);
+	system_sampler_free(ag->sampler);
+	registry_free(ag->reg);
+	config_free(ag->cfg);
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct agent ag = { 0 };
+	sigset_t signals;
+	char err[1024];
+	int opt, rc, exit_code = EXIT_OK;
+	int64_t interval, next_ms;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":c:h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			ag.config_path = optarg;
+			break;
+		case 'h':
+			run_usage(stdout);
+			return EXIT_OK;
+		case ':':
+			return cli_usage_error("run", "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return cli_usage_error("run", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return cli_usage_error("run", "unexpected argument '%s'", argv[optind]);
+
+	rc = cli_load_config(ag.config_path, &ag.cfg);
+	if (rc)
+		return rc;
+	if (ag.cfg->log_level) {
+		enum log_level level;
+
+		if (log_level_parse(ag.cfg->log_level, &level) == 0)
+			log_set_level(level);
+	}
+
+	/* Signals are taken synchronously by the main loop; every thread started from here on
+	 * inherits the blocked mask, so none of them is interrupted by one. */
+	sigemptyset(&signals);
+	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGINT);
+	sigaddset(&signals, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &signals, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* A file-size limit (ulimit -f) must fail a write with EFBIG, which the store reports and
+	 * retries, rather than kill the agent. */
+	signal(SIGXFSZ, SIG_IGN);
+
+	ag.reg = registry_new(ag.cfg->limits.max_series_per_metric);
+	register_self_metrics(&ag);
+	rc = system_sampler_new(ag.cfg, ag.reg, &ag.sampler);
+	if (rc) {
+		fprintf(stderr, "deploywatch: %s: host sampler: %s\n", ag.cfg->file, strerror(-rc));
+		exit_code = EXIT_CONFIG;
+		goto out;
+	}
+	rc = start_http(&ag, ag.cfg, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "deploywatch: %s: %s\n", ag.cfg->file, err);
+		/* A file the configuration names that cannot be used is a configuration error; a port
+		 * someone else holds is the host's. */
+		exit_code = (rc == -EADDRINUSE || rc == -EADDRNOTAVAIL || rc == -EACCES) ? EXIT_UNAVAILABLE
+											   : EXIT_CONFIG;
+		goto out;
+	}
+	open_store(&ag, clock_now_ms());
+	log_info("agent", "deploywatch %s started with %s, sampling every %llds", DW_VERSION,
+		 ag.cfg->file, (long long)(ag.cfg->storage.sample_interval / 1000));
+
+	interval = ag.cfg->storage.sample_interval;
+	next_ms = clock_now_ms();
+	for (;;) {
+		int64_t now = clock_now_ms();
+		struct timespec timeout;
+		siginfo_t info;
+		int sig;
+
+		if (now >= next_ms) {
+			/* Samples are stamped on the interval grid; a late tick skips, never bunches. */
+			int64_t t = now - now % interval;
+
+			tick(&ag, t);
+			next_ms = t + interval;
+			interval = ag.cfg->storage.sample_interval;
+			continue;
+		}
+		timeout.tv_sec = (next_ms - now) / 1000;
+		timeout.tv_nsec = ((next_ms - now) % 1000) * 1000000;
+		sig = sigtimedwait(&signals, &info, &timeout);
+		if (sig == SIGHUP) {
+			log_info("config", "SIGHUP: reloading %s", ag.cfg->file);
+			reload(&ag, clock_now_ms());
+		} else if (sig == SIGTERM || sig == SIGINT) {
+			log_info("agent", "%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			break;
+		}
+	}
+	/* A last tick so that what was counted since the previous one reaches the store. */
+	if (ag.appender && store_appender_tick(ag.appender, clock_now_ms(), NULL, NULL) == 0)
+		log_info("store", "final samples written");
+
+out:
+	agent_release(&ag);
+	return exit_code;
+}

@@ -1,0 +1,31 @@
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+int cli_load_config(const char *path, struct config **out)
+{
+	char err[1024];
+	int rc;
+
+	rc = path ? config_load_file(path, out, err, sizeof(err))
+		  : config_load_default(out, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "deploywatch: %s\n", err);
+		return EXIT_CONFIG;
+	}
+	return 0;
+}
+
+int cli_usage_error(const char *command, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "deploywatch %s: ", command);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'deploywatch %s --help'.\n", command);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,4 @@
+dw_integration_test(integration_cli test_cli.py)
+dw_integration_test(integration_scrape test_scrape.py)
+dw_integration_test(integration_signals test_signals.py)
+dw_integration_test(integration_tls_auth test_tls_auth.py)

@@ -1,0 +1,92 @@
+"""The command line and configuration errors: every bad input gets a clear message and a
+non-zero exit, never a crash."""
+import os
+import socket
+
+from dwtest import Agent, agent_config, args, check, run, write
+
+a = args()
+dw = a.binary
+EX_USAGE, EX_CONFIG, EX_UNAVAILABLE = 64, 78, 69
+
+
+def expect(cmd, code, *needles, stream="stderr"):
+    rc, out, err = run([dw] + cmd)
+    text = err if stream == "stderr" else out
+    check(rc == code, "%s: exit %d, want %d\nstdout: %s\nstderr: %s" % (cmd, rc, code, out, err))
+    for n in needles:
+        check(n in text, "%s: %r not in %s:\n%s" % (cmd, n, stream, text))
+    # A crash would show as a signal (negative code) or a sanitizer report.
+    check("Sanitizer" not in err and "runtime error" not in err, "%s crashed:\n%s" % (cmd, err))
+    return out, err
+
+
+# --version, --help, unknown commands and options.
+expect(["--version"], 0, "deploywatch ", stream="stdout")
+expect(["--help"], 0, "Commands:", "run", "check-config", stream="stdout")
+expect([], EX_USAGE, "Usage: deploywatch COMMAND")
+expect(["rnu"], EX_USAGE, "unknown command 'rnu'", "did you mean 'run'?")
+expect(["frobnicate"], EX_USAGE, "unknown command 'frobnicate'", "deploywatch --help")
+for cmd in ["run", "check-config"]:
+    expect([cmd, "--help"], 0, "Usage: deploywatch " + cmd, "-c, --config FILE", stream="stdout")
+    expect([cmd, "--bogus"], EX_USAGE, "unknown option '--bogus'", "deploywatch %s --help" % cmd)
+    expect([cmd, "-c"], EX_USAGE, "needs a value")
+
+# The embedded default configuration is valid and says what it would watch.
+out, _ = expect(["check-config"], 0, "<embedded default>", "laravel (laravel)",
+                "/var/www/*/storage/logs/laravel*.log", "127.0.0.1:9466", stream="stdout")
+
+# A valid file.
+good = agent_config(a.workdir)
+expect(["check-config", "-c", good], 0, good, stream="stdout")
+
+# Malformed YAML: the file, line and column of the problem.
+bad = write(os.path.join(a.workdir, "malformed.yml"), "storage:\n  path: [unclosed\nweb: {}\n")
+expect(["check-config", "-c", bad], EX_CONFIG, bad + ":")
+expect(["run", "-c", bad], EX_CONFIG, bad + ":")
+
+# An unknown key (a typo must never silently disable a check) names the key and its line.
+typo = write(os.path.join(a.workdir, "typo.yml"), "storage:\n  retnetion: 7d\n")
+expect(["check-config", "-c", typo], EX_CONFIG, typo + ":2:", "retnetion")
+
+# A wrong type and a bad value name the key path and the expected form.
+wrong = write(os.path.join(a.workdir, "wrong.yml"), "system:\n  tcp_ports: mysql\n")
+expect(["check-config", "-c", wrong], EX_CONFIG, wrong + ":2:", "system.tcp_ports")
+dur = write(os.path.join(a.workdir, "duration.yml"), "storage:\n  retention: thirty days\n")
+expect(["check-config", "-c", dur], EX_CONFIG, dur + ":2:", "storage.retention", "duration")
+
+# Unreadable: missing file, a directory.
+missing = os.path.join(a.workdir, "nope.yml")
+expect(["check-config", "-c", missing], EX_CONFIG, missing, "cannot read")
+expect(["run", "-c", a.workdir], EX_CONFIG, a.workdir, "cannot read")
+
+# A bad rule regex is caught before the agent runs, with its position.
+regex = write(os.path.join(a.workdir, "regex.yml"), """\
+sources:
+  - name: laravel
+    path: /tmp/none.log
+    format: laravel
+rules:
+  - name: x_total
+    source: laravel
+    regex: 'Payment (?<gw>\\w+'
+""")
+expect(["check-config", "-c", regex], EX_CONFIG, "rules[0].regex", "offset")
+
+# A missing TLS file: a clear message, for check-config and for run.
+tls = agent_config(a.workdir, extra="")
+tls = write(os.path.join(a.workdir, "tls.yml"), open(tls).read().replace(
+    "web:\n", "web:\n  tls_cert_file: %s/missing.crt\n  tls_key_file: %s/missing.key\n" % (a.workdir, a.workdir)))
+expect(["check-config", "-c", tls], EX_CONFIG, "missing.crt")
+expect(["run", "-c", tls], EX_CONFIG, "missing.crt")
+
+# Port in use: hold a listening socket, point the agent at it.
+with socket.socket() as s:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    port = s.getsockname()[1]
+    busy = agent_config(a.workdir, listen="127.0.0.1:%d" % port)
+    expect(["run", "-c", busy], EX_UNAVAILABLE, "127.0.0.1:%d" % port, "in use")
+
+print("integration_cli: ok")

@@ -1,0 +1,50 @@
+"""Operation: SIGHUP reloads the configuration (a bad one keeps the old running and says why),
+SIGTERM and SIGINT shut down cleanly."""
+import os
+import signal
+
+from dwtest import Agent, agent_config, args, check, http_get, wait_until, write
+
+a = args()
+cfg = agent_config(a.workdir)
+agent = Agent(a.binary, cfg, a.workdir)
+agent.wait_listening()
+
+status, _, body = http_get(agent.url("/metrics"))
+check(status == 200, "/metrics status %d" % status)
+
+# A broken file on SIGHUP: the agent says why and keeps serving with the old configuration.
+original = open(cfg).read()
+write(cfg, original + "bogus_key: 1\n")
+agent.signal(signal.SIGHUP)
+agent.wait_log(r'reload.*bogus_key')
+check(agent.proc.poll() is None, "agent exited after a bad reload")
+status, _, _ = http_get(agent.url("/metrics"))
+check(status == 200, "/metrics after a bad reload: %d" % status)
+
+# A good change on SIGHUP is applied: a new process group appears in the metrics.
+write(cfg, original.replace("processes: [deploywatch]", "processes: [deploywatch, python3]"))
+agent.signal(signal.SIGHUP)
+agent.wait_log(r'configuration reloaded')
+
+
+def python_group():
+    _, _, b = http_get(agent.url("/metrics"))
+    return b'groupname="python3"' in b
+
+
+wait_until("the python3 process group after reload", python_group)
+
+# SIGTERM: a clean exit with status 0 and a last log line.
+rc = agent.stop()
+check(rc == 0, "exit status after SIGTERM: %d\n%s" % (rc, agent.text()))
+check("shutting down" in agent.text(), "no shutdown log line:\n" + agent.text())
+
+# SIGINT behaves the same.
+agent = Agent(a.binary, cfg, a.workdir, name="agent2")
+agent.wait_listening()
+agent.signal(signal.SIGINT)
+rc = agent.proc.wait(15)
+check(rc == 0, "exit status after SIGINT: %d" % rc)
+
+print("integration_signals: ok")
