@@ -53,6 +53,22 @@ char *xstrndup(const char *s, size_t n)
 	return p;
 }
 
+uint64_t double_bits(double v)
+{
+	uint64_t bits;
+
+	memcpy(&bits, &v, sizeof(bits));
+	return bits;
+}
+
+double bits_double(uint64_t bits)
+{
+	double v;
+
+	memcpy(&v, &bits, sizeof(v));
+	return v;
+}
+
 void buf_init(struct buf *b, size_t max)
 {
 	b->data = NULL;

@@ -43,6 +43,11 @@ char *buf_detach(struct buf *b, size_t *len);
 #define FMT_DOUBLE_MAX 32
 char *fmt_double(char out[FMT_DOUBLE_MAX], double v);
 
+/* The bits of a double and back, for exact comparisons, atomics and codecs (NaN payloads and
+ * -0 survive, unlike with ==). */
+uint64_t double_bits(double v);
+double bits_double(uint64_t bits);
+
 /* Allocation that aborts with a message on out of memory (STYLE: OOM aborts). */
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);

@@ -66,22 +66,6 @@ struct registry {
 	size_t seeds_cap;
 };
 
-static double bits_to_double(uint64_t bits)
-{
-	double d;
-
-	memcpy(&d, &bits, sizeof(d));
-	return d;
-}
-
-static uint64_t double_to_bits(double d)
-{
-	uint64_t bits;
-
-	memcpy(&bits, &d, sizeof(bits));
-	return bits;
-}
-
 /* FNV-1a over the strings, each followed by a 0xff separator no UTF-8 text contains. */
 static uint64_t hash_strings(const char *const *v, size_t n)
 {
@@ -360,8 +344,8 @@ int registry_seed_counter(struct registry *reg, const char *name, size_t nlabels
 			char *k = seed_key(m->name, m->nlabels, (const char *const *)m->label_names,
 					   (const char *const *)s->values);
 
-			if (strcmp(k, slot->key) == 0 && atomic_load(&s->bits) == double_to_bits(0.0))
-				atomic_store(&s->bits, double_to_bits(value));
+			if (strcmp(k, slot->key) == 0 && atomic_load(&s->bits) == double_bits(0.0))
+				atomic_store(&s->bits, double_bits(value));
 			free(k);
 		}
 	}
@@ -432,9 +416,9 @@ static struct series *series_create(struct metric *m, const char *const *values,
 		s->values[i] = xstrdup(values[i]);
 	if (m->type == METRIC_HISTOGRAM) {
 		s->buckets = xcalloc(m->nbounds + 1, sizeof(*s->buckets));
-		atomic_init(&s->sum_bits, double_to_bits(0.0));
+		atomic_init(&s->sum_bits, double_bits(0.0));
 	}
-	atomic_init(&s->bits, double_to_bits(seed_lookup(m->reg, m, values)));
+	atomic_init(&s->bits, double_bits(seed_lookup(m->reg, m, values)));
 	return s;
 }
 
@@ -494,7 +478,7 @@ void series_add(struct series *s, double delta)
 	s->written = true;
 	old = atomic_load(&s->bits);
 	do {
-		new = double_to_bits(bits_to_double(old) + delta);
+		new = double_bits(bits_double(old) + delta);
 	} while (!atomic_compare_exchange_weak(&s->bits, &old, new));
 }
 
@@ -503,7 +487,7 @@ void series_set(struct series *s, double value)
 	if (s->family->type == METRIC_HISTOGRAM)
 		return;
 	s->written = true;
-	atomic_store(&s->bits, double_to_bits(value));
+	atomic_store(&s->bits, double_bits(value));
 }
 
 void series_observe(struct series *s, double value)
@@ -521,7 +505,7 @@ void series_observe(struct series *s, double value)
 	atomic_fetch_add(&s->buckets[b], 1);
 	old = atomic_load(&s->sum_bits);
 	do {
-		new = double_to_bits(bits_to_double(old) + value);
+		new = double_bits(bits_double(old) + value);
 	} while (!atomic_compare_exchange_weak(&s->sum_bits, &old, new));
 	atomic_fetch_add(&s->count, 1);
 }
@@ -530,7 +514,7 @@ double series_value(const struct series *s)
 {
 	if (s->family->type == METRIC_HISTOGRAM)
 		return (double)atomic_load(&((struct series *)s)->count);
-	return bits_to_double(atomic_load(&((struct series *)s)->bits));
+	return bits_double(atomic_load(&((struct series *)s)->bits));
 }
 
 size_t metric_sweep(struct metric *m)
@@ -593,7 +577,7 @@ static int visit_series(const struct metric *m, const struct metric_info *info, 
 		values[i] = s->values[i];
 	}
 	if (m->type != METRIC_HISTOGRAM) {
-		sv.value = bits_to_double(atomic_load(&s->bits));
+		sv.value = bits_double(atomic_load(&s->bits));
 		return v->sample(ctx, info, &sv);
 	}
 
@@ -613,7 +597,7 @@ static int visit_series(const struct metric *m, const struct metric_info *info, 
 	}
 	sv.nlabels = m->nlabels;
 	snprintf(name, sizeof(name), "%s_sum", m->name);
-	sv.value = bits_to_double(atomic_load(&s->sum_bits));
+	sv.value = bits_double(atomic_load(&s->sum_bits));
 	err = v->sample(ctx, info, &sv);
 	if (err)
 		return err;

@@ -55,21 +55,6 @@ static uint64_t unzigzag(uint64_t u)
 	return (u >> 1) ^ (0 - (u & 1));
 }
 
-static uint64_t double_bits(double v)
-{
-	uint64_t b;
-
-	memcpy(&b, &v, sizeof(b));
-	return b;
-}
-
-static double bits_double(uint64_t b)
-{
-	double v;
-
-	memcpy(&v, &b, sizeof(v));
-	return v;
-}
 
 static unsigned bit_length(uint64_t u)
 {
