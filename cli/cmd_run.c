@@ -24,8 +24,9 @@
 #include "exporters/exporters.h"
 #include "store/store.h"
 
-/* Ticks kept in memory while the store cannot be written, in samples: at ~500 series, a day. */
-#define PENDING_SAMPLES_MAX ((size_t)4 << 20)
+/* Samples kept in memory while the store cannot be written: 24 bytes each, so 24 MiB, about six
+ * hours at 500 series every 10 s. Counters keep counting beyond that; only resolution is lost. */
+#define PENDING_SAMPLES_MAX ((size_t)1 << 20)
 /* Old chunks deleted per tick: small steps so retention never stalls an append. */
 #define RETENTION_CHUNKS_PER_TICK 64
 /* How often to try again to open a store that could not be opened. */
