@@ -11,6 +11,8 @@
 static const struct command commands[] = {
 	{ "run", "the agent: tail logs, sample the host, store, serve /metrics", cmd_run },
 	{ "check-config", "validate a configuration and print what would be watched", cmd_check_config },
+	{ "import", "backfill Prometheus text / OpenMetrics samples into the store", cmd_import },
+	{ "dump", "print stored samples as promtool tsdb dump does", cmd_dump },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
