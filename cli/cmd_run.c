@@ -382,6 +382,13 @@ int cmd_run(int argc, char **argv)
 		siginfo_t info;
 		int sig;
 
+		/* The wall clock stepped back (NTP): tick now instead of waiting for the old grid.
+		 * The store refuses and counts samples older than what it holds. */
+		if (next_ms - now > interval) {
+			log_warn("agent", "the clock went back %llds; sampling resumes on the new time",
+				 (long long)((next_ms - now - interval) / 1000));
+			next_ms = now;
+		}
 		if (now >= next_ms) {
 			/* Samples are stamped on the interval grid; a late tick skips, never bunches. */
 			int64_t t = now - now % interval;
