@@ -390,12 +390,14 @@ int cmd_run(int argc, char **argv)
 			next_ms = now;
 		}
 		if (now >= next_ms) {
-			/* Samples are stamped on the interval grid; a late tick skips, never bunches. */
-			int64_t t = now - now % interval;
+			/* Samples are stamped on the interval grid; a late tick skips, never bunches. A
+			 * reloaded interval takes effect here, so the check above compares like with like. */
+			int64_t t;
 
+			interval = ag.cfg->storage.sample_interval;
+			t = now - now % interval;
 			tick(&ag, t);
 			next_ms = t + interval;
-			interval = ag.cfg->storage.sample_interval;
 			continue;
 		}
 		timeout.tv_sec = (next_ms - now) / 1000;
