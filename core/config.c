@@ -498,7 +498,7 @@ static int cfg_mapping(struct cfg_parser *p, const struct ynode *n, const struct
 {
 	/* Key tables are static and at most 32 long (one bit of 'seen' each). */
 	const char *names[32];
-	unsigned long first_line[32];
+	unsigned long first_line[32] = { 0 };
 	char got[GOT_MAX], list[512];
 	int err = 0;
 
@@ -1174,7 +1174,7 @@ static int set_system_tcp_ports(struct cfg_parser *p, const struct ynode *v, voi
 	cfg->system.ntcp_ports = 0;
 	for (size_t i = 0; i < count; i++) {
 		size_t old = cfg_path_push(p, "[%zu]", i);
-		unsigned long port;
+		unsigned long port = 0;
 
 		err = cfg_uint(p, v->kids[i], 1, 65535, "a TCP port number 1 to 65535", &port);
 		if (err)
@@ -1335,7 +1335,7 @@ static int set_judge(struct cfg_parser *p, const struct ynode *v, void *obj)
 
 static int set_limits_max_series(struct cfg_parser *p, const struct ynode *v, void *obj)
 {
-	unsigned long n;
+	unsigned long n = 0;
 	int err;
 
 	err = cfg_uint(p, v, 1, CONFIG_MAX_SERIES_LIMIT, "an integer 1 to 1000000", &n);
