@@ -182,7 +182,8 @@ static void sample_self(struct agent *ag)
 	}
 }
 
-static void tick(struct agent *ag, int64_t t_ms)
+/* One sampling pass; with 'append', also store it. */
+static void tick(struct agent *ag, int64_t t_ms, bool append)
 {
 	int64_t cpu0 = clock_thread_cpu_ns(), mono0 = clock_mono_ns();
 	int rc;
@@ -194,9 +195,9 @@ static void tick(struct agent *ag, int64_t t_ms)
 	sample_self(ag);
 	series_add(ag->ticks, 1);
 
-	if (!ag->store && t_ms >= ag->store_retry_at_ms)
+	if (append && !ag->store && t_ms >= ag->store_retry_at_ms)
 		open_store(ag, t_ms);
-	if (ag->appender) {
+	if (append && ag->appender) {
 		rc = store_appender_tick(ag->appender, t_ms, NULL, NULL);
 		/* Logged when the failure starts, changes or ends; the self-metrics count every tick. */
 		if (rc && rc != ag->store_error)
@@ -374,8 +375,13 @@ int cmd_run(int argc, char **argv)
 	log_info("agent", "deploywatch %s started with %s, sampling every %llds", DW_VERSION,
 		 ag.cfg->file, (long long)(ag.cfg->storage.sample_interval / 1000));
 
+	/* Sample at once so /metrics is complete from the start, but store from the next grid
+	 * point on: the previous run's shutdown sample may sit between the last grid point and
+	 * now, and a sample at or before it would be refused as out of order. */
 	interval = ag.cfg->storage.sample_interval;
+	tick(&ag, clock_now_ms(), false);
 	next_ms = clock_now_ms();
+	next_ms += interval - next_ms % interval;
 	for (;;) {
 		int64_t now = clock_now_ms();
 		struct timespec timeout;
@@ -396,7 +402,7 @@ int cmd_run(int argc, char **argv)
 
 			interval = ag.cfg->storage.sample_interval;
 			t = now - now % interval;
-			tick(&ag, t);
+			tick(&ag, t, true);
 			next_ms = t + interval;
 			continue;
 		}
