@@ -57,12 +57,19 @@ dw_rss=$(rss_kib "$dw_pid"); ne_rss=$(rss_kib "$ne_pid")
 dw_series=$(curl -fsS "http://127.0.0.1:$dw_port/metrics" | grep -vc '^#')
 ne_series=$(curl -fsS "http://127.0.0.1:$ne_port/metrics" | grep -vc '^#')
 
-run_wrk() { # URL: requests per second (wrk has the machine to itself with the server)
-	wrk -t$wrk_threads -c$wrk_conns -d"${wrk_secs}s" "$1" | awk '/^Requests\/sec:/ {print $2}'
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, in USER_HZ ticks
+run_wrk() { # URL: "requests/s total-requests" (wrk has the machine to itself with the server)
+	wrk -t$wrk_threads -c$wrk_conns -d"${wrk_secs}s" "$1" |
+		awk '/requests in/ {n = $1} /^Requests\/sec:/ {r = $2} END {print r, n}'
 }
-dw_rps=$(run_wrk "http://127.0.0.1:$dw_port/metrics")
-ne_rps=$(run_wrk "http://127.0.0.1:$ne_port/metrics")
+read -r dw_rps dw_reqs < <(run_wrk "http://127.0.0.1:$dw_port/metrics")
+ne_cpu0=$(cpu_ticks "$ne_pid")
+read -r ne_rps ne_reqs < <(run_wrk "http://127.0.0.1:$ne_port/metrics")
+ne_cpu1=$(cpu_ticks "$ne_pid")
 dw_rss_after=$(rss_kib "$dw_pid")
+# node_exporter samples the host on every scrape: its CPU per scrape is the anchor for our CPU
+# per sampling tick (the same /proc reading, plus our store append).
+ne_ms_per_scrape=$(echo "($ne_cpu1 - $ne_cpu0) * 1000 / $(getconf CLK_TCK) / $ne_reqs" | bc -l)
 
 # CPU time per sampling tick, from the agent's own counters (collector thread CPU time).
 ticks=$(metric "http://127.0.0.1:$dw_port/metrics" deploywatch_ticks_total)
@@ -74,7 +81,9 @@ printf '%-44s %14s %14s\n' "samples per scrape" "$dw_series" "$ne_series"
 printf '%-44s %11.1f MiB %10.1f MiB %7.1fx\n' "resident memory after start-up" \
 	"$(echo "$dw_rss / 1024" | bc -l)" "$(echo "$ne_rss / 1024" | bc -l)" "$(echo "$ne_rss / $dw_rss" | bc -l)"
 printf '%-44s %11.1f MiB\n' "deploywatch resident memory after wrk" "$(echo "$dw_rss_after / 1024" | bc -l)"
-printf '%-44s %11.3f ms  (%s ticks)\n' "CPU time per sampling tick" "$(echo "$tick_cpu * 1000 / $ticks" | bc -l)" "$ticks"
+dw_ms_per_tick=$(echo "$tick_cpu * 1000 / $ticks" | bc -l)
+printf '%-44s %11.3f ms %11.3f ms %7.1fx\n' "CPU per tick (incl. store) | per scrape" \
+	"$dw_ms_per_tick" "$ne_ms_per_scrape" "$(echo "$ne_ms_per_scrape / $dw_ms_per_tick" | bc -l)"
 kill "$dw_pid" "$ne_pid"
 echo
 
