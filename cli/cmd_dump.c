@@ -35,8 +35,8 @@ static void dump_usage(FILE *out)
 		     "Options:\n"
 		     "  -c, --config FILE       configuration file (default: the embedded configuration)\n"
 		     "  -m, --match SELECTOR    series selector, repeatable (a union); default all series\n"
-		     "      --from T           first timestamp (RFC 3339 or Unix seconds), inclusive\n"
-		     "      --to T             last timestamp, inclusive\n"
+		     "      --from T            first timestamp (RFC 3339 or Unix seconds), inclusive\n"
+		     "      --to T              last timestamp, inclusive\n"
 		     "  -h, --help              show this help\n");
 }
 

@@ -58,8 +58,8 @@ static void run_usage(FILE *out)
 {
 	fprintf(out, "Usage: deploywatch run [-c FILE]\n"
 		     "\n"
-		     "Run the agent: sample the host, keep time series in the store and serve them on\n"
-		     "/metrics and the HTTP API. Without -c it runs the embedded default configuration\n"
+		     "Run the agent: sample the host, keep time series in the store and serve the live\n"
+		     "values on /metrics. Without -c it runs the embedded default configuration\n"
 		     "(store in ./data, listening on 127.0.0.1:9466; see 'deploywatch check-config').\n"
 		     "\n"
 		     "Signals: SIGHUP reloads the configuration (a bad file keeps the running one and\n"
