@@ -1432,15 +1432,9 @@ static int open_rw(struct store *st, char *err, size_t errlen)
 			return STORE_E_FORMAT;
 		}
 	}
-	if (rc == MDB_INCOMPATIBLE) {
-		store_txn_end(st, txn, false);
-		snprintf(err, errlen, "%s: not a deploywatch store (incompatible LMDB database)",
-			 st->path);
-		return STORE_E_FORMAT;
-	}
-	if (rc)
-		goto out_lmdb;
-	rc = open_dbs(st, txn, MDB_CREATE);
+	if (!rc)
+		rc = open_dbs(st, txn, MDB_CREATE);
+	/* A name of ours exists with other flags: somebody else's database. */
 	if (rc == MDB_INCOMPATIBLE) {
 		store_txn_end(st, txn, false);
 		snprintf(err, errlen, "%s: not a deploywatch store (incompatible LMDB database)",
