@@ -140,6 +140,7 @@ int cmd_import(int argc, char **argv)
 	}
 	so.path = cfg->storage.path;
 	so.retention_ms = cfg->storage.retention;
+	so.max_map_size = (size_t)cfg->storage.max_size;
 	rc = store_open(&so, &st, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "deploywatch import: %s\n", err);

@@ -98,6 +98,7 @@ static void open_store(struct agent *ag, int64_t now_ms)
 	const struct store_options opt = {
 		.path = ag->cfg->storage.path,
 		.retention_ms = ag->cfg->storage.retention,
+		.max_map_size = (size_t)ag->cfg->storage.max_size,
 	};
 	char err[512];
 	int rc;

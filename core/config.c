@@ -34,6 +34,7 @@
 
 /* Room for one quoted value in a message: 48 input bytes, each at most 4 bytes escaped. */
 #define GOT_MAX 208
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 enum ynode_kind { YNODE_SCALAR, YNODE_SEQUENCE, YNODE_MAPPING };
 
@@ -693,10 +694,28 @@ static int set_storage_sample_interval(struct cfg_parser *p, const struct ynode 
 	return cfg_duration(p, v, &((struct config *)obj)->storage.sample_interval, 1000);
 }
 
+/* The smallest limit that holds a store's fixed records and a few chunks. */
+#define STORAGE_MIN_SIZE ((uint64_t)1 << 20)
+
+static int set_storage_max_size(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	char got[GOT_MAX];
+	uint64_t size;
+
+	if (v->kind != YNODE_SCALAR || ynode_is_null(v) || strlen(v->value) != v->len ||
+	    size_parse(v->value, &size) || (size && size < STORAGE_MIN_SIZE))
+		return cfg_fail_at(p, v, "expected a size of at least 1MB such as 512MB or 10GB "
+				   "(powers of two, as Prometheus's retention.size), or 0 for no "
+				   "limit, got %s", cfg_got(v, got, sizeof(got)));
+	((struct config *)obj)->storage.max_size = size;
+	return 0;
+}
+
 static const struct cfg_key storage_keys[] = {
 	{ "path", set_storage_path },
 	{ "retention", set_storage_retention },
 	{ "sample_interval", set_storage_sample_interval },
+	{ "max_size", set_storage_max_size },
 };
 
 static int set_storage(struct cfg_parser *p, const struct ynode *v, void *obj)
@@ -707,7 +726,7 @@ static int set_storage(struct cfg_parser *p, const struct ynode *v, void *obj)
 	uint32_t seen;
 	int err;
 
-	err = cfg_mapping(p, v, storage_keys, 3, cfg, &seen);
+	err = cfg_mapping(p, v, storage_keys, ARRAY_SIZE(storage_keys), cfg, &seen);
 	if (err || cfg->storage.retention >= cfg->storage.sample_interval)
 		return err;
 	/* Blame whichever of the two the file set (retention if both). */
@@ -816,7 +835,7 @@ static int set_web(struct cfg_parser *p, const struct ynode *v, void *obj)
 	uint32_t seen;
 	int err;
 
-	err = cfg_mapping(p, v, web_keys, 4, cfg, &seen);
+	err = cfg_mapping(p, v, web_keys, ARRAY_SIZE(web_keys), cfg, &seen);
 	if (err)
 		return err;
 	if (cfg->web.tls_cert_file && !cfg->web.tls_key_file) {
@@ -1225,7 +1244,7 @@ static int set_system(struct cfg_parser *p, const struct ynode *v, void *obj)
 {
 	uint32_t seen;
 
-	return cfg_mapping(p, v, system_keys, 6, obj, &seen);
+	return cfg_mapping(p, v, system_keys, ARRAY_SIZE(system_keys), obj, &seen);
 }
 
 /* ---- judge ---- */
@@ -1328,7 +1347,7 @@ static int set_judge(struct cfg_parser *p, const struct ynode *v, void *obj)
 {
 	uint32_t seen;
 
-	return cfg_mapping(p, v, judge_keys, 3, obj, &seen);
+	return cfg_mapping(p, v, judge_keys, ARRAY_SIZE(judge_keys), obj, &seen);
 }
 
 /* ---- limits, log_level ---- */
@@ -1352,7 +1371,7 @@ static int set_limits(struct cfg_parser *p, const struct ynode *v, void *obj)
 {
 	uint32_t seen;
 
-	return cfg_mapping(p, v, limits_keys, 1, obj, &seen);
+	return cfg_mapping(p, v, limits_keys, ARRAY_SIZE(limits_keys), obj, &seen);
 }
 
 static const char *const log_levels[] = { "debug", "info", "warn", "error" };
@@ -1432,7 +1451,7 @@ int config_parse(const char *file, const char *text, size_t len, struct config *
 	cfg = config_defaults(file);
 	rc = 0;
 	if (root)
-		rc = cfg_mapping(&p, root, top_keys, sizeof(top_keys) / sizeof(top_keys[0]), cfg,
+		rc = cfg_mapping(&p, root, top_keys, ARRAY_SIZE(top_keys), cfg,
 				 &seen);
 	if (!rc)
 		rc = cfg_check_rule_sources(&p, cfg);

@@ -62,6 +62,7 @@ struct config {
 		char *path;               /* LMDB environment directory; default "./data" */
 		dw_millis retention;      /* default 30d */
 		dw_millis sample_interval;/* default 10s; at least 1s */
+		uint64_t max_size;        /* bytes the store may grow to; 0 (default): no limit */
 	} storage;
 
 	struct {
@@ -136,5 +137,12 @@ const char *config_format_name(enum source_format f);
 int duration_parse(const char *s, dw_millis *out);
 /* Format as the shortest such string ("1h30m", "0s"); 'out' holds at least 32 bytes. */
 char *duration_format(dw_millis d, char *out, size_t outlen);
+
+/*
+ * Byte sizes as Prometheus's --storage.tsdb.retention.size takes them: a whole number and a unit
+ * B, KB, MB, GB, TB or PB, powers of two ("512MB" is 512 MiB; KiB..PiB are accepted too); "0"
+ * alone is zero. Returns 0 or -EINVAL (bad form, or more than 2^63 bytes).
+ */
+int size_parse(const char *s, uint64_t *out);
 
 #endif

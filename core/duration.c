@@ -134,3 +134,39 @@ char *duration_format(dw_millis d, char *out, size_t outlen)
 	}
 	return out;
 }
+
+int size_parse(const char *s, uint64_t *out)
+{
+	static const struct {
+		const char *name;
+		unsigned shift;
+	} units[] = {
+		{ "B", 0 },   { "KB", 10 },  { "MB", 20 },  { "GB", 30 },  { "TB", 40 },  { "PB", 50 },
+		{ "KiB", 10 }, { "MiB", 20 }, { "GiB", 30 }, { "TiB", 40 }, { "PiB", 50 },
+	};
+	uint64_t n = 0;
+	const char *p = s;
+
+	if (!s)
+		return -EINVAL;
+	if (strcmp(s, "0") == 0) {
+		*out = 0;
+		return 0;
+	}
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (n > (UINT64_MAX - 9) / 10)
+			return -EINVAL;
+		n = n * 10 + (uint64_t)(*p - '0');
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(p, units[i].name) != 0)
+			continue;
+		if (n > (UINT64_C(1) << 63) >> units[i].shift)
+			return -EINVAL;
+		*out = n << units[i].shift;
+		return 0;
+	}
+	return -EINVAL;
+}

@@ -176,6 +176,7 @@ static void test_full(void **state)
 	assert_string_equal(cfg->storage.path, "/var/lib/deploywatch");
 	assert_int_equal(cfg->storage.retention, 90 * MS_D);
 	assert_int_equal(cfg->storage.sample_interval, 15 * MS_S);
+	assert_true(cfg->storage.max_size == (uint64_t)20 << 30);
 
 	assert_string_equal(cfg->web.listen_address, "[::1]:9500");
 	assert_string_equal(cfg->web.tls_cert_file, "/etc/deploywatch/cert.pem");
@@ -261,7 +262,7 @@ static const struct error_case error_cases[] = {
 	  "limits, log_level, got \"storge\"" },
 	{ "storage:\n  retnetion: 30d\n",
 	  "t.yml:2:3: storage.retnetion: expected one of the keys path, retention, "
-	  "sample_interval, "
+	  "sample_interval, max_size, "
 	  "got \"retnetion\"" },
 	{ "sources:\n  - name: a\n    path: /x\n    format: nginx\n    multiline: true\n",
 	  "t.yml:5:5: sources[0].multiline: expected one of the keys name, path, format, timezone, "
@@ -285,7 +286,7 @@ static const struct error_case error_cases[] = {
 	  "t.yml:2:3: sources: expected a list of sources (mappings with name, path and format), "
 	  "got a mapping" },
 	{ "storage: 5\n",
-	  "t.yml:1:10: storage: expected a mapping with the keys path, retention, sample_interval, "
+	  "t.yml:1:10: storage: expected a mapping with the keys path, retention, sample_interval, max_size, "
 	  "got \"5\"" },
 	{ "hello\n",
 	  "t.yml:1:1: (top level): expected a mapping with the keys storage, web, sources, rules, "
@@ -331,6 +332,13 @@ static const struct error_case error_cases[] = {
 	  "t.yml:2:20: storage.sample_interval: expected a duration no longer than retention "
 	  "(30d), "
 	  "got \"31d\"" },
+	/* sizes */
+	{ "storage:\n  max_size: 10 GB\n",
+	  "t.yml:2:13: storage.max_size: expected a size of at least 1MB such as 512MB or 10GB "
+	  "(powers of two, as Prometheus's retention.size), or 0 for no limit, got \"10 GB\"" },
+	{ "storage:\n  max_size: 512KB\n",
+	  "t.yml:2:13: storage.max_size: expected a size of at least 1MB such as 512MB or 10GB "
+	  "(powers of two, as Prometheus's retention.size), or 0 for no limit, got \"512KB\"" },
 	/* sources */
 	{ "sources:\n  - name: app\n    path: /x\n    format: apache\n",
 	  "t.yml:4:13: sources[0].format: expected one of laravel, mysql-error, mysql-slow, nginx, "
@@ -634,6 +642,36 @@ struct duration_case {
 	long long ms;
 };
 
+static void test_size_parse(void **state)
+{
+	static const struct {
+		const char *s;
+		uint64_t v;
+	} good[] = {
+		{ "0", 0 },
+		{ "1B", 1 },
+		{ "512MB", (uint64_t)512 << 20 },
+		{ "512MiB", (uint64_t)512 << 20 },
+		{ "10GB", (uint64_t)10 << 30 },
+		{ "3TB", (uint64_t)3 << 40 },
+		{ "8192PB", (uint64_t)1 << 63 },
+	};
+	static const char *const bad[] = {
+		"", "10", "10 GB", "GB", "-1GB", "1.5GB", "10gb", "10GBs", "8193PB", "99999999999999999999B",
+	};
+	uint64_t v;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		v = 7;
+		assert_int_equal(size_parse(good[i].s, &v), 0);
+		assert_true(v == good[i].v);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (size_parse(bad[i], &v) != -EINVAL)
+			fail_msg("size_parse(\"%s\") accepted", bad[i]);
+}
+
 static void test_duration_parse(void **state)
 {
 	static const struct duration_case ok[] = {
@@ -755,6 +793,7 @@ int main(void)
 		cmocka_unit_test(test_caps),
 		cmocka_unit_test(test_small_err_buffer),
 		cmocka_unit_test(test_truncated_prefixes),
+		cmocka_unit_test(test_size_parse),
 		cmocka_unit_test(test_duration_parse),
 		cmocka_unit_test(test_duration_format),
 		cmocka_unit_test(test_duration_round_trip),

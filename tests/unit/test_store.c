@@ -1127,6 +1127,48 @@ static void test_map_growth(void **state)
 	store_close(st);
 }
 
+/* storage.max_size: the map never grows past store_options.max_map_size; a commit that would need
+ * more fails with -ENOSPC and leaves the batch for a retry, and the data already committed is
+ * intact. Reopened without a limit, the same batch commits. */
+static void test_max_map_size_option(void **state)
+{
+	struct fixture *f = *state;
+	struct store_options opt = { .path = f->path, .max_map_size = 1 << 20 };
+	struct store_batch *b = store_batch_new();
+	struct store *st = NULL;
+	static struct samples s;
+	char err[256], name[32];
+	int rc = 0, i, committed = -1;
+
+	assert_int_equal(store_open(&opt, &st, err, sizeof(err)), 0);
+	for (i = 0; i < 200000 && rc == 0; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		assert_int_equal(add(b, "capped", 1000, i, "n", name, NULL), 0);
+		if (i % 500 == 499) {
+			rc = store_commit(st, b, NULL);
+			if (rc == 0)
+				committed = i;
+		}
+	}
+	assert_int_equal(rc, -ENOSPC);
+	assert_true(committed > 0);
+	assert_true(store_batch_len(b) == 500);
+	assert_true(store_test_map_size(st) <= (size_t)1 << 20);
+	read_all(st, series_id(st, "capped", "n", "s0"), INT64_MIN, INT64_MAX, &s);
+	assert_int_equal(s.n, 1);
+	store_close(st);
+
+	opt.max_map_size = 0;
+	assert_int_equal(store_open(&opt, &st, err, sizeof(err)), 0);
+	assert_int_equal(store_commit(st, b, NULL), 0);
+	snprintf(name, sizeof(name), "s%d", i - 1);
+	read_all(st, series_id(st, "capped", "n", name), INT64_MIN, INT64_MAX, &s);
+	assert_int_equal(s.n, 1);
+	assert_true(s.v[0] == i - 1);
+	store_batch_free(b);
+	store_close(st);
+}
+
 static void test_write_error_keeps_batch(void **state)
 {
 	struct fixture *f = *state;
@@ -1636,6 +1678,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_meta_atomic_and_map_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map_growth, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_map_size_option, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_error_keeps_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_only_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_appender, setup, teardown),
