@@ -5,6 +5,7 @@ directory (cleaned at start) and every process it starts is killed at exit.
 """
 import argparse
 import atexit
+import json
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 _children = []
@@ -157,3 +159,37 @@ def start(cmd, log_path, **kw):
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, **kw)
     _children.append(p)
     return p
+
+
+class Prometheus:
+    """A real Prometheus (the Debian package) on a free loopback port, scraping every second
+    with the given scrape_configs (YAML list items, indented by two spaces)."""
+
+    def __init__(self, workdir, scrape_configs):
+        binary = shutil.which("prometheus")
+        check(binary, "prometheus is required (scripts/install-deps.sh test)")
+        self.port = free_port()
+        d = os.path.join(workdir, "prometheus")
+        os.makedirs(d)
+        write(os.path.join(d, "prometheus.yml"), "global:\n  scrape_interval: 1s\n"
+              "  evaluation_interval: 1s\nscrape_configs:\n" + scrape_configs)
+        start([binary, "--config.file=" + os.path.join(d, "prometheus.yml"),
+               "--storage.tsdb.path=" + os.path.join(d, "data"),
+               "--web.listen-address=127.0.0.1:%d" % self.port],
+              os.path.join(workdir, "prometheus.log"))
+
+    def query(self, q):
+        """The result list of an instant query, or None while Prometheus is not answering."""
+        url = "http://127.0.0.1:%d/api/v1/query?%s" % (self.port, urllib.parse.urlencode({"query": q}))
+        try:
+            status, _, body = http_get(url, timeout=5)
+        except OSError:
+            return None
+        return json.loads(body)["data"]["result"] if status == 200 else None
+
+    def wait_up(self, job, value="1", timeout=90):
+        """Wait until up{job=...} has 'value' ("1" scraped, "0" failing)."""
+        def check_up():
+            r = self.query('up{job="%s"}' % job)
+            return r and r[0]["value"][1] == value
+        wait_until("Prometheus job %s to have up == %s" % (job, value), check_up, timeout, 0.5)

@@ -2,14 +2,12 @@
 beyond the camelCase lint it also prints for node_exporter's own names, gzip and OpenMetrics work,
 and a real Prometheus scrapes the agent (`up` is 1, host series arrive)."""
 import gzip
-import json
 import os
 import re
 import shutil
 import subprocess
-import urllib.parse
 
-from dwtest import Agent, agent_config, args, check, free_port, http_get, start, wait_until, write
+from dwtest import Agent, Prometheus, agent_config, args, check, free_port, http_get, start, wait_until
 
 a = args()
 promtool = shutil.which("promtool")
@@ -95,48 +93,19 @@ check(not other, "promtool check metrics found problems node_exporter does not h
 # Prometheus below: 2.42 asks for OpenMetrics first, so `up == 1` means it parsed ours.
 
 # A real Prometheus scrapes the agent.
-prom_port = free_port()
-prom_dir = os.path.join(a.workdir, "prometheus")
-os.makedirs(prom_dir)
-write(os.path.join(prom_dir, "prometheus.yml"), """\
-global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-scrape_configs:
+prom = Prometheus(a.workdir, """\
   - job_name: deploywatch
     static_configs:
       - targets: ['127.0.0.1:%d']
 """ % agent.port)
-start([prometheus, "--config.file=" + os.path.join(prom_dir, "prometheus.yml"),
-       "--storage.tsdb.path=" + os.path.join(prom_dir, "data"),
-       "--web.listen-address=127.0.0.1:%d" % prom_port],
-      os.path.join(a.workdir, "prometheus.log"))
-
-
-def prom_query(q):
-    url = "http://127.0.0.1:%d/api/v1/query?%s" % (prom_port, urllib.parse.urlencode({"query": q}))
-    try:
-        status, _, b = http_get(url, timeout=5)
-    except OSError:
-        return None
-    if status != 200:
-        return None
-    return json.loads(b)["data"]["result"]
-
-
-def up():
-    r = prom_query('up{job="deploywatch"}')
-    return r and r[0]["value"][1] == "1"
-
-
-wait_until("Prometheus to scrape the agent with up == 1", up, timeout=90, interval=0.5)
+prom.wait_up("deploywatch")
 r = wait_until("node_cpu_seconds_total in Prometheus",
-               lambda: prom_query('count(node_cpu_seconds_total{job="deploywatch",mode="idle"})'),
+               lambda: prom.query('count(node_cpu_seconds_total{job="deploywatch",mode="idle"})'),
                timeout=60, interval=0.5)
 ncpu = os.cpu_count()
 check(int(r[0]["value"][1]) == ncpu, "Prometheus has %s idle CPU series, the host has %d CPUs"
       % (r[0]["value"][1], ncpu))
-r = prom_query('node_memory_MemTotal_bytes{job="deploywatch"}')
+r = prom.query('node_memory_MemTotal_bytes{job="deploywatch"}')
 memtotal = int(re.search(r"^MemTotal:\s+(\d+) kB", open("/proc/meminfo").read(), re.M).group(1)) * 1024
 check(r and float(r[0]["value"][1]) == memtotal, "MemTotal in Prometheus %s, kernel %d" % (r, memtotal))
 

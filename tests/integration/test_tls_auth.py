@@ -1,22 +1,17 @@
 """The production shape: a real Prometheus scrapes the agent over HTTPS with basic auth, exactly
 as its scrape config would on a fleet; a wrong or missing password gets 401."""
 import base64
-import json
 import os
-import shutil
 import ssl
 import urllib.error
-import urllib.parse
 import urllib.request
 
-from dwtest import Agent, agent_config, args, check, free_port, start, wait_until, write
+from dwtest import Agent, Prometheus, agent_config, args, check, write
 
 a = args()
 fixtures = os.path.join(a.source, "tests", "fixtures", "http")
 cert, key = os.path.join(fixtures, "cert.pem"), os.path.join(fixtures, "key.pem")
 bcrypt = open(os.path.join(fixtures, "bcrypt_s3cret.txt")).read().strip()
-prometheus = shutil.which("prometheus")
-check(prometheus, "prometheus is required (scripts/install-deps.sh test)")
 
 cfg = agent_config(a.workdir)
 write(cfg, open(cfg).read().replace("web:\n", """web:
@@ -60,13 +55,7 @@ try:
 except (urllib.error.URLError, ConnectionError, OSError):
     pass
 
-prom_port = free_port()
-prom_dir = os.path.join(a.workdir, "prometheus")
-os.makedirs(prom_dir)
-write(os.path.join(prom_dir, "prometheus.yml"), """\
-global:
-  scrape_interval: 1s
-scrape_configs:
+prom = Prometheus(a.workdir, """\
   - job_name: deploywatch
     scheme: https
     tls_config:
@@ -86,31 +75,9 @@ scrape_configs:
     static_configs:
       - targets: ['localhost:%d']
 """ % (cert, agent.port, cert, agent.port))
-start([prometheus, "--config.file=" + os.path.join(prom_dir, "prometheus.yml"),
-       "--storage.tsdb.path=" + os.path.join(prom_dir, "data"),
-       "--web.listen-address=127.0.0.1:%d" % prom_port],
-      os.path.join(a.workdir, "prometheus.log"))
-
-
-def prom_query(q):
-    url = "http://127.0.0.1:%d/api/v1/query?%s" % (prom_port, urllib.parse.urlencode({"query": q}))
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:
-            return json.loads(r.read())["data"]["result"]
-    except (urllib.error.URLError, OSError):
-        return None
-
-
-def up(job):
-    r = prom_query('up{job="%s"}' % job)
-    return r and r[0]["value"][1]
-
-
-wait_until("Prometheus to scrape over HTTPS with basic auth (up == 1)",
-           lambda: up("deploywatch") == "1", timeout=90, interval=0.5)
-wait_until("the wrong-password job to be down (up == 0)",
-           lambda: up("deploywatch_wrong_password") == "0", timeout=60, interval=0.5)
-r = prom_query('count(node_load1{job="deploywatch"})')
+prom.wait_up("deploywatch")
+prom.wait_up("deploywatch_wrong_password", value="0", timeout=60)
+r = prom.query('count(node_load1{job="deploywatch"})')
 check(r and r[0]["value"][1] == "1", "node_load1 did not arrive over HTTPS: %s" % r)
 check(agent.stop() == 0, "agent exit status")
 print("integration_tls_auth: ok")
