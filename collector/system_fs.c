@@ -11,12 +11,139 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <time.h>
 
 #define COMPONENT "system"
+/* node_exporter gives up on a mount after 5 s too (--collector.filesystem.mount-timeout). */
+#define STATVFS_TIMEOUT_MS 5000
+#define STATVFS_STACK ((size_t)64 << 10)
+
+/*
+ * One statvfs() call on a detached thread. Shared by the sampler and the thread: the last of
+ * the two to let go frees it, so a call that never returns costs one blocked thread and this,
+ * never a crash or a stall of the collector.
+ */
+struct fs_probe {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int refs;                /* 2 while both hold it */
+	bool done;
+	int err;                 /* 0 or the errno of a failed call */
+	struct statvfs st;
+	int (*fn)(const char *path, struct statvfs *st);
+	char path[];
+};
+
+/* Let go of 'p', whose mutex the caller holds; frees it if it was the last reference. */
+static void probe_put(struct fs_probe *p)
+{
+	bool last = --p->refs == 0;
+
+	pthread_mutex_unlock(&p->mu);
+	if (last) {
+		pthread_cond_destroy(&p->cv);
+		pthread_mutex_destroy(&p->mu);
+		free(p);
+	}
+}
+
+static void *probe_main(void *arg)
+{
+	struct fs_probe *p = arg;
+	struct statvfs st;
+	int err = p->fn(p->path, &st) ? errno : 0;
+
+	pthread_mutex_lock(&p->mu);
+	p->st = st;
+	p->err = err;
+	p->done = true;
+	pthread_cond_signal(&p->cv);
+	probe_put(p);
+	return NULL;
+}
+
+/*
+ * statvfs(path) given up on after s->statvfs_timeout_ms. Returns 0 with *st filled, the errno
+ * of a failed call, or ETIMEDOUT with *stuck set to the call still running (the caller owns
+ * that reference: see probe_finished).
+ */
+static int statvfs_timed(struct system_sampler *s, const char *path, struct statvfs *st,
+			 struct fs_probe **stuck)
+{
+	size_t len = strlen(path) + 1;
+	struct fs_probe *p = xcalloc(1, sizeof(*p) + len);
+	struct timespec deadline;
+	pthread_condattr_t ca;
+	pthread_attr_t attr;
+	pthread_t thread;
+	int err;
+
+	memcpy(p->path, path, len);
+	p->fn = s->statvfs_fn;
+	p->refs = 2;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, STATVFS_STACK);
+	err = pthread_create(&thread, &attr, probe_main, p);
+	pthread_attr_destroy(&attr);
+	if (err) {
+		/* No thread to be had: ask directly rather than report nothing. */
+		pthread_cond_destroy(&p->cv);
+		pthread_mutex_destroy(&p->mu);
+		free(p);
+		return s->statvfs_fn(path, st) ? errno : 0;
+	}
+
+	/* A deadline for a blocking call, not a reading of the time that logic depends on. */
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += s->statvfs_timeout_ms / 1000;
+	deadline.tv_nsec += (long)(s->statvfs_timeout_ms % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&p->mu);
+	while (!p->done && pthread_cond_timedwait(&p->cv, &p->mu, &deadline) != ETIMEDOUT)
+		;
+	if (!p->done) {
+		pthread_mutex_unlock(&p->mu);
+		*stuck = p;
+		return ETIMEDOUT;
+	}
+	*st = p->st;
+	err = p->err;
+	probe_put(p);
+	return err;
+}
+
+/* Has the call that timed out returned since? Then let go of it. */
+static bool probe_finished(struct fs_probe *p)
+{
+	pthread_mutex_lock(&p->mu);
+	if (!p->done) {
+		pthread_mutex_unlock(&p->mu);
+		return false;
+	}
+	probe_put(p);
+	return true;
+}
+
+void system_test_set_statvfs(struct system_sampler *s,
+			     int (*fn)(const char *path, struct statvfs *st), int timeout_ms)
+{
+	s->statvfs_fn = fn;
+	s->statvfs_timeout_ms = timeout_ms;
+}
 
 static const struct {
 	const char *name;
@@ -49,6 +176,8 @@ int system_fs_init(struct system_sampler *s, char *const *mountpoints, size_t n)
 			return -EINVAL;
 		}
 	}
+	s->statvfs_fn = statvfs;
+	s->statvfs_timeout_ms = STATVFS_TIMEOUT_MS;
 	s->fs = xcalloc(n ? n : 1, sizeof(*s->fs));
 	for (size_t i = 0; i < n; i++) {
 		const char *mp = mountpoints[i];
@@ -85,6 +214,11 @@ int system_fs_init(struct system_sampler *s, char *const *mountpoints, size_t n)
 void system_fs_release(struct system_sampler *s)
 {
 	for (size_t i = 0; i < s->nfs; i++) {
+		/* A call still blocked frees its probe when it returns. */
+		if (s->fs[i].stuck) {
+			pthread_mutex_lock(&s->fs[i].stuck->mu);
+			probe_put(s->fs[i].stuck);
+		}
 		free(s->fs[i].mountpoint);
 		free(s->fs[i].stat_path);
 	}
@@ -266,15 +400,26 @@ void system_fs_sample(struct system_sampler *s)
 				 "holds it (%s, %s) under mountpoint=\"%s\"", fs->mountpoint,
 				 fs->device, fs->fstype, fs->mountpoint);
 		}
-		if (statvfs(fs->stat_path, &st) != 0) {
-			int e = errno;
-
+		if (fs->stuck && !probe_finished(fs->stuck)) {
+			/* Still blocked since an earlier pass: do not pile up threads on it. */
 			fs_set(s, SYSTEM_FS_DEVICE_ERROR, labels, 1);
 			series_add(s->error_series[SYSTEM_SRC_FILESYSTEM], 1);
-			if (!fs->failing)
+			continue;
+		}
+		fs->stuck = NULL;
+		err = statvfs_timed(s, fs->stat_path, &st, &fs->stuck);
+		if (err) {
+			fs_set(s, SYSTEM_FS_DEVICE_ERROR, labels, 1);
+			series_add(s->error_series[SYSTEM_SRC_FILESYSTEM], 1);
+			if (!fs->failing && err == ETIMEDOUT)
+				log_warn(COMPONENT, "statvfs %s did not answer within %d ms (a hung "
+					 "network filesystem?); reporting node_filesystem_device_error "
+					 "1 for it and not asking again until that call returns",
+					 fs->stat_path, s->statvfs_timeout_ms);
+			else if (!fs->failing)
 				log_warn(COMPONENT, "statvfs %s: %s; reporting "
 					 "node_filesystem_device_error 1 for it, not logged again "
-					 "until it recovers", fs->stat_path, strerror(e));
+					 "until it recovers", fs->stat_path, strerror(err));
 			fs->failing = true;
 			continue;
 		}

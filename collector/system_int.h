@@ -76,6 +76,9 @@ bool system_parse_u64(const char **p, uint64_t *out);
 const char *system_skip_blanks(const char *p);
 
 /* A filesystem to report: one configured mount point. */
+struct statvfs;
+struct fs_probe;
+
 struct system_fs {
 	char *mountpoint;       /* as configured: the value of the "mountpoint" label */
 	char *stat_path;        /* rootfs_path + mountpoint: what statvfs() is called on */
@@ -84,6 +87,8 @@ struct system_fs {
 	bool exact;             /* ... and it is mounted exactly there */
 	bool readonly;          /* its mount options hold "ro" */
 	bool failing;           /* statvfs() failed last pass (already logged) */
+	struct fs_probe *stuck; /* a statvfs() still blocked on its thread (a hung NFS server), or
+				 * NULL; no new one is started for this mount until it returns */
 	bool warned_not_mount;  /* logged that it is not a mount point of its own */
 	char device[SYSTEM_LABEL_MAX];
 	char fstype[SYSTEM_LABEL_MAX];
@@ -144,6 +149,10 @@ struct system_sampler {
 	struct metric *fs_metric[SYSTEM_FS_NMETRICS];
 	struct system_fs *fs;
 	size_t nfs;
+	/* statvfs() runs on a thread of its own and is given up on after this long, so a hung
+	 * network filesystem cannot stop the collector. Tests replace the call itself. */
+	int (*statvfs_fn)(const char *path, struct statvfs *st);
+	int statvfs_timeout_ms;
 
 	struct metric *disk[SYSTEM_DISK_NMETRICS];
 	pcre2_code *disk_exclude;
@@ -178,6 +187,9 @@ int system_path(char *out, size_t len, const char *root, const char *rel);
 /* Per-file setup (registering families) and one pass over the file. The pass functions report
  * their own errors through system_source_failed/ok and sweep their families. */
 int system_fs_init(struct system_sampler *s, char *const *mountpoints, size_t n);
+/* Tests only: replace statvfs() and its timeout (milliseconds). */
+void system_test_set_statvfs(struct system_sampler *s,
+			     int (*fn)(const char *path, struct statvfs *st), int timeout_ms);
 void system_fs_sample(struct system_sampler *s);
 void system_fs_release(struct system_sampler *s);
 

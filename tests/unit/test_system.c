@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include <cmocka.h>
 
 #include "collector/system.h"
+#include "collector/system_int.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/registry.h"
@@ -1066,6 +1068,74 @@ static void test_live_proc(void **state)
 	rm_tree(dir);
 }
 
+/* ---- a hung network filesystem ---- */
+
+static int hung_fd = -1;        /* read end of a pipe: the "NFS server" answers when written */
+static atomic_int hung_calls;
+
+/* statvfs() as a hung NFS mount at /srv/shared behaves: it blocks until the server answers. */
+static int hung_statvfs(const char *path, struct statvfs *st)
+{
+	char c;
+
+	if (!strstr(path, "/srv/shared"))
+		return statvfs(path, st);
+	atomic_fetch_add(&hung_calls, 1);
+	if (read(hung_fd, &c, 1) != 1) {
+		errno = EIO;
+		return -1;
+	}
+	return statvfs(FIX "/proc-64cpu/rootfs", st);
+}
+
+static void test_hung_filesystem(void **state)
+{
+	char *fs[] = { (char *)"/", (char *)"/srv/shared" };
+	int pipefd[2];
+	struct env e;
+	int tries = 0;
+
+	(void)state;
+	assert_int_equal(pipe(pipefd), 0);
+	hung_fd = pipefd[0];
+	atomic_store(&hung_calls, 0);
+	env_open(&e, FIX "/proc-64cpu/proc", FIX "/proc-64cpu/rootfs", fs, 2, NULL, 0, NULL, 0);
+	system_test_set_statvfs(e.s, hung_statvfs, 50);
+
+	/* The pass returns: the hung mount reports a device error, the others their sizes. */
+	assert_int_equal(system_sample(e.s), 0);
+	assert_value(value_with(e.reg, "node_filesystem_device_error", "mountpoint", "/srv/shared",
+				NULL), 1);
+	assert_false(has_series(e.reg, "node_filesystem_size_bytes", "device", "/dev/nvme0n1p2",
+				"fstype", "ext4", "mountpoint", "/srv/shared", NULL));
+	assert_true(has_series(e.reg, "node_filesystem_size_bytes", "device", "/dev/nvme0n1p2",
+			       "fstype", "ext4", "mountpoint", "/", NULL));
+	assert_value(errors(e.reg, "filesystem"), 1);
+	assert_int_equal(atomic_load(&hung_calls), 1);
+
+	/* While that call is blocked, later passes do not start another one. */
+	assert_int_equal(system_sample(e.s), 0);
+	assert_int_equal(system_sample(e.s), 0);
+	assert_int_equal(atomic_load(&hung_calls), 1);
+	assert_value(errors(e.reg, "filesystem"), 3);
+
+	/* The server answers (twice): the blocked call returns, too late for its own pass, and the
+	 * next pass asks afresh and gets sizes again. */
+	assert_int_equal(write(pipefd[1], "xy", 2), 2);
+	do {
+		assert_true(++tries < 1000); /* 10 s */
+		usleep(10000);
+		assert_int_equal(system_sample(e.s), 0);
+	} while (value_with(e.reg, "node_filesystem_device_error", "mountpoint", "/srv/shared",
+			    NULL) != 0);
+	assert_int_equal(atomic_load(&hung_calls), 2);
+	assert_true(has_series(e.reg, "node_filesystem_size_bytes", "device", "/dev/nvme0n1p2",
+			       "fstype", "ext4", "mountpoint", "/srv/shared", NULL));
+	env_close(&e);
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+
 static void test_bad_config(void **state)
 {
 	char *fs[] = { (char *)"relative/path" };
@@ -1109,6 +1179,7 @@ int main(void)
 		cmocka_unit_test(test_group_cpu_never_decreases),
 		cmocka_unit_test(test_group_cpu_continues_after_restart),
 		cmocka_unit_test(test_vanished_series_are_swept),
+		cmocka_unit_test(test_hung_filesystem),
 		cmocka_unit_test(test_errors_logged_once),
 		cmocka_unit_test(test_large_tcp_table),
 		cmocka_unit_test(test_live_proc),
