@@ -479,87 +479,64 @@ size_t store_test_map_size(const struct store *st)
 
 static void wseries_free(struct wseries *w)
 {
-	free(w->canon);
+	free((char *)w->node.canon);
 	free(w->ts);
 	free(w->vals);
 	free(w);
 }
 
+static bool wseries_drop_all(struct canon_node *n, void *ctx)
+{
+	(void)ctx;
+	wseries_free(container_of(n, struct wseries, node));
+	return true;
+}
+
 static void wcache_clear(struct store *st)
 {
-	for (size_t i = 0; st->wtab && i <= st->wmask; i++) {
-		struct wseries *w = st->wtab[i], *next;
-
-		for (; w; w = next) {
-			next = w->next;
-			wseries_free(w);
-		}
-		st->wtab[i] = NULL;
-	}
-	st->wcount = 0;
+	canon_table_remove_if(&st->wcache, wseries_drop_all, NULL);
 }
 
 static struct wseries *wcache_find(struct store *st, const char *canon, size_t clen, uint64_t h)
 {
-	if (!st->wtab)
-		return NULL;
-	for (struct wseries *w = st->wtab[h & st->wmask]; w; w = w->next)
-		if (w->hash == h && w->clen == clen && !memcmp(w->canon, canon, clen))
-			return w;
-	return NULL;
+	struct canon_node *n = canon_table_find(&st->wcache, canon, clen, h);
+
+	return n ? container_of(n, struct wseries, node) : NULL;
 }
 
-static void wcache_insert(struct store *st, struct wseries *w)
+struct id_list {
+	const uint64_t *ids;    /* sorted */
+	size_t n;
+};
+
+/* Drop (and free) a cached series whose id is in the sorted list. */
+static bool wseries_drop_listed(struct canon_node *node, void *ctx)
 {
-	if (!st->wtab || st->wcount >= st->wmask + 1) {
-		size_t nb = st->wtab ? (st->wmask + 1) * 2 : 256;
-		struct wseries **tab = xcalloc(nb, sizeof(*tab));
+	const struct id_list *l = ctx;
+	struct wseries *w = container_of(node, struct wseries, node);
+	size_t lo = 0, hi = l->n;
 
-		for (size_t i = 0; st->wtab && i <= st->wmask; i++) {
-			struct wseries *x = st->wtab[i], *next;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
 
-			for (; x; x = next) {
-				next = x->next;
-				x->next = tab[x->hash & (nb - 1)];
-				tab[x->hash & (nb - 1)] = x;
-			}
-		}
-		free(st->wtab);
-		st->wtab = tab;
-		st->wmask = nb - 1;
+		if (l->ids[mid] < w->id)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	w->next = st->wtab[w->hash & st->wmask];
-	st->wtab[w->hash & st->wmask] = w;
-	st->wcount++;
+	if (lo < l->n && l->ids[lo] == w->id) {
+		wseries_free(w);
+		return true;
+	}
+	return false;
 }
 
 /* Forget the cached series whose id is in the sorted array 'ids'. */
 static void wcache_drop_ids(struct store *st, const uint64_t *ids, size_t n)
 {
-	for (size_t i = 0; st->wtab && i <= st->wmask; i++) {
-		struct wseries **pp = &st->wtab[i];
+	struct id_list l = { ids, n };
 
-		while (*pp) {
-			struct wseries *w = *pp;
-			size_t lo = 0, hi = n;
-
-			while (lo < hi) {
-				size_t mid = (lo + hi) / 2;
-
-				if (ids[mid] < w->id)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
-			if (lo < n && ids[lo] == w->id) {
-				*pp = w->next;
-				wseries_free(w);
-				st->wcount--;
-			} else {
-				pp = &w->next;
-			}
-		}
-	}
+	canon_table_remove_if(&st->wcache, wseries_drop_listed, &l);
 }
 
 static void head_reserve(struct wseries *w, size_t n)
@@ -894,12 +871,14 @@ static int commit_series(struct commit_ctx *c, const struct store_batch *b, uint
 
 	if (!w) {
 		w = xcalloc(1, sizeof(*w));
-		w->hash = bs->hash;
-		w->canon = xmalloc(bs->clen);
-		memcpy(w->canon, bs->canon, bs->clen);
-		w->clen = bs->clen;
+		char *canon = xmalloc(bs->clen);
+
+		memcpy(canon, bs->canon, bs->clen);
+		w->node.hash = bs->hash;
+		w->node.canon = canon;
+		w->node.clen = bs->clen;
 		w->last_ts = INT64_MIN;
-		wcache_insert(st, w);
+		canon_table_insert(&st->wcache, &w->node);
 		rc = series_lookup_or_create(c, bs, w);
 		if (!rc)
 			rc = wseries_load(st, c->txn, c->chunk_cur, w);
@@ -951,7 +930,7 @@ static int commit_once(struct store *st, const struct store_batch *b, const uint
 		return err;
 	tid = mdb_txn_id(c.txn);
 	/* Someone else wrote since our last commit: our heads may be stale. */
-	if (tid != st->expect_txnid || st->wcount > STORE_WCACHE_MAX)
+	if (tid != st->expect_txnid || st->wcache.n > STORE_WCACHE_MAX)
 		wcache_clear(st);
 	rc = meta_get_u64(st, c.txn, STORE_NEXT_ID_KEY, &c.next_id);
 	if (rc == MDB_NOTFOUND) {
@@ -1578,7 +1557,7 @@ void store_close(struct store *st)
 	if (!st)
 		return;
 	wcache_clear(st);
-	free(st->wtab);
+	canon_table_release(&st->wcache);
 	if (st->env)
 		mdb_env_close(st->env);
 	pthread_rwlock_destroy(&st->map_lock);

@@ -15,17 +15,11 @@
 #define STORE_DEFAULT_MAX_PENDING ((size_t)1 << 20)
 
 /* A set of series (canonical label bytes) seen in one tick. */
+/* One series seen in a tick: its label set and type, for stale markers on the next tick. */
 struct tkey {
-	struct tkey *next;
-	uint64_t hash;
+	struct canon_node node;         /* key: 'canon' below */
 	enum metric_type type;
-	size_t clen;
 	char canon[];
-};
-
-struct keyset {
-	struct tkey **tab;
-	size_t mask, n;
 };
 
 struct store_appender {
@@ -33,7 +27,7 @@ struct store_appender {
 	struct registry *reg;
 	size_t max_pending;
 	struct store_batch *batch;      /* pending: this tick's samples plus any not committed */
-	struct keyset prev, cur;        /* series of the previous and the current tick */
+	struct canon_table prev, cur;   /* series (struct tkey) of the previous and this tick */
 	struct buf canon;               /* scratch for one sample's canonical labels */
 	int64_t now;                    /* the tick's timestamp, during the visit */
 	uint64_t rejected_now;          /* samples refused during the visit */
@@ -41,69 +35,38 @@ struct store_appender {
 	struct metric *errors;
 };
 
-static void keyset_clear(struct keyset *ks)
+static bool tkey_drop(struct canon_node *n, void *ctx)
 {
-	for (size_t i = 0; ks->tab && i <= ks->mask; i++) {
-		struct tkey *k = ks->tab[i], *next;
-
-		for (; k; k = next) {
-			next = k->next;
-			free(k);
-		}
-		ks->tab[i] = NULL;
-	}
-	ks->n = 0;
+	(void)ctx;
+	free(container_of(n, struct tkey, node));
+	return true;
 }
 
-static void keyset_release(struct keyset *ks)
+static void keyset_clear(struct canon_table *ks)
+{
+	canon_table_remove_if(ks, tkey_drop, NULL);
+}
+
+static void keyset_release(struct canon_table *ks)
 {
 	keyset_clear(ks);
-	free(ks->tab);
-	ks->tab = NULL;
+	canon_table_release(ks);
 }
 
-static bool keyset_has(const struct keyset *ks, const char *canon, size_t clen, uint64_t h)
-{
-	if (!ks->tab)
-		return false;
-	for (const struct tkey *k = ks->tab[h & ks->mask]; k; k = k->next)
-		if (k->hash == h && k->clen == clen && !memcmp(k->canon, canon, clen))
-			return true;
-	return false;
-}
-
-static void keyset_add(struct keyset *ks, const char *canon, size_t clen, uint64_t h,
+static void keyset_add(struct canon_table *ks, const char *canon, size_t clen, uint64_t h,
 		       enum metric_type type)
 {
 	struct tkey *k;
 
-	if (keyset_has(ks, canon, clen, h))
+	if (canon_table_find(ks, canon, clen, h))
 		return;
-	if (!ks->tab || ks->n >= ks->mask + 1) {
-		size_t nb = ks->tab ? (ks->mask + 1) * 2 : 256;
-		struct tkey **tab = xcalloc(nb, sizeof(*tab));
-
-		for (size_t i = 0; ks->tab && i <= ks->mask; i++) {
-			struct tkey *x = ks->tab[i], *next;
-
-			for (; x; x = next) {
-				next = x->next;
-				x->next = tab[x->hash & (nb - 1)];
-				tab[x->hash & (nb - 1)] = x;
-			}
-		}
-		free(ks->tab);
-		ks->tab = tab;
-		ks->mask = nb - 1;
-	}
 	k = xmalloc(sizeof(*k) + clen);
-	k->hash = h;
-	k->type = type;
-	k->clen = clen;
 	memcpy(k->canon, canon, clen);
-	k->next = ks->tab[h & ks->mask];
-	ks->tab[h & ks->mask] = k;
-	ks->n++;
+	k->type = type;
+	k->node.hash = h;
+	k->node.canon = k->canon;
+	k->node.clen = clen;
+	canon_table_insert(ks, &k->node);
 }
 
 /* ---- seeding counters from the store ---- */
@@ -295,29 +258,34 @@ static void count_error(struct store_appender *a, const char *reason)
 		series_add(metric_series(a->errors, values), 1);
 }
 
+/* A series of the previous tick: if this tick did not see it, it ends with a stale marker. */
+static void mark_stale(struct canon_node *n, void *ctx)
+{
+	struct store_appender *a = ctx;
+	const struct tkey *k = container_of(n, struct tkey, node);
+	uint64_t bits = STORE_STALE_NAN_BITS;
+
+	if (!canon_table_find(&a->cur, n->canon, n->clen, n->hash) &&
+	    store_batch_add_canon(a->batch, n->canon, n->clen, k->type, a->now,
+				  bits_double(bits)))
+		a->rejected_now++;
+}
+
 int store_appender_tick(struct store_appender *a, int64_t now_ms,
 			int (*extra)(void *ctx, struct store_batch *b), void *ctx)
 {
 	static const struct registry_visitor visitor = { .sample = visit_sample };
 	struct store_commit_stats stats;
-	struct keyset swap;
-	double stale;
-	uint64_t bits = STORE_STALE_NAN_BITS;
+	struct canon_table swap;
 	int err;
 
-	memcpy(&stale, &bits, sizeof(stale));
 	a->now = now_ms;
 	a->rejected_now = 0;
 	keyset_clear(&a->cur);
 	registry_visit(a->reg, &visitor, a);
 
 	/* Series of the previous tick that are gone end with a stale marker, as in Prometheus. */
-	for (size_t i = 0; a->prev.tab && i <= a->prev.mask; i++)
-		for (const struct tkey *k = a->prev.tab[i]; k; k = k->next)
-			if (!keyset_has(&a->cur, k->canon, k->clen, k->hash) &&
-			    store_batch_add_canon(a->batch, k->canon, k->clen, k->type, now_ms,
-						  stale))
-				a->rejected_now++;
+	canon_table_visit(&a->prev, mark_stale, a);
 	if (a->rejected_now && a->rejected)
 		series_add(a->rejected, (double)a->rejected_now);
 	swap = a->prev;

@@ -39,11 +39,43 @@
 #define STORE_WCACHE_MAX 100000
 
 /* What the writer knows of one series: its id and the open head chunk's samples. */
-struct wseries {
-	struct wseries *next;   /* hash chain */
-	uint64_t hash;          /* store_canon_hash() of canon */
-	char *canon;            /* owned canonical label bytes */
+/*
+ * A record keyed by canonical label bytes, linked into a canon_table. It is embedded in the
+ * record (the writer's cached series, the appender's per-tick key set); the record owns the key
+ * bytes and frees itself.
+ */
+struct canon_node {
+	struct canon_node *next;        /* hash chain */
+	uint64_t hash;                  /* store_canon_hash() of the key */
+	const char *canon;              /* the key bytes, owned by the embedding record */
 	size_t clen;
+};
+
+/* A chained hash table of canon_nodes that doubles when it holds as many nodes as buckets. */
+struct canon_table {
+	struct canon_node **tab;        /* NULL until the first insert */
+	size_t mask;
+	size_t n;
+};
+
+/* The node with this key, or NULL. */
+struct canon_node *canon_table_find(const struct canon_table *t, const char *canon, size_t clen,
+				    uint64_t hash);
+/* Link 'node' (its key fields set, its key not yet in the table). */
+void canon_table_insert(struct canon_table *t, struct canon_node *node);
+/* Unlink every node for which 'drop' returns true; 'drop' may free the node it drops. */
+void canon_table_remove_if(struct canon_table *t, bool (*drop)(struct canon_node *, void *),
+			   void *ctx);
+/* Call 'fn' for every node. */
+void canon_table_visit(const struct canon_table *t, void (*fn)(struct canon_node *, void *),
+		       void *ctx);
+/* Free the bucket array (the nodes must already be gone). */
+void canon_table_release(struct canon_table *t);
+
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+struct wseries {
+	struct canon_node node;         /* key: the owned canonical label bytes */
 	uint64_t id;
 	int64_t last_ts;        /* last stored timestamp; INT64_MIN when the series has none */
 	int64_t *ts;            /* owned: the head chunk's samples, n of them */
@@ -67,8 +99,7 @@ struct store {
 	bool map_full_logged;   /* the "cannot grow" error was logged since the last commit */
 
 	/* Writer thread only. */
-	struct wseries **wtab;  /* hash buckets, wmask + 1 of them */
-	size_t wmask, wcount;
+	struct canon_table wcache; /* the writer's series (struct wseries), by label set */
 	size_t expect_txnid;    /* id of our next write txn if nobody else wrote; 0: unknown */
 	struct buf enc;         /* scratch for chunk encoding */
 };
