@@ -1,7 +1,7 @@
 /*
  * dw_chunk_bench FILE: how small and how fast the chunk codec is on a dataset written by
  * dw_gen_dataset (OpenMetrics text with timestamps, each series' samples contiguous and in time
- * order; the parser reads exactly that and nothing more general).
+ * order), read with the import parser deploywatch import uses.
  *
  * For each chunk size it encodes every series in consecutive chunks, decodes them again and
  * checks every sample bit for bit, then prints bytes per sample overall and per metric name,
@@ -23,9 +23,10 @@
 
 #include "core/buf.h"
 #include "store/chunk.h"
+#include "store/store.h"
 
 #define BENCH_MAX_SIZES 8
-#define BENCH_MAX_LINE 4096
+#define BENCH_MAX_KEY 4096
 #define BENCH_MAX_NAMES 512
 
 struct name_stat {
@@ -137,26 +138,70 @@ static void bench_series(struct bench *b, const char *name, size_t n)
 	b->head_encodes += head;
 }
 
-/* Parse "name{labels} value timestamp" into its parts; returns 0 for a sample line. */
-static int parse_line(char *line, char **key, char **name_end, double *v, int64_t *ts)
-{
-	char *brace, *close, *end;
+/* The series being read: its labels as "name\0value\0..." and its samples in b->ts/b->vals. */
+struct reading {
+	struct bench *b;
+	char key[BENCH_MAX_KEY];
+	size_t key_len;
+	size_t n;
+	unsigned long malformed;
+};
 
-	if (line[0] == '#' || line[0] == '\n' || !line[0])
-		return -1;
-	brace = strchr(line, '{');
-	close = brace ? strstr(brace, "} ") : NULL;
-	if (!close)
-		return -EINVAL;
-	*key = line;
-	*name_end = brace;
-	close[1] = '\0';
-	*v = strtod(close + 2, &end);
-	if (end == close + 2 || *end != ' ')
-		return -EINVAL;
-	/* Timestamps are seconds, maybe with a fraction: keep milliseconds. */
-	*ts = (int64_t)llround(strtod(end + 1, NULL) * 1000.0);
+/* Write the sample's labels as "name\0value\0..." into 'out'; returns the length or 0 if too long. */
+static size_t series_key(const struct store_import_sample *x, char *out, size_t cap)
+{
+	size_t len = 0;
+
+	for (size_t i = 0; i < x->nlabels; i++) {
+		size_t nl = strlen(x->labels[i].name) + 1, vl = strlen(x->labels[i].value) + 1;
+
+		if (len + nl + vl > cap)
+			return 0;
+		memcpy(out + len, x->labels[i].name, nl);
+		memcpy(out + len + nl, x->labels[i].value, vl);
+		len += nl + vl;
+	}
+	return len;
+}
+
+/* One sample from the project's own import parser; a series ends where its labels change. */
+static int read_sample(void *ctx, size_t line, const struct store_import_sample *x)
+{
+	struct reading *r = ctx;
+	struct bench *b = r->b;
+	char key[BENCH_MAX_KEY];
+	size_t len = series_key(x, key, sizeof(key));
+
+	if (!len) {
+		fprintf(stderr, "dw_chunk_bench: line %zu: label set longer than %d bytes\n", line,
+			BENCH_MAX_KEY);
+		return -E2BIG;
+	}
+	if (len != r->key_len || memcmp(key, r->key, len) || (r->n && x->t_ms <= b->ts[r->n - 1])) {
+		/* The name of the finished series is the first value in its key. */
+		if (r->n)
+			bench_series(b, r->key + sizeof("__name__"), r->n);
+		r->n = 0;
+		memcpy(r->key, key, len);
+		r->key_len = len;
+	}
+	if (r->n == b->cap) {
+		b->cap *= 2;
+		b->ts = xrealloc(b->ts, b->cap * sizeof(*b->ts));
+		b->vals = xrealloc(b->vals, b->cap * sizeof(*b->vals));
+	}
+	b->ts[r->n] = x->t_ms;
+	b->vals[r->n] = x->v;
+	r->n++;
 	return 0;
+}
+
+static void read_malformed(void *ctx, size_t line, const char *msg)
+{
+	struct reading *r = ctx;
+
+	fprintf(stderr, "dw_chunk_bench: line %zu: %s\n", line, msg);
+	r->malformed++;
 }
 
 static void usage(FILE *f)
@@ -174,10 +219,12 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct bench b;
-	char line[BENCH_MAX_LINE], cur_key[BENCH_MAX_LINE] = "", cur_name[128] = "";
-	size_t n = 0;
+	static struct reading r;
+	static char data[1 << 16];
+	struct store_import_parser *parser;
+	size_t len;
 	FILE *f;
-	int c;
+	int c, err = 0;
 	double t_start;
 
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -218,6 +265,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dw_chunk_bench: %s: %s\n", argv[optind], strerror(errno));
 		return 66;
 	}
+	r.b = &b;
 	buf_init(&b.out, 0);
 	b.cap = 1 << 16;
 	b.ts = xmalloc(b.cap * sizeof(*b.ts));
@@ -226,36 +274,18 @@ int main(int argc, char **argv)
 	b.vals_out = xmalloc(CHUNK_MAX_SAMPLES * sizeof(*b.vals_out));
 
 	t_start = now_s();
-	while (fgets(line, sizeof(line), f)) {
-		char *key, *name_end;
-		double v;
-		int64_t ts;
-		int err = parse_line(line, &key, &name_end, &v, &ts);
-
-		if (err == -1)
-			continue;
-		if (err) {
-			fprintf(stderr, "dw_chunk_bench: cannot parse: %s", line);
-			return 65;
-		}
-		if (strcmp(key, cur_key) || (n && ts <= b.ts[n - 1])) {
-			if (n)
-				bench_series(&b, cur_name, n);
-			n = 0;
-			snprintf(cur_key, sizeof(cur_key), "%s", key);
-			snprintf(cur_name, sizeof(cur_name), "%.*s", (int)(name_end - key), key);
-		}
-		if (n == b.cap) {
-			b.cap *= 2;
-			b.ts = xrealloc(b.ts, b.cap * sizeof(*b.ts));
-			b.vals = xrealloc(b.vals, b.cap * sizeof(*b.vals));
-		}
-		b.ts[n] = ts;
-		b.vals[n] = v;
-		n++;
+	parser = store_import_parser_new(STORE_IMPORT_AUTO, read_sample, read_malformed, &r);
+	while (!err && (len = fread(data, 1, sizeof(data), f)) > 0)
+		err = store_import_parser_feed(parser, data, len);
+	if (!err)
+		err = store_import_parser_finish(parser);
+	store_import_parser_free(parser);
+	if (err || r.malformed) {
+		fprintf(stderr, "dw_chunk_bench: %s: cannot read the dataset\n", argv[optind]);
+		return 65;
 	}
-	if (n)
-		bench_series(&b, cur_name, n);
+	if (r.n)
+		bench_series(&b, r.key + sizeof("__name__"), r.n);
 	fclose(f);
 	if (!b.samples) {
 		fprintf(stderr, "dw_chunk_bench: no samples\n");

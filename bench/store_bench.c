@@ -1,7 +1,7 @@
 /*
  * dw_store_bench: how fast the store appends and scans, and how many bytes its chunks take, on a
  * dataset written by dw_gen_dataset (OpenMetrics text with timestamps, each series' samples
- * contiguous and in time order; the parser reads exactly that and nothing more general).
+ * contiguous and in time order), read with the import parser deploywatch import uses.
  *
  *   dw_store_bench append [--ticks N] DATASET DIR   the agent's pattern: one commit per timestamp
  *                                                   holding every series' sample at that time
@@ -28,7 +28,6 @@
 #include "core/registry.h"
 #include "store/store.h"
 
-#define BENCH_MAX_LINE 4096
 #define BENCH_MAX_LABELS 32
 #define BENCH_MAX_SERIES 100000
 #define BENCH_DEFAULT_TICKS 2000
@@ -36,7 +35,7 @@
 
 /* One series of the dataset: its labels (pointing into 'text') and, for append, its samples. */
 struct bseries_in {
-	char *text;                        /* owned: the label names and values, NUL-separated */
+	char *text;                        /* owned: the label names and values, NUL-terminated */
 	struct label labels[BENCH_MAX_LABELS];
 	size_t nlabels;
 	enum metric_type type;
@@ -85,89 +84,6 @@ static void usage(FILE *out)
 		     "       dw_store_bench payload DIR\n");
 }
 
-/*
- * Parse 'name{a="x",b="y"}' at the start of 'line' into s->text (NUL-separated name, then label
- * name and value pairs); '*rest' is left after the closing brace. Returns 0 or -EINVAL.
- */
-static int parse_series(const char *line, struct bseries_in *s, const char **rest)
-{
-	size_t len = strcspn(line, "{ ");
-	char *out, *p;
-
-	s->text = xmalloc(strlen(line) + 1);
-	out = s->text;
-	memcpy(out, line, len);
-	out[len] = '\0';
-	s->labels[0].name = "__name__";
-	s->labels[0].value = out;
-	s->nlabels = 1;
-	p = out + len + 1;
-	line += len;
-	if (*line == '{') {
-		line++;
-		while (*line != '}') {
-			size_t nlen = strcspn(line, "=");
-
-			if (line[nlen] != '=' || line[nlen + 1] != '"' || s->nlabels == BENCH_MAX_LABELS)
-				return -EINVAL;
-			memcpy(p, line, nlen);
-			p[nlen] = '\0';
-			s->labels[s->nlabels].name = p;
-			p += nlen + 1;
-			line += nlen + 2;
-			s->labels[s->nlabels].value = p;
-			while (*line && *line != '"') {
-				if (*line == '\\' && line[1]) {
-					line++;
-					*p++ = *line == 'n' ? '\n' : *line;
-				} else {
-					*p++ = *line;
-				}
-				line++;
-			}
-			if (*line != '"')
-				return -EINVAL;
-			*p++ = '\0';
-			s->nlabels++;
-			line++;
-			if (*line == ',')
-				line++;
-			else if (*line != '}')
-				return -EINVAL;
-		}
-		line++;
-	}
-	*rest = line;
-	return 0;
-}
-
-/* Value and timestamp (seconds, possibly fractional) after the label set. */
-static int parse_sample(const char *rest, int64_t *t_ms, double *v)
-{
-	char *end;
-	double secs;
-
-	*v = strtod(rest, &end);
-	if (end == rest)
-		return -EINVAL;
-	secs = strtod(end, &end);
-	if (*end != '\n' && *end != '\0')
-		return -EINVAL;
-	*t_ms = (int64_t)(secs * 1000.0 + (secs >= 0 ? 0.5 : -0.5));
-	return 0;
-}
-
-static enum metric_type parse_type(const char *line)
-{
-	const char *t = strrchr(line, ' ');
-
-	if (t && !strncmp(t + 1, "counter", 7))
-		return METRIC_COUNTER;
-	if (t && !strncmp(t + 1, "histogram", 9))
-		return METRIC_HISTOGRAM;
-	return METRIC_GAUGE;
-}
-
 static void series_free_all(struct dataset *d)
 {
 	for (size_t i = 0; i < d->nseries; i++) {
@@ -178,20 +94,107 @@ static void series_free_all(struct dataset *d)
 	free(d->series);
 }
 
+struct reader {
+	const char *path;
+	struct dataset *d;
+	size_t max_per_series;
+	int (*fn)(void *ctx, const struct bseries_in *s, int64_t t, double v);
+	void *ctx;
+	unsigned long malformed;
+};
+
+static bool same_series(const struct bseries_in *s, const struct store_import_sample *x)
+{
+	if (s->nlabels != x->nlabels)
+		return false;
+	for (size_t i = 0; i < x->nlabels; i++)
+		if (strcmp(s->labels[i].value, x->labels[i].value) ||
+		    strcmp(s->labels[i].name, x->labels[i].name))
+			return false;
+	return true;
+}
+
+/* Start a series with a copy of the sample's labels. */
+static int add_series(struct dataset *d, const struct store_import_sample *x)
+{
+	struct bseries_in *s;
+	size_t len = 0;
+	char *p;
+
+	if (d->nseries == BENCH_MAX_SERIES || x->nlabels > BENCH_MAX_LABELS)
+		return -E2BIG;
+	if (d->nseries == d->cap) {
+		d->cap = d->cap ? d->cap * 2 : 256;
+		d->series = xrealloc(d->series, d->cap * sizeof(*d->series));
+	}
+	s = &d->series[d->nseries++];
+	memset(s, 0, sizeof(*s));
+	for (size_t i = 0; i < x->nlabels; i++)
+		len += strlen(x->labels[i].name) + strlen(x->labels[i].value) + 2;
+	p = s->text = xmalloc(len);
+	for (size_t i = 0; i < x->nlabels; i++) {
+		s->labels[i].name = strcpy(p, x->labels[i].name);
+		p += strlen(p) + 1;
+		s->labels[i].value = strcpy(p, x->labels[i].value);
+		p += strlen(p) + 1;
+	}
+	s->nlabels = x->nlabels;
+	s->type = x->type;
+	return 0;
+}
+
+/* One sample from the project's own import parser; each series' samples are contiguous. */
+static int read_sample(void *ctx, size_t line, const struct store_import_sample *x)
+{
+	struct reader *r = ctx;
+	struct dataset *d = r->d;
+	struct bseries_in *s = d->nseries ? &d->series[d->nseries - 1] : NULL;
+
+	if (!s || !same_series(s, x)) {
+		if (add_series(d, x)) {
+			fprintf(stderr, "dw_store_bench: %s:%zu: more than %d series or %d labels\n",
+				r->path, line, BENCH_MAX_SERIES, BENCH_MAX_LABELS);
+			return -E2BIG;
+		}
+		s = &d->series[d->nseries - 1];
+	}
+	d->samples++;
+	if (r->fn)
+		return r->fn(r->ctx, s, x->t_ms, x->v);
+	if (s->n < r->max_per_series) {
+		if (s->n == s->cap) {
+			s->cap = s->cap ? s->cap * 2 : 1024;
+			s->ts = xrealloc(s->ts, s->cap * sizeof(*s->ts));
+			s->vals = xrealloc(s->vals, s->cap * sizeof(*s->vals));
+		}
+		s->ts[s->n] = x->t_ms;
+		s->vals[s->n++] = x->v;
+	}
+	return 0;
+}
+
+static void read_malformed(void *ctx, size_t line, const char *msg)
+{
+	struct reader *r = ctx;
+
+	fprintf(stderr, "dw_store_bench: %s:%zu: %s\n", r->path, line, msg);
+	r->malformed++;
+}
+
 /*
- * Read the dataset. With 'max_per_series' > 0 the first that many samples of every series are
- * kept in memory (append); with 0 every sample is handed to 'fn' in file order instead (load).
+ * Read the dataset with the import parser. With 'max_per_series' > 0 the first that many samples
+ * of every series are kept in memory (append); with 0 every sample is handed to 'fn' in file
+ * order instead (load).
  */
 static int read_dataset(const char *path, size_t max_per_series, struct dataset *d,
 			int (*fn)(void *ctx, const struct bseries_in *s, int64_t t, double v),
 			void *ctx)
 {
-	enum metric_type type = METRIC_GAUGE;
-	char line[BENCH_MAX_LINE];
-	char *prev = NULL;      /* raw label text of the current series, up to its value */
-	size_t prev_len = 0;
-	unsigned long lineno = 0;
+	struct reader r = { path, d, max_per_series, fn, ctx, 0 };
+	struct store_import_parser *p;
+	static char data[1 << 16];
 	FILE *f = fopen(path, "r");
+	size_t n;
 	int rc = 0;
 
 	if (!f) {
@@ -199,72 +202,14 @@ static int read_dataset(const char *path, size_t max_per_series, struct dataset 
 		fprintf(stderr, "dw_store_bench: %s: %s\n", path, strerror(errno));
 		return rc;
 	}
-	while (fgets(line, sizeof(line), f)) {
-		struct bseries_in *s = d->nseries ? &d->series[d->nseries - 1] : NULL;
-		const char *rest;
-		int64_t t;
-		double v;
-
-		lineno++;
-		if (line[0] == '#') {
-			if (!strncmp(line, "# TYPE ", 7))
-				type = parse_type(line);
-			continue;
-		}
-		/* Samples of one series are contiguous: most lines repeat the previous label text. */
-		if (s && prev && !strncmp(line, prev, prev_len) && line[prev_len] == ' ') {
-			rest = line + prev_len;
-		} else {
-			struct bseries_in n = { 0 };
-
-			if (parse_series(line, &n, &rest)) {
-				free(n.text);
-				fprintf(stderr, "dw_store_bench: %s:%lu: cannot parse\n", path, lineno);
-				rc = -EINVAL;
-				break;
-			}
-			if (d->nseries == BENCH_MAX_SERIES) {
-				free(n.text);
-				fprintf(stderr, "dw_store_bench: %s: more than %d series\n", path,
-					BENCH_MAX_SERIES);
-				rc = -E2BIG;
-				break;
-			}
-			if (d->nseries == d->cap) {
-				d->cap = d->cap ? d->cap * 2 : 256;
-				d->series = xrealloc(d->series, d->cap * sizeof(*d->series));
-			}
-			n.type = type;
-			free(prev);
-			prev_len = (size_t)(rest - line);
-			prev = xstrndup(line, prev_len);
-			d->series[d->nseries++] = n;
-			s = &d->series[d->nseries - 1];
-		}
-		if (parse_sample(rest, &t, &v)) {
-			fprintf(stderr, "dw_store_bench: %s:%lu: cannot parse the sample\n", path,
-				lineno);
-			rc = -EINVAL;
-			break;
-		}
-		d->samples++;
-		if (fn) {
-			rc = fn(ctx, s, t, v);
-			if (rc)
-				break;
-		} else if (s->n < max_per_series) {
-			if (s->n == s->cap) {
-				s->cap = s->cap ? s->cap * 2 : 1024;
-				s->ts = xrealloc(s->ts, s->cap * sizeof(*s->ts));
-				s->vals = xrealloc(s->vals, s->cap * sizeof(*s->vals));
-			}
-			s->ts[s->n] = t;
-			s->vals[s->n++] = v;
-		}
-	}
-	free(prev);
+	p = store_import_parser_new(STORE_IMPORT_AUTO, read_sample, read_malformed, &r);
+	while (!rc && (n = fread(data, 1, sizeof(data), f)) > 0)
+		rc = store_import_parser_feed(p, data, n);
+	if (!rc)
+		rc = store_import_parser_finish(p);
+	store_import_parser_free(p);
 	fclose(f);
-	return rc;
+	return rc ? rc : r.malformed ? -EINVAL : 0;
 }
 
 static int open_store(const char *dir, bool read_only, struct store **st)
