@@ -3,6 +3,7 @@
  * writer), samples the host and appends to the store every storage.sample_interval, and handles
  * signals between ticks. libmicrohttpd's threads serve /metrics and only read.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -118,6 +119,28 @@ static void open_store(struct agent *ag, int64_t now_ms)
 static void register_self_metrics(struct agent *ag)
 {
 	static const char *const version_labels[] = { "version", NULL };
+	/* The agent's unlabelled self-metrics: where each series goes, its type, name and help. */
+	const struct {
+		struct series **slot;
+		enum metric_type type;
+		const char *name, *help;
+	} self[] = {
+		{ &ag->ticks, METRIC_COUNTER, "deploywatch_ticks_total", "Sampling ticks completed." },
+		{ &ag->tick_cpu, METRIC_COUNTER, "deploywatch_tick_cpu_seconds_total",
+		  "CPU time the collector thread spent in sampling ticks." },
+		{ &ag->sample_duration, METRIC_GAUGE, "deploywatch_sample_duration_seconds",
+		  "Wall-clock duration of the last host sampling pass." },
+		{ &ag->resident_memory, METRIC_GAUGE, "process_resident_memory_bytes",
+		  "Resident memory size in bytes." },
+		{ &ag->cpu_seconds, METRIC_COUNTER, "process_cpu_seconds_total",
+		  "Total user and system CPU time spent in seconds." },
+		{ &ag->open_fds, METRIC_GAUGE, "process_open_fds", "Number of open file descriptors." },
+		{ &ag->reload_ok, METRIC_GAUGE, "deploywatch_config_last_reload_successful",
+		  "Whether the last configuration reload attempt was successful." },
+		{ &ag->reload_time, METRIC_GAUGE,
+		  "deploywatch_config_last_reload_success_timestamp_seconds",
+		  "Timestamp of the last successful configuration reload." },
+	};
 	struct registry *reg = ag->reg;
 	struct metric *m;
 
@@ -125,34 +148,13 @@ static void register_self_metrics(struct agent *ag)
 			   "A metric with a constant '1' value labeled by the version of deploywatch.",
 			   version_labels);
 	series_set(metric_series(m, (const char *[]){ DW_VERSION }), 1);
-	ag->ticks = metric_series(registry_counter(reg, "deploywatch_ticks_total",
-						   "Sampling ticks completed.", NULL), NULL);
-	ag->tick_cpu = metric_series(
-		registry_counter(reg, "deploywatch_tick_cpu_seconds_total",
-				 "CPU time the collector thread spent in sampling ticks.", NULL),
-		NULL);
-	ag->sample_duration = metric_series(
-		registry_gauge(reg, "deploywatch_sample_duration_seconds",
-			       "Wall-clock duration of the last host sampling pass.", NULL),
-		NULL);
-	ag->resident_memory = metric_series(
-		registry_gauge(reg, "process_resident_memory_bytes", "Resident memory size in bytes.",
-			       NULL),
-		NULL);
-	ag->cpu_seconds = metric_series(
-		registry_counter(reg, "process_cpu_seconds_total",
-				 "Total user and system CPU time spent in seconds.", NULL),
-		NULL);
-	ag->open_fds = metric_series(
-		registry_gauge(reg, "process_open_fds", "Number of open file descriptors.", NULL), NULL);
-	ag->reload_ok = metric_series(
-		registry_gauge(reg, "deploywatch_config_last_reload_successful",
-			       "Whether the last configuration reload attempt was successful.", NULL),
-		NULL);
-	ag->reload_time = metric_series(
-		registry_gauge(reg, "deploywatch_config_last_reload_success_timestamp_seconds",
-			       "Timestamp of the last successful configuration reload.", NULL),
-		NULL);
+	for (size_t i = 0; i < sizeof(self) / sizeof(self[0]); i++) {
+		m = self[i].type == METRIC_COUNTER ? registry_counter(reg, self[i].name, self[i].help, NULL)
+						   : registry_gauge(reg, self[i].name, self[i].help, NULL);
+		/* The registry is new and these names are the agent's own: a clash is a bug here. */
+		assert(m);
+		*self[i].slot = metric_series(m, NULL);
+	}
 }
 
 /* The agent process's own resources, as client libraries export them. */
