@@ -20,11 +20,6 @@ int64_t clock_mono_ns(void)
 	return read_clock(CLOCK_MONOTONIC);
 }
 
-int64_t clock_cpu_ns(void)
-{
-	return read_clock(CLOCK_PROCESS_CPUTIME_ID);
-}
-
 int64_t clock_thread_cpu_ns(void)
 {
 	return read_clock(CLOCK_THREAD_CPUTIME_ID);

@@ -12,8 +12,6 @@
 int64_t clock_now_ms(void);
 /* Monotonic time in nanoseconds (CLOCK_MONOTONIC), for durations and deadlines. */
 int64_t clock_mono_ns(void);
-/* CPU time this process has used, in nanoseconds (CLOCK_PROCESS_CPUTIME_ID). */
-int64_t clock_cpu_ns(void);
 /* CPU time the calling thread has used, in nanoseconds (CLOCK_THREAD_CPUTIME_ID). */
 int64_t clock_thread_cpu_ns(void);
 
