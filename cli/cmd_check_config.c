@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "exporters/exporters.h"
 
 static void check_config_usage(FILE *out)
 {
@@ -45,14 +46,15 @@ static int check_regex(const char *file, const char *what, const char *pattern)
 	return -1;
 }
 
-/* The files the configured TLS options name must be readable by this user. */
-static int check_readable(const char *file, const char *key, const char *path)
+/* The TLS pair must be one the agent can serve with: readable, PEM, and a key that matches. */
+static int check_tls(const struct config *cfg)
 {
-	if (!path)
+	char err[512];
+
+	if (!cfg->web.tls_cert_file || !cfg->web.tls_key_file)
 		return 0;
-	if (access(path, R_OK) != 0) {
-		fprintf(stderr, "deploywatch: %s: %s: cannot read %s: %s\n", file, key, path,
-			strerror(errno));
+	if (http_tls_validate(cfg->web.tls_cert_file, cfg->web.tls_key_file, err, sizeof(err))) {
+		fprintf(stderr, "deploywatch: %s: web: %s\n", cfg->file, err);
 		return -1;
 	}
 	return 0;
@@ -164,8 +166,7 @@ int cmd_check_config(int argc, char **argv)
 		snprintf(what, sizeof(what), "sources[%zu].regex", i);
 		bad |= check_regex(cfg->file, what, cfg->sources[i].regex);
 	}
-	bad |= check_readable(cfg->file, "web.tls_cert_file", cfg->web.tls_cert_file);
-	bad |= check_readable(cfg->file, "web.tls_key_file", cfg->web.tls_key_file);
+	bad |= check_tls(cfg);
 	if (!bad)
 		print_config(cfg);
 	config_free(cfg);

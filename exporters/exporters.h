@@ -104,6 +104,13 @@ struct http_server_options {
 int http_server_new(const struct http_server_options *opt, struct http_server **out,
 		    char *err, size_t errlen);
 
+/*
+ * Check a TLS certificate and key as http_server_new() would, without listening: both readable,
+ * both PEM, and a pair gnutls accepts. Returns 0, or a negative errno with one line in 'err'
+ * naming the file and the cause (the same messages as http_server_new). For check-config.
+ */
+int http_tls_validate(const char *cert_file, const char *key_file, char *err, size_t errlen);
+
 /* Stop accepting, finish the requests in progress, free everything. NULL is a no-op. */
 void http_server_free(struct http_server *srv);
 

@@ -367,6 +367,45 @@ static int check_tls(const char *cert_path, const char *key_path, const char *ce
 	return 0;
 }
 
+/* Free a private key's PEM text after wiping it. NULL is a no-op. */
+static void free_key(char *key)
+{
+	if (key)
+		explicit_bzero(key, strlen(key));
+	free(key);
+}
+
+/* Read both PEM files and check that gnutls accepts the pair. On success the caller owns
+ * *cert and *key (free()); on failure both are NULL and 'err' says which file and why. */
+static int load_tls(const char *cert_path, const char *key_path, char **cert, char **key,
+		    char *err, size_t errlen)
+{
+	int rc;
+
+	*cert = *key = NULL;
+	rc = read_pem("tls_cert_file", cert_path, "-----BEGIN CERTIFICATE-----", cert, err, errlen);
+	if (!rc)
+		rc = read_pem("tls_key_file", key_path, "PRIVATE KEY-----", key, err, errlen);
+	if (!rc)
+		rc = check_tls(cert_path, key_path, *cert, *key, err, errlen);
+	if (rc) {
+		free(*cert);
+		free_key(*key);
+		*cert = *key = NULL;
+	}
+	return rc;
+}
+
+int http_tls_validate(const char *cert_file, const char *key_file, char *err, size_t errlen)
+{
+	char *cert, *key;
+	int rc = load_tls(cert_file, key_file, &cert, &key, err, errlen);
+
+	free(cert);
+	free_key(key);
+	return rc;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Statistics                                                                                 */
 
@@ -1063,14 +1102,8 @@ int http_server_new(const struct http_server_options *opt, struct http_server **
 		goto out_free;
 	}
 	if (is_set(opt->tls_cert_file)) {
-		rc = read_pem("tls_cert_file", opt->tls_cert_file, "-----BEGIN CERTIFICATE-----",
-			      &srv->tls_cert, err, errlen);
-		if (!rc)
-			rc = read_pem("tls_key_file", opt->tls_key_file, "PRIVATE KEY-----",
-				      &srv->tls_key, err, errlen);
-		if (!rc)
-			rc = check_tls(opt->tls_cert_file, opt->tls_key_file, srv->tls_cert,
-				       srv->tls_key, err, errlen);
+		rc = load_tls(opt->tls_cert_file, opt->tls_key_file, &srv->tls_cert, &srv->tls_key,
+			      err, errlen);
 		if (rc)
 			goto out_free;
 	}
@@ -1152,9 +1185,7 @@ void http_server_free(struct http_server *srv)
 	for (size_t i = 0; i < n; i++)
 		free(srv->routes[i].path);
 	http_auth_free(srv->auth);
-	if (srv->tls_key)
-		explicit_bzero(srv->tls_key, strlen(srv->tls_key));
-	free(srv->tls_key);
+	free_key(srv->tls_key);
 	free(srv->tls_cert);
 	free(srv->listen_address);
 	free(srv);

@@ -80,6 +80,13 @@ tls = write(os.path.join(a.workdir, "tls.yml"), open(tls).read().replace(
 expect(["check-config", "-c", tls], EX_CONFIG, "missing.crt")
 expect(["run", "-c", tls], EX_CONFIG, "missing.crt")
 
+# A key that does not match the certificate: check-config catches it as run would.
+fixtures = os.path.join(a.source, "tests", "fixtures", "http")
+mismatch = write(os.path.join(a.workdir, "mismatch.yml"), open(agent_config(a.workdir)).read().replace(
+    "web:\n", "web:\n  tls_cert_file: %s/cert.pem\n  tls_key_file: %s/other_key.pem\n" % (fixtures, fixtures)))
+expect(["check-config", "-c", mismatch], EX_CONFIG, "other_key.pem", "cannot use them")
+expect(["run", "-c", mismatch], EX_CONFIG, "other_key.pem", "cannot use them")
+
 # Port in use: hold a listening socket, point the agent at it.
 with socket.socket() as s:
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
