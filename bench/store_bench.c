@@ -261,7 +261,7 @@ static int bench_append(const char *dataset, const char *dir, size_t ticks)
 	}
 	timer_stop(&tm, &wall, &cpu);
 	if (rc)
-		fprintf(stderr, "dw_store_bench: append: %s\n", store_strerror(rc));
+		fprintf(stderr, "dw_store_bench: append: %s\n", err_str(rc));
 	else
 		printf("append: series %zu samples %" PRIu64 " commits %" PRIu64
 		       " wall_s %.3f cpu_s %.3f samples_per_s %.0f samples_per_cpu_s %.0f"
@@ -291,7 +291,7 @@ static int load_flush(struct load_ctx *c)
 		return 0;
 	rc = store_commit(c->st, c->b, &stats);
 	if (rc) {
-		fprintf(stderr, "dw_store_bench: load: %s\n", store_strerror(rc));
+		fprintf(stderr, "dw_store_bench: load: %s\n", err_str(rc));
 		return rc;
 	}
 	c->commits++;
@@ -386,7 +386,7 @@ out_end:
 	store_reader_end(r);
 	timer_stop(&tm, &wall, &cpu);
 	if (rc)
-		fprintf(stderr, "dw_store_bench: scan: %s\n", store_strerror(rc));
+		fprintf(stderr, "dw_store_bench: scan: %s\n", err_str(rc));
 	else
 		printf("scan: series %zu samples %" PRIu64 " wall_s %.3f cpu_s %.3f"
 		       " samples_per_s %.0f checksum %g\n",

@@ -154,7 +154,7 @@ int cmd_dump(int argc, char **argv)
 	}
 	rc = store_reader_begin(st, &r);
 	if (rc) {
-		fprintf(stderr, "deploywatch dump: %s: %s\n", cfg->storage.path, store_strerror(rc));
+		fprintf(stderr, "deploywatch dump: %s: %s\n", cfg->storage.path, err_str(rc));
 		code = EXIT_IOERR;
 		goto out_close;
 	}
@@ -197,7 +197,7 @@ int cmd_dump(int argc, char **argv)
 					print_sample, &d);
 		if (rc) {
 			fprintf(stderr, "deploywatch dump: %s: %s\n", cfg->storage.path,
-				store_strerror(rc));
+				err_str(rc));
 			code = EXIT_IOERR;
 			break;
 		}
@@ -219,7 +219,7 @@ int cmd_dump(int argc, char **argv)
 			rc = store_reader_begin(st, &r);
 			if (rc) {
 				fprintf(stderr, "deploywatch dump: %s: %s\n", cfg->storage.path,
-					store_strerror(rc));
+					err_str(rc));
 				code = EXIT_IOERR;
 				break;
 			}

@@ -184,7 +184,7 @@ int cmd_import(int argc, char **argv)
 	if (rc) {
 		fprintf(stderr, "deploywatch import: %s: cannot write to the store %s: %s; samples "
 				"committed before this stay imported\n", rep.file, cfg->storage.path,
-			store_strerror(rc));
+			err_str(rc));
 		code = exit_for(rc);
 	}
 	if (rep.count > IMPORT_MAX_REPORTED)

@@ -205,13 +205,13 @@ static void tick(struct agent *ag, int64_t t_ms, bool append)
 		/* Logged when the failure starts, changes or ends; the self-metrics count every tick. */
 		if (rc && rc != ag->store_error)
 			log_warn("store", "cannot write samples to %s: %s; keeping them in memory and "
-					  "retrying every tick", ag->cfg->storage.path, store_strerror(rc));
+					  "retrying every tick", ag->cfg->storage.path, err_str(rc));
 		else if (!rc && ag->store_error)
 			log_info("store", "writing samples again; the samples kept in memory are stored");
 		ag->store_error = rc;
 		rc = store_retention_step(ag->store, t_ms, RETENTION_CHUNKS_PER_TICK);
 		if (rc < 0)
-			log_warn("store", "retention: %s", store_strerror(rc));
+			log_warn("store", "retention: %s", err_str(rc));
 	}
 	series_add(ag->tick_cpu, (double)(clock_thread_cpu_ns() - cpu0) / 1e9);
 }

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/model.h"
+
 /*
  * The metrics registry: metric families (counter, gauge, histogram) with fixed label names, and
  * their series, one per combination of label values.
@@ -18,8 +20,6 @@
  * more go to a single overflow series whose every label value is REGISTRY_OVERFLOW_VALUE, and
  * deploywatch_series_overflow_total{metric="..."} counts them. Nothing is dropped silently.
  */
-
-enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM };
 
 #define REGISTRY_MAX_LABELS 8
 #define REGISTRY_MAX_BUCKETS 32

@@ -106,19 +106,6 @@ static bool has_suffix(const char *s, const char *suffix)
 	return n >= m && memcmp(s + n - m, suffix, m) == 0;
 }
 
-static const char *type_name(enum metric_type t)
-{
-	switch (t) {
-	case METRIC_COUNTER:
-		return "counter";
-	case METRIC_GAUGE:
-		return "gauge";
-	case METRIC_HISTOGRAM:
-		return "histogram";
-	}
-	return "unknown";
-}
-
 static int expo_family(void *vctx, const struct metric_info *info)
 {
 	struct expo_ctx *ctx = vctx;
@@ -136,7 +123,7 @@ static int expo_family(void *vctx, const struct metric_info *info)
 				  ctx->fmt == EXPOSITION_OPENMETRICS);
 	if (!err)
 		err = buf_printf(out, "\n# TYPE %.*s %s\n", (int)namelen, info->name,
-				 type_name(info->type));
+				 model_metric_type_name(info->type));
 	return err;
 }
 

@@ -85,27 +85,6 @@ int store_lmdb_err(int rc, const char *what)
 	}
 }
 
-const char *store_strerror(int err)
-{
-	switch (err) {
-	case 0:
-		return "success";
-	case STORE_E_FORMAT:
-		return "unsupported store format (newer or not a deploywatch store)";
-	case STORE_E_CORRUPT:
-		return "corrupt store record";
-	case STORE_E_OUT_OF_ORDER:
-		return "sample out of order";
-	case STORE_E_LMDB:
-		return "LMDB error";
-	default:
-		/* strerrordesc_np: a constant string, safe from any thread unlike strerror(). */
-		if (err < 0 && err > -4096 && strerrordesc_np(-err))
-			return strerrordesc_np(-err);
-		return "unknown store error";
-	}
-}
-
 /* ---- labels ---- */
 
 static bool valid_label_name(const char *s)
@@ -1398,7 +1377,7 @@ static int open_rw(struct store *st, char *err, size_t errlen)
 	e = store_txn_begin(st, 0, &txn);
 	if (e) {
 		snprintf(err, errlen, "%s: cannot begin a write transaction: %s", st->path,
-			 store_strerror(e));
+			 err_str(e));
 		return e;
 	}
 	rc = mdb_dbi_open(txn, "meta", 0, &st->meta);
@@ -1460,7 +1439,7 @@ static int open_ro(struct store *st, char *err, size_t errlen)
 	e = store_txn_begin(st, MDB_RDONLY, &txn);
 	if (e) {
 		snprintf(err, errlen, "%s: cannot begin a read transaction: %s", st->path,
-			 store_strerror(e));
+			 err_str(e));
 		return e;
 	}
 	rc = open_dbs(st, txn, 0);

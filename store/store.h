@@ -12,7 +12,7 @@
  * A batch that could not be committed (disk full, map full that cannot grow, read-only directory)
  * is left intact so the caller can retry it later.
  *
- * Errors are negative errno values or the STORE_E_* codes below; store_strerror() names any of them.
+ * Errors are negative errno values or the STORE_E_* codes of core/err.h; err_str() names them.
  */
 
 #include <stdbool.h>
@@ -20,29 +20,15 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/err.h"
+#include "core/model.h"
 #include "core/registry.h"
-
-enum {
-	STORE_E_BASE = -20000,
-	STORE_E_FORMAT = STORE_E_BASE - 1,       /* a newer or foreign on-disk format: refused */
-	STORE_E_CORRUPT = STORE_E_BASE - 2,      /* a record that does not decode */
-	STORE_E_OUT_OF_ORDER = STORE_E_BASE - 3, /* sample at or before the series' last timestamp */
-	STORE_E_LMDB = STORE_E_BASE - 4,         /* another LMDB error; details were logged */
-};
-
-/* Prometheus's stale marker: a NaN that means "this series ended here". */
-#define STORE_STALE_NAN_BITS 0x7ff0000000000002ULL
 
 struct store;
 struct store_batch;
 struct store_reader;
 struct store_series_set;
 struct store_appender;
-
-struct label {
-	const char *name;
-	const char *value;
-};
 
 struct store_options {
 	const char *path;          /* directory, created if missing (unless read_only) */
@@ -60,8 +46,6 @@ struct store_options {
 int store_open(const struct store_options *opt, struct store **out, char *err, size_t errlen);
 /* Close the store. No reader or batch commit may be in progress. NULL is a no-op. */
 void store_close(struct store *st);
-/* Text for any error this module returns (negative errno or STORE_E_*). */
-const char *store_strerror(int err);
 
 /* ---- writing ---- */
 
@@ -135,16 +119,6 @@ void store_reader_end(struct store_reader *r);
 
 /* Read a caller record into 'out' (replacing its contents). Returns 0 or -ENOENT. */
 int store_reader_get_meta(struct store_reader *r, const char *key, struct buf *out);
-
-enum matcher_op { MATCH_EQ, MATCH_NEQ, MATCH_RE, MATCH_NRE };
-
-/* A label matcher with Prometheus semantics: regexes are fully anchored; a matcher that matches
- * the empty string also matches series that lack the label. */
-struct matcher {
-	const char *name;
-	enum matcher_op op;
-	const char *value;
-};
 
 /*
  * The series matching all 'nm' matchers (at least one must not match the empty string, as in

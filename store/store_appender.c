@@ -147,7 +147,7 @@ struct store_appender *store_appender_new(struct store *st, struct registry *reg
 	err = seed_counters(st, reg);
 	if (err)
 		log_warn("store", "store %s: cannot read stored counters (%s); counters start at 0",
-			 st->path, store_strerror(err));
+			 st->path, err_str(err));
 
 	m = registry_counter(reg, "deploywatch_store_commits_total",
 			     "Store transactions committed by the appender.", NULL);
@@ -263,7 +263,7 @@ static void mark_stale(struct canon_node *n, void *ctx)
 {
 	struct store_appender *a = ctx;
 	const struct tkey *k = container_of(n, struct tkey, node);
-	uint64_t bits = STORE_STALE_NAN_BITS;
+	uint64_t bits = MODEL_STALE_NAN_BITS;
 
 	if (!canon_table_find(&a->cur, n->canon, n->clen, n->hash) &&
 	    store_batch_add_canon(a->batch, n->canon, n->clen, k->type, a->now,

@@ -625,7 +625,7 @@ int store_select(struct store_reader *r, const struct matcher *m, size_t nm, int
 		set->n++;
 	}
 	if (e) {
-		snprintf(err, errlen, "cannot read the series index: %s", store_strerror(e));
+		snprintf(err, errlen, "cannot read the series index: %s", err_str(e));
 		store_series_set_free(set);
 		goto out;
 	}

@@ -111,7 +111,7 @@ static int add(struct store_batch *b, const char *metric, int64_t t, double v, .
 
 static double stale_nan(void)
 {
-	uint64_t bits = STORE_STALE_NAN_BITS;
+	uint64_t bits = MODEL_STALE_NAN_BITS;
 	double d;
 
 	memcpy(&d, &bits, sizeof(d));
@@ -1056,7 +1056,7 @@ static void test_meta_atomic_and_map_full(void **state)
 		}
 	}
 	assert_int_equal(rc, -ENOSPC);
-	assert_string_equal(store_strerror(rc), strerror(ENOSPC));
+	assert_string_equal(err_str(rc), strerror(ENOSPC));
 	/* Nothing of the failed batch is visible: neither its samples nor its record. */
 	assert_int_equal(store_batch_len(b), 50);
 	assert_int_equal(store_reader_begin(st, &r), 0);
@@ -1316,7 +1316,7 @@ static void test_appender(void **state)
 	{
 		struct matcher m[] = { M("mountpoint", MATCH_EQ, "/var") };
 
-		assert_int_equal(bits_of(last_value(st, m, 1, &t)), STORE_STALE_NAN_BITS);
+		assert_int_equal(bits_of(last_value(st, m, 1, &t)), MODEL_STALE_NAN_BITS);
 		assert_int_equal(t, 20000);
 	}
 	{
@@ -1653,13 +1653,13 @@ static void test_other_writer(void **state)
 static void test_strerror(void **state)
 {
 	(void)state;
-	assert_string_equal(store_strerror(0), "success");
-	assert_non_null(strstr(store_strerror(STORE_E_FORMAT), "format"));
-	assert_non_null(strstr(store_strerror(STORE_E_CORRUPT), "corrupt"));
-	assert_non_null(strstr(store_strerror(STORE_E_OUT_OF_ORDER), "out of order"));
-	assert_non_null(strstr(store_strerror(STORE_E_LMDB), "LMDB"));
-	assert_string_equal(store_strerror(-ENOSPC), "No space left on device");
-	assert_string_equal(store_strerror(12345), "unknown store error");
+	assert_string_equal(err_str(0), "success");
+	assert_non_null(strstr(err_str(STORE_E_FORMAT), "format"));
+	assert_non_null(strstr(err_str(STORE_E_CORRUPT), "corrupt"));
+	assert_non_null(strstr(err_str(STORE_E_OUT_OF_ORDER), "out of order"));
+	assert_non_null(strstr(err_str(STORE_E_LMDB), "LMDB"));
+	assert_string_equal(err_str(-ENOSPC), "No space left on device");
+	assert_string_equal(err_str(12345), "unknown error");
 }
 
 int main(void)
