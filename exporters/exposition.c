@@ -13,46 +13,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/model.h"
+
 struct expo_ctx {
 	struct buf *out;
 	enum exposition_format fmt;
 };
-
-/* Length of the valid UTF-8 sequence at 's' (at most 'n' bytes), or 0 if it is not one. */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	size_t len, i;
-	unsigned char lo = 0x80, hi = 0xbf;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	/* The second byte's range excludes overlong forms, surrogates and code points > U+10FFFF. */
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return len;
-}
 
 /*
  * Append 's' escaping backslash and newline, and '"' when 'quote'. Bytes that are not valid
@@ -75,13 +41,8 @@ static int put_escaped(struct buf *out, const char *str, bool quote)
 			rep = "\\n";
 		else if (c == '"' && quote)
 			rep = "\\\"";
-		else if (c >= 0x80) {
-			len = utf8_seq_len(s + i, n - i);
-			if (!len) {
-				rep = "\xef\xbf\xbd";
-				len = 1;
-			}
-		}
+		else if (c >= 0x80 && model_utf8_decode(s + i, n - i, &len) < 0)
+			rep = "\xef\xbf\xbd"; /* len is 1: one replacement per invalid byte */
 		if (!rep) {
 			i += len;
 			run += len;

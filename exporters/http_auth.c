@@ -19,6 +19,7 @@
 #include <sys/random.h>
 
 #include "core/buf.h"
+#include "core/err.h"
 
 #define AUTH_CACHE_SLOTS 64
 #define AUTH_MAX_CREDENTIALS 1024 /* decoded "user:password" */
@@ -75,7 +76,7 @@ int http_auth_new(const struct config_user *users, size_t n, struct http_auth **
 	}
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
 		snprintf(err, errlen, "basic_auth_users: cannot read random bytes: %s",
-			 strerror(errno));
+			 err_str(-errno));
 		return -EIO;
 	}
 

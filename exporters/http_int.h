@@ -1,12 +1,116 @@
 #ifndef DW_EXPORTERS_HTTP_INT_H
 #define DW_EXPORTERS_HTTP_INT_H
 
-/* Private to exporters/: basic authentication for the HTTP server. */
+/*
+ * Private to exporters/: the HTTP server's parts and what they share.
+ *
+ *   http.c        the daemon: libmicrohttpd's callbacks, start and stop
+ *   http_listen.c the listening socket
+ *   http_tls.c    the TLS files; libmicrohttpd's log messages
+ *   http_auth.c   basic authentication
+ *   http_form.c   form decoding and the request accessors
+ *   http_route.c  the route table, responses, dispatch, the built-in routes
+ *   http_stats.c  request statistics and their publication into the registry
+ */
 
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include <microhttpd.h>
+
+#include "core/buf.h"
 #include "core/config.h"
+#include "exporters/exporters.h"
+
+#define HTTP_STATS_CODE_SLOTS 16
+#define HTTP_DURATION_NBOUNDS 11   /* request duration buckets, +Inf not counted */
+
+/*
+ * Per-route statistics. Request threads only add to the atomics; the 'published' fields belong
+ * to the one thread that calls http_server_publish_stats().
+ */
+struct http_code_slot {
+	_Atomic unsigned code;     /* HTTP status; 0: free slot */
+	_Atomic uint64_t count;
+	uint64_t published;
+};
+
+struct http_duration_bucket {
+	_Atomic uint64_t count;    /* observations in this bucket only (not cumulative) */
+	_Atomic uint64_t sum_ns;   /* their total */
+	uint64_t published_count;
+	uint64_t published_sum_ns;
+};
+
+struct http_route_stats {
+	struct http_code_slot codes[HTTP_STATS_CODE_SLOTS];
+	_Atomic uint64_t other_codes;  /* statuses that found no free slot */
+	uint64_t other_published;
+	struct http_duration_bucket buckets[HTTP_DURATION_NBOUNDS + 1]; /* the last one is +Inf */
+};
+
+struct http_route {
+	char *path;                /* owned */
+	size_t len;
+	bool prefix;
+	http_handler_fn handler;
+	void *ctx;                 /* borrowed */
+	struct http_route_stats stats;
+};
+
+struct http_server {
+	struct MHD_Daemon *daemon;
+	int port;
+	char *listen_address;      /* as configured, for messages */
+	struct http_auth *auth;    /* NULL: no authentication */
+	struct registry *registry; /* borrowed; NULL: no /metrics */
+	int64_t (*mono_ns)(void);
+	size_t max_body;
+	char *tls_cert;            /* PEM contents, kept while the daemon runs */
+	char *tls_key;
+	atomic_bool ready;
+
+	/* Routes are appended only: a route is fully written before 'nroutes' is raised (release),
+	 * and request threads read 'nroutes' with acquire, so lookups need no lock. */
+	struct http_route routes[HTTP_MAX_ROUTES];
+	_Atomic size_t nroutes;
+	struct http_route_stats unrouted; /* "other" */
+};
+
+struct http_arg {
+	char *name;
+	char *value;
+};
+
+struct http_request {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	char *uri;                 /* raw request target, owned */
+	const char *method;        /* libmicrohttpd's, valid during the request */
+	const char *path;
+	int64_t start_ns;
+	bool headers_done;
+	bool body_too_large;
+	bool answered;
+	struct http_route *route;       /* NULL: unrouted */
+	struct buf body;
+	struct http_arg *args;
+	size_t nargs;
+};
+
+struct http_response {
+	unsigned status;
+	struct buf body;
+	char *hname[HTTP_MAX_RESPONSE_HEADERS];
+	char *hvalue[HTTP_MAX_RESPONSE_HEADERS];
+	size_t nheaders;
+	bool has_content_type;
+};
+
+/* ---- basic authentication (http_auth.c) ---- */
 
 struct http_auth;
 
@@ -26,5 +130,58 @@ void http_auth_free(struct http_auth *auth);
  * password, compared in constant time. Any thread.
  */
 bool http_auth_check(struct http_auth *auth, const char *authorization);
+
+/* ---- listening socket (http_listen.c) ---- */
+
+/* Bind and listen on 'addr' ("host:port", "[v6]:port", ":port"): a non-blocking socket.
+ * Returns the fd, or a negative errno with one line in 'err'. */
+int http_listen_bind(const char *addr, char *err, size_t errlen);
+/* The local port of the bound socket 'fd', or -1. */
+int http_listen_port(int fd);
+
+/* ---- TLS and libmicrohttpd's log (http_tls.c) ---- */
+
+/* Where http_mhd_log() sends libmicrohttpd's messages: NULL or capture=false logs them as
+ * warnings; capture=true collects them in 'last' (while a daemon starts, to explain a refusal). */
+struct http_log_sink {
+	bool capture;
+	char last[1024];
+};
+
+/* MHD_OPTION_EXTERNAL_LOGGER callback; 'cls' is a struct http_log_sink or NULL. Any thread. */
+void http_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* Read both PEM files and check that gnutls accepts the pair. On success the caller owns
+ * *cert (free()) and *key (http_tls_free_key()); on failure both are NULL and 'err' says which
+ * file and why. */
+int http_tls_load(const char *cert_path, const char *key_path, char **cert, char **key,
+		  char *err, size_t errlen);
+/* Wipe and free a private key's PEM text. NULL is a no-op. */
+void http_tls_free_key(char *key);
+
+/* ---- requests (http_form.c) ---- */
+
+/* Decode the form body (POST, application/x-www-form-urlencoded) and the query string into
+ * req->args. Returns 0, -EINVAL for a bad escape, -E2BIG past HTTP_MAX_ARGS. */
+int http_form_parse_args(struct http_request *req);
+
+/* ---- routes and responses (http_route.c) ---- */
+
+/* The route for 'path' (exact before the longest prefix), or NULL. Lock-free; any thread. */
+struct http_route *http_route_find(struct http_server *srv, const char *path);
+/* Add /metrics (when srv->registry is set), /-/healthy and /-/ready. */
+void http_route_add_builtins(struct http_server *srv);
+void http_response_init(struct http_response *resp);
+void http_response_release(struct http_response *resp);
+/* Answer 'req' with a text/plain 'msg' (401 adds WWW-Authenticate) and count it. */
+enum MHD_Result http_answer_text(struct http_request *req, unsigned status, const char *msg);
+/* Run the route's handler on a complete request and queue its response. */
+enum MHD_Result http_dispatch(struct http_request *req);
+
+/* ---- statistics (http_stats.c) ---- */
+
+/* Count one answer with 'code' on 'st', and its duration since 'start_ns' when the server
+ * measures durations. Request threads. */
+void http_stats_record(struct http_server *srv, struct http_route_stats *st, unsigned code,
+		       int64_t start_ns);
 
 #endif
