@@ -71,6 +71,21 @@ static void run_usage(FILE *out)
 		     "  -h, --help         show this help\n");
 }
 
+/* Each HTTP connection (web.max_connections, 1024 by default) and each followed file holds a
+ * descriptor; the usual soft limit of 1024 would cap them below that. Raise it to the hard
+ * limit, as Go's runtime does at start since 1.19. */
+static void raise_nofile_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		log_warn("agent", "cannot raise the open-file limit to %llu: %s",
+			 (unsigned long long)rl.rlim_max, err_str(-errno));
+}
+
 static int start_http(struct agent *ag, const struct config *cfg, char *err, size_t errlen)
 {
 	const struct http_server_options opt = {
@@ -79,6 +94,10 @@ static int start_http(struct agent *ag, const struct config *cfg, char *err, siz
 		.tls_key_file = cfg->web.tls_key_file,
 		.users = cfg->web.users,
 		.nusers = cfg->web.nusers,
+		.max_connections = cfg->web.max_connections,
+		.max_requests = cfg->web.max_requests,
+		.read_timeout_ms = cfg->web.read_timeout,
+		.idle_timeout_ms = cfg->web.idle_timeout,
 		.registry = ag->reg,
 		.mono_ns = clock_mono_ns,
 	};
@@ -225,7 +244,10 @@ static bool web_changed(const struct config *a, const struct config *b)
 {
 	if (!same_string(a->web.listen_address, b->web.listen_address) ||
 	    !same_string(a->web.tls_cert_file, b->web.tls_cert_file) ||
-	    !same_string(a->web.tls_key_file, b->web.tls_key_file) || a->web.nusers != b->web.nusers)
+	    !same_string(a->web.tls_key_file, b->web.tls_key_file) || a->web.nusers != b->web.nusers ||
+	    a->web.max_connections != b->web.max_connections ||
+	    a->web.max_requests != b->web.max_requests ||
+	    a->web.read_timeout != b->web.read_timeout || a->web.idle_timeout != b->web.idle_timeout)
 		return true;
 	for (size_t i = 0; i < a->web.nusers; i++)
 		if (strcmp(a->web.users[i].name, b->web.users[i].name) != 0 ||
@@ -356,6 +378,7 @@ int cmd_run(int argc, char **argv)
 	/* A file-size limit (ulimit -f) must fail a write with EFBIG, which the store reports and
 	 * retries, rather than kill the agent. */
 	signal(SIGXFSZ, SIG_IGN);
+	raise_nofile_limit();
 
 	ag.reg = registry_new(ag.cfg->limits.max_series_per_metric);
 	register_self_metrics(&ag);

@@ -29,6 +29,8 @@
 #define CONFIG_MAX_NAME 64                    /* source and check names */
 #define CONFIG_MAX_COMM 15                    /* TASK_COMM_LEN - 1: what /proc/PID/comm holds */
 #define CONFIG_MAX_SERIES_LIMIT 1000000
+#define CONFIG_MAX_WEB_CONNECTIONS 65536      /* exporters.h: HTTP_MAX_CONNECTIONS */
+#define CONFIG_MAX_WEB_REQUESTS 10000         /* exporters.h: HTTP_MAX_REQUESTS */
 
 #define EMBEDDED_NAME "<embedded default>"
 
@@ -822,11 +824,45 @@ static int set_web_basic_auth_users(struct cfg_parser *p, const struct ynode *v,
 	return 0;
 }
 
+static int set_web_max_connections(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	unsigned long n;
+	int err = cfg_uint(p, v, 1, CONFIG_MAX_WEB_CONNECTIONS, "an integer 1 to 65536", &n);
+
+	if (!err)
+		((struct config *)obj)->web.max_connections = (unsigned)n;
+	return err;
+}
+
+static int set_web_max_requests(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	unsigned long n;
+	int err = cfg_uint(p, v, 1, CONFIG_MAX_WEB_REQUESTS, "an integer 1 to 10000", &n);
+
+	if (!err)
+		((struct config *)obj)->web.max_requests = (unsigned)n;
+	return err;
+}
+
+static int set_web_read_timeout(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_duration(p, v, &((struct config *)obj)->web.read_timeout, 1000);
+}
+
+static int set_web_idle_timeout(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_duration(p, v, &((struct config *)obj)->web.idle_timeout, 1000);
+}
+
 static const struct cfg_key web_keys[] = {
 	{ "listen_address", set_web_listen_address },
 	{ "tls_cert_file", set_web_tls_cert_file },
 	{ "tls_key_file", set_web_tls_key_file },
 	{ "basic_auth_users", set_web_basic_auth_users },
+	{ "max_connections", set_web_max_connections },
+	{ "max_requests", set_web_max_requests },
+	{ "read_timeout", set_web_read_timeout },
+	{ "idle_timeout", set_web_idle_timeout },
 };
 
 static int set_web(struct cfg_parser *p, const struct ynode *v, void *obj)
@@ -1413,6 +1449,10 @@ static struct config *config_defaults(const char *file)
 	cfg->storage.retention = 30 * 24 * 3600 * (dw_millis)1000;
 	cfg->storage.sample_interval = 10 * 1000;
 	cfg->web.listen_address = xstrdup("127.0.0.1:9466");
+	cfg->web.max_connections = 1024;
+	cfg->web.max_requests = 40;
+	cfg->web.read_timeout = 10 * 1000;
+	cfg->web.idle_timeout = 20 * 1000;
 	cfg->system.filesystems = xcalloc(1, sizeof(char *));
 	cfg->system.filesystems[0] = xstrdup("/");
 	cfg->system.nfilesystems = 1;

@@ -71,6 +71,10 @@ struct config {
 		char *tls_key_file;
 		struct config_user *users;/* basic_auth_users; empty: no authentication */
 		size_t nusers;
+		unsigned max_connections; /* default 1024; when full, idle connections make room */
+		unsigned max_requests;    /* in flight before 503; default 40 (node_exporter's) */
+		dw_millis read_timeout;   /* a whole request must arrive within it; default 10s */
+		dw_millis idle_timeout;   /* keep-alive connections idle longer are closed; 20s */
 	} web;
 
 	struct config_source *sources;

@@ -67,6 +67,15 @@ struct http_response; /* likewise */
 #define HTTP_MAX_ROUTES 64
 #define HTTP_MAX_RESPONSE_HEADERS 16
 #define HTTP_REALM "deploywatch"
+/* Connection limits (web.max_connections, web.max_requests, web.read_timeout,
+ * web.idle_timeout). The idle timeout keeps a Prometheus scraper's connection across a 15 s
+ * scrape interval; a request arrives in one packet from any HTTP client, so 10 s is generous. */
+#define HTTP_DEFAULT_MAX_CONNECTIONS 1024
+#define HTTP_MAX_CONNECTIONS 65536
+#define HTTP_DEFAULT_MAX_REQUESTS 40                 /* node_exporter's --web.max-requests */
+#define HTTP_MAX_REQUESTS 10000
+#define HTTP_DEFAULT_READ_TIMEOUT_MS 10000
+#define HTTP_DEFAULT_IDLE_TIMEOUT_MS 20000
 
 struct http_server_options {
 	/* "127.0.0.1:9466", "[::1]:0", ":9466" (all interfaces, IPv6 and IPv4), "localhost:9466";
@@ -83,6 +92,18 @@ struct http_server_options {
 	/* Caps; 0: the defaults above. */
 	size_t max_body;
 	size_t max_header;
+	/* Open connections. When full, a new connection takes the slot of the one idle longest,
+	 * else of the one waiting longest for its request; only when every connection is being
+	 * answered is it refused. Lowered (with a warning) to fit RLIMIT_NOFILE. */
+	unsigned max_connections;
+	/* Requests in flight (any route, from their headers until the answer is sent); past it a
+	 * request is answered 503 at once. */
+	unsigned max_requests;
+	/* A request must arrive in full within read_timeout_ms (a connection's first request
+	 * counts from the accept); a keep-alive connection is closed after idle_timeout_ms without
+	 * one. <= 0: the defaults. */
+	int64_t read_timeout_ms;
+	int64_t idle_timeout_ms;
 	/* Served on /metrics. Borrowed: must outlive the server. NULL: no /metrics route. */
 	struct registry *registry;
 	/* Monotonic clock in nanoseconds for request durations (pass clock_mono_ns from cli/).
@@ -91,7 +112,8 @@ struct http_server_options {
 };
 
 /*
- * Bind 'opt->listen_address', load the TLS files, and start serving on opt->threads threads:
+ * Bind 'opt->listen_address', load the TLS files, and start serving on opt->threads threads
+ * (libmicrohttpd's epoll workers) plus one thread that closes connections past their deadlines:
  * /metrics (when opt->registry is set), /-/healthy and /-/ready; every other path is 404 until
  * a route is added. On success *out is the server (free with http_server_free) and 0 is
  * returned. On failure returns a negative errno (-EADDRINUSE, -EACCES, -ENOENT, -EINVAL ...)
@@ -147,6 +169,12 @@ int http_server_route(struct http_server *srv, const char *path, bool prefix,
  * Copy the server's request statistics into 'reg' as
  *   deploywatch_http_requests_total{handler,code}           (counter)
  *   deploywatch_http_request_duration_seconds{handler}     (histogram)
+ *   deploywatch_http_connections                             (gauge, open now)
+ *   deploywatch_http_connections_refused_total               (counter)
+ *   deploywatch_http_connections_closed_total{reason}        (counter: idle_timeout,
+ *                                                             read_timeout, full)
+ *   deploywatch_http_requests_in_flight                      (gauge)
+ *   deploywatch_http_requests_over_limit_total               (counter, answered 503)
  * where handler is the route path ("other" for unrouted paths). Adds what happened since the
  * previous call, so counters seeded from the store continue. Call from the registry's writer
  * thread (the collector's tick). A server that replaces another (config reload) continues the

@@ -17,24 +17,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
 
+#include "core/err.h"
 #include "core/log.h"
 #include "exporters/http_int.h"
 
 #define LOG_COMP "http"
-#define CONNECTION_LIMIT 256
-#define CONNECTION_TIMEOUT_S 60
+/* Headroom over web.max_connections for libmicrohttpd's own limit, which must never be reached
+ * (see http_conn.c): connections shut down but not yet closed, and accepts racing between
+ * workers. */
+#define MHD_LIMIT_SLACK 64
+/* Descriptors left to the rest of the agent under RLIMIT_NOFILE. */
+#define FDS_RESERVED 128
+/* libmicrohttpd's inactivity timeout is this much longer than ours. */
+#define MHD_TIMEOUT_EXTRA_S 10
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	struct http_server *srv = cls;
 	struct http_request *req = xcalloc(1, sizeof(*req));
 
-	(void)conn;
+	http_conn_request_started(srv, conn);
 	req->srv = srv;
 	req->uri = xstrdup(uri ? uri : "/");
 	req->start_ns = srv->mono_ns ? srv->mono_ns() : 0;
@@ -45,13 +53,15 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	struct http_server *srv = cls;
 	struct http_request *req = *con_cls;
 
-	(void)cls;
-	(void)conn;
 	(void)toe;
+	http_conn_request_done(srv, conn);
 	if (!req)
 		return;
+	if (req->in_flight)
+		atomic_fetch_sub_explicit(&srv->in_flight, 1, memory_order_relaxed);
 	for (size_t i = 0; i < req->nargs; i++) {
 		free(req->args[i].name);
 		free(req->args[i].value);
@@ -88,12 +98,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		req->method = method;
 		req->path = url;
 		req->route = http_route_find(srv, url);
+		/* The cap counts every route, answered or not yet, until the answer is sent: a
+		 * request waiting for a slow reader holds its response's memory. */
+		req->in_flight = true;
+		if (atomic_fetch_add_explicit(&srv->in_flight, 1, memory_order_relaxed) >=
+		    srv->max_requests) {
+			atomic_fetch_add_explicit(&srv->over_limit, 1, memory_order_relaxed);
+			http_conn_request_complete(srv, conn);
+			return http_answer_text(req, MHD_HTTP_SERVICE_UNAVAILABLE,
+						"Too many concurrent requests");
+		}
 		if (srv->auth && !http_auth_check(srv->auth, http_request_header(
-					 req, MHD_HTTP_HEADER_AUTHORIZATION)))
+					 req, MHD_HTTP_HEADER_AUTHORIZATION))) {
+			http_conn_request_complete(srv, conn);
 			return http_answer_text(req, MHD_HTTP_UNAUTHORIZED, "Unauthorized");
+		}
 		clen = http_request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (clen && strtoull(clen, NULL, 10) > srv->max_body)
+		if (clen && strtoull(clen, NULL, 10) > srv->max_body) {
+			http_conn_request_complete(srv, conn);
 			return http_answer_text(req, MHD_HTTP_CONTENT_TOO_LARGE, "Request body too large");
+		}
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
@@ -106,6 +130,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	http_conn_request_complete(srv, conn);
 	return http_dispatch(req);
 }
 
@@ -125,9 +150,11 @@ int http_server_new(const struct http_server_options *opt, struct http_server **
 {
 	const char *addr = is_set(opt->listen_address) ? opt->listen_address : HTTP_DEFAULT_LISTEN;
 	unsigned threads = opt->threads ? opt->threads : HTTP_DEFAULT_THREADS;
-	struct MHD_OptionItem ops[16];
+	struct MHD_OptionItem ops[20];
 	struct http_server *srv;
-	unsigned flags;
+	int64_t read_ms, idle_ms;
+	struct rlimit nofile;
+	unsigned flags, max_conns;
 	size_t nops = 0;
 	int fd, rc;
 
@@ -136,8 +163,37 @@ int http_server_new(const struct http_server_options *opt, struct http_server **
 	srv->registry = opt->registry;
 	srv->mono_ns = opt->mono_ns;
 	srv->max_body = opt->max_body ? opt->max_body : HTTP_DEFAULT_MAX_BODY;
+	srv->max_requests = opt->max_requests ? opt->max_requests : HTTP_DEFAULT_MAX_REQUESTS;
+	max_conns = opt->max_connections ? opt->max_connections : HTTP_DEFAULT_MAX_CONNECTIONS;
+	read_ms = opt->read_timeout_ms > 0 ? opt->read_timeout_ms : HTTP_DEFAULT_READ_TIMEOUT_MS;
+	idle_ms = opt->idle_timeout_ms > 0 ? opt->idle_timeout_ms : HTTP_DEFAULT_IDLE_TIMEOUT_MS;
 	atomic_init(&srv->nroutes, 0);
 	atomic_init(&srv->ready, true);
+	atomic_init(&srv->in_flight, 0);
+	http_conns_init(&srv->conns, max_conns, read_ms * 1000000, idle_ms * 1000000);
+	srv->conns_ready = true;
+
+	if (max_conns > HTTP_MAX_CONNECTIONS || srv->max_requests > HTTP_MAX_REQUESTS) {
+		snprintf(err, errlen, "http limits: max_connections %u (at most %d), max_requests %u "
+			 "(at most %d)", max_conns, HTTP_MAX_CONNECTIONS, srv->max_requests,
+			 HTTP_MAX_REQUESTS);
+		rc = -EINVAL;
+		goto out_free;
+	}
+	/* A connection past the descriptor limit would fail in accept(), which stalls
+	 * libmicrohttpd's listener as its own limit does: stay below, leaving the rest of the
+	 * agent its share. */
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
+	    max_conns + MHD_LIMIT_SLACK + FDS_RESERVED > nofile.rlim_cur) {
+		unsigned fit = nofile.rlim_cur > MHD_LIMIT_SLACK + FDS_RESERVED + 16
+				       ? (unsigned)(nofile.rlim_cur - MHD_LIMIT_SLACK - FDS_RESERVED)
+				       : 16;
+
+		log_warn(LOG_COMP, "web.max_connections %u does not fit the open-file limit %llu; "
+				   "serving at most %u connections", max_conns,
+			 (unsigned long long)nofile.rlim_cur, fit);
+		srv->conns.max = fit;
+	}
 
 	if (threads > HTTP_MAX_THREADS) {
 		snprintf(err, errlen, "http threads: %u is more than %d", threads, HTTP_MAX_THREADS);
@@ -169,6 +225,12 @@ int http_server_new(const struct http_server_options *opt, struct http_server **
 	srv->port = http_listen_port(fd);
 
 	http_route_add_builtins(srv);
+	rc = http_conns_start(&srv->conns);
+	if (rc) {
+		close(fd);
+		snprintf(err, errlen, "listen %s: cannot start a thread: %s", addr, err_str(rc));
+		goto out_free;
+	}
 
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
 	if (srv->tls_cert)
@@ -180,9 +242,17 @@ int http_server_new(const struct http_server_options *opt, struct http_server **
 					       (intptr_t)on_uri, srv };
 	ops[nops++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED,
 					       (intptr_t)on_completed, srv };
-	ops[nops++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT, NULL };
+	ops[nops++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION,
+					       (intptr_t)http_conn_notify, srv };
+	/* Out of reach: each worker gets an equal share of this, and any one worker may hold
+	 * every connection. */
+	ops[nops++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT,
+					       (intptr_t)((srv->conns.max + MHD_LIMIT_SLACK) * threads),
+					       NULL };
+	/* Only a backstop for a response nobody reads (the reaper keeps the other deadlines). */
 	ops[nops++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT,
-					       CONNECTION_TIMEOUT_S, NULL };
+					       (intptr_t)((read_ms > idle_ms ? read_ms : idle_ms) /
+							  1000 + MHD_TIMEOUT_EXTRA_S), NULL };
 	ops[nops++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 					       (intptr_t)(opt->max_header ? opt->max_header :
 							  HTTP_DEFAULT_MAX_HEADER), NULL };
@@ -194,7 +264,7 @@ int http_server_new(const struct http_server_options *opt, struct http_server **
 	}
 	ops[nops++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 
-	srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+	srv->daemon = MHD_start_daemon(flags, 0, http_conn_accept, srv, on_request, srv,
 				       MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
 	if (!srv->daemon) {
 		/* Whether libmicrohttpd closed the socket it was given depends on where it failed;
@@ -224,8 +294,13 @@ void http_server_free(struct http_server *srv)
 
 	if (!srv)
 		return;
+	/* The reaper first: the daemon's stop reports every connection closed. */
+	if (srv->conns_ready)
+		http_conns_stop(&srv->conns);
 	if (srv->daemon)
 		MHD_stop_daemon(srv->daemon);
+	if (srv->conns_ready)
+		http_conns_release(&srv->conns);
 	n = atomic_load(&srv->nroutes);
 	for (size_t i = 0; i < n; i++)
 		free(srv->routes[i].path);

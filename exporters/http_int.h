@@ -11,13 +11,16 @@
  *   http_form.c   form decoding and the request accessors
  *   http_route.c  the route table, responses, dispatch, the built-in routes
  *   http_stats.c  request statistics and their publication into the registry
+ *   http_conn.c   connection limits: deadlines, making room when full, the reaper thread
  */
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <microhttpd.h>
 
@@ -61,6 +64,46 @@ struct http_route {
 	struct http_route_stats stats;
 };
 
+/* A connection's state, for its deadline (http_conn.c). */
+enum http_conn_state {
+	HTTP_CONN_NEW,      /* accepted, no request line yet */
+	HTTP_CONN_READING,  /* request line seen, request incomplete */
+	HTTP_CONN_BUSY,     /* request complete, being answered */
+	HTTP_CONN_IDLE,     /* keep-alive, between requests */
+};
+
+struct http_conn {
+	struct http_conn *prev, *next; /* in http_conns.head's circular list */
+	int fd;
+	enum http_conn_state state;
+	int64_t since_ns;          /* when it entered 'state' (NEW: accepted), clock_mono_ns */
+	bool shut;                 /* we shut it down; libmicrohttpd has yet to close it */
+};
+
+/*
+ * The connections, their states and the limits (http_conn.c). 'lock' guards the list and the
+ * plain counts; the atomics are read by the publishing thread without it.
+ */
+struct http_conns {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;       /* wakes the reaper to stop */
+	pthread_t reaper;
+	bool reaper_running;
+	bool stop;
+	struct http_conn head;     /* list sentinel */
+	size_t count;              /* connections in the list */
+	size_t nshut;              /* of which shut down by us, not yet closed */
+	unsigned max;              /* web.max_connections */
+	int64_t read_timeout_ns;
+	int64_t idle_timeout_ns;
+	int64_t last_full_log_ns;
+	unsigned long long full_events; /* since the last "full" log line */
+	_Atomic uint64_t refused;      /* full, every connection busy: not accepted */
+	_Atomic uint64_t closed_idle;  /* idle past idle_timeout */
+	_Atomic uint64_t closed_slow;  /* request incomplete past read_timeout */
+	_Atomic uint64_t closed_full;  /* closed to make room for a new connection */
+};
+
 struct http_server {
 	struct MHD_Daemon *daemon;
 	int port;
@@ -78,6 +121,15 @@ struct http_server {
 	struct http_route routes[HTTP_MAX_ROUTES];
 	_Atomic size_t nroutes;
 	struct http_route_stats unrouted; /* "other" */
+
+	struct http_conns conns;
+	bool conns_ready;          /* conns initialised (its lock and condition exist) */
+	unsigned max_requests;     /* requests in flight before 503 */
+	_Atomic unsigned in_flight;
+	_Atomic uint64_t over_limit; /* answered 503 for max_requests */
+	/* What http_server_publish_stats() last added; the publishing thread's own. */
+	uint64_t published_refused, published_idle, published_slow, published_full;
+	uint64_t published_over_limit;
 };
 
 struct http_arg {
@@ -95,6 +147,7 @@ struct http_request {
 	bool headers_done;
 	bool body_too_large;
 	bool answered;
+	bool in_flight;            /* counted in srv->in_flight until completed */
 	struct http_route *route;       /* NULL: unrouted */
 	struct buf body;
 	struct http_arg *args;
@@ -176,6 +229,28 @@ void http_response_release(struct http_response *resp);
 enum MHD_Result http_answer_text(struct http_request *req, unsigned status, const char *msg);
 /* Run the route's handler on a complete request and queue its response. */
 enum MHD_Result http_dispatch(struct http_request *req);
+
+/* ---- connections (http_conn.c) ---- */
+
+void http_conns_init(struct http_conns *cs, unsigned max_connections, int64_t read_timeout_ns,
+		     int64_t idle_timeout_ns);
+/* Start the reaper thread. Returns 0 or -errno. */
+int http_conns_start(struct http_conns *cs);
+/* Stop and join the reaper (a no-op when it never started). */
+void http_conns_stop(struct http_conns *cs);
+/* After the daemon has stopped. */
+void http_conns_release(struct http_conns *cs);
+/* MHD_OPTION_ACCEPT_POLICY_CALLBACK ('cls': the server): make room or refuse when full. */
+enum MHD_Result http_conn_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen);
+/* MHD_OPTION_NOTIFY_CONNECTION ('cls': the server): track connections opening and closing. */
+void http_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+		      enum MHD_ConnectionNotificationCode code);
+/* A request line arrived / the request is complete (or answered early) / it was answered. */
+void http_conn_request_started(struct http_server *srv, struct MHD_Connection *conn);
+void http_conn_request_complete(struct http_server *srv, struct MHD_Connection *conn);
+void http_conn_request_done(struct http_server *srv, struct MHD_Connection *conn);
+/* Connections open now. */
+unsigned http_conns_open(struct http_conns *cs);
 
 /* ---- statistics (http_stats.c) ---- */
 

@@ -70,7 +70,9 @@ static int listen_on(const struct sockaddr *sa, socklen_t salen, bool dual_stack
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (dual_stack)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-	if (bind(fd, sa, salen) < 0 || listen(fd, 128) < 0) {
+	/* The kernel's largest backlog: a burst of connects waits there for accept() instead of
+	 * having its SYNs dropped and retried a second later. */
+	if (bind(fd, sa, salen) < 0 || listen(fd, SOMAXCONN) < 0) {
 		err = -errno;
 		close(fd);
 		return err;

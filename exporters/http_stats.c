@@ -112,6 +112,52 @@ static void publish_route(struct metric *mreq, struct metric *mdur, const char *
 	}
 }
 
+/* Add what 'counter' gained since '*published' to 's'. */
+static void publish_counter(struct series *s, _Atomic uint64_t *counter, uint64_t *published)
+{
+	uint64_t now = atomic_load_explicit(counter, memory_order_relaxed);
+
+	if (now != *published)
+		series_add(s, (double)(now - *published));
+	*published = now;
+}
+
+static int publish_connections(struct http_server *srv, struct registry *reg)
+{
+	static const char *const reason_labels[] = { "reason", NULL };
+	struct http_conns *cs = &srv->conns;
+	struct metric *open, *refused, *closed, *in_flight, *over;
+
+	open = registry_gauge(reg, "deploywatch_http_connections",
+			      "HTTP connections open.", NULL);
+	refused = registry_counter(reg, "deploywatch_http_connections_refused_total",
+				   "HTTP connections refused: web.max_connections open, every one "
+				   "being answered.", NULL);
+	closed = registry_counter(reg, "deploywatch_http_connections_closed_total",
+				  "HTTP connections closed by the server: idle past web.idle_timeout, "
+				  "request incomplete past web.read_timeout, or to make room when "
+				  "web.max_connections were open (full).", reason_labels);
+	in_flight = registry_gauge(reg, "deploywatch_http_requests_in_flight",
+				   "HTTP requests received and not yet answered.", NULL);
+	over = registry_counter(reg, "deploywatch_http_requests_over_limit_total",
+				"HTTP requests answered 503 because web.max_requests were in flight.",
+				NULL);
+	if (!open || !refused || !closed || !in_flight || !over)
+		return -EINVAL;
+	series_set(metric_series(open, NULL), http_conns_open(cs));
+	series_set(metric_series(in_flight, NULL),
+		   atomic_load_explicit(&srv->in_flight, memory_order_relaxed));
+	publish_counter(metric_series(refused, NULL), &cs->refused, &srv->published_refused);
+	publish_counter(metric_series(closed, (const char *const[]){ "idle_timeout" }),
+			&cs->closed_idle, &srv->published_idle);
+	publish_counter(metric_series(closed, (const char *const[]){ "read_timeout" }),
+			&cs->closed_slow, &srv->published_slow);
+	publish_counter(metric_series(closed, (const char *const[]){ "full" }),
+			&cs->closed_full, &srv->published_full);
+	publish_counter(metric_series(over, NULL), &srv->over_limit, &srv->published_over_limit);
+	return 0;
+}
+
 int http_server_publish_stats(struct http_server *srv, struct registry *reg)
 {
 	static const char *const req_labels[] = { "handler", "code", NULL };
@@ -132,6 +178,6 @@ int http_server_publish_stats(struct http_server *srv, struct registry *reg)
 	for (size_t i = 0; i < n; i++)
 		publish_route(mreq, mdur, srv->routes[i].path, &srv->routes[i].stats);
 	publish_route(mreq, mdur, "other", &srv->unrouted);
-	return 0;
+	return publish_connections(srv, reg);
 }
 

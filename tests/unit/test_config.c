@@ -53,6 +53,10 @@ static void assert_code_defaults(const struct config *cfg)
 	assert_null(cfg->web.tls_cert_file);
 	assert_null(cfg->web.tls_key_file);
 	assert_int_equal(cfg->web.nusers, 0);
+	assert_int_equal(cfg->web.max_connections, 1024);
+	assert_int_equal(cfg->web.max_requests, 40);
+	assert_int_equal(cfg->web.read_timeout, 10 * MS_S);
+	assert_int_equal(cfg->web.idle_timeout, 20 * MS_S);
 	assert_int_equal(cfg->nrules, 0);
 	assert_int_equal(cfg->system.nfilesystems, 1);
 	assert_string_equal(cfg->system.filesystems[0], "/");
@@ -188,6 +192,10 @@ static void test_full(void **state)
 	assert_string_equal(cfg->web.users[1].name, "bob");
 	assert_string_equal(cfg->web.users[1].bcrypt_hash,
 			    "$2b$12$0123456789./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmno");
+	assert_int_equal(cfg->web.max_connections, 256);
+	assert_int_equal(cfg->web.max_requests, 8);
+	assert_int_equal(cfg->web.read_timeout, 5 * MS_S);
+	assert_int_equal(cfg->web.idle_timeout, 2 * MS_M);
 
 	assert_int_equal(cfg->nsources, 5);
 	assert_string_equal(cfg->sources[0].name, "laravel");
@@ -311,6 +319,15 @@ static const struct error_case error_cases[] = {
 	{ "limits:\n  max_series_per_metric: 1e3\n",
 	  "t.yml:2:26: limits.max_series_per_metric: expected an integer 1 to 1000000, got "
 	  "\"1e3\"" },
+	{ "web:\n  max_connections: 0\n",
+	  "t.yml:2:20: web.max_connections: expected an integer 1 to 65536, got \"0\"" },
+	{ "web:\n  max_requests: 10001\n",
+	  "t.yml:2:17: web.max_requests: expected an integer 1 to 10000, got \"10001\"" },
+	{ "web:\n  read_timeout: 500ms\n",
+	  "t.yml:2:17: web.read_timeout: expected a duration of at least 1s, got \"500ms\"" },
+	{ "web:\n  idle_timeout: soon\n",
+	  "t.yml:2:17: web.idle_timeout: expected a duration such as 30s, 5m, 2h or 7d, got "
+	  "\"soon\"" },
 	{ "log_level: verbose\n",
 	  "t.yml:1:12: log_level: expected one of debug, info, warn, error, got \"verbose\"" },
 	/* durations */
