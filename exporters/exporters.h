@@ -61,7 +61,10 @@ struct http_response; /* likewise */
 #define HTTP_DEFAULT_THREADS 2
 #define HTTP_MAX_THREADS 64
 #define HTTP_DEFAULT_MAX_BODY ((size_t)1 << 20)      /* request bodies (form POSTs) */
-#define HTTP_DEFAULT_MAX_HEADER ((size_t)128 << 10)  /* request line + headers, per connection */
+/* Request line + headers, per connection. It is libmicrohttpd's per-connection memory pool,
+ * which it zeroes whole for every connection: at 128 KiB, 1,000 connections cost 0.56 s of CPU
+ * and 128 MiB; at 16 KiB, 0.12 s and 16 MiB. Longer PromQL queries go in a POST body. */
+#define HTTP_DEFAULT_MAX_HEADER ((size_t)16 << 10)
 #define HTTP_MAX_RESPONSE ((size_t)256 << 20)        /* any response body */
 #define HTTP_MAX_ARGS 1000                           /* query + form parameters per request */
 #define HTTP_MAX_ROUTES 64

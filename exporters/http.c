@@ -103,10 +103,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		req->in_flight = true;
 		if (atomic_fetch_add_explicit(&srv->in_flight, 1, memory_order_relaxed) >=
 		    srv->max_requests) {
-			atomic_fetch_add_explicit(&srv->over_limit, 1, memory_order_relaxed);
-			http_conn_request_complete(srv, conn);
-			return http_answer_text(req, MHD_HTTP_SERVICE_UNAVAILABLE,
-						"Too many concurrent requests");
+			/* Answered once the request is in, with its body dropped, so that the
+			 * connection stays usable (an answer on the headers closes it). */
+			req->over_limit = true;
+			return MHD_YES;
 		}
 		if (srv->auth && !http_auth_check(srv->auth, http_request_header(
 					 req, MHD_HTTP_HEADER_AUTHORIZATION))) {
@@ -122,7 +122,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (*upload_data_size) {
 		/* A chunked body can grow past the cap: read and drop the rest, answer 413. */
-		if (!req->body_too_large &&
+		if (!req->body_too_large && !req->over_limit &&
 		    buf_append(&req->body, upload_data, *upload_data_size)) {
 			req->body_too_large = true;
 			buf_release(&req->body);
@@ -131,6 +131,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	http_conn_request_complete(srv, conn);
+	if (req->over_limit) {
+		atomic_fetch_add_explicit(&srv->over_limit, 1, memory_order_relaxed);
+		return http_answer_text(req, MHD_HTTP_SERVICE_UNAVAILABLE,
+					"Too many concurrent requests");
+	}
 	return http_dispatch(req);
 }
 
@@ -170,7 +175,12 @@ int http_server_new(const struct http_server_options *opt, struct http_server **
 	atomic_init(&srv->nroutes, 0);
 	atomic_init(&srv->ready, true);
 	atomic_init(&srv->in_flight, 0);
-	http_conns_init(&srv->conns, max_conns, read_ms * 1000000, idle_ms * 1000000);
+	http_metrics_cache_init(&srv->metrics_cache);
+	rc = http_conns_init(&srv->conns, max_conns, read_ms * 1000000, idle_ms * 1000000);
+	if (rc) {
+		snprintf(err, errlen, "listen %s: cannot watch connections: %s", addr, err_str(rc));
+		goto out_free;
+	}
 	srv->conns_ready = true;
 
 	if (max_conns > HTTP_MAX_CONNECTIONS || srv->max_requests > HTTP_MAX_REQUESTS) {
@@ -236,7 +246,7 @@ int http_server_new(const struct http_server_options *opt, struct http_server **
 	if (srv->tls_cert)
 		flags |= MHD_USE_TLS;
 	ops[nops++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER,
-					       (intptr_t)http_mhd_log, NULL };
+					       (intptr_t)http_mhd_log, &srv->mhd_log };
 	ops[nops++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd, NULL };
 	ops[nops++] = (struct MHD_OptionItem){ MHD_OPTION_URI_LOG_CALLBACK,
 					       (intptr_t)on_uri, srv };
@@ -301,6 +311,7 @@ void http_server_free(struct http_server *srv)
 		MHD_stop_daemon(srv->daemon);
 	if (srv->conns_ready)
 		http_conns_release(&srv->conns);
+	http_metrics_cache_release(&srv->metrics_cache);
 	n = atomic_load(&srv->nroutes);
 	for (size_t i = 0; i < n; i++)
 		free(srv->routes[i].path);

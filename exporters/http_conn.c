@@ -14,7 +14,8 @@
  *   READING  request line seen, request incomplete  deadline: read_timeout from its start
  *   BUSY     complete, being answered               none here (libmicrohttpd's inactivity timeout)
  *   IDLE     keep-alive, between requests           deadline: idle_timeout
- * A reaper thread closes connections past their deadline. When the server is full a new
+ * A reaper thread closes connections past their deadline, and those whose peer has closed
+ * (EPOLLRDHUP on its own epoll set) once they are not being answered. When the server is full a new
  * connection takes the slot of the connection idle the longest, else of the one waiting longest
  * for its request; with every connection busy it is refused.
  *
@@ -27,12 +28,16 @@
 #include "exporters/exporters.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <time.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -45,6 +50,12 @@
 #define FULL_LOG_INTERVAL_NS (60 * (int64_t)1000000000)
 /* The reaper looks at least this often, so a deadline is kept to within this much. */
 #define REAPER_MAX_SLEEP_NS (250 * (int64_t)1000000)
+/* After a peer's FIN, time for libmicrohttpd to read and answer a request that came with it
+ * before the connection, no longer answering anything, is closed. */
+#define PEER_GRACE_NS (100 * (int64_t)1000000)
+/* Memory is handed back to the system when the connections fall under half of a peak of at
+ * least this many. */
+#define TRIM_MIN_PEAK 64
 
 static void conn_unlink(struct http_conn *c)
 {
@@ -53,13 +64,15 @@ static void conn_unlink(struct http_conn *c)
 	c->prev = c->next = c;
 }
 
-/* Shut 'c' down for 'reason' (counted). Caller holds the lock. */
+/* Shut 'c' down for 'reason' (counted; NULL: the peer closed, not counted). Caller holds the
+ * lock. */
 static void conn_shut(struct http_conns *cs, struct http_conn *c, _Atomic uint64_t *reason)
 {
 	c->shut = true;
 	cs->nshut++;
 	shutdown(c->fd, SHUT_RDWR);
-	atomic_fetch_add_explicit(reason, 1, memory_order_relaxed);
+	if (reason)
+		atomic_fetch_add_explicit(reason, 1, memory_order_relaxed);
 }
 
 static int64_t deadline_of(const struct http_conns *cs, const struct http_conn *c)
@@ -76,52 +89,115 @@ static int64_t deadline_of(const struct http_conns *cs, const struct http_conn *
 	return INT64_MAX;
 }
 
-static void *reaper_main(void *arg)
+/* Caller holds the lock. The open connection with descriptor 'fd' and 'serial', or NULL. */
+static struct http_conn *find_conn(struct http_conns *cs, int fd, uint32_t serial)
 {
-	struct http_conns *cs = arg;
-
-	pthread_mutex_lock(&cs->lock);
-	while (!cs->stop) {
-		int64_t now = clock_mono_ns(), next = now + REAPER_MAX_SLEEP_NS;
-		struct timespec ts;
-
-		for (struct http_conn *c = cs->head.next; c != &cs->head; c = c->next) {
-			int64_t dl;
-
-			if (c->shut)
-				continue;
-			dl = deadline_of(cs, c);
-			if (dl <= now)
-				conn_shut(cs, c, c->state == HTTP_CONN_IDLE ? &cs->closed_idle
-								       : &cs->closed_slow);
-			else if (dl < next)
-				next = dl;
-		}
-		ts.tv_sec = (time_t)(next / 1000000000);
-		ts.tv_nsec = (long)(next % 1000000000);
-		pthread_cond_timedwait(&cs->wake, &cs->lock, &ts);
-	}
-	pthread_mutex_unlock(&cs->lock);
+	for (struct http_conn *c = cs->head.next; c != &cs->head; c = c->next)
+		if (c->fd == fd && c->serial == serial)
+			return c;
 	return NULL;
 }
 
-void http_conns_init(struct http_conns *cs, unsigned max_connections, int64_t read_timeout_ns,
-		     int64_t idle_timeout_ns)
+/*
+ * Caller holds the lock. Close what is past its deadline, and what the peer closed: once it is
+ * no longer being answered and libmicrohttpd has had PEER_GRACE_NS to act on the request that
+ * may have come with the FIN. Returns the next time something falls due.
+ */
+static int64_t reap(struct http_conns *cs, int64_t now)
 {
-	pthread_condattr_t attr;
+	int64_t next = now + REAPER_MAX_SLEEP_NS;
+
+	for (struct http_conn *c = cs->head.next; c != &cs->head; c = c->next) {
+		int64_t dl;
+
+		if (c->shut)
+			continue;
+		if (c->peer_closed_ns && c->state != HTTP_CONN_BUSY) {
+			int unread = 0;
+
+			/* Bytes libmicrohttpd has yet to read: a request that came with the FIN,
+			 * which it will answer. The grace starts once it has read them all. */
+			if (ioctl(c->fd, FIONREAD, &unread) == 0 && unread > 0)
+				c->peer_closed_ns = now;
+			dl = (c->progress_ns > c->peer_closed_ns ? c->progress_ns : c->peer_closed_ns) +
+			     PEER_GRACE_NS;
+			if (dl <= now) {
+				conn_shut(cs, c, NULL);
+				continue;
+			}
+			if (dl < next)
+				next = dl;
+		}
+		dl = deadline_of(cs, c);
+		if (dl <= now)
+			conn_shut(cs, c, c->state == HTTP_CONN_IDLE ? &cs->closed_idle
+								     : &cs->closed_slow);
+		else if (dl < next)
+			next = dl;
+	}
+	return next;
+}
+
+static void *reaper_main(void *arg)
+{
+	struct http_conns *cs = arg;
+	struct epoll_event ev[64];
+	int64_t next = clock_mono_ns();
+	bool trim;
+
+	for (;;) {
+		int64_t now = clock_mono_ns(), wait_ms = (next - now + 999999) / 1000000;
+		int n = epoll_wait(cs->epfd, ev, 64, wait_ms < 0 ? 0 : (int)wait_ms);
+
+		now = clock_mono_ns();
+		pthread_mutex_lock(&cs->lock);
+		for (int i = 0; i < n; i++) {
+			struct http_conn *c;
+
+			if (ev[i].data.u64 == UINT64_MAX) {
+				pthread_mutex_unlock(&cs->lock);
+				return NULL;
+			}
+			/* Reported once (EPOLLONESHOT): a connection that is gone may still be in
+			 * this batch, hence the lookup. */
+			c = find_conn(cs, (int)(ev[i].data.u64 & 0xffffffff),
+				      (uint32_t)(ev[i].data.u64 >> 32));
+			if (c && !c->peer_closed_ns)
+				c->peer_closed_ns = now;
+		}
+		next = reap(cs, now);
+		trim = cs->count < cs->peak / 2 && cs->peak >= TRIM_MIN_PEAK;
+		if (trim)
+			cs->peak = cs->count;
+		pthread_mutex_unlock(&cs->lock);
+		/* libmicrohttpd's pools of 32 KiB or less come from malloc, whose arenas keep what
+		 * a burst of connections freed: give it back once most of them are gone. */
+		if (trim)
+			malloc_trim(0);
+	}
+}
+
+int http_conns_init(struct http_conns *cs, unsigned max_connections, int64_t read_timeout_ns,
+		    int64_t idle_timeout_ns)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = UINT64_MAX };
+	int rc;
 
 	memset(cs, 0, sizeof(*cs));
 	pthread_mutex_init(&cs->lock, NULL);
-	pthread_condattr_init(&attr);
-	/* The reaper's deadlines are on the monotonic clock (clock_mono_ns). */
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&cs->wake, &attr);
-	pthread_condattr_destroy(&attr);
 	cs->head.prev = cs->head.next = &cs->head;
 	cs->max = max_connections;
 	cs->read_timeout_ns = read_timeout_ns;
 	cs->idle_timeout_ns = idle_timeout_ns;
-	cs->last_full_log_ns = INT64_MIN;
+	cs->epfd = epoll_create1(EPOLL_CLOEXEC);
+	cs->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (cs->epfd < 0 || cs->stopfd < 0 ||
+	    epoll_ctl(cs->epfd, EPOLL_CTL_ADD, cs->stopfd, &ev) < 0) {
+		rc = -errno;
+		http_conns_release(cs);
+		return rc;
+	}
+	return 0;
 }
 
 int http_conns_start(struct http_conns *cs)
@@ -136,12 +212,12 @@ int http_conns_start(struct http_conns *cs)
 
 void http_conns_stop(struct http_conns *cs)
 {
+	uint64_t one = 1;
+
 	if (!cs->reaper_running)
 		return;
-	pthread_mutex_lock(&cs->lock);
-	cs->stop = true;
-	pthread_cond_signal(&cs->wake);
-	pthread_mutex_unlock(&cs->lock);
+	if (write(cs->stopfd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+		abort(); /* an eventfd write of 1 cannot fail short of a bug */
 	pthread_join(cs->reaper, NULL);
 	cs->reaper_running = false;
 }
@@ -149,7 +225,11 @@ void http_conns_stop(struct http_conns *cs)
 void http_conns_release(struct http_conns *cs)
 {
 	/* The daemon is stopped: every connection was reported closed and unlinked. */
-	pthread_cond_destroy(&cs->wake);
+	if (cs->epfd >= 0)
+		close(cs->epfd);
+	if (cs->stopfd >= 0)
+		close(cs->stopfd);
+	cs->epfd = cs->stopfd = -1;
 	pthread_mutex_destroy(&cs->lock);
 }
 
@@ -195,7 +275,7 @@ enum MHD_Result http_conn_accept(void *cls, const struct sockaddr *addr, socklen
 	}
 	cs->full_events++;
 	now = clock_mono_ns();
-	if (now - cs->last_full_log_ns >= FULL_LOG_INTERVAL_NS) {
+	if (!cs->last_full_log_ns || now - cs->last_full_log_ns >= FULL_LOG_INTERVAL_NS) {
 		unsigned long long events = cs->full_events;
 
 		cs->full_events = 0;
@@ -222,16 +302,25 @@ void http_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_cont
 		const union MHD_ConnectionInfo *info =
 			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 
+		struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLONESHOT };
+
 		c = xcalloc(1, sizeof(*c));
 		c->fd = info ? info->connect_fd : -1;
 		c->state = HTTP_CONN_NEW;
-		c->since_ns = clock_mono_ns();
+		c->since_ns = c->progress_ns = clock_mono_ns();
 		pthread_mutex_lock(&cs->lock);
+		c->serial = cs->next_serial++;
+		ev.data.u64 = (uint64_t)c->serial << 32 | (uint32_t)c->fd;
+		/* Without it a peer's close goes unnoticed until a deadline: libmicrohttpd, edge
+		 * triggered, misses a FIN that arrives while it is busy with the connection. */
+		if (c->fd >= 0)
+			epoll_ctl(cs->epfd, EPOLL_CTL_ADD, c->fd, &ev);
 		c->prev = cs->head.prev;
 		c->next = &cs->head;
 		cs->head.prev->next = c;
 		cs->head.prev = c;
-		cs->count++;
+		if (++cs->count > cs->peak)
+			cs->peak = cs->count;
 		pthread_mutex_unlock(&cs->lock);
 		*socket_context = c;
 		return;
@@ -239,6 +328,8 @@ void http_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_cont
 	if (!c)
 		return;
 	pthread_mutex_lock(&cs->lock);
+	if (c->fd >= 0)
+		epoll_ctl(cs->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	conn_unlink(c);
 	cs->count--;
 	if (c->shut)
@@ -264,8 +355,9 @@ static void set_state(struct http_conns *cs, struct MHD_Connection *conn,
 	if (!c)
 		return;
 	pthread_mutex_lock(&cs->lock);
+	c->progress_ns = clock_mono_ns();
 	if (restart_clock)
-		c->since_ns = clock_mono_ns();
+		c->since_ns = c->progress_ns;
 	c->state = state;
 	pthread_mutex_unlock(&cs->lock);
 }
@@ -277,9 +369,10 @@ void http_conn_request_started(struct http_server *srv, struct MHD_Connection *c
 	if (!c)
 		return;
 	pthread_mutex_lock(&srv->conns.lock);
+	c->progress_ns = clock_mono_ns();
 	/* A first request's time counts from the accept, a later one's from its request line. */
 	if (c->state != HTTP_CONN_NEW)
-		c->since_ns = clock_mono_ns();
+		c->since_ns = c->progress_ns;
 	c->state = HTTP_CONN_READING;
 	pthread_mutex_unlock(&srv->conns.lock);
 }

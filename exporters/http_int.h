@@ -64,6 +64,16 @@ struct http_route {
 	struct http_route_stats stats;
 };
 
+/* Where http_mhd_log() sends libmicrohttpd's messages: NULL logs them as warnings;
+ * capture=true collects them in 'last' (while a daemon starts, to explain a refusal);
+ * capture=false logs one a minute as a warning and the others at debug level. */
+struct http_log_sink {
+	bool capture;
+	char last[1024];
+	_Atomic int64_t next_warn_ns;  /* clock_mono_ns before which messages go to debug */
+	_Atomic uint64_t suppressed;   /* since the last warning */
+};
+
 /* A connection's state, for its deadline (http_conn.c). */
 enum http_conn_state {
 	HTTP_CONN_NEW,      /* accepted, no request line yet */
@@ -75,8 +85,11 @@ enum http_conn_state {
 struct http_conn {
 	struct http_conn *prev, *next; /* in http_conns.head's circular list */
 	int fd;
+	uint32_t serial;           /* tells a reused descriptor number from this connection */
 	enum http_conn_state state;
-	int64_t since_ns;          /* when it entered 'state' (NEW: accepted), clock_mono_ns */
+	int64_t since_ns;          /* when its deadline started counting, clock_mono_ns */
+	int64_t progress_ns;       /* its last change of state */
+	int64_t peer_closed_ns;    /* when the peer's FIN was seen; 0: not seen */
 	bool shut;                 /* we shut it down; libmicrohttpd has yet to close it */
 };
 
@@ -86,22 +99,39 @@ struct http_conn {
  */
 struct http_conns {
 	pthread_mutex_t lock;
-	pthread_cond_t wake;       /* wakes the reaper to stop */
+	int epfd;                  /* the reaper's: every connection for EPOLLRDHUP, and 'stopfd' */
+	int stopfd;                /* eventfd: tells the reaper to stop */
 	pthread_t reaper;
 	bool reaper_running;
-	bool stop;
+	uint32_t next_serial;
 	struct http_conn head;     /* list sentinel */
 	size_t count;              /* connections in the list */
 	size_t nshut;              /* of which shut down by us, not yet closed */
+	size_t peak;               /* most connections since memory was last trimmed */
 	unsigned max;              /* web.max_connections */
 	int64_t read_timeout_ns;
 	int64_t idle_timeout_ns;
-	int64_t last_full_log_ns;
+	int64_t last_full_log_ns;  /* 0: never logged */
 	unsigned long long full_events; /* since the last "full" log line */
 	_Atomic uint64_t refused;      /* full, every connection busy: not accepted */
 	_Atomic uint64_t closed_idle;  /* idle past idle_timeout */
 	_Atomic uint64_t closed_slow;  /* request incomplete past read_timeout */
 	_Atomic uint64_t closed_full;  /* closed to make room for a new connection */
+};
+
+/*
+ * The /metrics text, kept for HTTP_METRICS_CACHE_NS: the registry changes once per sampling
+ * tick, and a burst of scrapes (1,000 clients at once) then costs one rendering per format and
+ * encoding instead of one each, so a fresh client is not queued behind a thousand renderings.
+ */
+#define HTTP_METRICS_CACHE_NS (100 * (int64_t)1000000)
+struct http_metrics_cache {
+	pthread_mutex_t lock;
+	struct {
+		char *data;            /* owned; NULL: empty */
+		size_t len;
+		int64_t at_ns;         /* clock_mono_ns when rendered */
+	} slot[2][2];              /* [enum exposition_format][gzip] */
 };
 
 struct http_server {
@@ -122,6 +152,8 @@ struct http_server {
 	_Atomic size_t nroutes;
 	struct http_route_stats unrouted; /* "other" */
 
+	struct http_log_sink mhd_log; /* libmicrohttpd's messages while serving */
+	struct http_metrics_cache metrics_cache;
 	struct http_conns conns;
 	bool conns_ready;          /* conns initialised (its lock and condition exist) */
 	unsigned max_requests;     /* requests in flight before 503 */
@@ -146,6 +178,7 @@ struct http_request {
 	int64_t start_ns;
 	bool headers_done;
 	bool body_too_large;
+	bool over_limit;           /* past max_requests: answered 503 when complete */
 	bool answered;
 	bool in_flight;            /* counted in srv->in_flight until completed */
 	struct http_route *route;       /* NULL: unrouted */
@@ -194,12 +227,6 @@ int http_listen_port(int fd);
 
 /* ---- TLS and libmicrohttpd's log (http_tls.c) ---- */
 
-/* Where http_mhd_log() sends libmicrohttpd's messages: NULL or capture=false logs them as
- * warnings; capture=true collects them in 'last' (while a daemon starts, to explain a refusal). */
-struct http_log_sink {
-	bool capture;
-	char last[1024];
-};
 
 /* MHD_OPTION_EXTERNAL_LOGGER callback; 'cls' is a struct http_log_sink or NULL. Any thread. */
 void http_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
@@ -221,6 +248,8 @@ int http_form_parse_args(struct http_request *req);
 
 /* The route for 'path' (exact before the longest prefix), or NULL. Lock-free; any thread. */
 struct http_route *http_route_find(struct http_server *srv, const char *path);
+void http_metrics_cache_init(struct http_metrics_cache *mc);
+void http_metrics_cache_release(struct http_metrics_cache *mc);
 /* Add /metrics (when srv->registry is set), /-/healthy and /-/ready. */
 void http_route_add_builtins(struct http_server *srv);
 void http_response_init(struct http_response *resp);
@@ -232,8 +261,9 @@ enum MHD_Result http_dispatch(struct http_request *req);
 
 /* ---- connections (http_conn.c) ---- */
 
-void http_conns_init(struct http_conns *cs, unsigned max_connections, int64_t read_timeout_ns,
-		     int64_t idle_timeout_ns);
+/* Returns 0 or -errno (no descriptors left for the reaper's epoll). */
+int http_conns_init(struct http_conns *cs, unsigned max_connections, int64_t read_timeout_ns,
+		    int64_t idle_timeout_ns);
 /* Start the reaper thread. Returns 0 or -errno. */
 int http_conns_start(struct http_conns *cs);
 /* Stop and join the reaper (a no-op when it never started). */

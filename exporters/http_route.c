@@ -5,6 +5,7 @@
 #include "exporters/exporters.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <microhttpd.h>
 #include <zlib.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "exporters/http_int.h"
@@ -252,10 +254,61 @@ static bool is_get(const struct http_request *req)
 	return strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
 }
 
+/* Caller holds the cache's lock. */
+static void cache_drop(struct http_metrics_cache *mc)
+{
+	for (size_t i = 0; i < 2; i++)
+		for (size_t j = 0; j < 2; j++) {
+			free(mc->slot[i][j].data);
+			mc->slot[i][j].data = NULL;
+		}
+}
+
+/* A copy of the cached body for ('fmt', 'gz') into 'out' when it is fresh. */
+static bool cache_get(struct http_metrics_cache *mc, enum exposition_format fmt, bool gz,
+		      int64_t now, struct buf *out)
+{
+	bool hit = false;
+
+	pthread_mutex_lock(&mc->lock);
+	if (mc->slot[fmt][gz].data && now - mc->slot[fmt][gz].at_ns < HTTP_METRICS_CACHE_NS)
+		hit = buf_append(out, mc->slot[fmt][gz].data, mc->slot[fmt][gz].len) == 0;
+	pthread_mutex_unlock(&mc->lock);
+	return hit;
+}
+
+static void cache_put(struct http_metrics_cache *mc, enum exposition_format fmt, bool gz,
+		      int64_t now, const struct buf *body)
+{
+	char *copy = xmalloc(body->len ? body->len : 1);
+
+	memcpy(copy, body->data, body->len);
+	pthread_mutex_lock(&mc->lock);
+	free(mc->slot[fmt][gz].data);
+	mc->slot[fmt][gz].data = copy;
+	mc->slot[fmt][gz].len = body->len;
+	mc->slot[fmt][gz].at_ns = now;
+	pthread_mutex_unlock(&mc->lock);
+}
+
+void http_metrics_cache_init(struct http_metrics_cache *mc)
+{
+	memset(mc, 0, sizeof(*mc));
+	pthread_mutex_init(&mc->lock, NULL);
+}
+
+void http_metrics_cache_release(struct http_metrics_cache *mc)
+{
+	cache_drop(mc);
+	pthread_mutex_destroy(&mc->lock);
+}
+
 static int handle_metrics(void *ctx, const struct http_request *req, struct http_response *resp)
 {
 	struct http_server *srv = ctx;
 	enum exposition_format fmt;
+	int64_t now = clock_mono_ns();
+	bool gz;
 	int err;
 
 	if (!is_get(req)) {
@@ -263,15 +316,27 @@ static int handle_metrics(void *ctx, const struct http_request *req, struct http
 		return 0;
 	}
 	fmt = exposition_negotiate(http_request_header(req, MHD_HTTP_HEADER_ACCEPT));
+	gz = accepts_gzip(http_request_header(req, MHD_HTTP_HEADER_ACCEPT_ENCODING));
+	http_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, exposition_content_type(fmt));
+	if (cache_get(&srv->metrics_cache, fmt, gz, now, http_response_body(resp))) {
+		if (gz && resp->body.len) {
+			http_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+			http_response_header(resp, MHD_HTTP_HEADER_VARY,
+					     MHD_HTTP_HEADER_ACCEPT_ENCODING);
+		}
+		return 0;
+	}
 	err = exposition_write(srv->registry, fmt, http_response_body(resp));
+	if (!err)
+		err = http_response_compress(resp, req);
 	if (err) {
 		log_error(LOG_COMP, "cannot write /metrics: %s; answered 500", err_str(err));
 		http_response_text(resp, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				   "cannot write metrics: %s\n", err_str(err));
 		return 0;
 	}
-	http_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, exposition_content_type(fmt));
-	return http_response_compress(resp, req);
+	cache_put(&srv->metrics_cache, fmt, gz, now, &resp->body);
+	return 0;
 }
 
 static int handle_healthy(void *ctx, const struct http_request *req, struct http_response *resp)

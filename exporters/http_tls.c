@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,16 +16,21 @@
 #include <microhttpd.h>
 
 #include "core/log.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "exporters/http_int.h"
 
 #define LOG_COMP "http"
 #define TLS_FILE_MAX ((size_t)1 << 20)
+/* At most one libmicrohttpd message a minute at warn level while serving. */
+#define MHD_LOG_INTERVAL_NS (60 * (int64_t)1000000000)
 
 __attribute__((format(printf, 2, 0)))
 void http_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	struct http_log_sink *sink = cls;
+	int64_t now, next;
+	uint64_t suppressed;
 	char msg[512];
 	size_t n;
 
@@ -39,7 +45,26 @@ void http_mhd_log(void *cls, const char *fmt, va_list ap)
 		snprintf(sink->last + used, sizeof(sink->last) - used, "%s%s", used ? "; " : "", msg);
 		return;
 	}
-	log_warn(LOG_COMP, "%s", msg);
+	if (!sink) {
+		log_warn(LOG_COMP, "%s", msg);
+		return;
+	}
+	/* While serving, its messages are about single connections ("closed by remote side with
+	 * incomplete request"): a flood of bad clients must not become a flood of log lines. */
+	now = clock_mono_ns();
+	next = atomic_load_explicit(&sink->next_warn_ns, memory_order_relaxed);
+	if (now < next || !atomic_compare_exchange_strong(&sink->next_warn_ns, &next,
+							  now + MHD_LOG_INTERVAL_NS)) {
+		atomic_fetch_add_explicit(&sink->suppressed, 1, memory_order_relaxed);
+		log_debug(LOG_COMP, "%s", msg);
+		return;
+	}
+	suppressed = atomic_exchange_explicit(&sink->suppressed, 0, memory_order_relaxed);
+	if (suppressed)
+		log_warn(LOG_COMP, "%s (and %llu more libmicrohttpd messages in the last minute, "
+				   "logged at debug level)", msg, (unsigned long long)suppressed);
+	else
+		log_warn(LOG_COMP, "%s", msg);
 }
 
 

@@ -8,6 +8,7 @@
 #include <crypt.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -349,7 +350,10 @@ static int failing_handler(void *ctx, const struct http_request *req, struct htt
 
 static void test_routes_and_parameters(void **state)
 {
-	struct http_server_options opt = { .listen_address = "127.0.0.1:0", .max_body = 64 };
+	/* libmicrohttpd keeps each URL parameter in the connection's pool (max_header): 128 KiB
+	 * holds HTTP_MAX_ARGS of them, the 16 KiB default about 250. */
+	struct http_server_options opt = { .listen_address = "127.0.0.1:0", .max_body = 64,
+					   .max_header = (size_t)128 << 10 };
 	struct http_server *srv = start(&opt);
 	int port = http_server_port(srv);
 	struct fetch f = { 0 };
@@ -792,6 +796,297 @@ static void test_publish_stats(void **state)
 	registry_free(reg);
 }
 
+
+/* ---- connection limits (raw sockets: the test decides when each byte goes) ---- */
+
+static int conn_open(int port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	return fd;
+}
+
+/* A connection whose receive window stays tiny: a large answer to it stays unsent. */
+static int conn_open_tiny_window(int port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), small = 4096;
+
+	assert_true(fd >= 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	return fd;
+}
+
+static void conn_send(int fd, const char *text)
+{
+	assert_int_equal(send(fd, text, strlen(text), MSG_NOSIGNAL), (ssize_t)strlen(text));
+}
+
+/* Read one response (headers and a Content-Length body) within 5 s; returns its status. */
+static int conn_response(int fd, char *body, size_t bodylen)
+{
+	char buf[8192];
+	size_t used = 0;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		char *end, *cl;
+		ssize_t n;
+
+		assert_int_equal(poll(&pfd, 1, 5000), 1);
+		n = recv(fd, buf + used, sizeof(buf) - 1 - used, 0);
+		if (n <= 0)
+			return 0;
+		used += (size_t)n;
+		buf[used] = '\0';
+		end = strstr(buf, "\r\n\r\n");
+		cl = strcasestr(buf, "Content-Length:");
+		if (end && cl && used >= (size_t)(end + 4 - buf) + strtoul(cl + 15, NULL, 10)) {
+			if (body)
+				snprintf(body, bodylen, "%s", end + 4);
+			return atoi(buf + 9);
+		}
+	}
+}
+
+/* Does the server close 'fd' within 'ms' (end of file or reset)? Reads and drops any data. */
+static bool conn_closed_within(int fd, int ms)
+{
+	char buf[65536];
+
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&pfd, 1, ms) != 1)
+			return false;
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return true;
+	}
+}
+
+static bool conn_still_open(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLRDHUP };
+
+	return poll(&pfd, 1, 0) == 0;
+}
+
+static int big_handler(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	struct buf *b = http_response_body(resp);
+	char line[1024];
+
+	(void)ctx;
+	(void)req;
+	memset(line, 'x', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\n';
+	/* 16 MiB: more than the loopback socket buffers hold. */
+	for (int i = 0; i < 16 * 1024; i++)
+		assert_int_equal(buf_append(b, line, sizeof(line)), 0);
+	return 0;
+}
+
+/* Publish into 'stats' (one registry per server: publishing adds what is new) and list it. */
+static void publish(struct http_server *srv, struct registry *stats, struct buf *out)
+{
+	struct registry_visitor v = { .sample = stats_sample };
+
+	assert_int_equal(http_server_publish_stats(srv, stats), 0);
+	buf_reset(out);
+	assert_int_equal(registry_visit(stats, &v, out), 0);
+}
+
+/* Publish until 'line' shows (the server's completion callbacks run just after the client has
+ * its answer), for at most 5 s. */
+static bool published_within(struct http_server *srv, struct registry *stats, struct buf *out,
+			     const char *line)
+{
+	for (int i = 0; i < 500; i++) {
+		struct pollfd none = { .fd = -1 };
+
+		publish(srv, stats, out);
+		if (has_line(out, line))
+			return true;
+		poll(&none, 0, 10);
+	}
+	print_message("%s not in:\n%s", line, out->data ? out->data : "");
+	return false;
+}
+
+static const char healthy_req[] = "GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n";
+static const char big_req[] = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+
+
+/* When full, the connection idle longest makes room; idle and slow connections are closed. */
+static void test_connections_make_room_and_expire(void **state)
+{
+	struct http_server_options opt = { .listen_address = "127.0.0.1:0", .max_connections = 4,
+					   .read_timeout_ms = 300, .idle_timeout_ms = 600 };
+	struct http_server *srv = start(&opt);
+	int port = http_server_port(srv), fds[4], fresh, slow;
+	struct registry *stats = registry_new(0);
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 0);
+	for (int i = 0; i < 4; i++) {
+		fds[i] = conn_open(port);
+		conn_send(fds[i], healthy_req);
+		assert_int_equal(conn_response(fds[i], NULL, 0), 200);
+	}
+	/* Full: the fifth takes the slot of the first, which was idle longest. */
+	fresh = conn_open(port);
+	conn_send(fresh, healthy_req);
+	assert_int_equal(conn_response(fresh, NULL, 0), 200);
+	assert_true(conn_closed_within(fds[0], 5000));
+	for (int i = 1; i < 4; i++)
+		assert_true(conn_still_open(fds[i]));
+	/* A keep-alive connection still answers while it is used within idle_timeout... */
+	conn_send(fds[1], healthy_req);
+	assert_int_equal(conn_response(fds[1], NULL, 0), 200);
+	/* ...and is closed once it is not. */
+	for (int i = 1; i < 4; i++)
+		assert_true(conn_closed_within(fds[i], 5000));
+	assert_true(conn_closed_within(fresh, 5000));
+
+	/* Half a request: closed at read_timeout, whether bytes trickle in or not. */
+	slow = conn_open(port);
+	conn_send(slow, "GET /-/healthy HTTP/1.1\r\n");
+	assert_true(conn_still_open(slow));
+	conn_send(slow, "Host: x\r\n");
+	assert_true(conn_closed_within(slow, 5000));
+	close(slow);
+
+	publish(srv, stats, &b);
+	assert_true(has_line(&b, "deploywatch_http_connections_closed_total{reason=full} 1"));
+	assert_true(has_line(&b, "deploywatch_http_connections_closed_total{reason=idle_timeout} 4"));
+	assert_true(has_line(&b, "deploywatch_http_connections_closed_total{reason=read_timeout} 1"));
+	assert_true(has_line(&b, "deploywatch_http_connections_refused_total{} 0"));
+
+	for (int i = 0; i < 4; i++)
+		close(fds[i]);
+	close(fresh);
+	buf_release(&b);
+	registry_free(stats);
+	http_server_free(srv);
+}
+
+/* A peer that closes is noticed at once: its slot is free long before any deadline. */
+static void test_connections_peer_close(void **state)
+{
+	struct http_server_options opt = { .listen_address = "127.0.0.1:0", .max_connections = 2,
+					   .read_timeout_ms = 60000, .idle_timeout_ms = 60000 };
+	struct http_server *srv = start(&opt);
+	int port = http_server_port(srv), a, b2, c;
+	struct registry *stats = registry_new(0);
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 0);
+	/* A complete request and the write side closed: answered, then closed. */
+	a = conn_open(port);
+	conn_send(a, healthy_req);
+	assert_int_equal(shutdown(a, SHUT_WR), 0);
+	assert_int_equal(conn_response(a, NULL, 0), 200);
+	assert_true(conn_closed_within(a, 5000));
+	/* Half a request and the write side closed: closed without waiting for read_timeout. */
+	b2 = conn_open(port);
+	conn_send(b2, "GET /-/healthy HTTP/1.1\r\nHo");
+	assert_int_equal(shutdown(b2, SHUT_WR), 0);
+	assert_true(conn_closed_within(b2, 5000));
+	close(a);
+	close(b2);
+	/* Both slots free again: two idle connections and no room was made for them. */
+	a = conn_open(port);
+	conn_send(a, healthy_req);
+	assert_int_equal(conn_response(a, NULL, 0), 200);
+	c = conn_open(port);
+	conn_send(c, healthy_req);
+	assert_int_equal(conn_response(c, NULL, 0), 200);
+	assert_true(conn_still_open(a));
+	publish(srv, stats, &b);
+	assert_true(has_line(&b, "deploywatch_http_connections_closed_total{reason=full} 0"));
+	assert_true(has_line(&b, "deploywatch_http_connections_closed_total{reason=read_timeout} 0"));
+	close(a);
+	close(c);
+	buf_release(&b);
+	registry_free(stats);
+	http_server_free(srv);
+}
+
+/* Past max_requests in flight, a quick 503; full of connections being answered, refused. */
+static void test_requests_over_limit_and_refused(void **state)
+{
+	struct http_server_options opt = { .listen_address = "127.0.0.1:0", .max_connections = 2,
+					   .max_requests = 1 };
+	struct http_server *srv = start(&opt);
+	int port = http_server_port(srv), stuck[2], other, third;
+	char body[256];
+	struct registry *stats = registry_new(0);
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 0);
+	assert_int_equal(http_server_route(srv, "/big", false, big_handler, NULL), 0);
+	/* Its answer waits behind a closed window: the request stays in flight. */
+	stuck[0] = conn_open_tiny_window(port);
+	conn_send(stuck[0], big_req);
+	other = conn_open(port);
+	conn_send(other, healthy_req);
+	assert_int_equal(conn_response(other, body, sizeof(body)), 503);
+	assert_string_equal(body, "Too many concurrent requests\n");
+	/* Full (one answering, one idle after its 503): the idle one makes room. */
+	third = conn_open(port);
+	assert_true(conn_closed_within(other, 5000));
+	conn_send(third, healthy_req);
+	assert_int_equal(conn_response(third, NULL, 0), 503);
+	assert_true(published_within(srv, stats, &b, "deploywatch_http_requests_in_flight{} 1"));
+	assert_true(has_line(&b, "deploywatch_http_requests_over_limit_total{} 2"));
+	assert_true(has_line(&b, "deploywatch_http_connections_closed_total{reason=full} 1"));
+	close(other);
+	close(third);
+	close(stuck[0]);
+	http_server_free(srv);
+	registry_free(stats);
+	stats = registry_new(0);
+
+	/* Both connections answering: a third is refused, as nothing can make room. */
+	opt.max_requests = 10;
+	srv = start(&opt);
+	port = http_server_port(srv);
+	assert_int_equal(http_server_route(srv, "/big", false, big_handler, NULL), 0);
+	for (int i = 0; i < 2; i++) {
+		stuck[i] = conn_open_tiny_window(port);
+		conn_send(stuck[i], big_req);
+	}
+	/* Wait until both are being answered: their first bytes arrive. */
+	for (int i = 0; i < 2; i++) {
+		struct pollfd pfd = { .fd = stuck[i], .events = POLLIN };
+
+		assert_int_equal(poll(&pfd, 1, 5000), 1);
+	}
+	third = conn_open(port);
+	assert_true(conn_closed_within(third, 5000));
+	publish(srv, stats, &b);
+	assert_true(has_line(&b, "deploywatch_http_connections_refused_total{} 1"));
+	assert_true(has_line(&b, "deploywatch_http_connections_closed_total{reason=full} 0"));
+	assert_true(has_line(&b, "deploywatch_http_connections{} 2"));
+	close(third);
+	for (int i = 0; i < 2; i++)
+		close(stuck[i]);
+	buf_release(&b);
+	registry_free(stats);
+	http_server_free(srv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -805,6 +1100,9 @@ int main(void)
 		cmocka_unit_test(test_listen_errors),
 		cmocka_unit_test(test_ipv6_and_all_interfaces),
 		cmocka_unit_test(test_publish_stats),
+		cmocka_unit_test(test_connections_make_room_and_expire),
+		cmocka_unit_test(test_connections_peer_close),
+		cmocka_unit_test(test_requests_over_limit_and_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
