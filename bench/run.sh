@@ -27,7 +27,7 @@ metric() { # URL NAME: the value of an unlabelled sample
 }
 
 wrk_threads=1 wrk_conns=8 wrk_secs=${WRK_SECONDS:-10}
-echo "deploywatch bench on $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), $(uname -r)"
+echo "deploywatch bench on $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), load average $(cut -d" " -f1-3 /proc/loadavg)"
 echo
 
 # ---- /metrics throughput and memory: deploywatch vs node_exporter ----
@@ -84,6 +84,42 @@ printf '%-44s %11.1f MiB\n' "deploywatch resident memory after wrk" "$(echo "$dw
 dw_ms_per_tick=$(echo "$tick_cpu * 1000 / $ticks" | bc -l)
 printf '%-44s %11.3f ms %11.3f ms %7.1fx\n' "CPU per tick (incl. store) | per scrape" \
 	"$dw_ms_per_tick" "$ne_ms_per_scrape" "$(echo "$ne_ms_per_scrape / $dw_ms_per_tick" | bc -l)"
+echo
+
+# ---- /metrics under concurrency (issue 8): requests/s at 1 to 1,000 connections ----
+# wrk keeps every connection busy (keep-alive, a new request as soon as the answer is in). Both
+# servers answer the excess over their concurrency cap with a quick 503 (deploywatch:
+# web.max_requests 40; node_exporter: --web.max-requests 40); "ok/s" counts only 200s. After
+# each run a fresh client's /-/healthy is timed: the issue's symptom was a minute of timeouts.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+conc_secs=${CONC_SECONDS:-5}
+run_wrk_conc() { # URL CONNECTIONS: "requests/s non-2xx total-requests"
+	local t=2
+	[ "$2" -lt 2 ] && t=1
+	wrk -t$t -c"$2" -d"${conc_secs}s" "$1" |
+		awk '/requests in/ {n = $1} /^Requests\/sec:/ {r = $2} /Non-2xx/ {e = $NF}
+		     END {print r, e + 0, n}'
+}
+healthy_ms() { # URL: milliseconds for a fresh client's /-/healthy (or "timeout")
+	curl -fsS -m 3 -o /dev/null -w '%{time_total}' "$1" 2>/dev/null |
+		awk '{printf "%.0f", $1 * 1000}' || echo timeout
+}
+printf '%-12s %12s %10s %9s %12s %10s %9s %7s\n' "/metrics" "deploywatch" "503s" "healthy" \
+	"node_export." "503s" "healthy" "ratio"
+printf '%-12s %12s %10s %9s %12s %10s %9s %7s\n' "(wrk ${conc_secs}s)" "ok/s" "" "after" \
+	"ok/s" "" "after" "ok/s"
+for c in 1 4 64 256 1000; do
+	read -r d_rps d_err d_n < <(run_wrk_conc "http://127.0.0.1:$dw_port/metrics" "$c")
+	d_h=$(healthy_ms "http://127.0.0.1:$dw_port/-/healthy")
+	read -r n_rps n_err n_n < <(run_wrk_conc "http://127.0.0.1:$ne_port/metrics" "$c")
+	n_h=$(healthy_ms "http://127.0.0.1:$ne_port/")
+	d_ok=$(echo "$d_rps * ($d_n - $d_err) / $d_n" | bc -l)
+	n_ok=$(echo "$n_rps * ($n_n - $n_err) / $n_n" | bc -l)
+	printf '%-12s %12.0f %10s %7s ms %12.0f %10s %7s ms %6.1fx\n' "$c conns" "$d_ok" "$d_err" \
+		"$d_h" "$n_ok" "$n_err" "$n_h" "$(echo "$d_ok / $n_ok" | bc -l)"
+done
+printf '%-44s %11.1f MiB\n' "deploywatch resident memory after the runs" \
+	"$(echo "$(rss_kib "$dw_pid") / 1024" | bc -l)"
 kill "$dw_pid" "$ne_pid"
 echo
 

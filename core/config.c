@@ -826,7 +826,7 @@ static int set_web_basic_auth_users(struct cfg_parser *p, const struct ynode *v,
 
 static int set_web_max_connections(struct cfg_parser *p, const struct ynode *v, void *obj)
 {
-	unsigned long n;
+	unsigned long n = 0;
 	int err = cfg_uint(p, v, 1, CONFIG_MAX_WEB_CONNECTIONS, "an integer 1 to 65536", &n);
 
 	if (!err)
@@ -836,7 +836,7 @@ static int set_web_max_connections(struct cfg_parser *p, const struct ynode *v, 
 
 static int set_web_max_requests(struct cfg_parser *p, const struct ynode *v, void *obj)
 {
-	unsigned long n;
+	unsigned long n = 0;
 	int err = cfg_uint(p, v, 1, CONFIG_MAX_WEB_REQUESTS, "an integer 1 to 10000", &n);
 
 	if (!err)
