@@ -1,12 +1,15 @@
 /*
- * The HTTP server: libmicrohttpd with an internal thread pool, a route table later modules add
- * to, basic auth, /metrics, /-/healthy, /-/ready, and request statistics kept in atomics.
+ * The HTTP server: libmicrohttpd with an internal pool of epoll workers, a route table later
+ * modules add to, basic auth, /metrics, /-/healthy, /-/ready, and request statistics kept in
+ * atomics.
  *
- * Request life in libmicrohttpd: the URI log callback runs first and creates our
- * struct http_request (it sees the raw URI, whose query string we decode ourselves so that '+'
- * means a space as in Go's url.ParseQuery); the access handler is then called once with the
- * headers (auth and size checks), once per chunk of body, and once more at the end, when the
- * route's handler runs; the completion callback frees the request.
+ * Request life in libmicrohttpd: the accept-policy and connection callbacks (http_conn.c) decide
+ * whether a new connection gets a slot and track it; the URI log callback runs first for each
+ * request and creates our struct http_request (it sees the raw URI, whose query string we decode
+ * ourselves so that '+' means a space as in Go's url.ParseQuery); the access handler is then
+ * called once with the headers (the web.max_requests count, auth and size checks), once per
+ * chunk of body, and once more at the end, when the route's handler runs; the completion
+ * callback frees the request and leaves the connection idle.
  *
  * The other parts are listed in http_int.h.
  */
