@@ -27,6 +27,14 @@ PROBE_LIMIT_S = 1.0
 RSS_LIMIT_KIB = 12 * 1024
 
 a = args()
+# Under AddressSanitizer the agent runs several times slower and its shadow memory counts as
+# resident: the time bound is tripled and the memory bound left to the plain build.
+with open(a.binary, "rb") as f:
+    SANITIZED = b"__asan_init" in f.read()
+if SANITIZED:
+    PROBE_LIMIT_S = 3.0
+    print("ASan build: fresh clients within %.0f s; resident memory not checked (see the plain "
+          "build)" % PROBE_LIMIT_S)
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 need = KEEPALIVE_CLIENTS + SLOW_CLIENTS + 3 * HALF_CLOSED + 256
 if soft < need:
@@ -269,7 +277,8 @@ check(slow_n and slow_n >= SLOW_CLIENTS - (full or 0),
       "closed_total{reason=read_timeout} is %r" % slow_n)
 check(len(re.findall(r"connection limit reached", agent.text())) == 1,
       "expected one 'connection limit reached' log line:\n" + agent.text()[-2000:])
-rss = wait_until("resident memory under %d KiB (now %d)" % (RSS_LIMIT_KIB, rss_kib()),
-                 lambda: rss_kib() < RSS_LIMIT_KIB and rss_kib(), timeout=10)
-print("resident memory after the burst: %.1f MiB" % (rss / 1024))
+if not SANITIZED:
+    rss = wait_until("resident memory under %d KiB (now %d)" % (RSS_LIMIT_KIB, rss_kib()),
+                     lambda: rss_kib() < RSS_LIMIT_KIB and rss_kib(), timeout=10)
+    print("resident memory after the burst: %.1f MiB" % (rss / 1024))
 check(agent.stop() == 0, "agent exit status")
