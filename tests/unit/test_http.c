@@ -2,7 +2,11 @@
  * The HTTP server on 127.0.0.1:0, driven by curl (a test dependency already installed, so no
  * HTTP client library is linked): /metrics with content negotiation and gzip, routes with
  * query and form parameters, 404/405/413/500, basic auth, TLS, listen and TLS errors, and the
- * request statistics.
+ * request statistics; then, over raw sockets, the connection limits.
+ *
+ * Map: curl helpers; /metrics; routes and parameters; auth; TLS; listen errors; statistics;
+ * connection limits (making room when full, read and idle deadlines, peers that close, 503 past
+ * max_requests, refusal); main.
  */
 #include <arpa/inet.h>
 #include <crypt.h>
