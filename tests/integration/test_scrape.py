@@ -20,13 +20,15 @@ agent = Agent(a.binary, agent_config(a.workdir), a.workdir)
 agent.wait_listening()
 
 
-def metrics_with(name):
+def metrics_after_first_tick():
+    # /metrics may be rendered while the first tick is still filling the registry: wait for a
+    # body that a completed tick wrote (deploywatch_ticks_total >= 1), not merely for one name.
     status, headers, body = http_get(agent.url("/metrics"))
-    return status == 200 and re.search(rb"^" + name.encode() + rb"[{ ]", body, re.M) and (headers, body)
+    m = re.search(rb"^deploywatch_ticks_total ([0-9.e+]+)$", body, re.M)
+    return status == 200 and m and float(m.group(1)) >= 1 and (headers, body)
 
 
-headers, body = wait_until("node_cpu_seconds_total on /metrics",
-                           lambda: metrics_with("node_cpu_seconds_total"))
+headers, body = wait_until("a completed tick on /metrics", metrics_after_first_tick)
 check(headers["Content-Type"].startswith("text/plain; version=0.0.4"),
       "content type %r" % headers["Content-Type"])
 text = body.decode()
