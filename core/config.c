@@ -11,6 +11,7 @@
 #include "core/config.h"
 
 #include "core/buf.h"
+#include "core/model.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -567,8 +568,12 @@ static int cfg_sequence(struct cfg_parser *p, const struct ynode *n, const char 
 
 /* ---- validators ---- */
 
-/* [a-zA-Z_][a-zA-Z0-9_-]*, at most CONFIG_MAX_NAME bytes. */
-static bool cfg_valid_name(const char *s)
+/*
+ * The name of a configuration entry (a source, a check): [a-zA-Z_][a-zA-Z0-9_-]*, at most
+ * CONFIG_MAX_NAME bytes. Not a Prometheus name: these names are label values and CLI words,
+ * where '-' reads naturally ("nginx-access"), so this rule is the config's own.
+ */
+static bool cfg_valid_entry_name(const char *s)
 {
 	size_t len = strlen(s);
 
@@ -581,21 +586,6 @@ static bool cfg_valid_name(const char *s)
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		      c == '_' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
-/* Prometheus metric name [a-zA-Z_:][a-zA-Z0-9_:]*. */
-static bool cfg_valid_metric_name(const char *s)
-{
-	if (!*s || (*s >= '0' && *s <= '9'))
-		return false;
-	for (; *s; s++) {
-		char c = *s;
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == ':'))
 			return false;
 	}
 	return true;
@@ -872,7 +862,7 @@ static int set_source_name(struct cfg_parser *p, const struct ynode *v, void *ob
 	int err;
 
 	err = cfg_string(p, v, &s->name, NAME_FORM, false);
-	if (!err && !cfg_valid_name(s->name))
+	if (!err && !cfg_valid_entry_name(s->name))
 		err = cfg_fail_at(p, v, "expected " NAME_FORM ", got %s",
 				  cfg_got(v, got, sizeof(got)));
 	return err;
@@ -1022,7 +1012,7 @@ static int set_rule_name(struct cfg_parser *p, const struct ynode *v, void *obj)
 	int err;
 
 	err = cfg_string(p, v, &r->name, METRIC_FORM, false);
-	if (!err && !cfg_valid_metric_name(r->name))
+	if (!err && !model_metric_name_valid(r->name, strlen(r->name)))
 		err = cfg_fail_at(p, v, "expected " METRIC_FORM ", got %s",
 				  cfg_got(v, got, sizeof(got)));
 	return err;
@@ -1266,7 +1256,7 @@ static int set_check_name(struct cfg_parser *p, const struct ynode *v, void *obj
 	int err;
 
 	err = cfg_string(p, v, &c->name, NAME_FORM, false);
-	if (!err && !cfg_valid_name(c->name))
+	if (!err && !cfg_valid_entry_name(c->name))
 		err = cfg_fail_at(p, v, "expected " NAME_FORM ", got %s",
 				  cfg_got(v, got, sizeof(got)));
 	return err;
