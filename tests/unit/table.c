@@ -1,6 +1,7 @@
 /* The table runner: see table.h. */
 #include "table.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,17 +11,6 @@
 #include <string.h>
 
 #include <cmocka.h>
-
-static int hexdigit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Decode the quoted word starting after the opening quote at *p into 'out'. Returns the decoded
  * length, or -1 for a bad escape or a missing closing quote. */
@@ -44,11 +34,11 @@ static long decode_quoted(const char **p, char *out)
 			case 'r': c = '\r'; break;
 			case 't': c = '\t'; break;
 			case 'x': {
-				int hi = hexdigit(q[0]), lo = hi < 0 ? -1 : hexdigit(q[1]);
+				char hex[3] = { q[0], q[1], '\0' };
 
-				if (lo < 0)
+				if (!isxdigit((unsigned char)hex[0]) || !isxdigit((unsigned char)hex[1]))
 					return -1;
-				c = (char)(hi << 4 | lo);
+				c = (char)strtol(hex, NULL, 16);
 				q += 2;
 				break;
 			}

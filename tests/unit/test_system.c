@@ -1038,30 +1038,33 @@ static bool case_mounts(const struct table_row *r, char *msg, size_t len)
 	return mount_case(r, msg, len, false);
 }
 
-static bool case_diskstats(const struct table_row *r, char *msg, size_t len)
+/* A device line's outcome as "dev=NAME v=1,2,...". */
+static bool device_outcome(const struct table_row *r, int rc, const char *dev, const uint64_t *v,
+			   size_t nv, char *msg, size_t len)
 {
-	struct system_disk_line d;
-	char v[512], out[600] = "";
-	int rc = system_parse_diskstats_line(r->word[1], &d);
+	char values[512], out[600] = "";
 
 	if (rc > 0) {
-		format_u64s(v, sizeof(v), d.v, d.nv);
-		snprintf(out, sizeof(out), "dev=%s v=%s", d.device, v);
+		format_u64s(values, sizeof(values), v, nv);
+		snprintf(out, sizeof(out), "dev=%s v=%s", dev, values);
 	}
 	return expect_outcome(r, 2, rc, out, msg, len);
 }
 
+static bool case_diskstats(const struct table_row *r, char *msg, size_t len)
+{
+	struct system_disk_line d = { 0 };
+	int rc = system_parse_diskstats_line(r->word[1], &d);
+
+	return device_outcome(r, rc, d.device, d.v, rc > 0 ? d.nv : 0, msg, len);
+}
+
 static bool case_netdev(const struct table_row *r, char *msg, size_t len)
 {
-	struct system_netdev_line d;
-	char v[512], out[600] = "";
+	struct system_netdev_line d = { 0 };
 	int rc = system_parse_netdev_line(r->word[1], &d);
 
-	if (rc > 0) {
-		format_u64s(v, sizeof(v), d.v, SYSTEM_NET_NMETRICS);
-		snprintf(out, sizeof(out), "dev=%s v=%s", d.device, v);
-	}
-	return expect_outcome(r, 2, rc, out, msg, len);
+	return device_outcome(r, rc, d.device, d.v, SYSTEM_NET_NMETRICS, msg, len);
 }
 
 static bool case_tcp(const struct table_row *r, char *msg, size_t len)
