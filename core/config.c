@@ -7,6 +7,12 @@
  * before any of the configuration is looked at. Then a schema-driven walk over the tree fills
  * struct config, key table by key table, stopping at the first error with the key path, the
  * expected form and what was found.
+ *
+ * Divisions, in order: error messages (cfg_fail, quoting what was found); key paths; the YAML
+ * tree (events to ynode, the caps); scalar values (strings, numbers, durations, sizes, booleans);
+ * mappings driven by key tables; validators (entry names, time zones, listen addresses, bcrypt);
+ * then one division per top-level section (storage, web, sources, rules, system, judge, limits
+ * and log_level); last the public functions (config_parse, config_load_file, config_free...).
  */
 #include "core/config.h"
 
