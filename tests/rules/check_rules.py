@@ -107,6 +107,7 @@ def source_files(root, folder):
 
 def check_includes(root, allowed, report):
     """Rules deps and int-header over every module folder, tests/ and bench/."""
+    count = 0
     folders = sorted(allowed) + [f for f in ("tests", "bench")
                                  if os.path.isdir(os.path.join(root, f))]
     for folder in folders:
@@ -118,6 +119,7 @@ def check_includes(root, allowed, report):
                 m = INCLUDE.match(line)
                 if not m:
                     continue
+                count += 1
                 target = m.group(1)
                 parts = target.split("/")
                 if len(parts) < 2:
@@ -133,6 +135,7 @@ def check_includes(root, allowed, report):
                         report(rel, lineno, "int-header",
                                "%s is private to %s/ (and tests/, bench/)"
                                % (target, os.path.dirname(target)))
+    return count
 
 
 def nm_symbols(lib):
@@ -158,6 +161,7 @@ def nm_symbols(lib):
 
 
 def check_prefixes(root, libs, table, report):
+    count = 0
     for module, lib in libs:
         if module not in table:
             report("docs/README.md", 0, "prefix",
@@ -169,6 +173,7 @@ def check_prefixes(root, libs, table, report):
             # adds, such as ASan's __odr_asan_gen_* beside each global; never written by us.
             if name.startswith("__"):
                 continue
+            count += 1
             if any(name.startswith(e) if e.endswith("_") else name == e for e in entries):
                 continue
             if os.path.isabs(path) and path.startswith(os.path.abspath(root) + os.sep):
@@ -176,6 +181,7 @@ def check_prefixes(root, libs, table, report):
             report(path, line, "prefix",
                    "%s exports %s, which carries none of %s's prefixes (%s)"
                    % (os.path.basename(lib), name, module, " ".join(entries)))
+    return count
 
 
 # ---- prototypes in public headers ----
@@ -265,6 +271,7 @@ def prototypes(text):
 
 
 def check_comments(root, modules, report):
+    count = 0
     for module in modules:
         folder = os.path.join(root, module)
         if not os.path.isdir(folder):
@@ -277,6 +284,7 @@ def check_comments(root, modules, report):
             code, comment_ends = blank_comments(text)
             code_lines = code.splitlines()
             for line, name in prototypes(text):
+                count += 1
                 # Walk up: past the lines of the prototypes just above (a group), to a comment.
                 k = line - 1
                 ok = False
@@ -292,6 +300,7 @@ def check_comments(root, modules, report):
                     report(rel, line, "comment",
                            "prototype of %s has no comment above it (what, ownership, "
                            "errors, thread)" % name)
+    return count
 
 
 def main():
@@ -302,6 +311,7 @@ def main():
     args = ap.parse_args()
 
     violations = []
+    counts = {"includes": 0, "symbols": 0, "prototypes": 0}
 
     def report(path, line, rule, detail):
         violations.append("%s:%d: %s: %s" % (path, line, rule, detail))
@@ -316,9 +326,9 @@ def main():
             if not sep or not os.path.isfile(lib):
                 raise Problem("--lib %s: expected MODULE=ARCHIVE of an existing file" % spec)
             libs.append((module, lib))
-        check_includes(args.root, allowed, report)
-        check_prefixes(args.root, libs, table, report)
-        check_comments(args.root, sorted(allowed), report)
+        counts["includes"] = check_includes(args.root, allowed, report)
+        counts["symbols"] = check_prefixes(args.root, libs, table, report)
+        counts["prototypes"] = check_comments(args.root, sorted(allowed), report)
     except (Problem, OSError) as e:
         print("check_rules: %s" % e, file=sys.stderr)
         return 2
@@ -326,9 +336,16 @@ def main():
     for v in violations:
         print(v)
     modules = ", ".join(sorted(allowed))
-    print("check_rules: %d violation(s) in %s; %d librar%s checked"
-          % (len(violations), modules, len(libs), "y" if len(libs) == 1 else "ies"),
-          file=sys.stderr)
+    # The counts show the check looked at something: a parser that stopped matching would
+    # otherwise pass in silence.
+    print("check_rules: %d violation(s) in %s; checked %d includes, %d symbols of %d "
+          "librar%s, %d prototypes"
+          % (len(violations), modules, counts["includes"], counts["symbols"], len(libs),
+             "y" if len(libs) == 1 else "ies", counts["prototypes"]), file=sys.stderr)
+    if not counts["includes"] or not counts["prototypes"] or (libs and not counts["symbols"]):
+        print("check_rules: found nothing to check; the tree or the parsing is wrong",
+              file=sys.stderr)
+        return 2
     return 1 if violations else 0
 
 
