@@ -5,10 +5,11 @@
  * Private to collector/: the I/O leaf that the host sampler (system*.c) and the log tailer
  * (tail*.c) share. It knows nothing about metrics or the registry.
  *
- *  - struct io_ops (io.c): the seam for open/read/stat. Everything in collector/ that touches
- *    a file goes through one, so tests inject EACCES, ENOENT or a failing read for one path
- *    (and a rotation race, for the tailer) without root or a special filesystem. io_real is the
- *    real system calls.
+ *  - struct io_ops (io.c): the seam for open/read/stat. Every file the collector opens and
+ *    reads goes through one, so tests inject EACCES, ENOENT or a failing read for one path (and
+ *    a rotation race, for the tailer) without root or a special filesystem. io_real is the real
+ *    system calls. (The sampler's process listing uses opendir, statvfs has a seam of its own
+ *    because it runs on a thread with a deadline, and sock_diag is a socket, not a file.)
  *  - struct lines (lines.c): a line reader over a file descriptor with a caller-provided fixed
  *    buffer, so a file of any size is read in buffer-sized pieces, never whole.
  *  - struct latch (latch.c): "log once when it starts failing, once when it recovers", never on
