@@ -4,6 +4,11 @@
  * errors injected through the I/O seam (EACCES, ENOENT, a failing read), and against this
  * machine's real /proc (cross-checked with what the test reads itself). The pure /proc parsers
  * and the line reader are checked from tables (tests/fixtures/tables/proc.txt).
+ *
+ * Divisions: helpers (reading the registry, a sampler over a tree, temporary trees); the
+ * fixtures (a 64-CPU host, an old host with files missing, odd names); trees that change between
+ * passes; the parsers and the line reader from tables; errors injected through the I/O seam;
+ * this machine's /proc; a hung network filesystem; bad configurations.
  */
 #include <arpa/inet.h>
 #include <errno.h>
