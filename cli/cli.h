@@ -30,6 +30,12 @@ struct command {
 	int (*run)(int argc, char **argv); /* argv[0] is the command name */
 };
 
+/*
+ * The commands, one per cmd_*.c file. 'argv' is the command line from the command's name on
+ * (argv[0] is "run", "dump", ...), borrowed for the call. Each parses its options, prints its
+ * own errors to stderr and returns one of the exit codes above. Main thread; cmd_run is the only
+ * one that starts threads (the HTTP server's).
+ */
 int cmd_run(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
 int cmd_import(int argc, char **argv);

@@ -1,6 +1,5 @@
 /*
- * The host sampler's lifecycle, its error accounting, the shared line reader, and the three
- * simplest sources: /proc/stat (CPU), /proc/meminfo and /proc/loadavg.
+ * The host sampler's lifecycle, its error accounting, and the three simplest sources: /proc/stat (CPU), /proc/meminfo and /proc/loadavg.
  */
 #include "collector/system.h"
 #include "collector/system_int.h"
@@ -11,7 +10,6 @@
 #include "core/registry.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,129 +34,6 @@ static const char *const source_names[SYSTEM_SRC_COUNT] = {
 
 /* ---- helpers shared by the readers ---- */
 
-int system_lines_open(struct system_lines *r, const char *path, char *buf, size_t cap)
-{
-	memset(r, 0, sizeof(*r));
-	r->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (r->fd < 0)
-		return -errno;
-	r->buf = buf;
-	r->cap = cap;
-	return 0;
-}
-
-int system_lines_next(struct system_lines *r, char **line)
-{
-	for (;;) {
-		char *nl = memchr(r->buf + r->start, '\n', r->end - r->start);
-		ssize_t n;
-
-		if (nl) {
-			char *begin = r->buf + r->start;
-
-			*nl = '\0';
-			r->start = (size_t)(nl - r->buf) + 1;
-			if (r->skipping) {
-				/* The tail of an over-long line: drop it. */
-				r->skipping = false;
-				continue;
-			}
-			*line = begin;
-			return 1;
-		}
-		if (r->eof) {
-			if (r->start < r->end && !r->skipping) {
-				r->buf[r->end] = '\0';
-				*line = r->buf + r->start;
-				r->start = r->end;
-				return 1;
-			}
-			return 0;
-		}
-		if (r->start > 0) {
-			memmove(r->buf, r->buf + r->start, r->end - r->start);
-			r->end -= r->start;
-			r->start = 0;
-		}
-		if (r->end == r->cap - 1) {
-			/* No newline in a full buffer: skip this line up to its end. */
-			if (!r->skipping)
-				r->toolong++;
-			r->skipping = true;
-			r->end = 0;
-		}
-		n = read(r->fd, r->buf + r->end, r->cap - 1 - r->end);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			r->eof = true;
-		r->end += (size_t)n;
-	}
-}
-
-void system_lines_close(struct system_lines *r)
-{
-	if (r->fd >= 0)
-		close(r->fd);
-	r->fd = -1;
-}
-
-long system_read_small(const char *path, char *buf, size_t cap)
-{
-	size_t len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	while (len < cap - 1) {
-		ssize_t n = read(fd, buf + len, cap - 1 - len);
-
-		if (n < 0) {
-			int err = -errno;
-
-			if (errno == EINTR)
-				continue;
-			close(fd);
-			return err;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	buf[len] = '\0';
-	return (long)len;
-}
-
-const char *system_skip_blanks(const char *p)
-{
-	while (*p == ' ' || *p == '\t')
-		p++;
-	return p;
-}
-
-bool system_parse_u64(const char **p, uint64_t *out)
-{
-	const char *q = system_skip_blanks(*p);
-	uint64_t v = 0;
-
-	if (*q < '0' || *q > '9')
-		return false;
-	for (; *q >= '0' && *q <= '9'; q++) {
-		unsigned d = (unsigned)(*q - '0');
-
-		if (v > (UINT64_MAX - d) / 10)
-			return false;
-		v = v * 10 + d;
-	}
-	*p = q;
-	*out = v;
-	return true;
-}
-
 int system_path(char *out, size_t len, const char *root, const char *rel)
 {
 	int n = snprintf(out, len, "%s/%s", root, rel);
@@ -174,9 +49,8 @@ void system_source_failed(struct system_sampler *s, enum system_source src, cons
 	va_list ap;
 
 	series_add(s->error_series[src], 1);
-	if (s->failing[src])
+	if (!latch_fail(&s->failing[src]))
 		return;
-	s->failing[src] = true;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
@@ -187,9 +61,8 @@ void system_source_failed(struct system_sampler *s, enum system_source src, cons
 
 void system_source_ok(struct system_sampler *s, enum system_source src)
 {
-	if (!s->failing[src])
+	if (!latch_ok(&s->failing[src]))
 		return;
-	s->failing[src] = false;
 	log_info(COMPONENT, "source %s is readable again", source_names[src]);
 }
 
@@ -201,7 +74,7 @@ static const char *const cpu_modes[] = {
 
 static void sample_stat(struct system_sampler *s)
 {
-	struct system_lines r;
+	struct lines r;
 	char path[PATH_MAX];
 	char *line;
 	unsigned ncpu = 0, bad = 0;
@@ -209,55 +82,41 @@ static void sample_stat(struct system_sampler *s)
 
 	err = system_path(path, sizeof(path), s->proc, "stat");
 	if (!err)
-		err = system_lines_open(&r, path, s->line, SYSTEM_LINE_MAX);
+		err = lines_open(&r, s->io, path, s->line, SYSTEM_LINE_MAX);
 	if (err) {
 		system_source_failed(s, SYSTEM_SRC_STAT, "cannot open %s/stat: %s", s->proc,
 				     strerror(-err));
 		goto out_sweep;
 	}
-	while ((err = system_lines_next(&r, &line)) > 0) {
-		/* "cpuN user nice system idle iowait irq softirq steal guest guest_nice"; the
-		 * aggregate "cpu " line is not exported (node_exporter sums per CPU too). */
-		char cpu[16];
-		const char *p;
-		uint64_t v[10];
-		size_t nv = 0, len;
+	while ((err = lines_next(&r, &line)) > 0) {
+		/* The aggregate "cpu " line is not exported (node_exporter sums per CPU too). */
+		struct system_cpu_line c;
+		int rc = system_parse_cpu_line(line, &c);
 
-		if (strncmp(line, "cpu", 3) != 0 || line[3] < '0' || line[3] > '9')
-			continue;
-		len = strspn(line + 3, "0123456789");
-		if (len >= sizeof(cpu) || (line[3 + len] != ' ' && line[3 + len] != '\t')) {
+		if (rc < 0)
 			bad++;
+		if (rc <= 0)
 			continue;
-		}
-		memcpy(cpu, line + 3, len);
-		cpu[len] = '\0';
-		p = line + 3 + len;
-		while (nv < 10 && system_parse_u64(&p, &v[nv]))
-			nv++;
-		/* Kernels since 2.6.33 print all ten; 2.6.11+ at least eight. */
-		if (nv < 4) {
-			bad++;
-			continue;
-		}
-		for (size_t i = 0; i < nv && i < 8; i++) {
-			const char *labels[2] = { cpu, cpu_modes[i] };
+		for (size_t i = 0; i < c.nv && i < 8; i++) {
+			const char *labels[2] = { c.cpu, cpu_modes[i] };
 
-			series_set(metric_series(s->cpu, labels), (double)v[i] / (double)s->user_hz);
+			series_set(metric_series(s->cpu, labels), (double)c.v[i] / (double)s->user_hz);
 		}
-		if (nv >= 9) {
-			const char *labels[2] = { cpu, "user" };
+		if (c.nv >= 9) {
+			const char *labels[2] = { c.cpu, "user" };
 
-			series_set(metric_series(s->cpu_guest, labels), (double)v[8] / (double)s->user_hz);
+			series_set(metric_series(s->cpu_guest, labels),
+				   (double)c.v[8] / (double)s->user_hz);
 		}
-		if (nv >= 10) {
-			const char *labels[2] = { cpu, "nice" };
+		if (c.nv >= 10) {
+			const char *labels[2] = { c.cpu, "nice" };
 
-			series_set(metric_series(s->cpu_guest, labels), (double)v[9] / (double)s->user_hz);
+			series_set(metric_series(s->cpu_guest, labels),
+				   (double)c.v[9] / (double)s->user_hz);
 		}
 		ncpu++;
 	}
-	system_lines_close(&r);
+	lines_close(&r);
 	if (err < 0)
 		system_source_failed(s, SYSTEM_SRC_STAT, "cannot read %s: %s", path, strerror(-err));
 	else if (bad || ncpu == 0)
@@ -272,38 +131,8 @@ out_sweep:
 
 /* ---- /proc/meminfo ---- */
 
-/*
- * node_exporter's names: "Active(anon):  1544 kB" -> node_memory_Active_anon_bytes (the value
- * times 1024); a field without a unit keeps its name and value: HugePages_Total ->
- * node_memory_HugePages_Total. Returns false for a field that cannot form a metric name.
- */
-static bool meminfo_name(const char *field, bool bytes, char *out, size_t len)
-{
-	size_t n = 0;
-	int w;
-
-	for (const char *p = field; *p; p++) {
-		char c = *p;
-
-		if (c == '(') {
-			c = '_';
-		} else if (c == ')') {
-			continue;
-		} else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			     (c >= '0' && c <= '9') || c == '_')) {
-			return false;
-		}
-		if (n + 1 >= len)
-			return false;
-		out[n++] = c;
-	}
-	if (n == 0)
-		return false;
-	out[n] = '\0';
-	w = snprintf(out + n, len - n, "%s", bytes ? "_bytes" : "");
-	return w >= 0 && (size_t)w < len - n;
-}
-
+/* The family of a meminfo field, registered on first sight under node_exporter's name
+ * (system_meminfo_name). NULL for a field that cannot form a metric name. */
 static struct metric *meminfo_family(struct system_sampler *s, const char *field, bool bytes,
 				     size_t *hint)
 {
@@ -319,7 +148,7 @@ static struct metric *meminfo_family(struct system_sampler *s, const char *field
 			return s->mem[i].m;
 		}
 	}
-	if (s->nmem >= SYSTEM_MEMINFO_MAX || !meminfo_name(field, bytes, shortname, sizeof(shortname)))
+	if (s->nmem >= SYSTEM_MEMINFO_MAX || !system_meminfo_name(field, bytes, shortname, sizeof(shortname)))
 		return NULL;
 	snprintf(name, sizeof(name), "node_memory_%s", shortname);
 	snprintf(help, sizeof(help), "Memory information field %s.", shortname);
@@ -335,7 +164,7 @@ static struct metric *meminfo_family(struct system_sampler *s, const char *field
 
 static void sample_meminfo(struct system_sampler *s)
 {
-	struct system_lines r;
+	struct lines r;
 	char path[PATH_MAX];
 	char *line;
 	unsigned bad = 0, nread = 0;
@@ -344,42 +173,30 @@ static void sample_meminfo(struct system_sampler *s)
 
 	err = system_path(path, sizeof(path), s->proc, "meminfo");
 	if (!err)
-		err = system_lines_open(&r, path, s->line, SYSTEM_LINE_MAX);
+		err = lines_open(&r, s->io, path, s->line, SYSTEM_LINE_MAX);
 	if (err) {
 		system_source_failed(s, SYSTEM_SRC_MEMINFO, "cannot open %s/meminfo: %s", s->proc,
 				     strerror(-err));
 		goto out_sweep;
 	}
-	while ((err = system_lines_next(&r, &line)) > 0) {
-		char *colon = strchr(line, ':');
-		const char *p;
+	while ((err = lines_next(&r, &line)) > 0) {
+		struct system_meminfo_line f;
 		struct metric *m;
-		uint64_t v;
-		bool kb;
+		int rc = system_parse_meminfo_line(line, &f);
 
-		if (!colon)
-			continue;
-		*colon = '\0';
-		p = colon + 1;
-		if (!system_parse_u64(&p, &v)) {
+		if (rc < 0)
 			bad++;
+		if (rc <= 0)
 			continue;
-		}
-		p = system_skip_blanks(p);
-		kb = strcmp(p, "kB") == 0;
-		if (!kb && *p) {
-			bad++;
-			continue;
-		}
-		m = meminfo_family(s, line, kb, &hint);
+		m = meminfo_family(s, f.field, f.kb, &hint);
 		if (!m) {
 			bad++;
 			continue;
 		}
-		series_set(metric_series(m, NULL), kb ? (double)v * 1024.0 : (double)v);
+		series_set(metric_series(m, NULL), f.kb ? (double)f.value * 1024.0 : (double)f.value);
 		nread++;
 	}
-	system_lines_close(&r);
+	lines_close(&r);
 	if (err < 0)
 		system_source_failed(s, SYSTEM_SRC_MEMINFO, "cannot read %s: %s", path,
 				     strerror(-err));
@@ -399,28 +216,20 @@ static void sample_loadavg(struct system_sampler *s)
 {
 	char path[PATH_MAX], text[256];
 	double load[3];
-	char *p, *end;
 	long n;
 	int err;
 
 	err = system_path(path, sizeof(path), s->proc, "loadavg");
-	n = err ? err : system_read_small(path, text, sizeof(text));
+	n = err ? err : io_read_small(s->io, path, text, sizeof(text));
 	if (n < 0) {
 		system_source_failed(s, SYSTEM_SRC_LOADAVG, "cannot read %s/loadavg: %s", s->proc,
 				     strerror((int)-n));
 		goto out_sweep;
 	}
-	/* "0.18 0.11 0.03 1/89 4936": strtod is locale-dependent, but the agent never calls
-	 * setlocale(), so the decimal point is '.'. */
-	p = text;
-	for (int i = 0; i < 3; i++) {
-		load[i] = strtod(p, &end);
-		if (end == p || (*end != ' ' && *end != '\n' && *end != '\0')) {
-			system_source_failed(s, SYSTEM_SRC_LOADAVG, "%s: unexpected content \"%.40s\"",
-					     path, text);
-			goto out_sweep;
-		}
-		p = end;
+	if (system_parse_loadavg(text, load) < 0) {
+		system_source_failed(s, SYSTEM_SRC_LOADAVG, "%s: unexpected content \"%.40s\"", path,
+				     text);
+		goto out_sweep;
 	}
 	for (int i = 0; i < 3; i++)
 		series_set(metric_series(s->load[i], NULL), load[i]);
@@ -474,6 +283,7 @@ int system_sampler_new(const struct config *cfg, struct registry *reg,
 	if (s->page_size <= 0)
 		s->page_size = 4096;
 	s->line = xmalloc(SYSTEM_LINE_MAX);
+	s->io = &io_real;
 
 	err = -EINVAL;
 	s->errors = registry_counter(reg, "deploywatch_sampler_errors_total",
@@ -516,6 +326,11 @@ out_registry:
 out_free:
 	system_sampler_free(s);
 	return err;
+}
+
+void system_test_set_io(struct system_sampler *s, const struct io_ops *io)
+{
+	s->io = io;
 }
 
 int system_sample(struct system_sampler *s)

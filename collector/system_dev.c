@@ -120,7 +120,7 @@ static bool disk_excluded(struct system_sampler *s, const char *dev, size_t len)
 
 static void sample_diskstats(struct system_sampler *s)
 {
-	struct system_lines r;
+	struct lines r;
 	char path[PATH_MAX];
 	char *line;
 	unsigned bad = 0;
@@ -128,46 +128,27 @@ static void sample_diskstats(struct system_sampler *s)
 
 	err = system_path(path, sizeof(path), s->proc, "diskstats");
 	if (!err)
-		err = system_lines_open(&r, path, s->line, SYSTEM_LINE_MAX);
+		err = lines_open(&r, s->io, path, s->line, SYSTEM_LINE_MAX);
 	if (err) {
 		system_source_failed(s, SYSTEM_SRC_DISKSTATS, "cannot open %s/diskstats: %s",
 				     s->proc, strerror(-err));
 		return;
 	}
-	while ((err = system_lines_next(&r, &line)) > 0) {
-		/* " 254       0 vda 27306 6144 1979874 8798 5325 ..." */
-		const char *p = line;
+	while ((err = lines_next(&r, &line)) > 0) {
+		struct system_disk_line d;
 		const char *labels[1];
-		char *dev;
-		uint64_t major, minor, v[SYSTEM_DISK_NMETRICS];
-		size_t nv = 0, len;
+		int rc = system_parse_diskstats_line(line, &d);
 
-		if (!system_parse_u64(&p, &major) || !system_parse_u64(&p, &minor)) {
-			bad += *system_skip_blanks(line) != '\0';
-			continue;
-		}
-		dev = line + (system_skip_blanks(p) - line);
-		len = strcspn(dev, " \t");
-		if (len == 0 || len >= SYSTEM_LABEL_MAX) {
+		if (rc < 0)
 			bad++;
+		if (rc <= 0 || disk_excluded(s, d.device, strlen(d.device)))
 			continue;
-		}
-		p = dev + len;
-		while (nv < SYSTEM_DISK_NMETRICS && system_parse_u64(&p, &v[nv]))
-			nv++;
-		if (nv < 11) {
-			bad++;
-			continue;
-		}
-		dev[len] = '\0';
-		if (disk_excluded(s, dev, len))
-			continue;
-		labels[0] = dev;
-		for (size_t i = 0; i < nv; i++)
+		labels[0] = d.device;
+		for (size_t i = 0; i < d.nv; i++)
 			series_set(metric_series(s->disk[i], labels),
-				   (double)v[i] * disk_fields[i].scale);
+				   (double)d.v[i] * disk_fields[i].scale);
 	}
-	system_lines_close(&r);
+	lines_close(&r);
 	if (err < 0)
 		system_source_failed(s, SYSTEM_SRC_DISKSTATS, "cannot read %s: %s", path,
 				     strerror(-err));
@@ -179,7 +160,7 @@ static void sample_diskstats(struct system_sampler *s)
 
 static void sample_netdev(struct system_sampler *s)
 {
-	struct system_lines r;
+	struct lines r;
 	char path[PATH_MAX];
 	char *line;
 	unsigned bad = 0;
@@ -187,41 +168,26 @@ static void sample_netdev(struct system_sampler *s)
 
 	err = system_path(path, sizeof(path), s->proc, "net/dev");
 	if (!err)
-		err = system_lines_open(&r, path, s->line, SYSTEM_LINE_MAX);
+		err = lines_open(&r, s->io, path, s->line, SYSTEM_LINE_MAX);
 	if (err) {
 		system_source_failed(s, SYSTEM_SRC_NETDEV, "cannot open %s/net/dev: %s", s->proc,
 				     strerror(-err));
 		return;
 	}
-	while ((err = system_lines_next(&r, &line)) > 0) {
-		/* "  eth0: 49492618 1082 0 ...": interface names hold no ':' or blanks (the kernel's
-		 * dev_valid_name), so the first ':' ends the name. The two header lines have '|'. */
-		char *colon = strchr(line, ':');
-		const char *p, *labels[1];
-		char *dev;
-		uint64_t v[SYSTEM_NET_NMETRICS];
-		size_t nv = 0;
+	while ((err = lines_next(&r, &line)) > 0) {
+		struct system_netdev_line d;
+		const char *labels[1];
+		int rc = system_parse_netdev_line(line, &d);
 
-		if (strchr(line, '|'))
-			continue;
-		dev = line + (system_skip_blanks(line) - line);
-		if (!colon || colon == dev || (size_t)(colon - dev) >= SYSTEM_LABEL_MAX) {
-			bad += *dev != '\0';
-			continue;
-		}
-		*colon = '\0';
-		p = colon + 1;
-		while (nv < SYSTEM_NET_NMETRICS && system_parse_u64(&p, &v[nv]))
-			nv++;
-		if (nv < SYSTEM_NET_NMETRICS) {
+		if (rc < 0)
 			bad++;
+		if (rc <= 0)
 			continue;
-		}
-		labels[0] = dev;
-		for (size_t i = 0; i < nv; i++)
-			series_set(metric_series(s->net[i], labels), (double)v[i]);
+		labels[0] = d.device;
+		for (size_t i = 0; i < SYSTEM_NET_NMETRICS; i++)
+			series_set(metric_series(s->net[i], labels), (double)d.v[i]);
 	}
-	system_lines_close(&r);
+	lines_close(&r);
 	if (err < 0)
 		system_source_failed(s, SYSTEM_SRC_NETDEV, "cannot read %s: %s", path,
 				     strerror(-err));

@@ -227,34 +227,6 @@ void system_fs_release(struct system_sampler *s)
 	s->nfs = 0;
 }
 
-/* The kernel escapes space, tab, newline and backslash in mount table fields as \ooo. */
-static void unescape_octal(char *str)
-{
-	char *w = str;
-
-	for (const char *r = str; *r; ) {
-		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
-		    r[3] >= '0' && r[3] <= '7') {
-			*w++ = (char)(((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
-			r += 4;
-		} else {
-			*w++ = *r++;
-		}
-	}
-	*w = '\0';
-}
-
-/* Split 'line' in place on blanks into at most 'max' fields. Returns the number of fields. */
-static size_t split_fields(char *line, char **f, size_t max)
-{
-	size_t n = 0;
-	char *save = NULL;
-
-	for (char *t = strtok_r(line, " \t", &save); t && n < max; t = strtok_r(NULL, " \t", &save))
-		f[n++] = t;
-	return n;
-}
-
 static bool has_option(const char *options, const char *opt)
 {
 	size_t len = strlen(opt);
@@ -278,14 +250,11 @@ static bool mount_covers(const char *mp, size_t mplen, const char *path)
 
 /* One mount: remember it for every configured mount point it is (or contains). The kernel lists
  * mounts in the order they were made, so a later mount on the same point hides an earlier one. */
-static void fs_consider(struct system_sampler *s, char *mp, char *device, const char *fstype,
-			const char *options)
+static void fs_consider(struct system_sampler *s, const struct system_mount *m)
 {
-	size_t mplen;
+	const char *mp = m->mountpoint;
+	size_t mplen = strlen(mp);
 
-	unescape_octal(mp);
-	unescape_octal(device);
-	mplen = strlen(mp);
 	for (size_t i = 0; i < s->nfs; i++) {
 		struct system_fs *fs = &s->fs[i];
 		bool exact = strcmp(mp, fs->mountpoint) == 0;
@@ -296,56 +265,42 @@ static void fs_consider(struct system_sampler *s, char *mp, char *device, const 
 		fs->found = true;
 		fs->exact = exact;
 		fs->match_len = mplen;
-		fs->readonly = has_option(options, "ro");
-		snprintf(fs->device, sizeof(fs->device), "%s", device);
-		snprintf(fs->fstype, sizeof(fs->fstype), "%s", fstype);
+		fs->readonly = has_option(m->options, "ro");
+		snprintf(fs->device, sizeof(fs->device), "%s", m->device);
+		snprintf(fs->fstype, sizeof(fs->fstype), "%s", m->fstype);
 	}
 }
 
 /* Read the mount table. Returns 0 or -errno for the file in 'path'. */
 static int read_mounts(struct system_sampler *s, char *path, size_t pathlen, unsigned *bad)
 {
-	struct system_lines r;
+	struct lines r;
 	bool mountinfo = true;
-	char *line, *f[64];
+	char *line;
 	int err;
 
 	err = system_path(path, pathlen, s->proc, "self/mountinfo");
 	if (!err)
-		err = system_lines_open(&r, path, s->line, SYSTEM_LINE_MAX);
+		err = lines_open(&r, s->io, path, s->line, SYSTEM_LINE_MAX);
 	if (err == -ENOENT) {
 		mountinfo = false;
 		err = system_path(path, pathlen, s->proc, "mounts");
 		if (!err)
-			err = system_lines_open(&r, path, s->line, SYSTEM_LINE_MAX);
+			err = lines_open(&r, s->io, path, s->line, SYSTEM_LINE_MAX);
 	}
 	if (err)
 		return err;
-	while ((err = system_lines_next(&r, &line)) > 0) {
-		size_t n = split_fields(line, f, sizeof(f) / sizeof(f[0]));
+	while ((err = lines_next(&r, &line)) > 0) {
+		struct system_mount m;
 
-		if (mountinfo) {
-			/* "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw": the
-			 * optional fields end at "-", then type, source, super options. */
-			size_t dash = 6;
-
-			while (dash < n && strcmp(f[dash], "-") != 0)
-				dash++;
-			if (n < 6 || dash + 2 >= n) {
-				(*bad)++;
-				continue;
-			}
-			fs_consider(s, f[4], f[dash + 2], f[dash + 1], f[5]);
-		} else {
-			/* "/dev/root / ext4 rw,relatime 0 0" */
-			if (n < 4) {
-				(*bad)++;
-				continue;
-			}
-			fs_consider(s, f[1], f[0], f[2], f[3]);
+		if ((mountinfo ? system_parse_mountinfo_line(line, &m) :
+				 system_parse_mounts_line(line, &m)) < 0) {
+			(*bad)++;
+			continue;
 		}
+		fs_consider(s, &m);
 	}
-	system_lines_close(&r);
+	lines_close(&r);
 	return err < 0 ? err : 0;
 }
 
@@ -411,21 +366,21 @@ void system_fs_sample(struct system_sampler *s)
 		if (err) {
 			fs_set(s, SYSTEM_FS_DEVICE_ERROR, labels, 1);
 			series_add(s->error_series[SYSTEM_SRC_FILESYSTEM], 1);
-			if (!fs->failing && err == ETIMEDOUT)
+			if (!latch_fail(&fs->failing))
+				continue;
+			if (err == ETIMEDOUT)
 				log_warn(COMPONENT, "statvfs %s did not answer within %d ms (a hung "
 					 "network filesystem?); reporting node_filesystem_device_error "
 					 "1 for it and not asking again until that call returns",
 					 fs->stat_path, s->statvfs_timeout_ms);
-			else if (!fs->failing)
+			else
 				log_warn(COMPONENT, "statvfs %s: %s; reporting "
 					 "node_filesystem_device_error 1 for it, not logged again "
 					 "until it recovers", fs->stat_path, strerror(err));
-			fs->failing = true;
 			continue;
 		}
-		if (fs->failing)
+		if (latch_ok(&fs->failing))
 			log_info(COMPONENT, "statvfs %s works again", fs->stat_path);
-		fs->failing = false;
 		frsize = (double)(st.f_frsize ? st.f_frsize : st.f_bsize);
 		fs_set(s, SYSTEM_FS_SIZE, labels, (double)st.f_blocks * frsize);
 		fs_set(s, SYSTEM_FS_FREE, labels, (double)st.f_bfree * frsize);

@@ -3,9 +3,10 @@
 
 /*
  * Private to collector/system*.c: the sampler's state and the helpers its source readers share.
- * One file per group of sources: system.c (lifecycle, errors, line reader, /proc/stat,
- * meminfo, loadavg), system_fs.c (mount table, statvfs), system_dev.c (diskstats, net/dev),
- * system_tcp.c (net/tcp{,6}), system_proc.c (process groups).
+ * One file per group of sources: system.c (lifecycle, errors, /proc/stat, meminfo, loadavg),
+ * system_fs.c (mount table, statvfs), system_dev.c (diskstats, net/dev), system_tcp.c
+ * (net/tcp{,6}), system_proc.c (process groups); system_parse.c holds the pure parsers of all
+ * of them. Files are read through the I/O leaf (io_int.h: the seam, the line reader, the latch).
  */
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -14,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "collector/io_int.h"
 
 struct metric;
 struct registry;
@@ -43,37 +46,88 @@ enum system_source {
 /* At most this many processes are examined per pass (pid_max is 4194304 on 64-bit). */
 #define SYSTEM_PIDS_MAX ((size_t)1 << 18)
 
-/*
- * A line reader over a file descriptor with a caller-provided fixed buffer: a file of any size
- * (/proc/net/tcp on a busy host is megabytes) is read in buffer-sized pieces, never whole.
- * Lines longer than the buffer are skipped and counted in 'toolong'.
+/* ---- the /proc parsers (system_parse.c) ----
+ *
+ * Pure functions from the kernel's text to a struct: no file, registry or sampler. A line
+ * parser returns 1 for a parsed line, 0 for a line that carries no data (a header, a blank line,
+ * the aggregate "cpu" line) and -EINVAL for a malformed one, which the sampler counts. Parsers
+ * taking a 'char *line' cut it in place, and the struct points into it.
  */
-struct system_lines {
-	int fd;
-	char *buf;          /* borrowed, 'cap' bytes */
-	size_t cap;
-	size_t start;       /* first byte not yet returned */
-	size_t end;         /* one past the last byte read */
-	bool eof;
-	bool skipping;      /* inside a line longer than the buffer */
-	unsigned long toolong;
-};
 
-/* Open 'path' for reading lines into 'buf'. Returns 0 or -errno (nothing left open). */
-int system_lines_open(struct system_lines *r, const char *path, char *buf, size_t cap);
-/* The next line without its '\n', NUL-terminated, in *line (valid until the next call).
- * Returns 1, 0 at the end of the file, or -errno on a read error. */
-int system_lines_next(struct system_lines *r, char **line);
-void system_lines_close(struct system_lines *r);
-
-/* Read at most 'cap' - 1 bytes of a small file into 'buf', NUL-terminated. Returns the length
- * or -errno. */
-long system_read_small(const char *path, char *buf, size_t cap);
-
-/* Parse a decimal unsigned integer after optional blanks; advances *p. False if none. */
+/* Parse a decimal unsigned integer after optional blanks; advances *p. False if none or on
+ * overflow. */
 bool system_parse_u64(const char **p, uint64_t *out);
 /* Skip blanks (spaces and tabs). */
 const char *system_skip_blanks(const char *p);
+
+/* A "cpuN ..." line of /proc/stat: the CPU number and its 4 to 10 tick counters. */
+struct system_cpu_line {
+	char cpu[16];
+	uint64_t v[10];         /* user nice system idle iowait irq softirq steal guest guest_nice */
+	size_t nv;
+};
+int system_parse_cpu_line(const char *line, struct system_cpu_line *out);
+
+/* A /proc/meminfo line: "Active(anon):  1544 kB". */
+struct system_meminfo_line {
+	char *field;            /* "Active(anon)", in the line */
+	uint64_t value;
+	bool kb;                /* the value is in kB (bytes = value * 1024) */
+};
+int system_parse_meminfo_line(char *line, struct system_meminfo_line *out);
+/* node_exporter's metric name for a meminfo field, without the node_memory_ prefix:
+ * "Active(anon)" -> "Active_anon_bytes" ('bytes'), "HugePages_Total" -> "HugePages_Total".
+ * False when the field cannot form a name or 'len' is too small. */
+bool system_meminfo_name(const char *field, bool bytes, char *out, size_t len);
+
+/* /proc/loadavg's three averages. Returns 0 or -EINVAL. */
+int system_parse_loadavg(const char *text, double load[3]);
+
+/* A mount table line (<proc>/self/mountinfo or <proc>/mounts), its \ooo escapes undone. */
+struct system_mount {
+	char *mountpoint;
+	char *device;
+	const char *fstype;
+	const char *options;    /* the mount options, "rw,noatime" */
+};
+int system_parse_mountinfo_line(char *line, struct system_mount *out);
+int system_parse_mounts_line(char *line, struct system_mount *out);
+
+#define SYSTEM_DISK_NMETRICS 17
+#define SYSTEM_NET_NMETRICS 16
+
+/* A /proc/diskstats line: the device and its 11 to 17 numbers. */
+struct system_disk_line {
+	char *device;
+	uint64_t v[SYSTEM_DISK_NMETRICS];
+	size_t nv;
+};
+int system_parse_diskstats_line(char *line, struct system_disk_line *out);
+
+/* A /proc/net/dev line: the interface and its 16 counters. */
+struct system_netdev_line {
+	char *device;
+	uint64_t v[SYSTEM_NET_NMETRICS];
+};
+int system_parse_netdev_line(char *line, struct system_netdev_line *out);
+
+/* A /proc/net/tcp (addr_digits 8) or tcp6 (32) line: the two ports and the state. */
+struct system_tcp_line {
+	unsigned lport, rport;
+	unsigned state;         /* include/net/tcp_states.h: 1 is ESTABLISHED */
+};
+int system_parse_tcp_line(const char *line, size_t addr_digits, struct system_tcp_line *out);
+
+/* What the sampler reads of /proc/PID/stat (proc(5)). */
+struct system_pid_stat {
+	char comm[64];
+	uint64_t utime, stime;  /* ticks */
+	uint64_t starttime;     /* ticks after boot */
+	uint64_t vsize;         /* bytes */
+	uint64_t rss;           /* pages */
+};
+/* Returns 0 or -EINVAL. */
+int system_parse_pid_stat(const char *text, struct system_pid_stat *out);
 
 /* A filesystem to report: one configured mount point. */
 struct statvfs;
@@ -86,7 +140,7 @@ struct system_fs {
 	bool found;             /* a mount containing 'mountpoint' was found in this pass */
 	bool exact;             /* ... and it is mounted exactly there */
 	bool readonly;          /* its mount options hold "ro" */
-	bool failing;           /* statvfs() failed last pass (already logged) */
+	struct latch failing;   /* statvfs() is failing (logged once) */
 	struct fs_probe *stuck; /* a statvfs() still blocked on its thread (a hung NFS server), or
 				 * NULL; no new one is started for this mount until it returns */
 	bool warned_not_mount;  /* logged that it is not a mount point of its own */
@@ -121,8 +175,6 @@ struct system_proc {
 
 enum { SYSTEM_FS_SIZE, SYSTEM_FS_FREE, SYSTEM_FS_AVAIL, SYSTEM_FS_FILES, SYSTEM_FS_FILES_FREE,
        SYSTEM_FS_READONLY, SYSTEM_FS_DEVICE_ERROR, SYSTEM_FS_NMETRICS };
-#define SYSTEM_DISK_NMETRICS 17
-#define SYSTEM_NET_NMETRICS 16
 
 struct system_meminfo {
 	char *field;            /* as in /proc/meminfo, e.g. "Active(anon)" */
@@ -136,10 +188,11 @@ struct system_sampler {
 	long user_hz;           /* sysconf(_SC_CLK_TCK): /proc/stat and /proc/<pid>/stat ticks */
 	long page_size;
 	char *line;             /* SYSTEM_LINE_MAX bytes shared by the readers */
+	const struct io_ops *io; /* every file read goes through it (tests: system_test_set_io) */
 
 	struct metric *errors;
 	struct series *error_series[SYSTEM_SRC_COUNT]; /* never swept, so the pointers stay valid */
-	bool failing[SYSTEM_SRC_COUNT];                /* logged, not yet recovered */
+	struct latch failing[SYSTEM_SRC_COUNT];        /* logged, not yet recovered */
 
 	struct metric *cpu, *cpu_guest;
 	struct metric *load[3];
@@ -187,6 +240,9 @@ int system_path(char *out, size_t len, const char *root, const char *rel);
 /* Per-file setup (registering families) and one pass over the file. The pass functions report
  * their own errors through system_source_failed/ok and sweep their families. */
 int system_fs_init(struct system_sampler *s, char *const *mountpoints, size_t n);
+/* Tests only: read every file through 'io' (borrowed until the sampler is freed), so a test
+ * injects EACCES or ENOENT for a path. The process listing (opendir) is not behind it. */
+void system_test_set_io(struct system_sampler *s, const struct io_ops *io);
 /* Tests only: replace statvfs() and its timeout (milliseconds). */
 void system_test_set_statvfs(struct system_sampler *s,
 			     int (*fn)(const char *path, struct statvfs *st), int timeout_ms);

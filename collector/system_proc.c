@@ -13,6 +13,7 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/model.h"
 #include "core/registry.h"
 
 #include <dirent.h>
@@ -77,65 +78,16 @@ void system_proc_release(struct system_sampler *s)
 	s->ngroups = s->nprocs = s->procs_cap = s->pids_cap = 0;
 }
 
-/* What one pass reads of a process, from <proc>/<pid>/stat (proc(5)). */
-struct proc_stat {
-	char comm[64];
-	uint64_t utime, stime;  /* ticks */
-	uint64_t starttime;     /* ticks after boot */
-	uint64_t vsize;         /* bytes */
-	uint64_t rss;           /* pages */
-};
-
-/* "812 (mysqld) S 1 812 812 0 -1 4194560 ... utime stime ... starttime vsize rss ...". The name
- * may hold blanks and parentheses ("(sd-pam)"), so it ends at the last ')'. Returns false for
- * a process that is gone or a line that does not parse. */
-static bool read_stat(struct system_sampler *s, const char *pid, struct proc_stat *ps)
+/* Read <proc>/<pid>/stat. False for a process that is gone or a line that does not parse. */
+static bool read_stat(struct system_sampler *s, const char *pid, struct system_pid_stat *ps)
 {
 	char path[PATH_MAX], text[2048];
-	const char *open_paren, *close_paren, *p;
-	size_t len;
-	int field;
 
 	if (snprintf(path, sizeof(path), "%s/%s/stat", s->proc, pid) >= (int)sizeof(path))
 		return false;
-	if (system_read_small(path, text, sizeof(text)) <= 0)
+	if (io_read_small(s->io, path, text, sizeof(text)) <= 0)
 		return false;
-	open_paren = strchr(text, '(');
-	close_paren = strrchr(text, ')');
-	if (!open_paren || !close_paren || close_paren < open_paren)
-		return false;
-	len = (size_t)(close_paren - open_paren - 1);
-	if (len >= sizeof(ps->comm))
-		len = sizeof(ps->comm) - 1;
-	memcpy(ps->comm, open_paren + 1, len);
-	ps->comm[len] = '\0';
-
-	/* Fields after the name, numbered as in proc(5): 3 is the state. */
-	p = close_paren + 1;
-	for (field = 3; field <= 24; field++) {
-		uint64_t v = 0;
-		const char *tok = system_skip_blanks(p);
-		size_t toklen = strcspn(tok, " \n");
-
-		if (toklen == 0)
-			return false;
-		if (field == 14 || field == 15 || field == 22 || field == 23 || field == 24) {
-			const char *q = tok;
-
-			if (!system_parse_u64(&q, &v) || q != tok + toklen)
-				return false;
-		}
-		switch (field) {
-		case 14: ps->utime = v; break;
-		case 15: ps->stime = v; break;
-		case 22: ps->starttime = v; break;
-		case 23: ps->vsize = v; break;
-		case 24: ps->rss = v; break;
-		default: break;
-		}
-		p = tok + toklen;
-	}
-	return true;
+	return system_parse_pid_stat(text, ps) == 0;
 }
 
 static bool comm_matches(const char *comm, const char *name)
@@ -181,7 +133,7 @@ static int match_group(struct system_sampler *s, const char *pid, const char *co
 			return (int)i;
 	if (snprintf(path, sizeof(path), "%s/%s/cmdline", s->proc, pid) >= (int)sizeof(path))
 		return -1;
-	n = system_read_small(path, argv0, sizeof(argv0));
+	n = io_read_small(s->io, path, argv0, sizeof(argv0));
 	if (n <= 0)
 		return -1;      /* a kernel thread, a zombie, or gone */
 	g = group_by_name(s, base_name(argv0));
@@ -198,13 +150,10 @@ static int match_group(struct system_sampler *s, const char *pid, const char *co
 	return g;
 }
 
+/* Tells a process that exec'd (a changed name) from the one seen last pass. */
 static uint64_t hash_comm(const char *comm)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;     /* FNV-1a */
-
-	for (const unsigned char *p = (const unsigned char *)comm; *p; p++)
-		h = (h ^ *p) * 0x100000001b3ULL;
-	return h;
+	return model_fnv1a(MODEL_FNV1A_INIT, comm, strlen(comm));
 }
 
 /* A process left its group (exited, or exec'd into another name): keep what it used. */
@@ -330,7 +279,7 @@ void system_proc_sample(struct system_sampler *s)
 		int pid = s->pids[i];
 		const struct system_proc *old = NULL;
 		struct system_proc *cur;
-		struct proc_stat ps;
+		struct system_pid_stat ps;
 		char pidstr[16];
 		uint64_t ch;
 		int group;

@@ -73,49 +73,6 @@ void system_tcp_release(struct system_sampler *s)
 	s->nports = 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* Parse exactly 'n' hex digits at *p. */
-static bool parse_hex(const char **p, size_t n, unsigned *out)
-{
-	unsigned v = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		int d = hexval((*p)[i]);
-
-		if (d < 0)
-			return false;
-		v = v << 4 | (unsigned)d;
-	}
-	*p += n;
-	*out = v;
-	return true;
-}
-
-/* "0100007F:0CEA" (tcp) or 32 hex digits ":0CEA" (tcp6): the port. */
-static bool parse_endpoint(const char **p, size_t addr_digits, unsigned *port)
-{
-	const char *q = system_skip_blanks(*p);
-
-	for (size_t i = 0; i < addr_digits; i++)
-		if (hexval(q[i]) < 0)
-			return false;
-	q += addr_digits;
-	if (*q++ != ':' || !parse_hex(&q, 4, port))
-		return false;
-	*p = q;
-	return true;
-}
-
 static bool port_wanted(const struct system_sampler *s, unsigned port)
 {
 	return s->port_bits[port / 64] & ((uint64_t)1 << (port % 64));
@@ -216,37 +173,23 @@ out_close:
 static int count_table(struct system_sampler *s, const char *path, size_t addr_digits,
 		       unsigned *bad)
 {
-	struct system_lines r;
+	struct lines r;
 	char *line;
 	int err;
 
-	err = system_lines_open(&r, path, s->line, SYSTEM_LINE_MAX);
+	err = lines_open(&r, s->io, path, s->line, SYSTEM_LINE_MAX);
 	if (err)
 		return err;
-	while ((err = system_lines_next(&r, &line)) > 0) {
-		/* "   0: 0100007F:0CEA 0100007F:C0AE 01 00000000:00000000 00:00000000 ..." */
-		const char *p = line;
-		unsigned lport, rport, state;
-		uint64_t sl;
+	while ((err = lines_next(&r, &line)) > 0) {
+		struct system_tcp_line t;
+		int rc = system_parse_tcp_line(line, addr_digits, &t);
 
-		if (!system_parse_u64(&p, &sl) || *p++ != ':') {
-			*bad += strstr(line, "local_address") == NULL && *system_skip_blanks(line);
-			continue;
-		}
-		if (!parse_endpoint(&p, addr_digits, &lport) ||
-		    !parse_endpoint(&p, addr_digits, &rport)) {
+		if (rc < 0)
 			(*bad)++;
-			continue;
-		}
-		p = system_skip_blanks(p);
-		if (!parse_hex(&p, 2, &state)) {
-			(*bad)++;
-			continue;
-		}
-		if (state == TCP_STATE_ESTABLISHED)
-			count_connection(s, lport, rport);
+		else if (rc > 0 && t.state == TCP_STATE_ESTABLISHED)
+			count_connection(s, t.lport, t.rport);
 	}
-	system_lines_close(&r);
+	lines_close(&r);
 	return err < 0 ? err : 0;
 }
 

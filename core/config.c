@@ -7,10 +7,17 @@
  * before any of the configuration is looked at. Then a schema-driven walk over the tree fills
  * struct config, key table by key table, stopping at the first error with the key path, the
  * expected form and what was found.
+ *
+ * Divisions, in order: error messages (cfg_fail, quoting what was found); key paths; the YAML
+ * tree (events to ynode, the caps); scalar values (strings, numbers, durations, sizes, booleans);
+ * mappings driven by key tables; validators (entry names, time zones, listen addresses, bcrypt);
+ * then one division per top-level section (storage, web, sources, rules, system, judge, limits
+ * and log_level); last the public functions (config_parse, config_load_file, config_free...).
  */
 #include "core/config.h"
 
 #include "core/buf.h"
+#include "core/model.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -569,8 +576,12 @@ static int cfg_sequence(struct cfg_parser *p, const struct ynode *n, const char 
 
 /* ---- validators ---- */
 
-/* [a-zA-Z_][a-zA-Z0-9_-]*, at most CONFIG_MAX_NAME bytes. */
-static bool cfg_valid_name(const char *s)
+/*
+ * The name of a configuration entry (a source, a check): [a-zA-Z_][a-zA-Z0-9_-]*, at most
+ * CONFIG_MAX_NAME bytes. Not a Prometheus name: these names are label values and CLI words,
+ * where '-' reads naturally ("nginx-access"), so this rule is the config's own.
+ */
+static bool cfg_valid_entry_name(const char *s)
 {
 	size_t len = strlen(s);
 
@@ -583,21 +594,6 @@ static bool cfg_valid_name(const char *s)
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		      c == '_' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
-/* Prometheus metric name [a-zA-Z_:][a-zA-Z0-9_:]*. */
-static bool cfg_valid_metric_name(const char *s)
-{
-	if (!*s || (*s >= '0' && *s <= '9'))
-		return false;
-	for (; *s; s++) {
-		char c = *s;
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == ':'))
 			return false;
 	}
 	return true;
@@ -908,7 +904,7 @@ static int set_source_name(struct cfg_parser *p, const struct ynode *v, void *ob
 	int err;
 
 	err = cfg_string(p, v, &s->name, NAME_FORM, false);
-	if (!err && !cfg_valid_name(s->name))
+	if (!err && !cfg_valid_entry_name(s->name))
 		err = cfg_fail_at(p, v, "expected " NAME_FORM ", got %s",
 				  cfg_got(v, got, sizeof(got)));
 	return err;
@@ -1058,7 +1054,7 @@ static int set_rule_name(struct cfg_parser *p, const struct ynode *v, void *obj)
 	int err;
 
 	err = cfg_string(p, v, &r->name, METRIC_FORM, false);
-	if (!err && !cfg_valid_metric_name(r->name))
+	if (!err && !model_metric_name_valid(r->name, strlen(r->name)))
 		err = cfg_fail_at(p, v, "expected " METRIC_FORM ", got %s",
 				  cfg_got(v, got, sizeof(got)));
 	return err;
@@ -1302,7 +1298,7 @@ static int set_check_name(struct cfg_parser *p, const struct ynode *v, void *obj
 	int err;
 
 	err = cfg_string(p, v, &c->name, NAME_FORM, false);
-	if (!err && !cfg_valid_name(c->name))
+	if (!err && !cfg_valid_entry_name(c->name))
 		err = cfg_fail_at(p, v, "expected " NAME_FORM ", got %s",
 				  cfg_got(v, got, sizeof(got)));
 	return err;

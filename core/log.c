@@ -28,7 +28,7 @@ int log_level_parse(const char *name, enum log_level *out)
 	return -EINVAL;
 }
 
-void dw_log(enum log_level level, const char *component, const char *fmt, ...)
+void log_write(enum log_level level, const char *component, const char *fmt, ...)
 {
 	char msg[2048], line[4096];
 	struct timeval tv;

@@ -18,12 +18,12 @@ int log_level_parse(const char *name, enum log_level *out);
  * which is quoted and escaped. Messages are self-contained sentences: name the file, the value
  * and what happens next ("cannot open /var/log/x: Permission denied; retrying every 10s").
  */
-void dw_log(enum log_level level, const char *component, const char *fmt, ...)
+void log_write(enum log_level level, const char *component, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-#define log_debug(comp, ...) dw_log(LOG_DEBUG, comp, __VA_ARGS__)
-#define log_info(comp, ...) dw_log(LOG_INFO, comp, __VA_ARGS__)
-#define log_warn(comp, ...) dw_log(LOG_WARN, comp, __VA_ARGS__)
-#define log_error(comp, ...) dw_log(LOG_ERROR, comp, __VA_ARGS__)
+#define log_debug(comp, ...) log_write(LOG_DEBUG, comp, __VA_ARGS__)
+#define log_info(comp, ...) log_write(LOG_INFO, comp, __VA_ARGS__)
+#define log_warn(comp, ...) log_write(LOG_WARN, comp, __VA_ARGS__)
+#define log_error(comp, ...) log_write(LOG_ERROR, comp, __VA_ARGS__)
 
 #endif

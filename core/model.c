@@ -242,7 +242,6 @@ int model_matcher_compile(const struct matcher *m, struct model_matcher_prog **o
 	p->m.op = m->op;
 	p->vlen = strlen(m->value);
 	if (m->op == MATCH_RE || m->op == MATCH_NRE) {
-		char *pat;
 		int ecode;
 		PCRE2_SIZE eoff;
 
@@ -253,21 +252,21 @@ int model_matcher_compile(const struct matcher *m, struct model_matcher_prog **o
 			model_matcher_prog_free(p);
 			return -EINVAL;
 		}
-		/* Anchored like Prometheus's ^(?:re)$; PCRE2_ENDANCHORED, unlike $, never matches
-		 * before a final newline. */
-		pat = xmalloc(p->vlen + 5);
-		snprintf(pat, p->vlen + 5, "(?:%s)", m->value);
-		p->re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED,
+		/*
+		 * Anchored like Prometheus's ^(?:re)$ through options, not by wrapping the text:
+		 * a wrapper lets "a)|(b" close it early and compile where Go refuses it, and shifts
+		 * error offsets. PCRE2_ENDANCHORED, unlike $, never matches before a final newline.
+		 */
+		p->re = pcre2_compile((PCRE2_SPTR)m->value, p->vlen,
 				      PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_UTF, &ecode, &eoff,
 				      NULL);
-		free(pat);
 		if (!p->re) {
 			PCRE2_UCHAR msg[120];
 
 			pcre2_get_error_message(ecode, msg, sizeof(msg));
 			if (errlen)
 				snprintf(err, errlen, "invalid regex for label %s: %s at offset %zu",
-					 m->name, (const char *)msg, eoff > 3 ? (size_t)eoff - 3 : 0);
+					 m->name, (const char *)msg, (size_t)eoff);
 			model_matcher_prog_free(p);
 			return -EINVAL;
 		}

@@ -145,8 +145,8 @@ struct model_matcher_prog;
  * default; Prometheus 3 turned (?s) on: a documented difference). The pattern must be at most
  * MODEL_MAX_REGEX_LEN bytes. 'm' is copied: it may go away after.
  * Returns 0 and *out (free with model_matcher_prog_free()), or -EINVAL with a message such as
- * `invalid regex for label job: missing closing parenthesis at offset 2` in 'err' (errlen bytes,
- * may be 0). Any thread.
+ * `invalid regex for label job: missing closing parenthesis at offset 1` (for "(": offsets are
+ * into the pattern as written) in 'err' (errlen bytes, may be 0). Any thread.
  */
 int model_matcher_compile(const struct matcher *m, struct model_matcher_prog **out, char *err,
 			  size_t errlen);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/model.h"
 
 /*
  * Layout: the registry owns an array of families; each family owns its series in creation order
@@ -66,18 +67,16 @@ struct registry {
 	size_t seeds_cap;
 };
 
-/* FNV-1a over the strings, each followed by a 0xff separator no UTF-8 text contains. */
+/* The label-value hash of a series: model_fnv1a over the strings, each followed by a 0xff byte
+ * (as model_labels_hash does for name/value pairs) so ("a","bc") and ("ab","c") differ. */
 static uint64_t hash_strings(const char *const *v, size_t n)
 {
-	uint64_t h = 1469598103934665603ULL;
+	static const unsigned char sep = 0xff;
+	uint64_t h = MODEL_FNV1A_INIT;
 
 	for (size_t i = 0; i < n; i++) {
-		for (const unsigned char *p = (const unsigned char *)v[i]; *p; p++) {
-			h ^= *p;
-			h *= 1099511628211ULL;
-		}
-		h ^= 0xff;
-		h *= 1099511628211ULL;
+		h = model_fnv1a(h, v[i], strlen(v[i]));
+		h = model_fnv1a(h, &sep, 1);
 	}
 	return h;
 }
@@ -140,26 +139,19 @@ void registry_free(struct registry *reg)
 
 static bool valid_metric_name(const char *s)
 {
-	if (!s || !*s)
-		return false;
-	for (const char *p = s; *p; p++) {
-		bool alpha = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' || *p == ':';
-		if (!alpha && !(p > s && *p >= '0' && *p <= '9'))
-			return false;
-	}
-	return true;
+	return s && model_metric_name_valid(s, strlen(s));
 }
 
+/*
+ * A family's label names follow the model's rule, and the registry refuses the reserved "__"
+ * names explicitly (the store accepts them, since a stored series carries __name__): every
+ * series the registry makes is exposed with __name__ beside these labels, so a user label
+ * named __name__ would collide with it, and Prometheus drops other "__" labels from targets
+ * after relabelling, so such a label would never reach a query.
+ */
 static bool valid_label_name(const char *s)
 {
-	if (!s || !*s || strncmp(s, "__", 2) == 0)
-		return false;
-	for (const char *p = s; *p; p++) {
-		bool alpha = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_';
-		if (!alpha && !(p > s && *p >= '0' && *p <= '9'))
-			return false;
-	}
-	return true;
+	return s && model_label_name_valid(s, strlen(s)) && !model_label_name_reserved(s);
 }
 
 static size_t count_names(const char *const *names)
@@ -265,32 +257,23 @@ struct metric *registry_histogram(struct registry *reg, const char *name, const 
 
 /* ---- seeds: counters continuing from their stored value ---- */
 
-struct label_ref {
-	const char *name;
-	const char *value;
-};
-
-static int cmp_label_ref(const void *a, const void *b)
-{
-	return strcmp(((const struct label_ref *)a)->name, ((const struct label_ref *)b)->name);
-}
-
-/* name \xff label=value \xff ... with labels sorted by name: independent of label order. */
+/* name \xff label=value \xff ... with labels in the model's order: independent of the order
+ * the caller gives them in. */
 static char *seed_key(const char *name, size_t n, const char *const *names,
 		      const char *const *values)
 {
-	struct label_ref refs[REGISTRY_MAX_LABELS];
+	struct label labels[REGISTRY_MAX_LABELS];
 	struct buf b;
 
 	for (size_t i = 0; i < n; i++) {
-		refs[i].name = names[i];
-		refs[i].value = values[i];
+		labels[i].name = names[i];
+		labels[i].value = values[i];
 	}
-	qsort(refs, n, sizeof(refs[0]), cmp_label_ref);
+	model_labels_sort(labels, n);
 	buf_init(&b, 0);
 	buf_puts(&b, name);
 	for (size_t i = 0; i < n; i++)
-		buf_printf(&b, "\xff%s=%s", refs[i].name, refs[i].value);
+		buf_printf(&b, "\xff%s=%s", labels[i].name, labels[i].value);
 	return buf_detach(&b, NULL);
 }
 

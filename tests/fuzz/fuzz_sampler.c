@@ -4,7 +4,8 @@
  * net/tcp6, and one process's stat and cmdline), written under a private temporary directory;
  * the sampler then reads that tree twice (the second pass exercises sweeping and counters that
  * must not go backwards). Whatever the kernel, or a corrupted fixture, puts there must never
- * crash it.
+ * crash it. Every line of the input also goes straight to each pure parser (system_parse.c),
+ * so a parser meets lines that its own file's reader would never hand it.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "collector/system.h"
+#include "collector/system_int.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/registry.h"
@@ -73,6 +75,39 @@ static void make_tree(void)
 	atexit(remove_tree);
 }
 
+/* One line (NUL-terminated, at most SYSTEM_LINE_MAX bytes like the reader's) through every
+ * parser, each on its own copy since some cut the line in place. */
+static void parse_line(const char *line, size_t len)
+{
+	char *copy = malloc(len + 1);
+	struct system_cpu_line cpu;
+	struct system_meminfo_line mem;
+	struct system_mount mount;
+	struct system_disk_line disk;
+	struct system_netdev_line net;
+	struct system_tcp_line tcp;
+	struct system_pid_stat ps;
+	double load[3];
+	char name[128];
+
+	if (!copy)
+		abort();
+#define FRESH() (memcpy(copy, line, len), copy[len] = '\0', copy)
+	(void)system_parse_cpu_line(FRESH(), &cpu);
+	if (system_parse_meminfo_line(FRESH(), &mem) > 0)
+		(void)system_meminfo_name(mem.field, mem.kb, name, sizeof(name));
+	(void)system_parse_loadavg(FRESH(), load);
+	(void)system_parse_mountinfo_line(FRESH(), &mount);
+	(void)system_parse_mounts_line(FRESH(), &mount);
+	(void)system_parse_diskstats_line(FRESH(), &disk);
+	(void)system_parse_netdev_line(FRESH(), &net);
+	(void)system_parse_tcp_line(FRESH(), 8, &tcp);
+	(void)system_parse_tcp_line(FRESH(), 32, &tcp);
+	(void)system_parse_pid_stat(FRESH(), &ps);
+#undef FRESH
+	free(copy);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const processes[] = { "php-fpm8.2", "nginx" };
@@ -94,6 +129,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		write_file(files[i], data + start, end - start);
 		start = end < size ? end + 1 : size;
+	}
+
+	for (size_t at = 0; at < size; ) {
+		const uint8_t *nl = memchr(data + at, '\n', size - at);
+		size_t end = nl ? (size_t)(nl - data) : size;
+
+		if (end - at < SYSTEM_LINE_MAX)
+			parse_line((const char *)data + at, end - at);
+		at = end + 1;
 	}
 
 	memset(&cfg, 0, sizeof(cfg));

@@ -102,6 +102,13 @@ static void test_register_conflicts(void **state)
 	assert_null(registry_counter(reg, "9lives", "", NULL));
 	assert_null(registry_counter(reg, "y", "", dup));
 	assert_null(registry_counter(reg, "y", "", reserved));
+	/* Every "__" name is reserved, not only __name__; one leading '_' is an ordinary name. */
+	assert_null(registry_counter(reg, "y", "", (const char *const[]){ "__meta_x", NULL }));
+	assert_non_null(registry_counter(reg, "y", "", (const char *const[]){ "_x", NULL }));
+	/* ':' belongs to metric names (recording rules), never to label names. */
+	assert_non_null(registry_gauge(reg, "job:up:sum", "", NULL));
+	assert_null(registry_gauge(reg, "z", "", (const char *const[]){ "a:b", NULL }));
+	assert_null(registry_gauge(reg, "", "", NULL));
 	assert_null(registry_histogram(reg, "h", "", le, bounds, 2));
 	assert_null(registry_histogram(reg, "h", "", NULL, unsorted, 2));
 	assert_non_null(registry_histogram(reg, "h", "", NULL, bounds, 2));

@@ -1,7 +1,14 @@
 /*
  * The host sampler against fixture /proc trees (exact values), against temporary trees that
- * change between passes (sweeping, monotonic process-group counters, log-once errors), and
- * against this machine's real /proc (cross-checked with what the test reads itself).
+ * change between passes (sweeping, monotonic process-group counters, log-once errors), with
+ * errors injected through the I/O seam (EACCES, ENOENT, a failing read), and against this
+ * machine's real /proc (cross-checked with what the test reads itself). The pure /proc parsers
+ * and the line reader are checked from tables (tests/fixtures/tables/proc.txt).
+ *
+ * Divisions: helpers (reading the registry, a sampler over a tree, temporary trees); the
+ * fixtures (a 64-CPU host, an old host with files missing, odd names); trees that change between
+ * passes; the parsers and the line reader from tables; errors injected through the I/O seam;
+ * this machine's /proc; a hung network filesystem; bad configurations.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,6 +36,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/registry.h"
+#include "table.h"
 
 #define FIX DW_FIXTURES
 
@@ -939,6 +947,387 @@ static void test_large_tcp_table(void **state)
 	rm_tree(dir);
 }
 
+/* ---- the pure parsers and the line reader, from tables ---- */
+
+static struct table proc_table;
+
+static void format_u64s(char *out, size_t len, const uint64_t *v, size_t n)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < n && o < len; i++)
+		o += (size_t)snprintf(out + o, len - o, "%s%llu", i ? "," : "",
+				      (unsigned long long)v[i]);
+}
+
+/* The outcome of a line parser as the table writes it: "skip", "bad", or 'parsed'. */
+static bool expect_outcome(const struct table_row *r, size_t i, int rc, const char *parsed,
+			   char *msg, size_t len)
+{
+	const char *got = rc > 0 ? parsed : rc == 0 ? "skip" : "bad";
+
+	if (rc < 0 && rc != -EINVAL) {
+		snprintf(msg, len, "returned %d", rc);
+		return false;
+	}
+	snprintf(msg, len, "got \"%s\", want \"%s\"", got, r->word[i]);
+	return strcmp(got, r->word[i]) == 0;
+}
+
+static bool case_cpu(const struct table_row *r, char *msg, size_t len)
+{
+	struct system_cpu_line c;
+	char v[256], out[300] = "";
+	int rc = system_parse_cpu_line(r->word[1], &c);
+
+	if (rc > 0) {
+		format_u64s(v, sizeof(v), c.v, c.nv);
+		snprintf(out, sizeof(out), "cpu=%s v=%s", c.cpu, v);
+	}
+	return expect_outcome(r, 2, rc, out, msg, len);
+}
+
+static bool case_meminfo(const struct table_row *r, char *msg, size_t len)
+{
+	struct system_meminfo_line f;
+	char out[300] = "";
+	int rc = system_parse_meminfo_line(r->word[1], &f);
+
+	if (rc > 0)
+		snprintf(out, sizeof(out), "field=%s value=%llu kb=%d", f.field,
+			 (unsigned long long)f.value, f.kb);
+	return expect_outcome(r, 2, rc, out, msg, len);
+}
+
+static bool case_meminfo_name(const struct table_row *r, char *msg, size_t len)
+{
+	char out[128];
+	bool ok = system_meminfo_name(r->word[1], table_u64(r, 2) != 0, out, sizeof(out));
+
+	snprintf(msg, len, "got %s", ok ? out : "-");
+	return table_is(r, 3, "-") ? !ok : ok && strcmp(out, r->word[3]) == 0;
+}
+
+static bool case_loadavg(const struct table_row *r, char *msg, size_t len)
+{
+	double load[3];
+	char out[128] = "";
+	int rc = system_parse_loadavg(r->word[1], load);
+
+	if (rc == 0)
+		snprintf(out, sizeof(out), "%.17g %.17g %.17g", load[0], load[1], load[2]);
+	return expect_outcome(r, 2, rc == 0 ? 1 : rc, out, msg, len);
+}
+
+static bool mount_case(const struct table_row *r, char *msg, size_t len, bool mountinfo)
+{
+	struct system_mount m;
+	char out[512] = "";
+	int rc = mountinfo ? system_parse_mountinfo_line(r->word[1], &m) :
+			     system_parse_mounts_line(r->word[1], &m);
+
+	if (rc > 0)
+		snprintf(out, sizeof(out), "mp=%s dev=%s type=%s opts=%s", m.mountpoint, m.device,
+			 m.fstype, m.options);
+	return expect_outcome(r, 2, rc, out, msg, len);
+}
+
+static bool case_mountinfo(const struct table_row *r, char *msg, size_t len)
+{
+	return mount_case(r, msg, len, true);
+}
+
+static bool case_mounts(const struct table_row *r, char *msg, size_t len)
+{
+	return mount_case(r, msg, len, false);
+}
+
+/* A device line's outcome as "dev=NAME v=1,2,...". */
+static bool device_outcome(const struct table_row *r, int rc, const char *dev, const uint64_t *v,
+			   size_t nv, char *msg, size_t len)
+{
+	char values[512], out[600] = "";
+
+	if (rc > 0) {
+		format_u64s(values, sizeof(values), v, nv);
+		snprintf(out, sizeof(out), "dev=%s v=%s", dev, values);
+	}
+	return expect_outcome(r, 2, rc, out, msg, len);
+}
+
+static bool case_diskstats(const struct table_row *r, char *msg, size_t len)
+{
+	struct system_disk_line d = { 0 };
+	int rc = system_parse_diskstats_line(r->word[1], &d);
+
+	return device_outcome(r, rc, d.device, d.v, rc > 0 ? d.nv : 0, msg, len);
+}
+
+static bool case_netdev(const struct table_row *r, char *msg, size_t len)
+{
+	struct system_netdev_line d = { 0 };
+	int rc = system_parse_netdev_line(r->word[1], &d);
+
+	return device_outcome(r, rc, d.device, d.v, SYSTEM_NET_NMETRICS, msg, len);
+}
+
+static bool case_tcp(const struct table_row *r, char *msg, size_t len)
+{
+	struct system_tcp_line t;
+	char out[128] = "";
+	int rc = system_parse_tcp_line(r->word[2], (size_t)table_u64(r, 1), &t);
+
+	if (rc > 0)
+		snprintf(out, sizeof(out), "l=%u r=%u st=%u", t.lport, t.rport, t.state);
+	return expect_outcome(r, 3, rc, out, msg, len);
+}
+
+static bool case_pidstat(const struct table_row *r, char *msg, size_t len)
+{
+	struct system_pid_stat ps;
+	char out[256] = "";
+	int rc = system_parse_pid_stat(r->word[1], &ps);
+
+	if (rc == 0)
+		snprintf(out, sizeof(out), "comm=%s utime=%llu stime=%llu start=%llu vsize=%llu "
+			 "rss=%llu", ps.comm, (unsigned long long)ps.utime,
+			 (unsigned long long)ps.stime, (unsigned long long)ps.starttime,
+			 (unsigned long long)ps.vsize, (unsigned long long)ps.rss);
+	return expect_outcome(r, 2, rc == 0 ? 1 : rc, out, msg, len);
+}
+
+/* A file in memory, read at most 'mem_chunk' bytes at a time: the reader's buffer boundaries. */
+static const char *mem_data;
+static size_t mem_len, mem_pos, mem_chunk;
+
+static ssize_t mem_read(int fd, void *buf, size_t len)
+{
+	size_t n = mem_len - mem_pos;
+
+	(void)fd;
+	if (n > len)
+		n = len;
+	if (n > mem_chunk)
+		n = mem_chunk;
+	memcpy(buf, mem_data + mem_pos, n);
+	mem_pos += n;
+	return (ssize_t)n;
+}
+
+static bool case_lines(const struct table_row *r, char *msg, size_t len)
+{
+	struct io_ops io = io_real;
+	size_t cap = (size_t)table_u64(r, 1), o = 0;
+	char *buf = xmalloc(cap), out[512];
+	struct lines lr;
+	char *line;
+	int rc;
+
+	io.read = mem_read;
+	mem_chunk = (size_t)table_u64(r, 2);
+	mem_data = r->word[3];
+	mem_len = r->len[3];
+	mem_pos = 0;
+	lines_attach(&lr, &io, -1, buf, cap);
+	while ((rc = lines_next(&lr, &line)) > 0 && o < sizeof(out))
+		o += (size_t)snprintf(out + o, sizeof(out) - o, "%s|", line);
+	if (o < sizeof(out))
+		snprintf(out + o, sizeof(out) - o, "toolong=%lu", lr.toolong);
+	lines_close(&lr);
+	free(buf);
+	snprintf(msg, len, "rc %d, got \"%s\", want \"%s\"", rc, out, r->word[4]);
+	return rc == 0 && strcmp(out, r->word[4]) == 0;
+}
+
+static void test_parsers_from_table(void **state)
+{
+	(void)state;
+	table_load(&proc_table, DW_FIXTURES "/tables/proc.txt");
+	table_run(&proc_table, "cpu", case_cpu);
+	table_run(&proc_table, "meminfo", case_meminfo);
+	table_run(&proc_table, "meminfo_name", case_meminfo_name);
+	table_run(&proc_table, "loadavg", case_loadavg);
+	table_run(&proc_table, "mountinfo", case_mountinfo);
+	table_run(&proc_table, "mounts", case_mounts);
+	table_run(&proc_table, "diskstats", case_diskstats);
+	table_run(&proc_table, "netdev", case_netdev);
+	table_run(&proc_table, "tcp", case_tcp);
+	table_run(&proc_table, "pidstat", case_pidstat);
+	table_run(&proc_table, "lines", case_lines);
+	table_free(&proc_table);
+}
+
+/* The latch: one "start failing" per run of failures, one recovery. */
+static void test_latch(void **state)
+{
+	struct latch l = { 0 };
+
+	(void)state;
+	assert_false(latch_ok(&l));
+	assert_true(latch_fail(&l));
+	assert_false(latch_fail(&l));
+	assert_false(latch_fail(&l));
+	assert_true(latch_ok(&l));
+	assert_false(latch_ok(&l));
+	assert_true(latch_fail(&l));
+}
+
+/* ---- errors injected through the I/O seam ---- */
+
+/* Paths (exact) whose open fails with 'open_err', or whose reads fail with 'read_err'. */
+struct inject {
+	const char *path;
+	int open_err;
+	int read_err;
+};
+
+static const struct inject *injects;
+static size_t ninjects;
+static int failing_read_fd = -1, failing_read_err;
+
+static int inject_open(const char *path, int flags)
+{
+	int fd;
+
+	for (size_t i = 0; i < ninjects; i++) {
+		if (strcmp(path, injects[i].path) != 0)
+			continue;
+		if (injects[i].open_err)
+			return -injects[i].open_err;
+		fd = io_real.open(path, flags);
+		if (fd >= 0) {
+			failing_read_fd = fd;
+			failing_read_err = injects[i].read_err;
+		}
+		return fd;
+	}
+	fd = io_real.open(path, flags);
+	/* The seam has no close: a reused descriptor number is another file now. */
+	if (fd == failing_read_fd)
+		failing_read_fd = -1;
+	return fd;
+}
+
+static ssize_t inject_read(int fd, void *buf, size_t len)
+{
+	if (fd == failing_read_fd && failing_read_err)
+		return -failing_read_err;
+	return io_real.read(fd, buf, len);
+}
+
+/* io_real with open and read replaced (set_injects fills it). */
+static struct io_ops inject_io;
+
+static void set_injects(const struct inject *list, size_t n)
+{
+	inject_io = io_real;
+	inject_io.open = inject_open;
+	inject_io.read = inject_read;
+	injects = list;
+	ninjects = n;
+	failing_read_fd = -1;
+}
+
+#define P64 FIX "/proc-64cpu/proc"
+
+static void test_injected_io_errors(void **state)
+{
+	static const struct inject list[] = {
+		{ P64 "/meminfo", EACCES, 0 },
+		{ P64 "/diskstats", ENOENT, 0 },
+		{ P64 "/stat", 0, EIO },
+		{ P64 "/812/stat", EACCES, 0 },     /* mysqld: as if it exited */
+	};
+	char *fs[] = { (char *)"/" };
+	char *names[] = { (char *)"mysqld" };
+	struct env e;
+	char *log;
+
+	(void)state;
+	env_open(&e, P64, FIX "/proc-64cpu/rootfs", fs, 1, NULL, 0, names, 1);
+	system_test_set_io(e.s, &inject_io);
+	set_injects(list, sizeof(list) / sizeof(list[0]));
+
+	/* Three passes: each failure counted each time, logged once with its errno's text. */
+	log = sample_capturing_log(e.s, 3);
+	assert_int_equal(occurrences(log, "cannot open " P64 "/meminfo: Permission denied"), 1);
+	assert_int_equal(occurrences(log, "cannot open " P64 "/diskstats: No such file"), 1);
+	assert_int_equal(occurrences(log, "cannot read " P64 "/stat: Input/output error"), 1);
+	assert_int_equal(occurrences(log, "812"), 0);
+	free(log);
+	assert_value(errors(e.reg, "meminfo"), 3);
+	assert_value(errors(e.reg, "diskstats"), 3);
+	assert_value(errors(e.reg, "stat"), 3);
+	assert_value(errors(e.reg, "loadavg"), 0);
+	assert_value(errors(e.reg, "netdev"), 0);
+	assert_value(errors(e.reg, "processes"), 0);
+	/* Their series are left out; the other sources are untouched. */
+	assert_false(has_series(e.reg, "node_memory_MemTotal_bytes", NULL));
+	assert_int_equal(count_series(e.reg, "node_disk_reads_completed_total"), 0);
+	assert_int_equal(count_series(e.reg, "node_cpu_seconds_total"), 0);
+	assert_value(value_of(e.reg, "node_load1", NULL), 12.47);
+	assert_true(count_series(e.reg, "node_network_receive_bytes_total") > 0);
+	/* An unreadable process is one that is gone, not an error. */
+	assert_value(value_of(e.reg, "namedprocess_namegroup_num_procs", "groupname", "mysqld",
+			      NULL), 0);
+
+	/* The files come back: one recovery line each, the series return. */
+	set_injects(NULL, 0);
+	log = sample_capturing_log(e.s, 2);
+	assert_int_equal(occurrences(log, "source meminfo is readable again"), 1);
+	assert_int_equal(occurrences(log, "source diskstats is readable again"), 1);
+	assert_int_equal(occurrences(log, "source stat is readable again"), 1);
+	free(log);
+	assert_value(errors(e.reg, "meminfo"), 3);
+	assert_value(value_of(e.reg, "node_memory_MemTotal_bytes", NULL), 263842516.0 * 1024);
+	assert_int_equal(count_series(e.reg, "node_cpu_seconds_total"), 64 * 8);
+	assert_true(count_series(e.reg, "node_disk_reads_completed_total") > 0);
+	assert_value(value_of(e.reg, "namedprocess_namegroup_num_procs", "groupname", "mysqld",
+			      NULL), 1);
+	env_close(&e);
+}
+
+/* ENOENT on mountinfo is an old kernel: fall back to <proc>/mounts. EACCES is a failure. */
+static void test_injected_mountinfo(void **state)
+{
+	char dir[256], mountinfo[PATH_MAX];
+	char *fs[] = { (char *)"/" };
+	struct inject list[1];
+	struct env e;
+	char *log;
+
+	(void)state;
+	make_tmpdir(dir, sizeof(dir));
+	write_file(dir, "self/mountinfo", "22 1 8:1 / / rw shared:1 - ext4 /dev/from-mountinfo rw\n");
+	write_file(dir, "mounts", "/dev/from-mounts / xfs rw,relatime 0 0\n");
+	snprintf(mountinfo, sizeof(mountinfo), "%s/self/mountinfo", dir);
+	env_open(&e, dir, "/", fs, 1, NULL, 0, NULL, 0);
+	system_test_set_io(e.s, &inject_io);
+
+	list[0] = (struct inject){ mountinfo, ENOENT, 0 };
+	set_injects(list, 1);
+	assert_int_equal(system_sample(e.s), 0);
+	assert_true(has_series(e.reg, "node_filesystem_size_bytes", "device", "/dev/from-mounts",
+			       "fstype", "xfs", "mountpoint", "/", NULL));
+	assert_value(errors(e.reg, "mounts"), 0);
+
+	list[0].open_err = EACCES;
+	log = sample_capturing_log(e.s, 2);
+	assert_int_equal(occurrences(log, "cannot read the mount table "), 1);
+	assert_int_equal(occurrences(log, "self/mountinfo: Permission denied"), 1);
+	free(log);
+	assert_value(errors(e.reg, "mounts"), 2);
+	assert_int_equal(count_series(e.reg, "node_filesystem_size_bytes"), 0);
+
+	set_injects(NULL, 0);
+	assert_int_equal(system_sample(e.s), 0);
+	assert_true(has_series(e.reg, "node_filesystem_size_bytes", "device",
+			       "/dev/from-mountinfo", "fstype", "ext4", "mountpoint", "/", NULL));
+	env_close(&e);
+	rm_tree(dir);
+}
+
 /* ---- this machine ---- */
 
 static void assert_live_tcp(struct registry *reg, uint16_t port, double want)
@@ -1184,6 +1573,10 @@ int main(void)
 		cmocka_unit_test(test_large_tcp_table),
 		cmocka_unit_test(test_live_proc),
 		cmocka_unit_test(test_bad_config),
+		cmocka_unit_test(test_parsers_from_table),
+		cmocka_unit_test(test_latch),
+		cmocka_unit_test(test_injected_io_errors),
+		cmocka_unit_test(test_injected_mountinfo),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
