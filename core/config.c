@@ -1374,6 +1374,74 @@ static int set_limits(struct cfg_parser *p, const struct ynode *v, void *obj)
 	return cfg_mapping(p, v, limits_keys, ARRAY_SIZE(limits_keys), obj, &seen);
 }
 
+/* ---- tail ---- */
+
+/* Bounds of the tail sizes: a line must hold a stack frame; a cap must stay a cap. */
+#define TAIL_MIN_SIZE ((uint64_t)1 << 10)
+#define TAIL_MAX_SIZE ((uint64_t)256 << 20)
+
+static int cfg_tail_size(struct cfg_parser *p, const struct ynode *v, uint64_t *dst)
+{
+	char got[GOT_MAX];
+	uint64_t size;
+
+	if (v->kind != YNODE_SCALAR || ynode_is_null(v) || strlen(v->value) != v->len ||
+	    size_parse(v->value, &size) || size < TAIL_MIN_SIZE || size > TAIL_MAX_SIZE)
+		return cfg_fail_at(p, v, "expected a size from 1KB to 256MB such as 1MB, got %s",
+				   cfg_got(v, got, sizeof(got)));
+	*dst = size;
+	return 0;
+}
+
+static int set_tail_max_line(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_tail_size(p, v, &((struct config *)obj)->tail.max_line_size);
+}
+
+static int set_tail_max_entry(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_tail_size(p, v, &((struct config *)obj)->tail.max_entry_size);
+}
+
+static int set_tail_idle(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_duration(p, v, &((struct config *)obj)->tail.idle_timeout, 10);
+}
+
+static int set_tail_check(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_duration(p, v, &((struct config *)obj)->tail.check_interval, 100);
+}
+
+static const char *const start_ats[] = { "beginning", "end" };
+
+static int set_tail_start_at(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	char got[GOT_MAX];
+	size_t idx;
+
+	if (!cfg_lookup(v, start_ats, 2, &idx))
+		return cfg_fail_at(p, v, "expected beginning or end, got %s",
+				   cfg_got(v, got, sizeof(got)));
+	((struct config *)obj)->tail.start_at_end = idx == 1;
+	return 0;
+}
+
+static const struct cfg_key tail_keys[] = {
+	{ "max_line_size", set_tail_max_line },
+	{ "max_entry_size", set_tail_max_entry },
+	{ "idle_timeout", set_tail_idle },
+	{ "check_interval", set_tail_check },
+	{ "start_at", set_tail_start_at },
+};
+
+static int set_tail(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	uint32_t seen;
+
+	return cfg_mapping(p, v, tail_keys, ARRAY_SIZE(tail_keys), obj, &seen);
+}
+
 static const char *const log_levels[] = { "debug", "info", "warn", "error" };
 
 static int set_log_level(struct cfg_parser *p, const struct ynode *v, void *obj)
@@ -1398,6 +1466,7 @@ static const struct cfg_key top_keys[] = {
 	{ "system", set_system },
 	{ "judge", set_judge },
 	{ "limits", set_limits },
+	{ "tail", set_tail },
 	{ "log_level", set_log_level },
 };
 
@@ -1422,6 +1491,10 @@ static struct config *config_defaults(const char *file)
 	cfg->judge.baseline = 30 * 60 * 1000;
 	cfg->judge.window = 30 * 60 * 1000;
 	cfg->limits.max_series_per_metric = 2000;
+	cfg->tail.max_line_size = (uint64_t)1 << 20;
+	cfg->tail.max_entry_size = (uint64_t)1 << 20;
+	cfg->tail.idle_timeout = 1000;
+	cfg->tail.check_interval = 1000;
 	cfg->log_level = xstrdup("info");
 	return cfg;
 }

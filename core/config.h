@@ -102,6 +102,15 @@ struct config {
 		unsigned max_series_per_metric; /* default 2000 */
 	} limits;
 
+	struct {
+		uint64_t max_line_size;   /* bytes; longer lines are cut and counted; default 1MB */
+		uint64_t max_entry_size;  /* bytes of one multi-line entry; default 1MB */
+		dw_millis idle_timeout;   /* a pending entry with no new line is complete; default 1s */
+		dw_millis check_interval; /* every file checked without an event; default 1s */
+		bool start_at_end;        /* start_at: end — a file without a record is read from its
+					   * end (default: beginning) */
+	} tail;
+
 	char *log_level;          /* "debug" | "info" | "warn" | "error"; default "info" */
 };
 
