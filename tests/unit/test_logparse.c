@@ -11,6 +11,7 @@
  *   expect SAMPLE VALUE  a sample "name{a="x",b="y"}" (labels in family order, le last) or one of
  *                        @entries @unmatched @exceptions @fingerprints @cut @tmin @tmax
  *   error TEXT           logp_new must fail with a message containing TEXT
+ *   exc TEXT             the last exception seen was "class|message|location|previous"
  *   end
  *
  * Every family named in a case's expectations is checked completely: a non-zero sample of it
@@ -150,7 +151,7 @@ static void unescape(char *s)
 struct tcase {
 	int line;
 	char file[256];
-	struct buf yaml, inline_lines, expects, error;
+	struct buf yaml, inline_lines, expects, error, exc;
 };
 
 static int run_case(struct tcase *c)
@@ -287,6 +288,11 @@ static int run_case(struct tcase *c)
 		}
 		*sp = ' ';
 	}
+	if (c->exc.len && strcmp(c->exc.data, r.last_exc.data ? r.last_exc.data : "") != 0) {
+		printf("cases.txt:%d: last exception\n  got  %s\n  want %s\n", c->line,
+		       r.last_exc.data ? r.last_exc.data : "", c->exc.data);
+		failures++;
+	}
 	if (failures)
 		printf("cases.txt:%d: registry:\n%s", c->line, got.data ? got.data : "");
 	logp_free(r.p);
@@ -329,6 +335,7 @@ static void test_cases(void **state)
 			buf_init(&c.expects, 0);
 			buf_putc(&c.expects, '\n');
 			buf_init(&c.error, 0);
+			buf_init(&c.exc, 0);
 			in_case = true;
 		} else if (!in_case) {
 			fail_msg("cases.txt:%d: outside a case", lineno);
@@ -339,6 +346,8 @@ static void test_cases(void **state)
 			buf_printf(&c.inline_lines, "%s\n", line + 5);
 		} else if (strncmp(line, "expect ", 7) == 0) {
 			buf_printf(&c.expects, "%s\n", line + 7);
+		} else if (strncmp(line, "exc ", 4) == 0) {
+			buf_puts(&c.exc, line + 4);
 		} else if (strncmp(line, "error ", 6) == 0) {
 			buf_puts(&c.error, line + 6);
 		} else if (strcmp(line, "end") == 0) {
@@ -348,6 +357,7 @@ static void test_cases(void **state)
 			buf_release(&c.inline_lines);
 			buf_release(&c.expects);
 			buf_release(&c.error);
+			buf_release(&c.exc);
 			in_case = false;
 		} else {
 			fail_msg("cases.txt:%d: unknown directive: %s", lineno, line);
