@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "collector/logp.h"
 #include "collector/logp_int.h"
 #include "core/buf.h"
 #include "core/registry.h"
@@ -410,8 +411,14 @@ int logp_new(const struct config *cfg, const struct config_source *src, struct r
 			goto out_free;
 		}
 		rc = rule_new(&cfg->rules[i], reg, &r, err, errlen);
-		if (rc)
+		if (rc) {
+			/* name the config key, as config errors do: rules[2].regex: ... */
+			char tmp[512];
+
+			snprintf(tmp, sizeof(tmp), "%s", err);
+			snprintf(err, errlen, "rules[%zu].%s", i, tmp);
 			goto out_free;
+		}
 		p->rules = xrealloc(p->rules, (p->nrules + 1) * sizeof(*p->rules));
 		p->rules[p->nrules++] = r;
 	}
@@ -440,4 +447,17 @@ int logp_entry(struct logp *p, const char *text, size_t len, int64_t fallback_ms
 	if (!matched && sink && sink->unmatched)
 		sink->unmatched(sink->ctx, text, len);
 	return 0;
+}
+
+int logp_check_source(const struct config *cfg, const struct config_source *src, char *err,
+		      size_t errlen)
+{
+	struct registry *reg = registry_new(cfg->limits.max_series_per_metric);
+	struct logp *p;
+	int rc;
+
+	rc = logp_new(cfg, src, reg, &p, err, errlen);
+	logp_free(p);
+	registry_free(reg);
+	return rc;
 }

@@ -143,13 +143,13 @@ int rule_new(const struct config_rule *cr, struct registry *reg, struct rule **o
 	r->name = xstrdup(cr->name);
 	r->type = cr->type;
 	r->value_group = -1;
-	snprintf(what, sizeof(what), "rule %s: regex", cr->name);
+	snprintf(what, sizeof(what), "regex: rule %s", cr->name);
 	r->re = logp_compile(cr->regex, 0, what, err, errlen);
 	if (!r->re)
 		goto out_einval;
 	pcre2_pattern_info(r->re, PCRE2_INFO_CAPTURECOUNT, &ncap);
 	if (ncap >= 64) {
-		snprintf(err, errlen, "rule %s: regex has %u capture groups, at most 63", cr->name,
+		snprintf(err, errlen, "regex: rule %s: %u capture groups, at most 63", cr->name,
 			 ncap);
 		goto out_einval;
 	}
@@ -166,12 +166,12 @@ int rule_new(const struct config_rule *cr, struct registry *reg, struct rule **o
 			continue;
 		}
 		if (model_label_name_reserved(nm)) {
-			snprintf(err, errlen, "rule %s: group name %s is reserved (starts with __)",
+			snprintf(err, errlen, "regex: rule %s: group name %s is reserved (starts with __)",
 				 cr->name, nm);
 			goto out_einval;
 		}
 		if (r->nlabels == REGISTRY_MAX_LABELS) {
-			snprintf(err, errlen, "rule %s: more than %d named groups", cr->name,
+			snprintf(err, errlen, "regex: rule %s: more than %d named groups", cr->name,
 				 REGISTRY_MAX_LABELS);
 			goto out_einval;
 		}
@@ -179,7 +179,7 @@ int rule_new(const struct config_rule *cr, struct registry *reg, struct rule **o
 		r->groups[r->nlabels++] = group;
 	}
 	if (cr->value && r->value_group < 0) {
-		snprintf(err, errlen, "rule %s: value: the regex has no group named %s", cr->name,
+		snprintf(err, errlen, "value: rule %s: the regex has no group named %s", cr->name,
 			 cr->value);
 		goto out_einval;
 	}
@@ -192,7 +192,7 @@ int rule_new(const struct config_rule *cr, struct registry *reg, struct rule **o
 	else
 		r->m = registry_counter(reg, cr->name, cr->help ? cr->help : cr->name, names);
 	if (!r->m) {
-		snprintf(err, errlen, "rule %s: the metric is already registered with another type "
+		snprintf(err, errlen, "name: rule %s: the metric is already registered with another type "
 			 "or other labels", cr->name);
 		goto out_einval;
 	}
