@@ -35,11 +35,24 @@ struct config_source {
 	char *regex;              /* format: regex only (required there, refused elsewhere) */
 };
 
+enum rule_type {
+	RULE_COUNTER,             /* default: each matching entry adds 1 (or 'value') */
+	RULE_HISTOGRAM,           /* each matching entry observes the 'value' group */
+};
+
+#define CONFIG_MAX_RULE_BUCKETS 32 /* REGISTRY_MAX_BUCKETS */
+
 struct config_rule {
 	char *name;               /* metric name, [a-zA-Z_:][a-zA-Z0-9_:]* */
 	char *source;             /* must name a source */
 	char *regex;              /* PCRE2 pattern; named groups become labels (compiled later) */
 	char *help;               /* NULL when not set */
+	enum rule_type type;      /* `type: counter | histogram`; default counter */
+	char *value;              /* `value:` a named group holding the number to add or observe;
+				   * required for histograms, NULL (count 1) for counters */
+	double *buckets;          /* `buckets:` strictly increasing finite upper bounds; histograms
+				   * only; NULL: the default 0.005 .. 10 (Prometheus's DefBuckets) */
+	size_t nbuckets;
 };
 
 struct config_user {
