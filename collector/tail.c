@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <glob.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -49,8 +50,6 @@ struct tfile {
 	struct tail_id id;
 	struct tail_reader rd;
 	struct ml *ml;
-	uint64_t start;         /* offset reading started at: committable until the first line */
-	bool pushed;            /* a line went to ml since 'start' */
 	int64_t drain_until;    /* draining: close after this */
 	int64_t last_line_ms;   /* when the last line was read (idle timeout) */
 	int64_t caught_up_ms;   /* when the offset last reached the end of the file */
@@ -58,6 +57,9 @@ struct tfile {
 	int read_err;           /* the last read error, logged once until it changes */
 	bool seen;              /* sync: still matched by the glob */
 	bool more;              /* the last read stopped at the budget: more is waiting */
+	bool done;              /* drained and closed: goes once its last record is written */
+	bool have_ckey;         /* ckey holds the content record's key (tail_content_key) */
+	char ckey[TAIL_KEY_MAX];
 	uint64_t lines_seen, long_seen, repaired_seen; /* reader counters already in the registry */
 	struct series *m_lines, *m_bytes, *m_lag_bytes, *m_lag_seconds, *m_rotations,
 		*m_truncations, *m_long, *m_repaired, *m_errors;
@@ -72,6 +74,7 @@ struct tsource {
 	bool dirty;             /* an event said: look at this source again */
 	bool none_logged;       /* "matches no file yet" was logged */
 	bool cap_logged;
+	int64_t floor;          /* start-up: the latest tick of its path records (INT64_MIN: none) */
 	struct series *m_entries, *m_unmatched, *m_late, *m_events, *m_files;
 };
 
@@ -79,6 +82,15 @@ struct dwatch {
 	char *path;
 	int wd;
 };
+
+/* A rename seen in a watched directory, looked at after the sources are synced. */
+struct tmove {
+	uint32_t cookie;
+	int wd;
+	char *from, *to;        /* names in the directory; 'to' NULL until IN_MOVED_TO */
+};
+
+#define MAX_MOVES 256
 
 struct tail {
 	const struct config *cfg;
@@ -89,6 +101,8 @@ struct tail {
 	size_t nsources;
 	struct dwatch *dirs;
 	size_t ndirs;
+	struct tmove moves[MAX_MOVES];
+	size_t nmoves;
 	struct ml_options mlopt;
 	size_t max_line;
 	int64_t check_ms;       /* the periodic re-check */
@@ -234,7 +248,6 @@ static int on_line(void *ctx, const char *line, size_t len, uint64_t end, bool c
 	struct tfile *tf = ctx;
 
 	(void)cut;
-	tf->pushed = true;
 	tf->last_line_ms = tf->src->t->now;
 	return ml_push(tf->ml, line, len, end, tf->src->t->now, on_entry, tf);
 }
@@ -242,7 +255,7 @@ static int on_line(void *ctx, const char *line, size_t len, uint64_t end, bool c
 /* The offset every byte before which is counted. */
 static uint64_t committable(const struct tfile *tf)
 {
-	return tf->pushed ? ml_committable_offset(tf->ml) : tf->start;
+	return ml_committable_offset(tf->ml);
 }
 
 /* Move the reader's counters into the registry. */
@@ -282,15 +295,36 @@ static void file_error(struct tfile *tf, int err, const char *what)
 	add(tf->m_errors, 1);
 }
 
-/* The file shrank or its first bytes changed: complete the pending entry and start over. */
+static struct tfile *drain_file(struct tsource *src, const char *path, int fd,
+			       const struct tail_id *id, uint64_t offset);
+static int find_counterpart(const char *dir, const struct tail_id *id, uint64_t offset,
+			    uint64_t except, char *found, size_t flen);
+
+/*
+ * The file shrank or its first bytes changed: copytruncate. What was not read yet is in the copy
+ * if it sits beside the file (logrotate's laravel.log.1): read it from there. Then complete the
+ * pending entry and start over.
+ */
 static void truncated(struct tfile *tf, const struct stat *st)
 {
+	char found[4096];
+	int cfd = find_counterpart(tf->dir, &tf->id, tf->rd.offset, (uint64_t)st->st_ino, found,
+				   sizeof(found));
+
+	if (cfd >= 0) {
+		log_info("tail", "%s: reading the rest of the truncated file from its copy %s",
+			 tf->path, found);
+		/* The pending entry's lines are read again from the copy, at its start. */
+		drain_file(tf->src, tf->path, cfd, &tf->id, ml_committable_offset(tf->ml));
+		ml_free(tf->ml);
+		tf->ml = ml_new(logp_get_format(tf->src->logp), &tf->src->t->mlopt);
+	}
 	ml_flush(tf->ml, on_entry, tf);
 	log_info("tail", "%s was truncated (%llu bytes, was read to %llu); reading it from the start",
 		 tf->path, (unsigned long long)st->st_size, (unsigned long long)tf->rd.offset);
 	tail_reader_reset(&tf->rd, 0);
-	tf->start = 0;
-	tf->pushed = false;
+	ml_set_offset(tf->ml, 0);
+	tf->have_ckey = false;
 	tail_id_take(tf->fd, st, &tf->id);
 	add(tf->m_truncations, 1);
 }
@@ -422,53 +456,69 @@ static void tfile_remove(struct tsource *src, size_t i)
 static void tfile_position(struct tfile *tf, uint64_t offset)
 {
 	tail_reader_reset(&tf->rd, offset);
-	tf->start = offset;
-	tf->pushed = false;
+	ml_set_offset(tf->ml, offset);
 }
 
 /*
- * Look in 'path''s directory for the file a record names (it was rotated while the agent was
- * down): returns an open descriptor or -1.
+ * Look in 'dir' for the file 'id' named, now under another name: renamed (same inode) or copied
+ * (copytruncate: another inode, the same first bytes), at least 'offset' bytes long. The file
+ * with inode 'except' (the one the path names now) is not it. Returns an open descriptor or -1.
  */
-static int find_rotated(const char *dir, const struct tail_record *rec, char *found, size_t flen)
+static int find_counterpart(const char *dir, const struct tail_id *id, uint64_t offset,
+			    uint64_t except, char *found, size_t flen)
 {
 	char pattern[4096];
 	glob_t g;
-	int fd = -1;
+	int best = -1;
+	bool best_same_inode = false;
 
+	if (!id->sig_len)
+		return -1;
 	snprintf(pattern, sizeof(pattern), "%s/*", dir);
 	if (glob(pattern, GLOB_NOSORT, NULL, &g) != 0)
 		return -1;
-	for (size_t i = 0; i < g.gl_pathc && fd < 0; i++) {
+	for (size_t i = 0; i < g.gl_pathc && !best_same_inode; i++) {
+		struct tail_id probe = *id;
 		struct stat st;
+		bool same_inode;
+		int fd;
 
-		if (stat(g.gl_pathv[i], &st) < 0 || (uint64_t)st.st_ino != rec->id.ino ||
-		    (uint64_t)st.st_dev != rec->id.dev || !S_ISREG(st.st_mode))
+		if (stat(g.gl_pathv[i], &st) < 0 || !S_ISREG(st.st_mode) ||
+		    (uint64_t)st.st_ino == except || (uint64_t)st.st_size < offset ||
+		    st.st_size < (off_t)id->sig_len)
 			continue;
-		fd = open(g.gl_pathv[i], O_RDONLY | O_CLOEXEC);
+		fd = open(g.gl_pathv[i], O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 		if (fd < 0)
 			continue;
-		if (fstat(fd, &st) < 0 || !tail_id_matches(fd, &st, &rec->id)) {
+		same_inode = (uint64_t)st.st_ino == id->ino && (uint64_t)st.st_dev == id->dev;
+		probe.dev = (uint64_t)st.st_dev;
+		probe.ino = (uint64_t)st.st_ino;
+		if (fstat(fd, &st) < 0 || !tail_id_matches(fd, &st, &probe)) {
 			close(fd);
-			fd = -1;
 			continue;
 		}
+		if (best >= 0)
+			close(best);
+		best = fd;
+		best_same_inode = same_inode;
 		snprintf(found, flen, "%s", g.gl_pathv[i]);
 	}
 	globfree(&g);
-	return fd;
+	return best;
 }
 
 /* A draining copy of 'tf' for an old file (rotated away): read it to the end, then close it. */
-static struct tfile *drain_file(struct tsource *src, struct tfile *like, int fd, uint64_t offset)
+static struct tfile *drain_file(struct tsource *src, const char *path, int fd,
+			       const struct tail_id *id, uint64_t offset)
 {
 	struct tail *t = src->t;
-	struct tfile *old = tfile_new(src, like->path);
+	struct tfile *old = tfile_new(src, path);
 
 	/* The series carry the path; the file is no longer its path's (no truncation check). */
 	free(old->path);
 	old->path = NULL;
 	old->fd = fd;
+	old->id = *id;
 	tfile_position(old, offset);
 	read_to_end(t, old);
 	ml_flush(old->ml, on_entry, old);
@@ -515,18 +565,22 @@ static void tfile_open(struct tail *t, struct tfile *tf, bool is_new)
 						 "file from the start", tf->path);
 			} else {
 				tail_time_set_floor(t->time, rec.tick_ms);
+				if (rec.tick_ms > tf->src->floor)
+					tf->src->floor = rec.tick_ms;
 				if (tail_id_matches(fd, &st, &rec.id) &&
 				    rec.offset <= (uint64_t)st.st_size) {
 					offset = rec.offset;
 				} else {
 					char found[4096];
-					int ofd = find_rotated(tf->dir, &rec, found, sizeof(found));
+					int ofd = find_counterpart(tf->dir, &rec.id, rec.offset,
+								   (uint64_t)st.st_ino, found,
+								   sizeof(found));
 
 					if (ofd >= 0) {
 						log_info("tail", "%s was rotated to %s while stopped: "
 								 "reading it from %llu", tf->path, found,
 							 (unsigned long long)rec.offset);
-						drain_file(tf->src, tf, ofd, rec.offset);
+						drain_file(tf->src, tf->path, ofd, &rec.id, rec.offset);
 					} else {
 						log_warn("tail", "%s was replaced while stopped and the old "
 								 "file is gone: what was written to it after "
@@ -561,6 +615,9 @@ static void rotated(struct tail *t, struct tfile *tf)
 	old = tfile_new(src, tf->path);
 	old->fd = tf->fd;
 	old->id = tf->id;
+	old->have_ckey = tf->have_ckey;
+	memcpy(old->ckey, tf->ckey, sizeof(old->ckey));
+	tf->have_ckey = false;
 	tfile_position(old, tf->rd.offset);
 	free(old->path);
 	old->path = NULL;
@@ -659,8 +716,6 @@ static void sync_source(struct tail *t, struct tsource *src)
 		log_info("tail", "source %s: no file matches %s yet; following it when one appears",
 			 src->cfg->name, src->cfg->path);
 		src->none_logged = true;
-	} else if (nmatch) {
-		src->none_logged = false;
 	}
 	globfree(&g);
 	for (size_t i = 0; i < src->nfiles;) {
@@ -669,6 +724,7 @@ static void sync_source(struct tail *t, struct tsource *src)
 		if (tf->path && !tf->seen) {
 			/* Gone from the glob (deleted or moved away): read what is left, then drain. */
 			log_info("tail", "%s is gone; reading it to its end", tf->path);
+			add(tf->m_rotations, 1);
 			read_to_end(t, tf);
 			ml_flush(tf->ml, on_entry, tf);
 			set(tf->m_lag_bytes, 0);
@@ -681,9 +737,15 @@ static void sync_source(struct tail *t, struct tsource *src)
 			continue;
 		}
 		read_file(t, tf);
-		if (!tf->path && t->now >= tf->drain_until) {
+		if (!tf->path && !tf->done && t->now >= tf->drain_until) {
+			/* Closed now; removed once tail_records() wrote how far it was counted. */
 			read_to_end(t, tf);
 			ml_flush(tf->ml, on_entry, tf);
+			tfile_close(t, tf);
+			tf->done = true;
+		}
+		if (tf->done && t->now >= tf->drain_until + 60 * DRAIN_GRACE_MS) {
+			/* No store takes records: do not keep it for ever. */
 			tfile_remove(src, i);
 			continue;
 		}
@@ -694,11 +756,130 @@ static void sync_source(struct tail *t, struct tsource *src)
 		set(src->m_files, (double)nfollowed);
 }
 
+static bool held(const struct tsource *src, const struct stat *st);
+
+/* Compressed rotations are not text; replay reads them. */
+static bool compressed(const char *name)
+{
+	static const char *const ext[] = { ".gz", ".bz2", ".xz", ".zst", ".lz4", ".Z" };
+	size_t n = strlen(name);
+
+	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		size_t e = strlen(ext[i]);
+
+		if (n > e && !strcmp(name + n - e, ext[i]))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Start-up after a crash: files rotated away beside the followed ones that this source's
+ * records do not cover. A file with a "counted/" record goes on from its offset; one without
+ * any record whose name changed after the last commit lived at a followed path between two
+ * commits (every counted file is recorded in the transaction of its counts), so it is read from
+ * its start. Older unrecorded files predate the agent and are left to replay.
+ */
+static void recover(struct tail *t, struct tsource *src)
+{
+	char *copy, pattern[4096];
+	glob_t dirs, g;
+
+	if (src->floor == INT64_MIN || !t->get)
+		return;
+	copy = xstrdup(src->cfg->path);
+	if (glob(dirname(copy), GLOB_ONLYDIR | GLOB_NOSORT, NULL, &dirs) != 0) {
+		free(copy);
+		return;
+	}
+	for (size_t d = 0; d < dirs.gl_pathc; d++) {
+		snprintf(pattern, sizeof(pattern), "%s/*", dirs.gl_pathv[d]);
+		if (glob(pattern, GLOB_NOSORT, NULL, &g) != 0)
+			continue;
+		for (size_t i = 0; i < g.gl_pathc; i++) {
+			const char *path = g.gl_pathv[i];
+			struct tail_record rec;
+			char key[TAIL_KEY_MAX];
+			struct tail_id id;
+			struct stat st;
+			struct buf b;
+			uint64_t from = 0;
+			bool go = false;
+			int fd;
+
+			if (fnmatch(src->cfg->path, path, FNM_PATHNAME) == 0 || compressed(path) ||
+			    stat(path, &st) < 0 || !S_ISREG(st.st_mode) || held(src, &st))
+				continue;
+			fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+			if (fd < 0)
+				continue;
+			if (fstat(fd, &st) < 0 || tail_id_take(fd, &st, &id) || !id.sig_len) {
+				close(fd);
+				continue;
+			}
+			buf_init(&b, 4096);
+			if (tail_content_key_fd(src->cfg->name, fd, key) &&
+			    t->get(t->get_ctx, key, &b) == 0 &&
+			    tail_record_decode(b.data, b.len, &rec) == 0) {
+				from = rec.offset;
+				go = rec.offset < (uint64_t)st.st_size;
+			} else {
+				int64_t ctime_ms = (int64_t)st.st_ctim.tv_sec * 1000 +
+						   st.st_ctim.tv_nsec / 1000000;
+
+				/* A minute of slack: a rename just before the commit's tick time. */
+				go = ctime_ms >= src->floor - 60000;
+			}
+			buf_release(&b);
+			if (!go) {
+				close(fd);
+				continue;
+			}
+			log_info("tail", "source %s: %s was rotated while stopped and not fully "
+					 "counted; reading it from %llu", src->cfg->name, path,
+				 (unsigned long long)from);
+			drain_file(src, path, fd, &id, from);
+		}
+		globfree(&g);
+	}
+	globfree(&dirs);
+	free(copy);
+}
+
 /* ---- the tailer ---- */
 
-static void on_watch(void *ctx, int wd, enum tail_watch_kind kind, const char *name)
+static void note_move(struct tail *t, int wd, enum tail_watch_kind kind, const char *name,
+		      uint32_t cookie)
+{
+	if (kind == TAIL_EV_MOVED_FROM) {
+		struct tmove *m;
+
+		if (t->nmoves == MAX_MOVES || !name)
+			return; /* the periodic check still sees the rotation itself */
+		m = &t->moves[t->nmoves++];
+		m->cookie = cookie;
+		m->wd = wd;
+		m->from = xstrdup(name);
+		m->to = NULL;
+		return;
+	}
+	for (size_t i = 0; i < t->nmoves && name; i++) {
+		if (t->moves[i].cookie == cookie && t->moves[i].wd == wd && !t->moves[i].to) {
+			t->moves[i].to = xstrdup(name);
+			return;
+		}
+	}
+}
+
+static void on_watch(void *ctx, int wd, enum tail_watch_kind kind, const char *name,
+		     uint32_t cookie)
 {
 	struct tail *t = ctx;
+
+	if (kind == TAIL_EV_MOVED_FROM || kind == TAIL_EV_MOVED_TO) {
+		note_move(t, wd, kind, name, cookie);
+		kind = TAIL_EV_CHANGED;
+	}
 
 	if (kind == TAIL_EV_OVERFLOW) {
 		add(t->m_overflows, 1);
@@ -785,6 +966,7 @@ int tail_new(const struct tail_options *opt, int64_t now_ms, struct tail **out, 
 
 		src->t = t;
 		src->cfg = &opt->cfg->sources[i];
+		src->floor = INT64_MIN;
 		rc = logp_new(opt->cfg, src->cfg, opt->reg, &src->logp, err, errlen);
 		if (rc)
 			goto out_free;
@@ -792,8 +974,10 @@ int tail_new(const struct tail_options *opt, int64_t now_ms, struct tail **out, 
 		register_source_metrics(src);
 	}
 	t->starting = true;
-	for (size_t i = 0; i < t->nsources; i++)
+	for (size_t i = 0; i < t->nsources; i++) {
 		sync_source(t, &t->sources[i]);
+		recover(t, &t->sources[i]);
+	}
 	t->starting = false;
 	t->next_check = now_ms;
 	*out = t;
@@ -821,6 +1005,10 @@ void tail_free(struct tail *t)
 		logp_free(t->sources[t->nsources].logp);
 	for (size_t k = 0; k < t->ndirs; k++)
 		free(t->dirs[k].path);
+	for (size_t i = 0; i < t->nmoves; i++) {
+		free(t->moves[i].from);
+		free(t->moves[i].to);
+	}
 	free(t->dirs);
 	free(t->sources);
 	tail_watch_free(t->watch);
@@ -831,6 +1019,66 @@ void tail_free(struct tail *t)
 int tail_fd(const struct tail *t)
 {
 	return tail_watch_fd(t->watch);
+}
+
+/* Whether any file of 'src' is the file 'st' describes. */
+static bool held(const struct tsource *src, const struct stat *st)
+{
+	for (size_t j = 0; j < src->nfiles; j++) {
+		struct stat cur;
+
+		if (src->files[j]->fd >= 0 && fstat(src->files[j]->fd, &cur) == 0 &&
+		    cur.st_ino == st->st_ino && cur.st_dev == st->st_dev)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Renames seen since the last call. A file renamed away from a followed name that the tailer
+ * never opened lived there only between two looks (rotations faster than the tailer woke): it
+ * is read from its start under its old name, so rapid rotations lose nothing.
+ */
+static void process_moves(struct tail *t)
+{
+	for (size_t i = 0; i < t->nmoves; i++) {
+		struct tmove *m = &t->moves[i];
+		const char *dir = NULL;
+		char from[4096], to[4096];
+
+		for (size_t k = 0; k < t->ndirs; k++)
+			if (t->dirs[k].wd == m->wd)
+				dir = t->dirs[k].path;
+		if (!dir || !m->to)
+			goto next;
+		snprintf(from, sizeof(from), "%s/%s", dir, m->from);
+		snprintf(to, sizeof(to), "%s/%s", dir, m->to);
+		for (size_t s = 0; s < t->nsources; s++) {
+			struct tsource *src = &t->sources[s];
+			struct tail_id id;
+			struct stat st;
+			int fd;
+
+			if (fnmatch(src->cfg->path, from, FNM_PATHNAME) != 0 ||
+			    fnmatch(src->cfg->path, to, FNM_PATHNAME) == 0)
+				continue;
+			fd = open(to, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+			if (fd < 0)
+				continue;
+			if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || held(src, &st) ||
+			    tail_id_take(fd, &st, &id)) {
+				close(fd);
+				continue;
+			}
+			log_info("tail", "%s was rotated to %s before it was read; reading it from "
+					 "there", from, to);
+			drain_file(src, from, fd, &id, 0);
+		}
+next:
+		free(m->from);
+		free(m->to);
+	}
+	t->nmoves = 0;
 }
 
 void tail_process(struct tail *t, int64_t now_ms)
@@ -856,6 +1104,7 @@ void tail_process(struct tail *t, int64_t now_ms)
 			if (src->files[j]->more)
 				read_file(t, src->files[j]);
 	}
+	process_moves(t);
 	for (size_t i = 0; i < t->nsources; i++)
 		for (size_t j = 0; j < t->sources[i].nfiles; j++)
 			ml_tick(t->sources[i].files[j]->ml, now_ms, on_entry, t->sources[i].files[j]);
@@ -874,9 +1123,8 @@ int64_t tail_deadline(const struct tail *t)
 			const struct tfile *tf = t->sources[i].files[j];
 
 			/* An entry waits for its idle timeout. */
-			if (tf->pushed && ml_committable_offset(tf->ml) < tf->rd.line_start &&
-			    tf->last_line_ms + t->mlopt.idle_ms < d)
-				d = tf->last_line_ms + t->mlopt.idle_ms;
+			if (ml_deadline(tf->ml) < d)
+				d = ml_deadline(tf->ml);
 		}
 	}
 	return d;
@@ -905,20 +1153,39 @@ int tail_records(struct tail *t, int64_t tick_ms, tail_put_fn put, void *ctx)
 	for (size_t i = 0; i < t->nsources; i++) {
 		struct tsource *src = &t->sources[i];
 
-		for (size_t j = 0; j < src->nfiles; j++) {
+		for (size_t j = 0; j < src->nfiles;) {
 			struct tfile *tf = src->files[j];
 			struct tail_record rec = { .id = tf->id, .tick_ms = tick_ms };
 			uint8_t val[TAIL_RECORD_SIZE];
 			char key[TAIL_KEY_MAX];
 			int err;
 
-			if (!tf->path || tf->fd < 0)
+			if (tf->path && tf->fd < 0) {
+				j++;
 				continue;
+			}
 			rec.offset = committable(tf);
-			tail_record_key(src->cfg->name, tf->path, key);
-			err = put(ctx, key, val, tail_record_encode(&rec, val));
-			if (err)
-				return err;
+			tail_record_encode(&rec, val);
+			if (tf->path) {
+				tail_record_key(src->cfg->name, tf->path, key);
+				err = put(ctx, key, val, TAIL_RECORD_SIZE);
+				if (err)
+					return err;
+			}
+			/* By content too: the file is found again after renames and crashes, and a
+			 * replay of it is not counted twice. */
+			if (!tf->have_ckey && tf->fd >= 0 && rec.offset > 0)
+				tf->have_ckey = tail_content_key_fd(src->cfg->name, tf->fd, tf->ckey);
+			if (tf->have_ckey) {
+				err = put(ctx, tf->ckey, val, TAIL_RECORD_SIZE);
+				if (err)
+					return err;
+			}
+			if (tf->done) {
+				tfile_remove(src, j);
+				continue;
+			}
+			j++;
 		}
 	}
 	return 0;

@@ -96,14 +96,17 @@ struct tail_replay_stats {
 };
 
 /*
- * Replay one file's bytes for source 'source' of 'cfg' at their log time. 'get' reads the store's
- * records: the bytes the agent or an earlier replay already counted for a file with the same
- * first bytes are skipped. Returns 0, -ENOENT (no such source, message in 'err') or -EINVAL
- * (a rule that does not compile). 'cfg' and 'reg' are borrowed until tail_replay_free().
+ * Replay one file's bytes for source 'source' of 'cfg' at their log time, at resolution 'res_ms'.
+ * 'get' (may be NULL) reads the store's records: the bytes the agent or an earlier replay already
+ * counted for a file with the same first bytes are skipped. 'now_ms' stands for the time of
+ * entries before the first one with a timestamp. Returns 0, -ENOENT (no such source, message in
+ * 'err') or -EINVAL (a rule that does not compile). 'cfg' and 'reg' are borrowed until
+ * tail_replay_free(). Free with tail_replay_free() (NULL is a no-op). One thread.
  */
 int tail_replay_new(const struct config *cfg, const char *source, struct registry *reg,
-		    int64_t res_ms, tail_get_fn get, void *get_ctx, struct tail_replay **out,
-		    char *err, size_t errlen);
+		    int64_t res_ms, int64_t now_ms, tail_get_fn get, void *get_ctx,
+		    struct tail_replay **out, char *err, size_t errlen);
+/* Free the replay (samples not handed out yet are dropped). NULL is a no-op. */
 void tail_replay_free(struct tail_replay *r);
 /*
  * Feed the next 'len' bytes of the file. Samples of grid points that are complete go to 'fn'
@@ -116,6 +119,7 @@ int tail_replay_feed(struct tail_replay *r, const char *data, size_t len, tail_s
 int tail_replay_finish(struct tail_replay *r, tail_sample_fn fn, void *ctx);
 /* The record that says how far this file was counted, to commit with the samples given so far. */
 int tail_replay_records(struct tail_replay *r, tail_put_fn put, void *ctx);
+/* The counts so far (complete after tail_replay_finish()). */
 void tail_replay_get_stats(const struct tail_replay *r, struct tail_replay_stats *out);
 
 #endif

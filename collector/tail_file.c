@@ -111,6 +111,27 @@ void tail_record_key(const char *source, const char *path, char out[TAIL_KEY_MAX
 	}
 }
 
+bool tail_content_key(const char *source, const char *head, size_t len, char out[TAIL_KEY_MAX])
+{
+	const char *nl = memchr(head, '\n', len);
+	size_t n;
+
+	if (!nl)
+		return false;
+	n = (size_t)(nl - head) + 1;
+	snprintf(out, TAIL_KEY_MAX, "counted/%.150s/%016llx-%zu", source,
+		 (unsigned long long)model_fnv1a(MODEL_FNV1A_INIT, head, n), n);
+	return true;
+}
+
+bool tail_content_key_fd(const char *source, int fd, char out[TAIL_KEY_MAX])
+{
+	char head[TAIL_SIG_MAX];
+	ssize_t n = pread(fd, head, sizeof(head), 0);
+
+	return n > 0 && tail_content_key(source, head, (size_t)n, out);
+}
+
 /* ---- the line reader ---- */
 
 void tail_reader_init(struct tail_reader *r, uint64_t offset, size_t max_line)
@@ -218,6 +239,19 @@ int tail_reader_feed(struct tail_reader *r, const char *data, size_t len, tail_l
 			return err;
 	}
 	return 0;
+}
+
+int tail_reader_finish(struct tail_reader *r, tail_line_fn fn, void *ctx)
+{
+	int err;
+
+	if (r->offset == r->line_start)
+		return 0;
+	err = emit(r, r->line.len ? r->line.data : "", r->line.len, r->offset, r->cutting, fn, ctx);
+	buf_reset(&r->line);
+	r->cutting = false;
+	r->line_start = r->offset;
+	return err;
 }
 
 ssize_t tail_reader_read(struct tail_reader *r, int fd, size_t budget, tail_line_fn fn, void *ctx)

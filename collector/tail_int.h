@@ -70,6 +70,17 @@ int tail_record_decode(const void *data, size_t len, struct tail_record *r);
 #define TAIL_KEY_MAX 200
 void tail_record_key(const char *source, const char *path, char out[TAIL_KEY_MAX]);
 
+/*
+ * The key of a file's content record, which says how far the content was counted whatever its
+ * name (renamed, copied, compressed and replayed): "counted/<source>/<FNV-1a of the first line
+ * as 16 hex digits>-<its length>". The first line is fixed once written, unlike the first KiB
+ * of a file that is still growing. 'head' holds the file's first bytes; returns false when it
+ * has no complete line (nothing of it can have been counted). 'out' holds TAIL_KEY_MAX bytes.
+ */
+bool tail_content_key(const char *source, const char *head, size_t len, char out[TAIL_KEY_MAX]);
+/* The same for an open file: reads its first TAIL_SIG_MAX bytes with pread. */
+bool tail_content_key_fd(const char *source, int fd, char out[TAIL_KEY_MAX]);
+
 /* ---- the line reader (tail_file.c) ---- */
 
 /*
@@ -102,6 +113,8 @@ void tail_reader_reset(struct tail_reader *r, uint64_t offset);
  */
 int tail_reader_feed(struct tail_reader *r, const char *data, size_t len, tail_line_fn fn,
 		     void *ctx);
+/* End of input (replay): give a last line that has no newline. Returns as feed. */
+int tail_reader_finish(struct tail_reader *r, tail_line_fn fn, void *ctx);
 /*
  * Read from 'fd' at r->offset (pread) up to 'budget' bytes and feed them. Returns the number of
  * bytes read (0 at end of file), or -errno.
@@ -148,11 +161,14 @@ size_t tail_time_pending(const struct tail_time *tt);
 /* What an inotify event says, in the tailer's terms. */
 enum tail_watch_kind {
 	TAIL_EV_MODIFIED,   /* a watched file, or a file in a watched directory, grew or shrank */
-	TAIL_EV_CHANGED,    /* a name appeared, went or moved; a file moved, lost or changed access */
+	TAIL_EV_CHANGED,    /* a name appeared or went; a file moved, lost or changed access */
+	TAIL_EV_MOVED_FROM, /* a name in a watched directory was renamed ('cookie' pairs it) */
+	TAIL_EV_MOVED_TO,   /* ... to this name */
 	TAIL_EV_OVERFLOW,   /* the kernel's queue overflowed: events were lost */
 };
 
-typedef void (*tail_watch_fn)(void *ctx, int wd, enum tail_watch_kind kind, const char *name);
+typedef void (*tail_watch_fn)(void *ctx, int wd, enum tail_watch_kind kind, const char *name,
+			      uint32_t cookie);
 
 struct tail_watch;
 

@@ -118,6 +118,13 @@ static int add(const char *path, int events)
 	if (!inotifytools_watch_file(path, events))
 		return -(inotifytools_error() ? inotifytools_error() : EINVAL);
 	wd = inotifytools_wd_from_filename(path);
+	if (wd < 0) {
+		/* The library files a directory's watch under its name with a '/' appended. */
+		char slash[4096];
+
+		if ((size_t)snprintf(slash, sizeof(slash), "%s/", path) < sizeof(slash))
+			wd = inotifytools_wd_from_filename(slash);
+	}
 	return wd >= 0 ? wd : -ENOENT;
 }
 
@@ -159,11 +166,15 @@ int tail_watch_drain(struct tail_watch *w, tail_watch_fn fn, void *ctx)
 			const char *name = ev->len ? ev->name : NULL;
 
 			if (ev->mask & IN_Q_OVERFLOW)
-				fn(ctx, -1, TAIL_EV_OVERFLOW, NULL);
+				fn(ctx, -1, TAIL_EV_OVERFLOW, NULL, 0);
 			else if (ev->mask & IN_MODIFY)
-				fn(ctx, ev->wd, TAIL_EV_MODIFIED, name);
-			else if (!(ev->mask & IN_IGNORED) || ev->wd >= 0)
-				fn(ctx, ev->wd, TAIL_EV_CHANGED, name);
+				fn(ctx, ev->wd, TAIL_EV_MODIFIED, name, 0);
+			else if (ev->mask & IN_MOVED_FROM)
+				fn(ctx, ev->wd, TAIL_EV_MOVED_FROM, name, ev->cookie);
+			else if (ev->mask & IN_MOVED_TO)
+				fn(ctx, ev->wd, TAIL_EV_MOVED_TO, name, ev->cookie);
+			else
+				fn(ctx, ev->wd, TAIL_EV_CHANGED, name, 0);
 			off += (ssize_t)sizeof(struct inotify_event) + ev->len;
 		}
 	}
