@@ -74,6 +74,7 @@ struct tsource {
 	bool dirty;             /* an event said: look at this source again */
 	bool none_logged;       /* "matches no file yet" was logged */
 	bool cap_logged;
+	bool unmatched_logged;
 	int64_t floor;          /* start-up: the latest tick of its path records (INT64_MIN: none) */
 	struct series *m_entries, *m_unmatched, *m_late, *m_events, *m_files;
 };
@@ -227,9 +228,14 @@ static void sink_unmatched(void *ctx, const char *text, size_t len)
 {
 	struct tsource *src = ctx;
 
-	(void)text;
-	(void)len;
 	add(src->m_unmatched, 1);
+	/* Once per source: the metric counts the rest. */
+	if (!src->unmatched_logged)
+		log_warn("tail", "source %s: an entry matches no pattern of format %s (counted in "
+				 "deploywatch_tail_unmatched_entries_total; logged once): %.*s",
+			 src->cfg->name, config_format_name(src->cfg->format), (int)(len > 120 ? 120 : len),
+			 text);
+	src->unmatched_logged = true;
 }
 
 static int on_entry(void *ctx, const struct ml_entry *e)
