@@ -335,8 +335,13 @@ static void truncated(struct tfile *tf, const struct stat *st)
 	add(tf->m_truncations, 1);
 }
 
-/* Read what the file gained, up to the budget. */
-static void read_file(struct tail *t, struct tfile *tf)
+/*
+ * Read what the file gained, up to the budget. A file that shrank was truncated; one truncated
+ * and written again past our offset before we looked (copytruncate under a busy writer) is
+ * caught by its first bytes, compared before every read when 'verify' (a 1 KiB pread from the
+ * page cache, against reading from a wrong offset).
+ */
+static void read_file_v(struct tail *t, struct tfile *tf, bool verify)
 {
 	struct stat st;
 	ssize_t n;
@@ -347,7 +352,8 @@ static void read_file(struct tail *t, struct tfile *tf)
 		file_error(tf, -errno, "stat");
 		return;
 	}
-	if (tf->path && (st.st_size < (off_t)tf->rd.offset || !tail_id_matches(tf->fd, &st, &tf->id)))
+	if (tf->path && (st.st_size < (off_t)tf->rd.offset ||
+			 (verify && !tail_id_matches(tf->fd, &st, &tf->id))))
 		truncated(tf, &st);
 	else if (tf->id.sig_len < TAIL_SIG_MAX && st.st_size > (off_t)tf->id.sig_len)
 		tail_id_take(tf->fd, &st, &tf->id);
@@ -365,6 +371,11 @@ static void read_file(struct tail *t, struct tfile *tf)
 	if (tf->more)
 		t->busy = true;
 	publish(tf, t->now, st.st_size);
+}
+
+static void read_file(struct tail *t, struct tfile *tf)
+{
+	read_file_v(t, tf, true);
 }
 
 /* Read to the end now, whatever the budget (rotation, shutdown). */
@@ -910,7 +921,7 @@ static void on_watch(void *ctx, int wd, enum tail_watch_kind kind, const char *n
 
 				if (tf->path && !strcmp(tf->dir, t->dirs[k].path) &&
 				    !strcmp(tf->base, name))
-					read_file(t, tf);
+					read_file_v(t, tf, true);
 			}
 		}
 		if (kind == TAIL_EV_CHANGED && !name) {
@@ -929,7 +940,7 @@ static void on_watch(void *ctx, int wd, enum tail_watch_kind kind, const char *n
 			if (tf->wd != wd)
 				continue;
 			if (kind == TAIL_EV_MODIFIED)
-				read_file(t, tf);
+				read_file_v(t, tf, true);
 			else
 				src->dirty = true;
 		}

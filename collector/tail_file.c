@@ -273,6 +273,9 @@ ssize_t tail_reader_read(struct tail_reader *r, int fd, size_t budget, tail_line
 		total += (size_t)n;
 		if (tail_reader_feed(r, chunk, (size_t)n, fn, ctx))
 			break;
+		/* A short read of a regular file is its end for now: no second call to learn it. */
+		if ((size_t)n < want)
+			break;
 	}
 	return (ssize_t)total;
 }
