@@ -457,8 +457,8 @@ static void catch_up(struct agent *ag)
 	while (tail_deadline(ag->tail) <= clock_now_ms() && clock_now_ms() < until);
 	/* The last entry of each file completes at its idle timeout: wait for it, so the first
 	 * stored tick does not come before it and make it late. */
-	if (tail_deadline(ag->tail) - clock_now_ms() <= ag->cfg->tail.idle_timeout) {
-		int64_t wait = tail_deadline(ag->tail) - clock_now_ms();
+	if (tail_entries_deadline(ag->tail) - clock_now_ms() <= ag->cfg->tail.idle_timeout) {
+		int64_t wait = tail_entries_deadline(ag->tail) - clock_now_ms();
 
 		if (wait > 0)
 			poll(NULL, 0, (int)wait);
@@ -554,8 +554,8 @@ int cmd_run(int argc, char **argv)
 	 * point on: the previous run's shutdown sample may sit between the last grid point and
 	 * now, and a sample at or before it would be refused as out of order. */
 	interval = ag.cfg->storage.sample_interval;
-	catch_up(&ag);
 	tick(&ag, clock_now_ms(), false);
+	catch_up(&ag);
 	next_ms = clock_now_ms();
 	next_ms += interval - next_ms % interval;
 	while (running) {
