@@ -545,16 +545,16 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	open_store(&ag, clock_now_ms());
-	/* After the store: its stored counters are seeded before the tailer counts anything. */
-	start_tail(&ag, clock_now_ms());
-	log_info("agent", "deploywatch %s started with %s, sampling every %llds", DW_VERSION,
-		 ag.cfg->file, (long long)(ag.cfg->storage.sample_interval / 1000));
 
 	/* Sample at once so /metrics is complete from the start, but store from the next grid
 	 * point on: the previous run's shutdown sample may sit between the last grid point and
 	 * now, and a sample at or before it would be refused as out of order. */
 	interval = ag.cfg->storage.sample_interval;
 	tick(&ag, clock_now_ms(), false);
+	/* After the store: its stored counters are seeded before the tailer counts anything. */
+	start_tail(&ag, clock_now_ms());
+	log_info("agent", "deploywatch %s started with %s, sampling every %llds", DW_VERSION,
+		 ag.cfg->file, (long long)(ag.cfg->storage.sample_interval / 1000));
 	catch_up(&ag);
 	next_ms = clock_now_ms();
 	next_ms += interval - next_ms % interval;
