@@ -8,6 +8,7 @@
 #include <zlib.h>
 
 #include "cli/cli.h"
+#include "store/import.h"
 #include "store/store.h"
 
 /* Malformed lines printed before only counting the rest. */
@@ -184,7 +185,7 @@ int cmd_import(int argc, char **argv)
 	if (rc) {
 		fprintf(stderr, "deploywatch import: %s: cannot write to the store %s: %s; samples "
 				"committed before this stay imported\n", rep.file, cfg->storage.path,
-			err_str(rc));
+			store_last_lmdb_error(st, rc, err, sizeof(err)));
 		code = exit_for(rc);
 	}
 	if (rep.count > IMPORT_MAX_REPORTED)

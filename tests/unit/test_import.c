@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "core/buf.h"
+#include "store/import.h"
 #include "store/store.h"
 
 /* ---- the parser on buffers ---- */
