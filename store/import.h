@@ -20,7 +20,9 @@
  * or a counter family whose sample carries the `_total` suffix the TYPE line lacks, or when the
  * first timestamp has a fraction or exponent or, as an integer, is below 1e11 (seconds: before
  * year 5138; milliseconds: before 1973); the text format otherwise. Text timestamps are integer
- * milliseconds, OpenMetrics ones float seconds (rounded to the millisecond).
+ * milliseconds, OpenMetrics ones float seconds (rounded to the millisecond). Input decided as
+ * OpenMetrics must end with "# EOF"; in both formats a last sample line without its newline is
+ * malformed, never imported (docs/import.md).
  */
 enum store_import_format { STORE_IMPORT_AUTO, STORE_IMPORT_TEXT, STORE_IMPORT_OPENMETRICS };
 
@@ -58,7 +60,9 @@ struct store_import_parser *store_import_parser_new(
 /* Parse the complete lines in 'data' (len bytes, any split, NULs allowed: such lines are
  * malformed); a partial last line waits for more. Returns 0 or sample()'s non-zero return. */
 int store_import_parser_feed(struct store_import_parser *p, const void *data, size_t len);
-/* End of input: parses a last line without a newline. Returns as feed. */
+/* End of input. A last line without a newline is parsed when it is blank or a comment (such
+ * as OpenMetrics's "# EOF") and otherwise reported as cut off, never imported; OpenMetrics input
+ * that did not end with "# EOF" is reported as truncated (at its last line). Returns as feed. */
 int store_import_parser_finish(struct store_import_parser *p);
 /* The format in use (AUTO until the first sample decided it). */
 enum store_import_format store_import_parser_format(const struct store_import_parser *p);

@@ -434,15 +434,17 @@ static bool parse_label_value(struct store_import_parser *p, struct cursor *c)
 				return false;
 			}
 			c->pos++;
+			/*
+			 * Both formats define \\, \" and \n. Any other backslash is kept as written,
+			 * with the character after it: the text format 0.0.4 defines no other escape and
+			 * Prometheus's parsers keep them; the OpenMetrics grammar allows a backslash before
+			 * any normal character, and promtool keeps it (docs/import.md).
+			 */
 			if (e == 'n') {
 				ch = '\n';
 			} else if (e == '\\' || e == '"') {
 				ch = e;
-			} else if (p->fmt == STORE_IMPORT_OPENMETRICS) {
-				bad(p, "invalid escape sequence \"\\%c\" in a label value", e);
-				return false;
 			} else {
-				/* The text format keeps an unknown escape as written, as Prometheus does. */
 				buf_putc(&p->values, '\\');
 				ch = e;
 			}
@@ -697,15 +699,45 @@ int store_import_parser_feed(struct store_import_parser *p, const void *data, si
 
 int store_import_parser_finish(struct store_import_parser *p)
 {
+	const char *s = p->line.data;
+	size_t len = p->line.len, i = 0;
+	bool cut = false;
 	int rc = 0;
 
-	if (!p->line.len && !p->overlong)
-		return 0;
-	p->lineno++;
-	if (p->overlong)
-		bad(p, "line longer than %zu bytes", STORE_IMPORT_MAX_LINE);
-	else
-		rc = parse_line(p, p->line.data, p->line.len);
+	if (len || p->overlong) {
+		p->lineno++;
+		while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r'))
+			i++;
+		if (p->overlong)
+			bad(p, "line longer than %zu bytes", STORE_IMPORT_MAX_LINE);
+		else if (i == len)
+			; /* blank: nothing was cut */
+		else if (p->saw_eof || s[0] == '#')
+			/* No sample to invent: content after # EOF is reported as such, a comment (and
+			 * OpenMetrics's "# EOF", whose final newline is optional) parses as usual. */
+			rc = parse_line(p, s, len);
+		else
+			cut = true;
+	}
+	/*
+	 * A sample line without its newline may have been cut anywhere (inside its timestamp, say):
+	 * both formats end every line with a newline, so it is never imported. OpenMetrics also
+	 * ends with "# EOF": without it the input is truncated, though its complete lines before
+	 * are imported (with exit 65), as elsewhere only the malformed line is skipped.
+	 */
+	if (!rc && p->fmt == STORE_IMPORT_OPENMETRICS && !p->saw_eof) {
+		if (!p->lineno)
+			p->lineno = 1;
+		if (cut)
+			bad(p, "truncated input: it ends inside this line, without a newline and "
+			       "without # EOF; the line is not imported");
+		else
+			bad(p, "truncated input: OpenMetrics ends with \"# EOF\", and this input "
+			       "stops after this line without it");
+	} else if (cut) {
+		bad(p, "the input ends inside this line (no newline at the end): it may be cut "
+		       "off, so it is not imported");
+	}
 	buf_reset(&p->line);
 	p->overlong = false;
 	return rc;
