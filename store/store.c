@@ -8,6 +8,7 @@
 #include "store/store_int.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,8 @@ void store_chunk_key_parse(const uint8_t key[16], uint64_t *id, int64_t *t)
 
 int store_lmdb_err(struct store *st, int rc, const char *what)
 {
+	int err;
+
 	switch (rc) {
 	case 0:
 		return 0;
@@ -64,32 +67,39 @@ int store_lmdb_err(struct store *st, int rc, const char *what)
 	default:
 		if (rc > 0)
 			return -rc;
-		/* Kept for the handler, which logs it once (store_last_lmdb_error()). */
-		pthread_mutex_lock(&st->err_lock);
-		st->last_lmdb_rc = rc;
-		st->last_lmdb_what = what;
-		pthread_mutex_unlock(&st->err_lock);
-		return rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND ? STORE_E_CORRUPT : STORE_E_LMDB;
+		if (rc <= ERR_STORE_BASE && rc > ERR_STORE_BASE - ERR_RANGE)
+			return rc;
+		err = rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND ? STORE_E_CORRUPT : STORE_E_LMDB;
+		store_note_error(st, err, "%s: %s", what, mdb_strerror(rc));
+		return err;
 	}
+}
+
+void store_note_error(struct store *st, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&st->err_lock);
+	st->last_err = err;
+	va_start(ap, fmt);
+	vsnprintf(st->last_detail, sizeof(st->last_detail), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&st->err_lock);
 }
 
 const char *store_last_lmdb_error(struct store *st, int err, char *buf, size_t len)
 {
-	int rc = 0;
-	const char *what = NULL;
-
 	if (!len)
 		return buf;
-	if (st && (err == STORE_E_LMDB || err == STORE_E_CORRUPT)) {
+	snprintf(buf, len, "%s", err_str(err));
+	if (st && err) {
+		size_t n = strlen(buf);
+
 		pthread_mutex_lock(&st->err_lock);
-		rc = st->last_lmdb_rc;
-		what = st->last_lmdb_what;
+		if (st->last_err == err && st->last_detail[0] && n + 4 < len)
+			snprintf(buf + n, len - n, " (%s)", st->last_detail);
 		pthread_mutex_unlock(&st->err_lock);
 	}
-	if (what)
-		snprintf(buf, len, "%s (%s: %s)", err_str(err), what, mdb_strerror(rc));
-	else
-		snprintf(buf, len, "%s", err_str(err));
 	return buf;
 }
 
@@ -109,9 +119,8 @@ static int map_lock_exclusive(struct store *st)
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += STORE_MAP_LOCK_WAIT_S;
 	if (pthread_rwlock_timedwrlock(&st->map_lock, &deadline)) {
-		log_error("store", "store %s: readers held the store for %ds while the map had to "
-				   "be resized; the write is retried later",
-			  st->path, STORE_MAP_LOCK_WAIT_S);
+		store_note_error(st, -EBUSY, "this process's readers held the store for %d s while "
+				 "the map had to be resized", STORE_MAP_LOCK_WAIT_S);
 		return -EBUSY;
 	}
 	return 0;
@@ -172,12 +181,8 @@ int store_grow(struct store *st)
 		return rc;
 	if (st->map_size >= st->max_map_size) {
 		pthread_rwlock_unlock(&st->map_lock);
-		/* Once per episode: the caller retries every tick. */
-		if (!st->map_full_logged)
-			log_error("store", "store %s: map is full at %zu bytes and may not grow "
-					   "further; writes fail until space is freed",
-				  st->path, st->max_map_size);
-		st->map_full_logged = true;
+		store_note_error(st, -ENOSPC, "the map is full at %zu bytes and may not grow further "
+				 "(storage.max_size)", st->max_map_size);
 		return -ENOSPC;
 	}
 	next = st->map_size > st->max_map_size / 2 ? st->max_map_size : st->map_size * 2;
@@ -185,8 +190,8 @@ int store_grow(struct store *st)
 	refresh_map_size(st);
 	pthread_rwlock_unlock(&st->map_lock);
 	if (rc) {
-		log_error("store", "store %s: cannot grow the map to %zu bytes: %s", st->path, next,
-			  mdb_strerror(rc));
+		store_note_error(st, -ENOSPC, "cannot grow the map to %zu bytes: %s", next,
+				 mdb_strerror(rc));
 		return -ENOSPC;
 	}
 	log_info("store", "store %s: map grown to %zu bytes", st->path, next);

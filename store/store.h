@@ -14,7 +14,8 @@
  *
  * Errors are negative errno values or the STORE_E_* codes of core/err.h; err_str() names them.
  * The store never logs an error it returns: the caller that handles it logs it, with
- * store_last_lmdb_error() for the LMDB cause behind STORE_E_LMDB and STORE_E_CORRUPT.
+ * store_last_lmdb_error() for its cause (the LMDB error behind STORE_E_LMDB, the series behind
+ * STORE_E_CORRUPT, a map that may not grow behind -ENOSPC, ...).
  * The importer of Prometheus text / OpenMetrics files is store/import.h.
  */
 
@@ -52,10 +53,12 @@ void store_close(struct store *st);
 
 /*
  * The text of error 'err' returned by a call on 'st', for the handler's one log line:
- * err_str(err), and for STORE_E_LMDB and STORE_E_CORRUPT the LMDB cause of the most recent such
- * error on 'st' (e.g. "LMDB error (commit: MDB_BAD_TXN: Transaction must abort...)"). Writes at
- * most 'len' bytes to 'buf' and returns buf. 'st' may be NULL (then err_str() alone). Any thread;
- * with several threads failing at once the cause may be another thread's.
+ * err_str(err), followed by the cause the store noted with the most recent error of that code
+ * when there is one, e.g. "LMDB error (commit: MDB_BAD_TXN: Transaction must abort...)" or
+ * "No space left on device (the map is full at 1048576 bytes and may not grow further
+ * (storage.max_size))". Writes at most 'len' bytes to 'buf' and returns buf. 'st' may be NULL
+ * (then err_str() alone). Any thread; with several threads failing at once with the same code
+ * the cause may be another thread's.
  */
 const char *store_last_lmdb_error(struct store *st, int err, char *buf, size_t len);
 

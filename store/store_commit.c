@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
 #include "store/chunk.h"
 
 /* ---- the writer's series cache ---- */
@@ -203,9 +202,10 @@ static int wseries_load(struct store *st, MDB_txn *txn, MDB_cursor *cur, struct 
 	return 0;
 
 out_corrupt:
-	log_error("store", "store %s: series %llu has a malformed last chunk", st->path,
-		  (unsigned long long)w->id);
-	return MDB_CORRUPTED;
+	/* STORE_E_CORRUPT passes through store_lmdb_err() with this cause. */
+	store_note_error(st, STORE_E_CORRUPT, "series %llu has a malformed last chunk",
+			 (unsigned long long)w->id);
+	return STORE_E_CORRUPT;
 }
 /* ---- the commit ---- */
 
@@ -509,7 +509,6 @@ static int commit_once(struct store *st, const struct store_batch *b, const uint
 		return store_lmdb_err(st, rc, "commit");
 	}
 	st->expect_txnid = tid + 1;
-	st->map_full_logged = false;
 	if (stats)
 		*stats = c.stats;
 	return 0;

@@ -96,15 +96,14 @@ struct store {
 	pthread_rwlock_t map_lock;
 	size_t map_size;
 	size_t max_map_size;    /* growth limit; SIZE_MAX in production, small in fault tests */
-	bool map_full_logged;   /* the "cannot grow" error was logged since the last commit */
 
 	/*
-	 * The LMDB error behind the last STORE_E_LMDB / STORE_E_CORRUPT any thread got (for
-	 * store_last_lmdb_error()): the LMDB code and a static string naming the operation.
+	 * The cause of the last error any thread noted (store_note_error()), for the handler's
+	 * log line (store_last_lmdb_error()): the code it went with and one line of detail.
 	 */
 	pthread_mutex_t err_lock;
-	int last_lmdb_rc;
-	const char *last_lmdb_what;
+	int last_err;
+	char last_detail[240];
 
 	/* Writer thread only. */
 	struct canon_table wcache; /* the writer's series (struct wseries), by label set */
@@ -176,10 +175,17 @@ uint64_t store_get_be64(const uint8_t *p);
 
 /*
  * Map an LMDB or system error to this module's codes. It does not log: for STORE_E_LMDB and
- * STORE_E_CORRUPT it records rc and 'what' (a static string naming the operation) in 'st' so
- * that the code that handles the error can log the cause once (store_last_lmdb_error()).
+ * STORE_E_CORRUPT it notes "what: LMDB's text" (store_note_error()) so that the code that
+ * handles the error can log the cause once. A STORE_E_* code passes through unchanged (a deeper
+ * function already noted its cause).
  */
 int store_lmdb_err(struct store *st, int rc, const char *what);
+/*
+ * Note the cause of error 'err' (one line, printf format) for store_last_lmdb_error(), instead
+ * of logging it where it happens: the caller that handles the error logs it once. Any thread.
+ */
+void store_note_error(struct store *st, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /*
  * Begin a transaction, holding map_lock shared until store_txn_end(); adopts a map grown by

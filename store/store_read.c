@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
 #include "store/chunk.h"
 
 struct store_reader {
@@ -562,8 +561,8 @@ static int emit_chunk(struct store_reader *r, uint64_t id, const MDB_val *d, int
 	int e;
 
 	if (chunk_decode(d->mv_data, d->mv_size, r->ts, r->vals, CHUNK_MAX_SAMPLES, &n)) {
-		log_error("store", "store %s: series %llu has a malformed chunk", r->st->path,
-			  (unsigned long long)id);
+		store_note_error(r->st, STORE_E_CORRUPT, "series %llu has a malformed chunk",
+				 (unsigned long long)id);
 		return STORE_E_CORRUPT;
 	}
 	for (size_t i = 0; i < n; i++) {
