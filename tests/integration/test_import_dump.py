@@ -278,6 +278,11 @@ check(out == '{__name__="conn", app="MSC20\\\\AUCTI-orders"} 5 1700000000000\n',
 
 # ---- beside a running agent: both write through LMDB's lock, dump reads meanwhile ----
 agent_cfg = agent_config(a.workdir, interval="1s")
+# The imported samples are from 2023: a long retention keeps the agent's retention step, which
+# runs every tick, from deleting them between the import and the dump.
+with open(agent_cfg) as f:
+    text = f.read()
+write(agent_cfg, text.replace("  sample_interval:", "  retention: 36500d\n  sample_interval:", 1))
 agent = Agent(dw, agent_cfg, a.workdir)
 agent.wait_listening()
 wait_until("the agent to store its first samples",
