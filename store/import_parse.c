@@ -726,7 +726,10 @@ int store_import_parser_finish(struct store_import_parser *p)
 	 * are imported (with exit 65), as elsewhere only the malformed line is skipped.
 	 */
 	if (!rc && p->fmt == STORE_IMPORT_OPENMETRICS && !p->saw_eof) {
-		if (!p->lineno)
+		size_t lines = p->lineno;
+
+		/* An empty input is reported at line 1 (there is no line 0), yet has no line. */
+		if (!lines)
 			p->lineno = 1;
 		if (cut)
 			bad(p, "truncated input: it ends inside this line, without a newline and "
@@ -734,6 +737,7 @@ int store_import_parser_finish(struct store_import_parser *p)
 		else
 			bad(p, "truncated input: OpenMetrics ends with \"# EOF\", and this input "
 			       "stops after this line without it");
+		p->lineno = lines;
 	} else if (cut) {
 		bad(p, "the input ends inside this line (no newline at the end): it may be cut "
 		       "off, so it is not imported");
