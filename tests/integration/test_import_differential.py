@@ -64,15 +64,12 @@ OM_CASES = [
     ("escape_defined", 'a{v="q\\"b\\\\n\\n"} 1 @\n' + E, SAME()),
     ("escape_backslash_last", 'a{v="x\\\\"} 1 @\n' + E, SAME()),
     ("escape_tab_literal", 'a{v="x\\ty"} 1 @\n' + E, SAME()),
-    ("escape_u_literal", 'a{v="\\u00e9"} 1 @\n' + E, SAME()),
     ("escape_eats_quote", 'a{v="x\\"} 1 @\nb 1 @\n' + E, REFUSED(1)),
     ("utf8_value", 'a{v="é日本"} 1 @\n' + E, SAME()),
     # escapes in HELP text (not stored, must not disturb the samples)
     ("help_escapes", '# HELP a x\\\\y \\n z \\q\n# TYPE a gauge\na 1 @\n' + E, SAME()),
-    ("help_empty_text", '# HELP a \n# TYPE a gauge\na 1 @\n' + E, SAME()),
     # NaN / Inf spellings
     ("nan", "a NaN @\n" + E, SAME()),
-    ("nan_lower", "a nan @\n" + E, SAME()),
     ("inf_plus", "a +Inf @\n" + E, SAME()),
     ("inf_minus", "a -Inf @\n" + E, SAME()),
     ("inf_bare", "a Inf @\n" + E, SAME()),
@@ -81,11 +78,9 @@ OM_CASES = [
     # exponents and fractions in values and timestamps
     ("value_exponent", "a 1.5e3 @\nb -2E-2 @\n" + E, SAME()),
     ("value_dots", "a .5 @\nb 5. @\n" + E, SAME()),
-    ("value_plus_sign", "a +3 @\n" + E, SAME()),
     ("value_big", "a 1.7976931348623157e308 @\nb 4.9e-324 @\nc 2.2250738585072014e-308 @\n" + E, SAME()),
     ("value_hex", "a 0x10 @\nb 1 @\n" + E, REFUSED(1)),
     ("value_underscore", "a 1_000 @\nb 1 @\n" + E, REFUSED(1)),
-    ("ts_fraction", "a 1 1700000000.123\n" + E, SAME()),
     ("ts_fraction_long", "a 1 1700000000.1234567\n" + E, SAME()),
     ("ts_exponent", "a 1 1.7e9\nb 1 17e8\n" + E, SAME()),
     ("ts_submillisecond_half", "a 1 1700000000.0005\n" + E,
@@ -95,26 +90,22 @@ OM_CASES = [
     ("ts_missing", "a 1\nb 1 @\n" + E, REFUSED(1)),
     # label sets
     ("label_empty_value", 'a{x="",y="1"} 1 @\n' + E, SAME()),
-    ("labels_empty_braces", "a{} 1 @\n" + E, SAME()),
     ("label_duplicate", 'a{x="1",x="2"} 1 @\nb 1 @\n' + E, REFUSED(1)),
     ("label_trailing_comma", 'a{x="1",} 1 @\n' + E,
      DIFFERS("trailing-comma", EX_OK, None, '{__name__="a", x="1"} 1 ' + TMS + "\n")),
     ("name_colons", "job:rate:sum 1 @\n" + E, SAME()),
     ("name_dot", "a.b 1 @\nc 1 @\n" + E, REFUSED(1)),
     ("label_name_dot", 'a{x.y="1"} 1 @\nc 1 @\n' + E, REFUSED(1)),
-    ("label_name_colon", 'a{x:y="1"} 1 @\nc 1 @\n' + E, REFUSED(1)),
     # # EOF: missing, repeated, without its newline, alone
     ("eof_missing", "a 1 @\nb 2 @\n", REFUSED(2, keep=True)),
     ("eof_repeated", "a 1 @\n" + E + E, REFUSED(3)),
     ("eof_without_newline", "a 1 @\n# EOF", SAME()),
     ("eof_only", E, SAME()),
-    ("eof_then_sample", "a 1 @\n" + E + "b 2 @\n", REFUSED(3)),
     ("empty_input", "", REFUSED(1, keep=True)),
     # cut-off input (issue 7): never an invented sample
     ("cut_in_timestamp", '# TYPE disk_used gauge\ndisk_used{host="a"} 1 @\n'
      'disk_used{host="b"} 2 170000006', REFUSED(3)),
     ("cut_in_labels", 'a{x="1"} 1 @\nb{x="', REFUSED(2)),
-    ("cut_in_value", "a 1 @\nb 12", REFUSED(2)),
     # blank lines, CRLF, blanks, comments: tolerated on purpose
     ("blank_line", "a 1 @\n\nb 2 @\n" + E,
      DIFFERS("blank-lines", EX_OK, None,
@@ -125,8 +116,6 @@ OM_CASES = [
      DIFFERS("crlf", EX_OK, None, '{__name__="a"} 1 ' + TMS + "\n")),
     ("double_space", "a  1  @\n" + E,
      DIFFERS("blanks", EX_OK, None, '{__name__="a"} 1 ' + TMS + "\n")),
-    ("tab_separator", "a\t1 @\n" + E,
-     DIFFERS("blanks", EX_OK, None, '{__name__="a"} 1 ' + TMS + "\n")),
     ("trailing_space", "a 1 @ \n" + E,
      DIFFERS("blanks", EX_OK, None, '{__name__="a"} 1 ' + TMS + "\n")),
     ("plain_comment", "# just a comment\na 1 @\n" + E,
@@ -135,18 +124,12 @@ OM_CASES = [
     ("type_unknown", "# TYPE a unknown\na 1 @\n" + E, SAME()),
     ("type_untyped_is_text_only", "# TYPE a untyped\na 1 @\n" + E, REFUSED(1)),
     ("unit_line", "# TYPE t_celsius gauge\n# UNIT t_celsius celsius\nt_celsius 1 @\n" + E, SAME()),
-    ("stateset", '# TYPE s stateset\ns{s="a"} 1 @\n' + E, SAME()),
-    ("info", '# TYPE i info\ni_info{v="1"} 1 @\n' + E, SAME()),
     ("gaugehistogram", '# TYPE g gaugehistogram\ng_bucket{le="+Inf"} 1 @\ng_gcount 1 @\n'
      "g_gsum 1 @\n" + E, SAME()),
     ("counter_without_total", "# TYPE c counter\nc 1 @\n" + E, SAME()),
     # exemplars and _created lines
     ("exemplar", '# TYPE c counter\nc_total 1 @ # {trace_id="abc"} 0.5 @\n' + E, SAME()),
-    ("exemplar_no_timestamp", '# TYPE c counter\nc_total 1 @ # {trace_id="abc"} 0.5\n' + E,
-     SAME()),
     ("created_counter", "# TYPE c counter\nc_total 1 @\nc_created 1699999000 @\n" + E, SAME()),
-    ("created_summary", "# TYPE s summary\ns_count 1 @\ns_sum 2 @\ns_created 1699999000 @\n"
-     + E, SAME()),
     # order: a sample at or before its series' last one is dropped by both
     ("out_of_order", "a 2 1700000010\na 1 1700000000\n" + E, SAME()),
     # very long lines
