@@ -23,6 +23,7 @@
 
 #include "core/buf.h"
 #include "store/chunk.h"
+#include "store/import.h"
 #include "store/store.h"
 
 #define BENCH_MAX_SIZES 8

@@ -26,6 +26,7 @@
 
 #include "core/buf.h"
 #include "core/registry.h"
+#include "store/import.h"
 #include "store/store.h"
 
 #define BENCH_MAX_LABELS 32

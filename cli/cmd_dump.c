@@ -67,23 +67,6 @@ struct pick {
 	size_t i;
 };
 
-static int label_set_cmp(const struct label *a, size_t na, const struct label *b, size_t nb)
-{
-	for (size_t i = 0; i < na && i < nb; i++) {
-		bool an = !strcmp(a[i].name, "__name__"), bn = !strcmp(b[i].name, "__name__");
-		int c;
-
-		if (an != bn)
-			return an ? -1 : 1;
-		c = strcmp(a[i].name, b[i].name);
-		if (!c)
-			c = strcmp(a[i].value, b[i].value);
-		if (c)
-			return c;
-	}
-	return na < nb ? -1 : na > nb;
-}
-
 int cmd_dump(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -154,7 +137,8 @@ int cmd_dump(int argc, char **argv)
 	}
 	rc = store_reader_begin(st, &r);
 	if (rc) {
-		fprintf(stderr, "deploywatch dump: %s: %s\n", cfg->storage.path, err_str(rc));
+		fprintf(stderr, "deploywatch dump: %s: %s\n", cfg->storage.path,
+			store_last_lmdb_error(st, rc, err, sizeof(err)));
 		code = EXIT_IOERR;
 		goto out_close;
 	}
@@ -184,7 +168,7 @@ int cmd_dump(int argc, char **argv)
 			if (pos[k] >= store_series_set_len(sets[k]))
 				continue;
 			l = store_series_set_labels(sets[k], pos[k], &n);
-			if (!best || label_set_cmp(l, n, best, nbest) < 0) {
+			if (!best || model_labels_cmp(l, n, best, nbest) < 0) {
 				best = l;
 				nbest = n;
 				bk = k;
@@ -197,7 +181,7 @@ int cmd_dump(int argc, char **argv)
 					print_sample, &d);
 		if (rc) {
 			fprintf(stderr, "deploywatch dump: %s: %s\n", cfg->storage.path,
-				err_str(rc));
+				store_last_lmdb_error(st, rc, err, sizeof(err)));
 			code = EXIT_IOERR;
 			break;
 		}
@@ -205,7 +189,7 @@ int cmd_dump(int argc, char **argv)
 			if (pos[k] >= store_series_set_len(sets[k]))
 				continue;
 			l = store_series_set_labels(sets[k], pos[k], &n);
-			if (label_set_cmp(l, n, best, nbest) == 0 && k != bk)
+			if (model_labels_cmp(l, n, best, nbest) == 0 && k != bk)
 				pos[k]++;
 		}
 		pos[bk]++;
@@ -219,7 +203,7 @@ int cmd_dump(int argc, char **argv)
 			rc = store_reader_begin(st, &r);
 			if (rc) {
 				fprintf(stderr, "deploywatch dump: %s: %s\n", cfg->storage.path,
-					err_str(rc));
+					store_last_lmdb_error(st, rc, err, sizeof(err)));
 				code = EXIT_IOERR;
 				break;
 			}

@@ -8,6 +8,7 @@
 #include <zlib.h>
 
 #include "cli/cli.h"
+#include "store/import.h"
 #include "store/store.h"
 
 /* Malformed lines printed before only counting the rest. */
@@ -33,6 +34,11 @@ static void import_usage(FILE *out)
 		     "\n"
 		     "A malformed line is reported as FILE:LINE: what is wrong (the first %d, then a\n"
 		     "count), skipped, and everything else is imported; the exit code is then 65.\n"
+		     "Input that ends part-way is reported the same way: a last sample line without\n"
+		     "its newline may be cut, so it is not imported, and OpenMetrics input (also when\n"
+		     "detected) must end with '# EOF'. Escapes in label values: \\\\, \\\" and \\n; a\n"
+		     "backslash before any other character is kept, as Prometheus does. Where this\n"
+		     "differs from promtool, and why: docs/import.md.\n"
 		     "Samples at or before their series' last stored timestamp are refused and counted.\n"
 		     "\n"
 		     "Exit codes: 0 imported, 65 some lines were malformed or the gzip stream is\n"
@@ -184,7 +190,7 @@ int cmd_import(int argc, char **argv)
 	if (rc) {
 		fprintf(stderr, "deploywatch import: %s: cannot write to the store %s: %s; samples "
 				"committed before this stay imported\n", rep.file, cfg->storage.path,
-			err_str(rc));
+			store_last_lmdb_error(st, rc, err, sizeof(err)));
 		code = exit_for(rc);
 	}
 	if (rep.count > IMPORT_MAX_REPORTED)

@@ -284,6 +284,7 @@ static void append_tick(struct agent *ag, int64_t t_ms)
 static void tick(struct agent *ag, int64_t t_ms, bool append)
 {
 	int64_t cpu0 = clock_thread_cpu_ns(), mono0 = clock_mono_ns();
+	char why[256];
 	int rc;
 
 	system_sample(ag->sampler);
@@ -301,13 +302,15 @@ static void tick(struct agent *ag, int64_t t_ms, bool append)
 		/* Logged when the failure starts, changes or ends; the self-metrics count every tick. */
 		if (rc && rc != ag->store_error)
 			log_warn("store", "cannot write samples to %s: %s; keeping them in memory and "
-					  "retrying every tick", ag->cfg->storage.path, err_str(rc));
+					  "retrying every tick", ag->cfg->storage.path,
+				 store_last_lmdb_error(ag->store, rc, why, sizeof(why)));
 		else if (!rc && ag->store_error)
 			log_info("store", "writing samples again; the samples kept in memory are stored");
 		ag->store_error = rc;
 		rc = store_retention_step(ag->store, t_ms, RETENTION_CHUNKS_PER_TICK);
 		if (rc < 0)
-			log_warn("store", "retention: %s", err_str(rc));
+			log_warn("store", "retention: %s",
+				 store_last_lmdb_error(ag->store, rc, why, sizeof(why)));
 	} else if (ag->tail && !ag->appender) {
 		/* Nothing is stored: the values at earlier grid points have nowhere to go. */
 		tail_before_tick(ag->tail, t_ms, drop_sample, NULL);

@@ -22,6 +22,11 @@
  * the whole block, prices every combination and writes the cheapest, so the decoder only
  * follows the mode bytes. All arithmetic on sequences is modulo 2^64, so any int64 input
  * round-trips and garbage input never reaches signed overflow.
+ *
+ * The file, in order: small helpers; writing (a scratch buffer); reading (every access
+ * bounds-checked); integer sequences (prediction, residual coders, pricing); values (constant,
+ * decimal mantissas with their corrections, Gorilla XOR); the public functions (encode, decode,
+ * peek).
  */
 
 #define CHUNK_VERSION 1

@@ -13,6 +13,10 @@
  * is left intact so the caller can retry it later.
  *
  * Errors are negative errno values or the STORE_E_* codes of core/err.h; err_str() names them.
+ * The store never logs an error it returns: the caller that handles it logs it, with
+ * store_last_lmdb_error() for its cause (the LMDB error behind STORE_E_LMDB, the series behind
+ * STORE_E_CORRUPT, a map that may not grow behind -ENOSPC, ...).
+ * The importer of Prometheus text / OpenMetrics files is store/import.h.
  */
 
 #include <stdbool.h>
@@ -47,10 +51,22 @@ int store_open(const struct store_options *opt, struct store **out, char *err, s
 /* Close the store. No reader or batch commit may be in progress. NULL is a no-op. */
 void store_close(struct store *st);
 
+/*
+ * The text of error 'err' returned by a call on 'st', for the handler's one log line:
+ * err_str(err), followed by the cause the store noted with the most recent error of that code
+ * when there is one, e.g. "LMDB error (commit: MDB_BAD_TXN: Transaction must abort...)" or
+ * "No space left on device (the map is full at 1048576 bytes and may not grow further
+ * (storage.max_size))". Writes at most 'len' bytes to 'buf' and returns buf. 'st' may be NULL
+ * (then err_str() alone). Any thread; with several threads failing at once with the same code
+ * the cause may be another thread's.
+ */
+const char *store_last_lmdb_error(struct store *st, int err, char *buf, size_t len);
+
 /* ---- writing ---- */
 
 /* A new empty batch. Free with store_batch_free(). */
 struct store_batch *store_batch_new(void);
+/* Free a batch and everything it holds (uncommitted samples are dropped). NULL is a no-op. */
 void store_batch_free(struct store_batch *b);
 /*
  * Add one sample. 'labels' (n pairs, any order, must include __name__) are copied; labels with an
@@ -98,6 +114,8 @@ int store_retention_step(struct store *st, int64_t now_ms, size_t max_chunks);
  */
 struct store_appender *store_appender_new(struct store *st, struct registry *reg,
 					  size_t max_pending_samples);
+/* Free the appender (pending samples are dropped; its self-metrics stay in the registry).
+ * NULL is a no-op. Writer thread. */
 void store_appender_free(struct store_appender *a);
 /*
  * Snapshot every sample of the registry at 'now_ms', add stale markers for series that were in the
@@ -132,6 +150,8 @@ int store_appender_tick_hooks(struct store_appender *a, int64_t now_ms,
 
 /* A read transaction. Cheap; hold it only for one query. Any thread. */
 int store_reader_begin(struct store *st, struct store_reader **out);
+/* End the read transaction: everything borrowed from it is gone. NULL is a no-op. The thread
+ * that began it. */
 void store_reader_end(struct store_reader *r);
 
 /* Read a caller record into 'out' (replacing its contents). Returns 0 or -ENOENT. */
@@ -146,11 +166,15 @@ int store_reader_get_meta(struct store_reader *r, const char *key, struct buf *o
  */
 int store_select(struct store_reader *r, const struct matcher *m, size_t nm, int64_t from_ms,
 		 int64_t to_ms, struct store_series_set **out, char *err, size_t errlen);
+/* The number of series in the set. */
 size_t store_series_set_len(const struct store_series_set *s);
 /* The labels of series i, sorted by name, __name__ first. Borrowed until the set is freed. */
 const struct label *store_series_set_labels(const struct store_series_set *s, size_t i, size_t *n);
+/* The id of series i (for store_read_samples()); valid while the store holds the series. */
 uint64_t store_series_set_id(const struct store_series_set *s, size_t i);
+/* The metric type recorded for series i when it was created. */
 enum metric_type store_series_set_type(const struct store_series_set *s, size_t i);
+/* Free the set and its copies of the labels. NULL is a no-op. */
 void store_series_set_free(struct store_series_set *s);
 
 /*
@@ -160,97 +184,12 @@ void store_series_set_free(struct store_series_set *s);
 int store_read_samples(struct store_reader *r, uint64_t id, int64_t from_ms, int64_t to_ms,
 		       int (*fn)(void *ctx, int64_t t_ms, double v), void *ctx);
 
-/* Every label name, then every value of one label name, in sorted order (for /api/v1/labels). */
+/* Call fn for every label name in sorted order (for /api/v1/labels); the name is borrowed for
+ * the call. A non-zero return from fn stops and is returned; otherwise 0 or a store error. */
 int store_label_names(struct store_reader *r, int (*fn)(void *ctx, const char *name), void *ctx);
+/* Call fn for every value of label 'name' in sorted order (/api/v1/label/NAME/values); returns
+ * as store_label_names(). */
 int store_label_values(struct store_reader *r, const char *name,
 		       int (*fn)(void *ctx, const char *value), void *ctx);
-
-/* ---- import (store/import.c): Prometheus text 0.0.4 / OpenMetrics 1.0.0 with timestamps ---- */
-
-/*
- * Input formats. AUTO decides at the first sample: OpenMetrics when an earlier line was a
- * `# UNIT`, a `# TYPE` with a type only OpenMetrics has (unknown, gaugehistogram, stateset, info)
- * or a counter family whose sample carries the `_total` suffix the TYPE line lacks, or when the
- * first timestamp has a fraction or exponent or, as an integer, is below 1e11 (seconds: before
- * year 5138; milliseconds: before 1973); the text format otherwise. Text timestamps are integer
- * milliseconds, OpenMetrics ones float seconds (rounded to the millisecond).
- */
-enum store_import_format { STORE_IMPORT_AUTO, STORE_IMPORT_TEXT, STORE_IMPORT_OPENMETRICS };
-
-#define STORE_IMPORT_MAX_LINE ((size_t)1 << 20)  /* longer lines are malformed */
-#define STORE_IMPORT_MAX_LABELS 64               /* labels per sample besides __name__ */
-#define STORE_IMPORT_MAX_FAMILIES 100000         /* # TYPE families remembered; more: unknown */
-#define STORE_IMPORT_MAX_SERIES ((size_t)4 << 20)/* distinct series in one import */
-#define STORE_IMPORT_BATCH 200000                /* default samples per commit */
-
-/* One parsed sample. Everything is borrowed for the duration of the callback. */
-struct store_import_sample {
-	const struct label *labels; /* __name__ first, then the labels in input order */
-	size_t nlabels;
-	enum metric_type type;      /* from # TYPE: summary, untyped, unknown, info, stateset map to
-				     * gauge, gaugehistogram to histogram; no # TYPE: gauge */
-	int64_t t_ms;
-	double v;
-};
-
-struct store_import_parser;
-
-/*
- * The pure parser core: feed it bytes in any pieces; it calls sample() for each valid sample line
- * and malformed() with the 1-based line number and a message (no file name, no newline) for each
- * malformed line, which is then skipped. A non-zero return from sample() stops parsing and is
- * returned by feed/finish. Pure: no store, no I/O. Free with store_import_parser_free().
- * One thread at a time.
- */
-struct store_import_parser *store_import_parser_new(
-	enum store_import_format fmt,
-	int (*sample)(void *ctx, size_t line, const struct store_import_sample *s),
-	void (*malformed)(void *ctx, size_t line, const char *msg), void *ctx);
-/* Parse the complete lines in 'data' (len bytes, any split, NULs allowed: such lines are
- * malformed); a partial last line waits for more. Returns 0 or sample()'s non-zero return. */
-int store_import_parser_feed(struct store_import_parser *p, const void *data, size_t len);
-/* End of input: parses a last line without a newline. Returns as feed. */
-int store_import_parser_finish(struct store_import_parser *p);
-/* The format in use (AUTO until the first sample decided it). */
-enum store_import_format store_import_parser_format(const struct store_import_parser *p);
-/* Free the parser. NULL is a no-op. */
-void store_import_parser_free(struct store_import_parser *p);
-
-struct store_import_stats {
-	uint64_t lines;               /* lines read */
-	uint64_t malformed;           /* malformed lines (skipped) */
-	uint64_t samples;             /* valid samples parsed */
-	uint64_t samples_written;     /* samples the store accepted */
-	uint64_t out_of_order;        /* samples refused: at or before the series' last timestamp */
-	uint64_t out_of_order_series; /* series with at least one such sample */
-	uint64_t series;              /* distinct series among the valid samples */
-};
-
-struct store_import;
-
-/*
- * Import into 'st' (opened read-write): parses as above and commits every 'batch_samples' samples
- * (0: STORE_IMPORT_BATCH) with store_batch_add + store_commit. Samples the store cannot hold
- * (e.g. over its label limits) are reported through malformed() like a bad line. Out-of-order
- * samples are refused by the store and counted. 'st' is borrowed until store_import_free(); the
- * caller must hold no store_reader on it while feeding: the importer is the process's writer
- * thread for its lifetime. Free with store_import_free().
- */
-struct store_import *store_import_new(struct store *st, enum store_import_format fmt,
-				      size_t batch_samples,
-				      void (*malformed)(void *ctx, size_t line, const char *msg),
-				      void *ctx);
-/* Parse and commit as batches fill. Returns 0 or store_commit()'s error (the failed batch is not
- * written; earlier batches stay committed). */
-int store_import_feed(struct store_import *imp, const void *data, size_t len);
-/* Commit the samples of the complete lines read so far, leaving a partial last line pending:
- * for input that ended in a read error, whose last line may be cut short. */
-int store_import_flush(struct store_import *imp);
-/* End of input: the last line, then a commit of what remains. Returns as store_import_feed(). */
-int store_import_finish(struct store_import *imp);
-/* The counts so far (complete after store_import_finish()). */
-void store_import_get_stats(const struct store_import *imp, struct store_import_stats *out);
-/* Free the importer (uncommitted samples are dropped). NULL is a no-op. */
-void store_import_free(struct store_import *imp);
 
 #endif

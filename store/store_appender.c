@@ -85,7 +85,7 @@ static int seed_counters(struct store *st, struct registry *reg)
 	rc = mdb_cursor_open(txn, st->series, &cur);
 	if (rc) {
 		store_txn_end(st, txn, false);
-		return store_lmdb_err(rc, "open cursor");
+		return store_lmdb_err(st, rc, "open cursor");
 	}
 	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
@@ -122,7 +122,7 @@ static int seed_counters(struct store *st, struct registry *reg)
 	mdb_cursor_close(cur);
 	store_txn_end(st, txn, false);
 	if (rc != MDB_NOTFOUND)
-		return store_lmdb_err(rc, "read series");
+		return store_lmdb_err(st, rc, "read series");
 	log_debug("store", "store %s: seeded %zu counters from stored values", st->path, seeded);
 	return 0;
 }
@@ -135,6 +135,7 @@ struct store_appender *store_appender_new(struct store *st, struct registry *reg
 	static const char *const reason[] = { "reason", NULL };
 	struct store_appender *a = xcalloc(1, sizeof(*a));
 	struct metric *m;
+	char why[256];
 	int err;
 
 	a->st = st;
@@ -147,7 +148,7 @@ struct store_appender *store_appender_new(struct store *st, struct registry *reg
 	err = seed_counters(st, reg);
 	if (err)
 		log_warn("store", "store %s: cannot read stored counters (%s); counters start at 0",
-			 st->path, err_str(err));
+			 st->path, store_last_lmdb_error(st, err, why, sizeof(why)));
 
 	m = registry_counter(reg, "deploywatch_store_commits_total",
 			     "Store transactions committed by the appender.", NULL);

@@ -2,8 +2,9 @@
 #define DW_STORE_STORE_INT_H
 
 /*
- * Private to store/: the store's internals shared by store.c (open, batches, commit, retention),
- * store_read.c (readers, select) and store_appender.c. The on-disk layout these constants
+ * Private to store/: the store's internals shared by store.c (open, transactions, map growth),
+ * store_batch.c (canonical label bytes, batches), store_commit.c (the writer's heads, the commit),
+ * store_retention.c, store_read.c (readers, select), store_appender.c and import.c. The on-disk layout these constants
  * describe is in docs/store-format.md; change both together.
  */
 
@@ -29,7 +30,6 @@
 #define STORE_MAX_META_KEY 200
 #define STORE_MAX_META_VAL 1024
 #define STORE_MAX_BATCH_SAMPLES ((size_t)1 << 22)
-#define STORE_MAX_REGEX_LEN 4096
 
 /* Head chunks are sealed at this many samples or when they would encode to more bytes. */
 #define STORE_SEAL_SAMPLES 240
@@ -96,7 +96,14 @@ struct store {
 	pthread_rwlock_t map_lock;
 	size_t map_size;
 	size_t max_map_size;    /* growth limit; SIZE_MAX in production, small in fault tests */
-	bool map_full_logged;   /* the "cannot grow" error was logged since the last commit */
+
+	/*
+	 * The cause of the last error any thread noted (store_note_error()), for the handler's
+	 * log line (store_last_lmdb_error()): the code it went with and one line of detail.
+	 */
+	pthread_mutex_t err_lock;
+	int last_err;
+	char last_detail[240];
 
 	/* Writer thread only. */
 	struct canon_table wcache; /* the writer's series (struct wseries), by label set */
@@ -138,8 +145,11 @@ struct store_batch {
 	struct buf scratch;     /* canonical bytes of the label set being added */
 };
 
-/* FNV-1a, 64 bits: the series_by_key key and the in-memory hash tables. */
-uint64_t store_canon_hash(const char *canon, size_t len);
+/* FNV-1a (model_fnv1a), 64 bits: the series_by_key key and the in-memory hash tables. */
+static inline uint64_t store_canon_hash(const char *canon, size_t len)
+{
+	return model_fnv1a(MODEL_FNV1A_INIT, canon, len);
+}
 /*
  * Canonical bytes of a label set: __name__ first, then by name, each "name\0value\0"; labels
  * with an empty value are left out (Prometheus: empty means absent). Validates names and caps.
@@ -154,6 +164,8 @@ int store_batch_add_canon(struct store_batch *b, const char *canon, size_t clen,
 			  enum metric_type type, int64_t t_ms, double v);
 /* Drop the oldest 'k' samples of the batch (the appender's pending cap). */
 void store_batch_drop_oldest(struct store_batch *b, size_t k);
+/* Empty the batch, keeping its allocations (after a successful commit). */
+void store_batch_clear(struct store_batch *b);
 
 /* Chunk keys: BE id ‖ BE (timestamp with the sign bit flipped), so keys sort by (id, time). */
 void store_chunk_key(uint8_t key[16], uint64_t id, int64_t t);
@@ -161,8 +173,19 @@ void store_chunk_key_parse(const uint8_t key[16], uint64_t *id, int64_t *t);
 void store_put_be64(uint8_t *p, uint64_t v);
 uint64_t store_get_be64(const uint8_t *p);
 
-/* Map an LMDB or system error to this module's codes (logging the LMDB ones with 'what'). */
-int store_lmdb_err(int rc, const char *what);
+/*
+ * Map an LMDB or system error to this module's codes. It does not log: for STORE_E_LMDB and
+ * STORE_E_CORRUPT it notes "what: LMDB's text" (store_note_error()) so that the code that
+ * handles the error can log the cause once. A STORE_E_* code passes through unchanged (a deeper
+ * function already noted its cause).
+ */
+int store_lmdb_err(struct store *st, int rc, const char *what);
+/*
+ * Note the cause of error 'err' (one line, printf format) for store_last_lmdb_error(), instead
+ * of logging it where it happens: the caller that handles the error logs it once. Any thread.
+ */
+void store_note_error(struct store *st, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /*
  * Begin a transaction, holding map_lock shared until store_txn_end(); adopts a map grown by
@@ -177,6 +200,23 @@ int store_txn_end(struct store *st, MDB_txn *txn, bool commit);
  * no chunk, or an error.
  */
 int store_last_sample(struct store *st, MDB_txn *txn, uint64_t id, int64_t *t, double *v);
+
+/*
+ * Returned by one commit or retention attempt after MDB_MAP_FULL (its transaction aborted):
+ * grow the map with store_grow() and try again. Positive, so never confused with an error.
+ */
+#define STORE_RETRY_GROW 1
+/* Double the map (up to max_map_size) after MDB_MAP_FULL. Returns 0, -ENOSPC or -EBUSY. */
+int store_grow(struct store *st);
+
+/* The open head chunk of series 'id': 0 and *d (valid until the transaction ends), or an LMDB
+ * code (MDB_NOTFOUND: the series has no open head). */
+int store_head_get(struct store *st, MDB_txn *txn, uint64_t id, MDB_val *d);
+/* Forget every series the writer has cached (its heads are reloaded from disk when next used):
+ * after a write whose outcome is unknown, or another writer's commit. Writer thread. */
+void store_wcache_clear(struct store *st);
+/* Forget the cached series whose id is in the sorted array 'ids' (retention deleted data). */
+void store_wcache_drop_ids(struct store *st, const uint64_t *ids, size_t n);
 
 /* Test hooks: the map's growth limit and its current size. */
 void store_test_set_max_map_size(struct store *st, size_t max);

@@ -10,10 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
-#include "core/log.h"
 #include "store/chunk.h"
 
 struct store_reader {
@@ -63,7 +59,7 @@ int store_reader_get_meta(struct store_reader *r, const char *key, struct buf *o
 	mk.mv_data = k;
 	rc = mdb_get(r->txn, r->st->meta, &mk, &d);
 	if (rc)
-		return store_lmdb_err(rc, "read record");
+		return store_lmdb_err(r->st, rc, "read record");
 	buf_reset(out);
 	return buf_append(out, d.mv_data, d.mv_size);
 }
@@ -132,7 +128,7 @@ static int postings_read(struct store_reader *r, MDB_cursor *cur, const char *ke
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc)
-		return store_lmdb_err(rc, "read postings");
+		return store_lmdb_err(r->st, rc, "read postings");
 	(void)r;
 	/* DUPFIXED: whole pages of 8-byte ids at a time. */
 	rc = mdb_cursor_get(cur, &k, &d, MDB_GET_MULTIPLE);
@@ -143,14 +139,14 @@ static int postings_read(struct store_reader *r, MDB_cursor *cur, const char *ke
 			idset_push(s, store_get_be64((const uint8_t *)d.mv_data + i));
 		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT_MULTIPLE);
 	}
-	return rc == MDB_NOTFOUND ? 0 : store_lmdb_err(rc, "read postings");
+	return rc == MDB_NOTFOUND ? 0 : store_lmdb_err(r->st, rc, "read postings");
 }
 
 /*
  * Call fn for each value of label 'name' present in the postings (sorted), with the cursor on
  * that key. A non-zero return stops.
  */
-static int postings_each_value(MDB_cursor *cur, const char *name,
+static int postings_each_value(struct store *st, MDB_cursor *cur, const char *name,
 			       int (*fn)(void *ctx, const char *value, size_t vlen), void *ctx)
 {
 	size_t nl = strlen(name);
@@ -173,93 +169,14 @@ static int postings_each_value(MDB_cursor *cur, const char *name,
 			return err;
 		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT_NODUP);
 	}
-	return rc == 0 || rc == MDB_NOTFOUND ? 0 : store_lmdb_err(rc, "read postings");
-}
-
-/* ---- matchers ---- */
-
-struct cmatcher {
-	const struct matcher *m;
-	pcre2_code *re;
-	pcre2_match_data *md;
-	bool matches_empty;
-};
-
-static bool cmatcher_match(const struct cmatcher *c, const char *v, size_t len)
-{
-	switch (c->m->op) {
-	case MATCH_EQ:
-		return strlen(c->m->value) == len && !memcmp(c->m->value, v, len);
-	case MATCH_NEQ:
-		return !(strlen(c->m->value) == len && !memcmp(c->m->value, v, len));
-	case MATCH_RE:
-	case MATCH_NRE: {
-		int rc = pcre2_match(c->re, (PCRE2_SPTR)v, len, 0, 0, c->md, NULL);
-
-		return (rc >= 0) == (c->m->op == MATCH_RE);
-	}
-	}
-	return false;
-}
-
-static int cmatcher_compile(struct cmatcher *c, const struct matcher *m, char *err,
-			    size_t errlen)
-{
-	memset(c, 0, sizeof(*c));
-	c->m = m;
-	if (!m->name || !m->value) {
-		snprintf(err, errlen, "matcher without a name or value");
-		return -EINVAL;
-	}
-	if (m->op == MATCH_RE || m->op == MATCH_NRE) {
-		size_t vl = strlen(m->value);
-		char *pat;
-		int ecode;
-		PCRE2_SIZE eoff;
-
-		if (vl > STORE_MAX_REGEX_LEN) {
-			snprintf(err, errlen, "regex for label %s is longer than %d bytes", m->name,
-				 STORE_MAX_REGEX_LEN);
-			return -EINVAL;
-		}
-		/* Anchored like Prometheus's ^(?:re)$, but $ must not match before a newline. */
-		pat = xmalloc(vl + 5);
-		snprintf(pat, vl + 5, "(?:%s)", m->value);
-		c->re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED,
-				      PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_UTF, &ecode, &eoff,
-				      NULL);
-		free(pat);
-		if (!c->re) {
-			PCRE2_UCHAR msg[120];
-
-			pcre2_get_error_message(ecode, msg, sizeof(msg));
-			snprintf(err, errlen, "invalid regex for label %s: %s at offset %zu",
-				 m->name, (const char *)msg, eoff > 3 ? (size_t)eoff - 3 : 0);
-			return -EINVAL;
-		}
-		/* JIT is an optimisation: without it pcre2_match interprets. */
-		pcre2_jit_compile(c->re, PCRE2_JIT_COMPLETE);
-		c->md = pcre2_match_data_create_from_pattern(c->re, NULL);
-		if (!c->md) {
-			fprintf(stderr, "deploywatch: out of memory for regex match data\n");
-			abort();
-		}
-	}
-	c->matches_empty = cmatcher_match(c, "", 0);
-	return 0;
-}
-
-static void cmatcher_release(struct cmatcher *c)
-{
-	pcre2_match_data_free(c->md);
-	pcre2_code_free(c->re);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : store_lmdb_err(st, rc, "read postings");
 }
 
 struct collect_ctx {
 	struct store_reader *r;
 	MDB_cursor *pcur;       /* postings cursor: each_value stands on the value's key */
 	MDB_cursor *vcur;       /* a second cursor to read the ids of one value */
-	const struct cmatcher *c;
+	struct model_matcher_prog *c;
 	bool want;              /* collect values the matcher accepts (true) or rejects */
 	struct idset *out;
 	const char *name;
@@ -271,7 +188,7 @@ static int collect_value(void *ctx, const char *value, size_t vlen)
 	char key[STORE_MAX_POSTING_KEY + 1];
 	size_t nl = strlen(cc->name);
 
-	if (cmatcher_match(cc->c, value, vlen) != cc->want)
+	if (model_matcher_matches(cc->c, value, vlen) != cc->want)
 		return 0;
 	if (nl + 1 + vlen > STORE_MAX_POSTING_KEY)
 		return STORE_E_CORRUPT;
@@ -285,9 +202,9 @@ static int collect_value(void *ctx, const char *value, size_t vlen)
  * (!want), among series that have the label. Equality takes one postings list directly.
  */
 static int matcher_ids(struct store_reader *r, MDB_cursor *pcur, MDB_cursor *vcur,
-		       const struct cmatcher *c, bool want, struct idset *out)
+		       struct model_matcher_prog *c, bool want, struct idset *out)
 {
-	const struct matcher *m = c->m;
+	const struct matcher *m = model_matcher_prog_matcher(c);
 	size_t nl = strlen(m->name), vl = strlen(m->value);
 
 	if (nl + 1 + vl <= STORE_MAX_POSTING_KEY && vl &&
@@ -303,7 +220,7 @@ static int matcher_ids(struct store_reader *r, MDB_cursor *pcur, MDB_cursor *vcu
 		return err;
 	}
 	struct collect_ctx cc = { r, pcur, vcur, c, want, out, m->name };
-	int err = postings_each_value(pcur, m->name, collect_value, &cc);
+	int err = postings_each_value(r->st, pcur, m->name, collect_value, &cc);
 
 	if (!err)
 		idset_normalize(out);
@@ -369,7 +286,7 @@ static int series_read(struct store_reader *r, uint64_t id, struct sentry *e)
 	store_put_be64(key, id);
 	rc = mdb_get(r->txn, r->st->series, &k, &d);
 	if (rc)
-		return store_lmdb_err(rc, "read series");
+		return store_lmdb_err(r->st, rc, "read series");
 	if (d.mv_size < 2)
 		return STORE_E_CORRUPT;
 	canon = (const char *)d.mv_data + 1;
@@ -406,16 +323,6 @@ static int sentry_cmp(const void *a, const void *b)
 			return c;
 	}
 	return x->n < y->n ? -1 : x->n > y->n;
-}
-
-/* The open head chunk of series 'id'. Returns 0, MDB_NOTFOUND or an LMDB error. */
-static int head_get(struct store_reader *r, uint64_t id, MDB_val *d)
-{
-	uint8_t key[8];
-	MDB_val k = { 8, key };
-
-	store_put_be64(key, id);
-	return mdb_get(r->txn, r->st->heads, &k, d);
 }
 
 static void reader_scratch(struct store_reader *r)
@@ -516,19 +423,19 @@ static int series_in_range(struct store_reader *r, MDB_cursor *cur, uint64_t id,
 		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
 	}
 	if (rc && rc != MDB_NOTFOUND)
-		return store_lmdb_err(rc, "read chunks");
-	rc = head_get(r, id, &d);
+		return store_lmdb_err(r->st, rc, "read chunks");
+	rc = store_head_get(r->st, r->txn, id, &d);
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc)
-		return store_lmdb_err(rc, "read head");
+		return store_lmdb_err(r->st, rc, "read head");
 	return chunk_in_range(r, &d, from, to, yes);
 }
 
 int store_select(struct store_reader *r, const struct matcher *m, size_t nm, int64_t from_ms,
 		 int64_t to_ms, struct store_series_set **out, char *err, size_t errlen)
 {
-	struct cmatcher *cm;
+	struct model_matcher_prog **cm;
 	struct idset ids = { 0 }, tmp = { 0 };
 	MDB_cursor *pcur = NULL, *vcur = NULL, *ccur = NULL;
 	struct store_series_set *set;
@@ -544,12 +451,12 @@ int store_select(struct store_reader *r, const struct matcher *m, size_t nm, int
 	}
 	cm = xcalloc(nm, sizeof(*cm));
 	for (size_t i = 0; i < nm; i++) {
-		e = cmatcher_compile(&cm[i], &m[i], err, errlen);
+		e = model_matcher_compile(&m[i], &cm[i], err, errlen);
 		if (e) {
 			nm = i;
 			goto out;
 		}
-		if (!cm[i].matches_empty)
+		if (!model_matcher_matches_empty(cm[i]))
 			have_positive = true;
 	}
 	if (!have_positive) {
@@ -564,7 +471,7 @@ int store_select(struct store_reader *r, const struct matcher *m, size_t nm, int
 	if (!rc)
 		rc = mdb_cursor_open(r->txn, r->st->chunks, &ccur);
 	if (rc) {
-		e = store_lmdb_err(rc, "open cursor");
+		e = store_lmdb_err(r->st, rc, "open cursor");
 		goto out;
 	}
 
@@ -576,10 +483,10 @@ int store_select(struct store_reader *r, const struct matcher *m, size_t nm, int
 	bool first = true;
 
 	for (size_t i = 0; i < nm && !e; i++) {
-		if (cm[i].matches_empty)
+		if (model_matcher_matches_empty(cm[i]))
 			continue;
 		tmp.n = 0;
-		e = matcher_ids(r, pcur, vcur, &cm[i], true, &tmp);
+		e = matcher_ids(r, pcur, vcur, cm[i], true, &tmp);
 		if (e)
 			break;
 		if (first) {
@@ -593,10 +500,10 @@ int store_select(struct store_reader *r, const struct matcher *m, size_t nm, int
 		}
 	}
 	for (size_t i = 0; i < nm && !e && ids.n; i++) {
-		if (!cm[i].matches_empty)
+		if (!model_matcher_matches_empty(cm[i]))
 			continue;
 		tmp.n = 0;
-		e = matcher_ids(r, pcur, vcur, &cm[i], false, &tmp);
+		e = matcher_ids(r, pcur, vcur, cm[i], false, &tmp);
 		if (!e)
 			idset_merge(&ids, &tmp, false);
 	}
@@ -639,7 +546,7 @@ out:
 	if (pcur)
 		mdb_cursor_close(pcur);
 	for (size_t i = 0; i < nm; i++)
-		cmatcher_release(&cm[i]);
+		model_matcher_prog_free(cm[i]);
 	free(cm);
 	free(ids.v);
 	free(tmp.v);
@@ -654,8 +561,8 @@ static int emit_chunk(struct store_reader *r, uint64_t id, const MDB_val *d, int
 	int e;
 
 	if (chunk_decode(d->mv_data, d->mv_size, r->ts, r->vals, CHUNK_MAX_SAMPLES, &n)) {
-		log_error("store", "store %s: series %llu has a malformed chunk", r->st->path,
-			  (unsigned long long)id);
+		store_note_error(r->st, STORE_E_CORRUPT, "series %llu has a malformed chunk",
+				 (unsigned long long)id);
 		return STORE_E_CORRUPT;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -684,7 +591,7 @@ int store_read_samples(struct store_reader *r, uint64_t id, int64_t from_ms, int
 	reader_scratch(r);
 	rc = mdb_cursor_open(r->txn, r->st->chunks, &cur);
 	if (rc)
-		return store_lmdb_err(rc, "open cursor");
+		return store_lmdb_err(r->st, rc, "open cursor");
 	/* Sealed chunks first, then the head: the head's samples are all later. */
 	rc = seek_chunk(cur, id, from_ms, &k, &d);
 	while (rc == 0) {
@@ -704,12 +611,12 @@ int store_read_samples(struct store_reader *r, uint64_t id, int64_t from_ms, int
 	if (e)
 		return e;
 	if (rc && rc != MDB_NOTFOUND)
-		return store_lmdb_err(rc, "read chunks");
-	rc = head_get(r, id, &d);
+		return store_lmdb_err(r->st, rc, "read chunks");
+	rc = store_head_get(r->st, r->txn, id, &d);
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc)
-		return store_lmdb_err(rc, "read head");
+		return store_lmdb_err(r->st, rc, "read head");
 	if (chunk_peek(d.mv_data, d.mv_size, NULL, &first, &last))
 		return STORE_E_CORRUPT;
 	if (first > to_ms || last < from_ms)
@@ -726,7 +633,7 @@ int store_label_names(struct store_reader *r, int (*fn)(void *ctx, const char *n
 
 	rc = mdb_cursor_open(r->txn, r->st->postings, &cur);
 	if (rc)
-		return store_lmdb_err(rc, "open cursor");
+		return store_lmdb_err(r->st, rc, "open cursor");
 	rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
 	while (rc == 0) {
 		const char *nul = memchr(k.mv_data, '\0', k.mv_size);
@@ -748,7 +655,7 @@ int store_label_names(struct store_reader *r, int (*fn)(void *ctx, const char *n
 		rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
 	}
 	if (!e && rc && rc != MDB_NOTFOUND)
-		e = store_lmdb_err(rc, "read postings");
+		e = store_lmdb_err(r->st, rc, "read postings");
 	mdb_cursor_close(cur);
 	return e;
 }
@@ -781,8 +688,8 @@ int store_label_values(struct store_reader *r, const char *name,
 	vc.ctx = ctx;
 	rc = mdb_cursor_open(r->txn, r->st->postings, &cur);
 	if (rc)
-		return store_lmdb_err(rc, "open cursor");
-	e = postings_each_value(cur, name, value_cb, &vc);
+		return store_lmdb_err(r->st, rc, "open cursor");
+	e = postings_each_value(r->st, cur, name, value_cb, &vc);
 	mdb_cursor_close(cur);
 	return e;
 }

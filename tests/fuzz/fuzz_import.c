@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "store/import.h"
 #include "store/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -248,8 +248,41 @@ expect_in("imported 12 samples into 8 series from <stdin>", err, "stdin import")
 out, _ = dw_run(["dump", "-c", cfg], 0)
 check(out == TEXT_DUMP, "stdin dump:\n" + out)
 
+# ---- issue 7's two inputs ----
+# A file cut inside its last timestamp (no newline, no # EOF): the cut line is reported, nothing
+# invented; the complete line before it is imported.
+cfg = config("issue7-cut")
+cut_file = write(os.path.join(a.workdir, "cut.om"), '# TYPE disk_used gauge\n'
+                 'disk_used{host="a"} 1 1700000000\ndisk_used{host="b"} 2 170000006')
+_, err = dw_run(["import", "-c", cfg, "--format", "openmetrics", cut_file], EX_DATAERR)
+expect_in("%s:3: truncated input: it ends inside this line, without a newline and without "
+          "# EOF; the line is not imported" % cut_file, err, "cut import stderr")
+expect_in("imported 1 samples into 1 series", err, "cut import stderr")
+out, _ = dw_run(["dump", "-c", cfg], 0)
+check(out == '{__name__="disk_used", host="a"} 1 1700000000000\n', "cut dump:\n" + out)
+# The same with auto-detection.
+cfg = config("issue7-cut-auto")
+_, err = dw_run(["import", "-c", cfg, cut_file], EX_DATAERR)
+expect_in("%s:3: truncated input" % cut_file, err, "cut auto import stderr")
+out, _ = dw_run(["dump", "-c", cfg], 0)
+check("170000006" not in out and out.count("\n") == 1, "cut auto dump:\n" + out)
+# An undefined escape in a label value is kept, backslash and all, as promtool keeps it.
+cfg = config("issue7-esc")
+esc_file = write(os.path.join(a.workdir, "esc.om"),
+                 'conn{app="MSC20\\AUCTI-orders"} 5 1700000000\n# EOF\n')
+_, err = dw_run(["import", "-c", cfg, esc_file], 0)
+expect_in("imported 1 samples into 1 series", err, "escape import stderr")
+out, _ = dw_run(["dump", "-c", cfg], 0)
+check(out == '{__name__="conn", app="MSC20\\\\AUCTI-orders"} 5 1700000000000\n',
+      "escape dump:\n" + out)
+
 # ---- beside a running agent: both write through LMDB's lock, dump reads meanwhile ----
 agent_cfg = agent_config(a.workdir, interval="1s")
+# The imported samples are from 2023: a long retention keeps the agent's retention step, which
+# runs every tick, from deleting them between the import and the dump.
+with open(agent_cfg) as f:
+    text = f.read()
+write(agent_cfg, text.replace("  sample_interval:", "  retention: 36500d\n  sample_interval:", 1))
 agent = Agent(dw, agent_cfg, a.workdir)
 agent.wait_listening()
 wait_until("the agent to store its first samples",

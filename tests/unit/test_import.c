@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "core/buf.h"
+#include "store/import.h"
 #include "store/store.h"
 
 /* ---- the parser on buffers ---- */
@@ -109,7 +110,9 @@ static void test_text(void **state)
 	      "7: metric_without_labels{} 12.47 1395066363000 gauge\n"
 	      "8: spaced{a=\"x\",b=\"y\"} -0.5 -1395066363000 gauge\n"
 	      "9: crlf{} 1 1395066363001 gauge\n"
-	      "10: no_newline_at_end{} 2000 1395066363002 gauge\n",
+	      /* The text format ends every line with a newline: one without may be cut. */
+	      "10: ERROR the input ends inside this line (no newline at the end): it may be cut "
+	      "off, so it is not imported\n",
 	      STORE_IMPORT_TEXT);
 }
 
@@ -135,13 +138,22 @@ static void test_special_floats_and_escapes(void **state)
 	      "7: c{x=\"a\\tb\"} 1 1700000000000 gauge\n"
 	      "8: d{u=\"caf\xc3\xa9\"} 1 1700000000000 gauge\n",
 	      STORE_IMPORT_TEXT);
-	/* OpenMetrics allows only \\, \" and \n. */
+	/* OpenMetrics: \\, \" and \n are escapes; a backslash before any other character is
+	 * kept with it, as promtool does (issue 7's input). */
 	parse(STORE_IMPORT_OPENMETRICS,
 	      "c{x=\"a\\tb\"} 1 1700000000\n"
-	      "c{x=\"a\\\\b\"} 1 1700000000\n",
-	      "1: ERROR invalid escape sequence \"\\t\" in a label value\n"
-	      "2: c{x=\"a\\b\"} 1 1700000000000 gauge\n",
+	      "c{x=\"a\\\\b\",y=\"\\\"\\n\"} 1 1700000000\n"
+	      "conn{app=\"MSC20\\AUCTI-orders\"} 5 1700000000\n"
+	      "e{x=\"end\\\\\",y=\"\\u00e9\"} 1 1700000000\n"
+	      "# EOF\n",
+	      "1: c{x=\"a\\tb\"} 1 1700000000000 gauge\n"
+	      "2: c{x=\"a\\b\",y=\"\"\n\"} 1 1700000000000 gauge\n"
+	      "3: conn{app=\"MSC20\\AUCTI-orders\"} 5 1700000000000 gauge\n"
+	      "4: e{x=\"end\\\",y=\"\\u00e9\"} 1 1700000000000 gauge\n",
 	      STORE_IMPORT_OPENMETRICS);
+	/* A backslash that escapes the closing quote leaves the value unterminated. */
+	parse(STORE_IMPORT_OPENMETRICS, "a{v=\"x\\\"} 1 1700000000\n# EOF\n",
+	      "1: ERROR unterminated label value\n", STORE_IMPORT_OPENMETRICS);
 }
 
 static void test_histogram_types(void **state)
@@ -204,14 +216,14 @@ static void test_openmetrics(void **state)
 	      "11: g_gcount{} 2 1700000000001 histogram\n",
 	      STORE_IMPORT_OPENMETRICS);
 	/* Auto-detection from the timestamp alone: seconds below 1e11, milliseconds above. */
-	parse(STORE_IMPORT_AUTO, "a 1 1700000000\n", "1: a{} 1 1700000000000 gauge\n",
+	parse(STORE_IMPORT_AUTO, "a 1 1700000000\n# EOF\n", "1: a{} 1 1700000000000 gauge\n",
 	      STORE_IMPORT_OPENMETRICS);
-	parse(STORE_IMPORT_AUTO, "a 1 1700000000.25\n", "1: a{} 1 1700000000250 gauge\n",
+	parse(STORE_IMPORT_AUTO, "a 1 1700000000.25\n# EOF\n", "1: a{} 1 1700000000250 gauge\n",
 	      STORE_IMPORT_OPENMETRICS);
 	parse(STORE_IMPORT_AUTO, "a 1 1700000000000\n", "1: a{} 1 1700000000000 gauge\n",
 	      STORE_IMPORT_TEXT);
 	/* A counter family with _total samples is OpenMetrics whatever the timestamp says. */
-	parse(STORE_IMPORT_AUTO, "# TYPE r counter\nr_total 1 1700000000000\n",
+	parse(STORE_IMPORT_AUTO, "# TYPE r counter\nr_total 1 1700000000000\n# EOF\n",
 	      "2: r_total{} 1 1700000000000000 counter\n", STORE_IMPORT_OPENMETRICS);
 	/* Explicit text: integer milliseconds only. */
 	parse(STORE_IMPORT_TEXT, "a 1 1700000000.5\n",
@@ -223,6 +235,69 @@ static void test_openmetrics(void **state)
 	parse(STORE_IMPORT_TEXT, "# TYPE s stateset\ns 1 1\n",
 	      "1: ERROR # TYPE s: type stateset is not valid in this format\n2: s{} 1 1 gauge\n",
 	      STORE_IMPORT_TEXT);
+}
+
+/* Input that ends part-way: a sample line without its newline is never imported; OpenMetrics
+ * without # EOF is reported as truncated (the complete lines before it are imported). */
+static void test_truncated(void **state)
+{
+	(void)state;
+	/* Issue 7: the copy stopped inside the last timestamp. */
+	parse(STORE_IMPORT_OPENMETRICS,
+	      "# TYPE disk_used gauge\n"
+	      "disk_used{host=\"a\"} 1 1700000000\n"
+	      "disk_used{host=\"b\"} 2 170000006",
+	      "2: disk_used{host=\"a\"} 1 1700000000000 gauge\n"
+	      "3: ERROR truncated input: it ends inside this line, without a newline and without "
+	      "# EOF; the line is not imported\n",
+	      STORE_IMPORT_OPENMETRICS);
+	/* AUTO decides OpenMetrics from the first timestamp, then wants # EOF just the same. */
+	parse(STORE_IMPORT_AUTO,
+	      "# TYPE disk_used gauge\n"
+	      "disk_used{host=\"a\"} 1 1700000000\n"
+	      "disk_used{host=\"b\"} 2 170000006",
+	      "2: disk_used{host=\"a\"} 1 1700000000000 gauge\n"
+	      "3: ERROR truncated input: it ends inside this line, without a newline and without "
+	      "# EOF; the line is not imported\n",
+	      STORE_IMPORT_OPENMETRICS);
+	/* Complete lines, no # EOF. */
+	parse(STORE_IMPORT_OPENMETRICS, "a 1 1700000000\nb 2 1700000000\n",
+	      "1: a{} 1 1700000000000 gauge\n2: b{} 2 1700000000000 gauge\n"
+	      "2: ERROR truncated input: OpenMetrics ends with \"# EOF\", and this input stops "
+	      "after this line without it\n",
+	      STORE_IMPORT_OPENMETRICS);
+	parse(STORE_IMPORT_OPENMETRICS, "",
+	      "1: ERROR truncated input: OpenMetrics ends with \"# EOF\", and this input stops "
+	      "after this line without it\n",
+	      STORE_IMPORT_OPENMETRICS);
+	/* "# EOF" may end without a newline; blank bytes after the last newline are no line. */
+	parse(STORE_IMPORT_OPENMETRICS, "a 1 1700000000\n# EOF", "1: a{} 1 1700000000000 gauge\n",
+	      STORE_IMPORT_OPENMETRICS);
+	parse(STORE_IMPORT_OPENMETRICS, "a 1 1700000000\n# EOF\n  ",
+	      "1: a{} 1 1700000000000 gauge\n", STORE_IMPORT_OPENMETRICS);
+	/* A cut line after # EOF is content after # EOF. */
+	parse(STORE_IMPORT_OPENMETRICS, "a 1 1700000000\n# EOF\nb 2 17",
+	      "1: a{} 1 1700000000000 gauge\n3: ERROR content after # EOF\n",
+	      STORE_IMPORT_OPENMETRICS);
+	/* The text format has no end marker; its last line must end with a newline too. */
+	parse(STORE_IMPORT_TEXT, "a 1 1700000000000\na 2 170000000",
+	      "1: a{} 1 1700000000000 gauge\n"
+	      "2: ERROR the input ends inside this line (no newline at the end): it may be cut "
+	      "off, so it is not imported\n",
+	      STORE_IMPORT_TEXT);
+	parse(STORE_IMPORT_AUTO, "a 1 1700000000000\na 2 170000000",
+	      "1: a{} 1 1700000000000 gauge\n"
+	      "2: ERROR the input ends inside this line (no newline at the end): it may be cut "
+	      "off, so it is not imported\n",
+	      STORE_IMPORT_TEXT);
+	/* A comment without its newline carries no sample: parsed as usual. */
+	parse(STORE_IMPORT_TEXT, "a 1 1700000000000\n# TYPE a gauge",
+	      "1: a{} 1 1700000000000 gauge\n", STORE_IMPORT_TEXT);
+	parse(STORE_IMPORT_TEXT, "a 1 1700000000000\n# TYPE a bogus",
+	      "1: a{} 1 1700000000000 gauge\n2: ERROR # TYPE a: unknown type \"bogus\"\n",
+	      STORE_IMPORT_TEXT);
+	/* AUTO with no sample at all decides nothing and wants nothing. */
+	parse(STORE_IMPORT_AUTO, "# HELP a x\n", "", STORE_IMPORT_AUTO);
 }
 
 static void test_malformed(void **state)
@@ -544,6 +619,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_special_floats_and_escapes),
+		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_histogram_types),
 		cmocka_unit_test(test_openmetrics),
 		cmocka_unit_test(test_malformed),

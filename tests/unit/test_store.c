@@ -1057,6 +1057,19 @@ static void test_meta_atomic_and_map_full(void **state)
 	}
 	assert_int_equal(rc, -ENOSPC);
 	assert_string_equal(err_str(rc), strerror(ENOSPC));
+	/* The store did not log the cause; it kept it for the caller's one log line. */
+	{
+		char why[256], want[256];
+
+		snprintf(want, sizeof(want), "%s (the map is full at %d bytes and may not grow "
+			 "further (storage.max_size))", strerror(ENOSPC), 256 << 10);
+		assert_string_equal(store_last_lmdb_error(st, rc, why, sizeof(why)), want);
+		/* Another code gets no cause that belongs to this one. */
+		assert_string_equal(store_last_lmdb_error(st, STORE_E_LMDB, why, sizeof(why)),
+				    err_str(STORE_E_LMDB));
+		assert_string_equal(store_last_lmdb_error(NULL, rc, why, sizeof(why)),
+				    strerror(ENOSPC));
+	}
 	/* Nothing of the failed batch is visible: neither its samples nor its record. */
 	assert_int_equal(store_batch_len(b), 50);
 	assert_int_equal(store_reader_begin(st, &r), 0);
