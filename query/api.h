@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "query/promql.h"
 #include "store/store.h"
 
 struct promql_api;
@@ -99,6 +100,14 @@ int promql_api_handle(struct promql_api *api, const struct promql_api_request *r
  * for a path that stands for every path below it (/api/v1/label/). Static strings; pure.
  */
 const char *promql_api_route(size_t i, bool *prefix);
+
+/*
+ * Append the success envelope of a query result: {"status":"success","data":{"resultType":...,
+ * "result":...}} with "warnings" when the result has any. 'r' is borrowed for the call. For
+ * `deploywatch query --json`, which prints what the API would answer. Returns 0 or -E2BIG at
+ * out's cap (out then holds a cut text). Pure; any thread.
+ */
+int promql_api_put_result(struct buf *out, const struct promql_result *r);
 
 /*
  * Append 'ms' (Unix milliseconds) as the API writes times: seconds with up to three decimals and
