@@ -256,6 +256,8 @@ def main():
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--reference-only", action="store_true")
     ap.add_argument("--queries", help="a query file instead of promql_queries.txt")
+    ap.add_argument("--data", help="an OpenMetrics file instead of promql_dataset.py's (its "
+                    "query offsets are still from promql_dataset.T0)")
     a = ap.parse_args()
     shutil.rmtree(a.workdir, ignore_errors=True)
     os.makedirs(a.workdir)
@@ -266,7 +268,10 @@ def main():
     queries = load_queries(qfile)
     check(len(queries) >= 100, "only %d queries in %s" % (len(queries), qfile))
 
-    om_file = write(os.path.join(a.workdir, "dataset.om"), promql_dataset.generate())
+    if a.data:
+        om_file = os.path.abspath(a.data)
+    else:
+        om_file = write(os.path.join(a.workdir, "dataset.om"), promql_dataset.generate())
     prom_port = start_prometheus(a.workdir, om_file)
     dw_port = None
     if not a.reference_only:
