@@ -368,7 +368,8 @@ static int h_query_range(struct promql_api *api, const struct promql_api_request
 		return set_error(e, 400, "bad_data",
 				 "zero or negative query resolution step widths are not accepted. "
 				 "Try a positive integer");
-	if ((uint64_t)(end - start) / (uint64_t)step > api->opt.max_points_per_series)
+	/* Unsigned: end - start may not fit in int64 for far-apart times; end >= start here. */
+	if (((uint64_t)end - (uint64_t)start) / (uint64_t)step > api->opt.max_points_per_series)
 		return set_error(e, 400, "bad_data",
 				 "exceeded maximum resolution of %" PRIu64 " points per timeseries. "
 				 "Try decreasing the query resolution (?step=XX)",
