@@ -255,6 +255,8 @@ struct promql_result {
 	/* Statistics: samples loaded from the source, and the most held at once. */
 	uint64_t samples_loaded;
 	uint64_t peak_samples;
+	/* Private: the arena that holds the result itself. */
+	void *arena_;
 };
 
 /*
