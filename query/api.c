@@ -459,8 +459,12 @@ static int label_walk(struct promql_api *api, const struct promql_api_request *r
 		return -1;
 	}
 	for (size_t i = 0; !rc && i < (ms.n ? ms.n : 1); i++) {
-		const struct matcher *m = ms.n ? ms.m[i] : NULL;
-		size_t nm = ms.n ? ms.nm[i] : 0;
+		/* Without match[] the source may answer from its label index, which ignores time;
+		 * with start or end given, walk the series in that range instead, as asked. */
+		static const struct matcher any_name = { MODEL_NAME_LABEL, MATCH_RE, ".+" };
+		bool bounded = start != API_MIN_TIME_MS || end != API_MAX_TIME_MS;
+		const struct matcher *m = ms.n ? ms.m[i] : bounded ? &any_name : NULL;
+		size_t nm = ms.n ? ms.nm[i] : bounded;
 
 		rc = name ? snap.src.ops->label_values(snap.src.ctx, name, m, nm, start, end,
 						       str_list_add, &list, err, sizeof(err))

@@ -1,7 +1,4 @@
 # The PromQL differential test: deploywatch's /api/v1 against a real Prometheus 2.42.
-add_test(NAME integration_promql_diff
-         COMMAND ${PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_promql_diff.py
-                 --binary $<TARGET_FILE:deploywatch> --source ${CMAKE_SOURCE_DIR}
-                 --workdir ${CMAKE_CURRENT_BINARY_DIR}/work-integration_promql_diff
-                 --reference-only)
-set_tests_properties(integration_promql_diff PROPERTIES LABELS integration TIMEOUT 300)
+dw_integration_test(integration_promql_diff test_promql_diff.py)
+# The /api/v1 handlers, promtool query, `deploywatch query`, and the agent under a burst.
+dw_integration_test(integration_query_api test_query_api.py)
