@@ -18,7 +18,7 @@
  *   eval instant at 10m EXPR      a scalar: "scalar V"; a string: "string TEXT";
  *                                 a range vector: LABELS V@T V@T ... (T in seconds)
  *   eval range from 0 to 10m step 1m EXPR
- *     {job="a"} 1 2 _ 4 ...       one value per step, _ for none (trailing ones may be left out)
+ *     {job="a"} 1 2 _ 4 ...       one value per step, _ for none
  *   eval_fail instant at 0 EXPR   must fail; optional lines "error TEXT" (exact message) and
  *   eval_fail range from 0 to 1m step 1m EXPR       "type bad_data|execution|timeout|..."
  *   limit max_samples N           limits for the following evals (0: default)
@@ -496,23 +496,20 @@ static void check_result(struct run *r, struct eval_case *c, const struct promql
 			}
 			e->used = true;
 			if (c->range) {
-				size_t j = 0;
+				size_t j = 0, nsteps = (size_t)((c->end - c->start) / c->step) + 1;
 
-				for (size_t k = 0; k < e->n || j < s->npoints; k++) {
+				/* exactly the expected steps, each with its value */
+				for (size_t k = 0; ok && k < nsteps; k++) {
 					int64_t t = c->start + (int64_t)k * c->step;
 					bool want = k < e->n && e->present[k];
+					bool got = j < s->npoints && s->points[j].t_ms == t;
 
-					if (j < s->npoints && s->points[j].t_ms == t) {
-						if (!want || !value_eq(s->points[j].v, e->v[k]))
-							ok = false;
-						j++;
-					} else if (want || j < s->npoints) {
-						if (want || k > (size_t)((c->end - c->start) / c->step))
-							ok = false;
-					}
-					if (!ok || k > 100000)
-						break;
+					if (want != got || (got && !value_eq(s->points[j].v, e->v[k])))
+						ok = false;
+					j += got;
 				}
+				if (j != s->npoints || e->n > nsteps)
+					ok = false;
 			} else if (res->type == PROMQL_TYPE_MATRIX) {
 				if (s->npoints != e->n)
 					ok = false;
