@@ -334,8 +334,9 @@ check(cpu1 - cpu0 < bcrypt_budget + elapsed * 0.5,
 asan = "libasan" in run(["ldd", dw])[1]
 rss_bound = (256 if asan else 64) * 1024
 check(rss1 - rss0 < rss_bound, "resident memory grew from %d to %d KiB" % (rss0, rss1))
-print("burst: %.1fs, %d ticks, %.2f CPU-s, RSS %d -> %d KiB, %d health checks all 200" %
-      (elapsed, ticks1 - ticks0, cpu1 - cpu0, rss0, rss1, len(healthy)))
+print("burst: %.1fs, %d ticks, %.2f CPU-s, RSS %d -> %d KiB, %d health checks all 200, slow "
+      "queries answered %s" %
+      (elapsed, ticks1 - ticks0, cpu1 - cpu0, rss0, rss1, len(healthy), sorted(set(results["slow"]))))
 # Still answering, and the right password still works (it is cached).
 st, doc, _ = api("/api/v1/query", {"query": "1+1"})
 check(st == 200, "after the burst: %d %s" % (st, doc))
