@@ -137,6 +137,14 @@ expect_error("/api/v1/query", {"query": "count_over_time(req_total[1d:1s])",
              "query processing would load too many samples into memory")
 expect_error("/api/v1/query", {"query": "req_total * on() req_total", "time": str(T0)}, 422,
              "execution", "many-to-many")
+# A query out of time: a zero timeout= has expired before it starts (Prometheus answers so too).
+expect_error("/api/v1/query", {"query": "1+1", "timeout": "0"}, 503, "timeout",
+             "query timed out")
+expect_error("/api/v1/query_range", {"query": "req_total", "start": T0, "end": T0 + 60,
+                                     "step": 15, "timeout": "0s"}, 503, "timeout",
+             "query timed out")
+expect_error("/api/v1/query", {"query": "1", "timeout": "soon"}, 400, "bad_data",
+             'invalid parameter "timeout"')
 expect_error("/api/v1/series", {}, 400, "bad_data", "no match[] parameter provided")
 expect_error("/api/v1/series", {"match[]": "req_total{"}, 400, "bad_data", "1:11: parse error")
 expect_error("/api/v1/label/1bad/values", {}, 400, "bad_data", 'invalid label name: "1bad"')
