@@ -44,8 +44,25 @@ static double f_floor(double v, const double *a) { (void)a; return floor(v); }
 static double f_sqrt(double v, const double *a) { (void)a; return sqrt(v); }
 static double f_exp(double v, const double *a) { (void)a; return exp(v); }
 static double f_ln(double v, const double *a) { (void)a; return log(v); }
-static double f_log2(double v, const double *a) { (void)a; return log2(v); }
-static double f_log10(double v, const double *a) { (void)a; return log10(v); }
+/* Go's math.Log2 and math.Log10, which are not C's: the last bit differs. */
+static double f_log2(double v, const double *a)
+{
+	int e;
+	double frac = frexp(v, &e);
+
+	(void)a;
+	if (frac == 0.5)
+		return (double)(e - 1);
+	if (isnan(v) || isinf(v) || v <= 0)
+		return log2(v);
+	return log(frac) * (1 / M_LN2) + (double)e;
+}
+
+static double f_log10(double v, const double *a)
+{
+	(void)a;
+	return log(v) * (1 / M_LN10);
+}
 static double f_sin(double v, const double *a) { (void)a; return sin(v); }
 static double f_cos(double v, const double *a) { (void)a; return cos(v); }
 static double f_tan(double v, const double *a) { (void)a; return tan(v); }
@@ -218,9 +235,14 @@ static bool extrapolated(const struct promql_window *w, double *out, bool counte
 	interval = sampled;
 	interval += to_start < threshold ? to_start : avg / 2;
 	interval += to_end < threshold ? to_end : avg / 2;
-	result = result * (interval / sampled);
-	if (rate)
-		result = result / ((double)w->range_ms / 1000);
+	/* one factor, in Prometheus's order of operations, for the same last bit */
+	{
+		double factor = interval / sampled;
+
+		if (rate)
+			factor /= (double)w->range_ms / 1000;
+		result *= factor;
+	}
 	*out = result;
 	return true;
 }
