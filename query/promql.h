@@ -262,7 +262,7 @@ struct promql_result {
 /*
  * Evaluate 'e' at t_ms (an instant query, Prometheus's /api/v1/query): the result has e's type —
  * a matrix for a range-vector expression such as `up[5m]`.
- * Range query, evaluated at start_ms + k * step_ms for every k with that time <= end_ms, as
+ * promql_eval_range() is the range query, evaluated at start_ms + k * step_ms for every k with that time <= end_ms, as
  * Prometheus does (no alignment). 'e' must be a scalar or an instant vector (else
  * PROMQL_E_BAD_DATA "invalid expression type \"range vector\" for range query, must be Scalar or
  * instant Vector"); step_ms > 0 and start_ms <= end_ms (else PROMQL_E_BAD_DATA). The result is
@@ -276,6 +276,8 @@ struct promql_result {
 int promql_eval_instant(const struct promql_expr *e, const struct promql_source *src,
 			int64_t t_ms, const struct promql_limits *lim, struct promql_result **out,
 			char *err, size_t errlen);
+/* The range query described above (Prometheus's /api/v1/query_range); same ownership, errors
+ * and thread as promql_eval_instant(). */
 int promql_eval_range(const struct promql_expr *e, const struct promql_source *src,
 		      int64_t start_ms, int64_t end_ms, int64_t step_ms,
 		      const struct promql_limits *lim, struct promql_result **out, char *err,
