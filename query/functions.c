@@ -684,43 +684,40 @@ static void s_absent(struct promql_ev *ev, const struct promql_node *n, struct p
 		out->nvs = 0;
 }
 
+struct aot_ctx {
+	int64_t *te, range;
+	bool *present;
+};
+
+static void aot_series(struct promql_ev *ev, void *vctx, const struct promql_rseries *r)
+{
+	struct aot_ctx *c = vctx;
+	size_t lo = 0, hi = 0;
+
+	for (size_t k = 0; k < ev->nsteps; k++) {
+		while (hi < r->n && r->t[hi] <= c->te[k])
+			hi++;
+		while (lo < hi && r->t[lo] < c->te[k] - c->range)
+			lo++;
+		if (lo < hi)
+			c->present[k] = true;
+	}
+}
+
 static void s_absent_over_time(struct promql_ev *ev, const struct promql_node *n,
 			       struct promql_value *out)
 {
-	struct promql_arena tmp, *save = ev->tmp;
-	struct promql_value m;
-	int64_t *te, range;
-	uint64_t loaded;
+	struct aot_ctx c = { 0 };
 	size_t nl;
 	struct label *l;
 	bool any = false;
-	bool *present = promql_arena_zalloc(ev->a, ev->nsteps);
 
-	promql_arena_init(&tmp);
-	ev->tmp = &tmp;
-	ev->tmp_loaded = 0;
-	promql_eval_range_arg(ev, n->args[0], &m, &te, &range);
-	loaded = ev->tmp_loaded;
-	for (size_t i = 0; i < m.nrs; i++) {
-		const struct promql_rseries *r = &m.rs[i];
-		size_t lo = 0, hi = 0;
-
-		for (size_t k = 0; k < ev->nsteps; k++) {
-			while (hi < r->n && r->t[hi] <= te[k])
-				hi++;
-			while (lo < hi && r->t[lo] < te[k] - range)
-				lo++;
-			if (lo < hi)
-				present[k] = true;
-		}
-	}
-	ev->samples -= loaded;
-	promql_arena_release(&tmp);
-	ev->tmp = save;
+	c.present = promql_arena_zalloc(ev->a, ev->nsteps);
+	promql_range_arg_each(ev, n->args[0], &c.te, &c.range, aot_series, &c);
 	l = promql_absent_labels(ev, n->args[0], &nl);
 	one_series(ev, out, l, nl);
 	for (size_t k = 0; k < ev->nsteps; k++) {
-		if (!present[k]) {
+		if (!c.present[k]) {
 			out->vs->v[k] = 1;
 			any = true;
 		}

@@ -153,9 +153,10 @@ struct promql_source_ops {
 	 * Every series matching all 'nm' matchers that has samples in [from_ms, to_ms], each passed
 	 * once to fn(), in any order. With 'with_samples' the series carries its samples in
 	 * [from_ms, to_ms] in time order (whole decoded chunks, so the engine iterates by index);
-	 * without, nsamples is 0 (for /api/v1/series). 'max_samples' bounds the memory one call
-	 * may use: once more samples than that were read in this call, stop with
-	 * PROMQL_E_TOO_MANY_SAMPLES.
+	 * without, nsamples is 0 (for /api/v1/series). 'max_samples' bounds the memory a source
+	 * holds: a series with more samples than that in the range stops the call with
+	 * PROMQL_E_TOO_MANY_SAMPLES. The engine works on each series inside fn and keeps no
+	 * pointer to it, so a source needs to hold only one series at a time.
 	 */
 	int (*select)(void *ctx, const struct matcher *m, size_t nm, int64_t from_ms,
 		      int64_t to_ms, bool with_samples, uint64_t max_samples,
