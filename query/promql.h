@@ -199,9 +199,10 @@ void promql_source_store_init(struct promql_source *src, struct store_reader *r)
  * engine while it works, not after.
  */
 struct promql_limits {
-	/* Samples the query may hold at once: loaded from the source (Prometheus counts the points
-	 * in memory; we count what we load, which is never less). Over it: PROMQL_E_TOO_MANY_SAMPLES
-	 * "query processing would load too many samples into memory in query execution". */
+	/* Samples the query may hold at once, as Prometheus's --query.max-samples: those of the
+	 * series being worked on (one at a time) plus the per-step values computed so far
+	 * (docs/promql.md). Over it: PROMQL_E_TOO_MANY_SAMPLES "query processing would load too
+	 * many samples into memory in query execution". */
 	uint64_t max_samples;
 	/* clock_mono_ns() value past which evaluation stops with PROMQL_E_TIMEOUT ("query timed out
 	 * in expression evaluation"); 0: no deadline. Checked between steps and series. */
