@@ -62,6 +62,9 @@ agent = Agent(dw, cfg, a.workdir)
 port = agent.wait_listening()
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"alice:s3cret").decode()}
 base = "http://127.0.0.1:%d" % port
+# The agent listens before its store is open; until then queries answer 503 unavailable.
+wait_until("the agent's store to open", lambda: http_get(
+    base + "/api/v1/query?query=1", headers=AUTH)[0] == 200, timeout=60, interval=0.1)
 
 
 def api(path, params=None, post=False, headers=AUTH, timeout=30):
