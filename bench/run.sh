@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: deploywatch beside its anchors on this machine, in one run, with ratios.
 #   bench/run.sh BUILD_DIR
-# Needs the bench packages (scripts/install-deps.sh bench): wrk, prometheus-node-exporter, prometheus.
+# Needs the bench packages (scripts/install-deps.sh bench): wrk, prometheus-node-exporter, prometheus,
+# victoria-metrics.
 set -euo pipefail
 
 build=${1:-build-bench}

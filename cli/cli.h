@@ -21,6 +21,7 @@ enum {
 	EXIT_SOFTWARE = 70,    /* EX_SOFTWARE: internal error */
 	EXIT_CANTCREAT = 73,   /* EX_CANTCREAT: cannot create the store */
 	EXIT_IOERR = 74,       /* EX_IOERR */
+	EXIT_TEMPFAIL = 75,    /* EX_TEMPFAIL: try again (a query over its time limit) */
 	EXIT_CONFIG = 78,      /* EX_CONFIG: the configuration is wrong */
 };
 
@@ -41,6 +42,7 @@ int cmd_check_config(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
+int cmd_query(int argc, char **argv);
 
 /*
  * Load the configuration named by -c (path NULL: the embedded default). Prints the error to stderr

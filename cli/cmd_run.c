@@ -29,6 +29,7 @@
 #include "core/registry.h"
 #include "core/version.h"
 #include "exporters/exporters.h"
+#include "query/api.h"
 #include "store/store.h"
 
 /* Samples kept in memory while the store cannot be written: 24 bytes each, so 24 MiB, about six
@@ -52,6 +53,7 @@ struct agent {
 	struct registry *reg;
 	struct system_sampler *sampler;
 	struct http_server *http;
+	struct promql_api *api;         /* /api/v1 on the HTTP server; lives as long as the agent */
 	struct store *store;            /* NULL while it cannot be opened */
 	struct store_appender *appender;
 	int64_t store_retry_at_ms;
@@ -103,6 +105,31 @@ static void raise_nofile_limit(void)
 			 (unsigned long long)rl.rlim_max, err_str(-errno));
 }
 
+/* The HTTP server's route to the query API (query/ knows no HTTP server: it takes a method, a
+ * path and parameters, and gives a status and JSON). Request thread. */
+static int api_route(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	size_t n = http_request_nargs(req);
+	struct promql_api_param *params = xcalloc(n ? n : 1, sizeof(*params));
+	const struct promql_api_request areq = {
+		.method = http_request_method(req),
+		.path = http_request_path(req),
+		.params = params,
+		.nparams = n,
+	};
+	struct promql_api_response aresp = { .body = http_response_body(resp) };
+
+	for (size_t i = 0; i < n; i++)
+		http_request_arg_at(req, i, &params[i].name, &params[i].value);
+	promql_api_handle(ctx, &areq, &aresp);
+	free(params);
+	http_response_status(resp, aresp.status);
+	http_response_header(resp, "Content-Type", "application/json");
+	if (aresp.allow)
+		http_response_header(resp, "Allow", aresp.allow);
+	return http_response_compress(resp, req);
+}
+
 static int start_http(struct agent *ag, const struct config *cfg, char *err, size_t errlen)
 {
 	const struct http_server_options opt = {
@@ -117,10 +144,22 @@ static int start_http(struct agent *ag, const struct config *cfg, char *err, siz
 		.idle_timeout_ms = cfg->web.idle_timeout,
 		.registry = ag->reg,
 		.mono_ns = clock_mono_ns,
+		.max_body = cfg->query.max_request_size,
 	};
 	int rc = http_server_new(&opt, &ag->http, err, errlen);
 	const char *colon = strrchr(cfg->web.listen_address, ':');
 	int host_len = colon ? (int)(colon - cfg->web.listen_address) : 0;
+	const char *path;
+	bool prefix;
+
+	for (size_t i = 0; rc == 0 && (path = promql_api_route(i, &prefix)); i++) {
+		rc = http_server_route(ag->http, path, prefix, api_route, ag->api);
+		if (rc) {
+			snprintf(err, errlen, "route %s: %s", path, err_str(rc));
+			http_server_free(ag->http);
+			ag->http = NULL;
+		}
+	}
 
 	/* The configured host with the port actually bound (the address may say port 0). */
 	if (rc == 0)
@@ -149,6 +188,7 @@ static void open_store(struct agent *ag, int64_t now_ms)
 		return;
 	}
 	ag->appender = store_appender_new(ag->store, ag->reg, PENDING_SAMPLES_MAX);
+	promql_api_set_store(ag->api, ag->store);
 	log_info("store", "storing samples in %s", ag->cfg->storage.path);
 }
 
@@ -426,8 +466,10 @@ static void reload(struct agent *ag, int64_t now_ms)
 
 static void agent_release(struct agent *ag)
 {
-	tail_free(ag->tail);
+	/* The server first: no request may run while the API and the store go away. */
 	http_server_free(ag->http);
+	promql_api_free(ag->api);
+	tail_free(ag->tail);
 	store_appender_free(ag->appender);
 	store_close(ag->store);
 	system_sampler_free(ag->sampler);
@@ -560,6 +602,25 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "deploywatch: %s: host sampler: %s\n", ag.cfg->file, strerror(-rc));
 		exit_code = EXIT_CONFIG;
 		goto out;
+	}
+	{
+		/* Limits are read once: a reload does not change them (docs/config.md). */
+		const struct promql_api_options aopt = {
+			.max_points_per_series = ag.cfg->query.max_points_per_series,
+			.max_samples = ag.cfg->query.max_samples,
+			.timeout_ms = ag.cfg->query.timeout,
+			.max_concurrent = ag.cfg->query.max_concurrent,
+			.now_ms = clock_now_ms,
+			.mono_ns = clock_mono_ns,
+			.version = DW_VERSION,
+		};
+
+		rc = promql_api_new(&aopt, &ag.api, err, sizeof(err));
+		if (rc) {
+			fprintf(stderr, "deploywatch: %s\n", err);
+			exit_code = EXIT_SOFTWARE;
+			goto out;
+		}
 	}
 	rc = start_http(&ag, ag.cfg, err, sizeof(err));
 	if (rc) {

@@ -1482,6 +1482,79 @@ static int set_limits(struct cfg_parser *p, const struct ynode *v, void *obj)
 	return cfg_mapping(p, v, limits_keys, ARRAY_SIZE(limits_keys), obj, &seen);
 }
 
+/* ---- query ---- */
+
+/* Caps on the caps: a typo must not turn a limit into no limit. */
+#define QUERY_MAX_POINTS_LIMIT 1000000UL
+#define QUERY_MAX_SAMPLES_LIMIT 1000000000UL
+#define QUERY_MAX_CONCURRENT_LIMIT 64UL
+#define QUERY_MIN_REQUEST_SIZE ((uint64_t)1 << 10)
+#define QUERY_MAX_REQUEST_SIZE ((uint64_t)64 << 20)
+
+static int set_query_max_points(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	unsigned long n = 0;
+	int err = cfg_uint(p, v, 1, QUERY_MAX_POINTS_LIMIT, "an integer 1 to 1000000", &n);
+
+	if (!err)
+		((struct config *)obj)->query.max_points_per_series = n;
+	return err;
+}
+
+static int set_query_max_samples(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	unsigned long n = 0;
+	int err = cfg_uint(p, v, 1, QUERY_MAX_SAMPLES_LIMIT, "an integer 1 to 1000000000", &n);
+
+	if (!err)
+		((struct config *)obj)->query.max_samples = n;
+	return err;
+}
+
+static int set_query_timeout(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_duration(p, v, &((struct config *)obj)->query.timeout, 1);
+}
+
+static int set_query_max_request_size(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	char got[GOT_MAX];
+	uint64_t size;
+
+	if (v->kind != YNODE_SCALAR || ynode_is_null(v) || strlen(v->value) != v->len ||
+	    size_parse(v->value, &size) || size < QUERY_MIN_REQUEST_SIZE ||
+	    size > QUERY_MAX_REQUEST_SIZE)
+		return cfg_fail_at(p, v, "expected a size from 1KB to 64MB such as 1MB, got %s",
+				   cfg_got(v, got, sizeof(got)));
+	((struct config *)obj)->query.max_request_size = (size_t)size;
+	return 0;
+}
+
+static int set_query_max_concurrent(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	unsigned long n = 0;
+	int err = cfg_uint(p, v, 1, QUERY_MAX_CONCURRENT_LIMIT, "an integer 1 to 64", &n);
+
+	if (!err)
+		((struct config *)obj)->query.max_concurrent = (unsigned)n;
+	return err;
+}
+
+static const struct cfg_key query_keys[] = {
+	{ "max_points_per_series", set_query_max_points },
+	{ "max_samples", set_query_max_samples },
+	{ "timeout", set_query_timeout },
+	{ "max_request_size", set_query_max_request_size },
+	{ "max_concurrent", set_query_max_concurrent },
+};
+
+static int set_query(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	uint32_t seen;
+
+	return cfg_mapping(p, v, query_keys, ARRAY_SIZE(query_keys), obj, &seen);
+}
+
 /* ---- tail ---- */
 
 /* Bounds of the tail sizes: a line must hold a stack frame; a cap must stay a cap. */
@@ -1576,6 +1649,7 @@ static const struct cfg_key top_keys[] = {
 	{ "limits", set_limits },
 	{ "tail", set_tail },
 	{ "log_level", set_log_level },
+	{ "query", set_query },
 };
 
 /* ---- public ---- */
@@ -1607,6 +1681,11 @@ static struct config *config_defaults(const char *file)
 	cfg->tail.max_entry_size = (uint64_t)1 << 20;
 	cfg->tail.idle_timeout = 1000;
 	cfg->tail.check_interval = 1000;
+	cfg->query.max_points_per_series = 11000;
+	cfg->query.max_samples = 5000000;
+	cfg->query.timeout = 30 * 1000;
+	cfg->query.max_request_size = (size_t)1 << 20;
+	cfg->query.max_concurrent = 4;
 	cfg->log_level = xstrdup("info");
 	return cfg;
 }

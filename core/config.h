@@ -127,6 +127,14 @@ struct config {
 		bool start_at_end;        /* start_at: end — a file without a record is read from its
 					   * end (default: beginning) */
 	} tail;
+	/* PromQL and the /api/v1 query API (query/api.h). */
+	struct {
+		uint64_t max_points_per_series; /* range queries; default 11000, as Prometheus's API */
+		uint64_t max_samples;     /* samples one query may hold; default 5000000 (~80 MiB) */
+		dw_millis timeout;        /* per query; default 30s; a timeout= parameter may lower it */
+		size_t max_request_size;  /* HTTP request bodies (form POSTs); default 1MB */
+		unsigned max_concurrent;  /* queries evaluated at once; default 4; others wait */
+	} query;
 
 	char *log_level;          /* "debug" | "info" | "warn" | "error"; default "info" */
 };

@@ -11,6 +11,12 @@ static const struct {
 	{ STORE_E_CORRUPT, "corrupt store record" },
 	{ STORE_E_OUT_OF_ORDER, "sample out of order" },
 	{ STORE_E_LMDB, "LMDB error" },
+	{ PROMQL_E_BAD_DATA, "bad query or parameter" },
+	{ PROMQL_E_EXECUTION, "query execution failed" },
+	{ PROMQL_E_TOO_MANY_SAMPLES, "query would load too many samples" },
+	{ PROMQL_E_TIMEOUT, "query timed out" },
+	{ PROMQL_E_CANCELED, "query canceled" },
+	{ PROMQL_E_SOURCE, "query source failed" },
 };
 
 const char *err_str(int code)

@@ -28,6 +28,16 @@ enum {
 	STORE_E_LMDB = ERR_STORE_BASE - 4,         /* another LMDB error (store_last_lmdb_error()) */
 };
 
+/* query (PromQL; each maps to one Prometheus API error type: promql_error_type()) */
+enum {
+	PROMQL_E_BAD_DATA = ERR_QUERY_BASE - 1,         /* parse error or bad parameter */
+	PROMQL_E_EXECUTION = ERR_QUERY_BASE - 2,        /* error while evaluating */
+	PROMQL_E_TOO_MANY_SAMPLES = ERR_QUERY_BASE - 3, /* over the query's sample limit */
+	PROMQL_E_TIMEOUT = ERR_QUERY_BASE - 4,          /* past the query's deadline */
+	PROMQL_E_CANCELED = ERR_QUERY_BASE - 5,         /* the caller canceled the query */
+	PROMQL_E_SOURCE = ERR_QUERY_BASE - 6,           /* the series source failed */
+};
+
 /*
  * Text for 0 ("success"), any negative errno (strerrordesc_np: a constant string, safe from any
  * thread unlike strerror()), or any project code above. An unknown code gives "unknown error".

@@ -5,6 +5,13 @@
  * every scrape, so successful checks are cached (as exporter-toolkit does). The cache never holds
  * a password: it holds a SHA-256-crypt digest of it under a salt chosen at start, which costs
  * well under a millisecond.
+ *
+ * Checks that need a bcrypt (wrong passwords, unknown users, a first login) are rate limited: a
+ * flood of wrong passwords would otherwise cost one bcrypt each and take the CPU from the
+ * collector. A generic cell-rate limiter allows AUTH_BCRYPT_BURST at once and AUTH_BCRYPT_PER_S
+ * per second after that (at cost 10, about 10 % of one core); past it the answer is 401 at once,
+ * without a bcrypt, for known and unknown users alike (so it tells nothing). Credentials already
+ * in the cache (Prometheus's scrapes, Grafana) never wait for the limiter.
  */
 #include "exporters/http_int.h"
 
@@ -17,6 +24,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "core/buf.h"
 #include "core/err.h"
@@ -25,6 +33,9 @@
 #define AUTH_MAX_CREDENTIALS 1024 /* decoded "user:password" */
 #define DIGEST_MAX 128
 #define BCRYPT_LEN 60
+#define AUTH_BCRYPT_BURST 10
+#define AUTH_BCRYPT_PER_S 2
+#define AUTH_BCRYPT_INTERVAL_NS (1000000000LL / AUTH_BCRYPT_PER_S)
 
 struct auth_user {
 	char *name;
@@ -41,9 +52,10 @@ struct http_auth {
 	size_t nusers;
 	char salt[64]; /* "$5$rounds=1000$<16 random chars>$" */
 
-	pthread_mutex_t lock; /* protects cache and next */
+	pthread_mutex_t lock; /* protects cache, next and bcrypt_tat_ns */
 	struct auth_cache_entry cache[AUTH_CACHE_SLOTS];
 	size_t next;          /* round-robin replacement */
+	int64_t bcrypt_tat_ns;/* the limiter's theoretical arrival time of the next bcrypt */
 };
 
 static bool is_bcrypt_hash(const char *h)
@@ -183,6 +195,29 @@ static bool do_crypt(const char *phrase, const char *setting, char *out, size_t 
 	return ok;
 }
 
+/*
+ * May a bcrypt run now? The cell-rate algorithm: each bcrypt moves the theoretical arrival time
+ * one interval on; one is allowed while that time is at most a burst's worth ahead of now.
+ * The limiter needs the time where the request is checked, and this function's callers pass
+ * none, so it reads the monotonic clock itself (as the store does for its lock deadline).
+ */
+static bool bcrypt_allowed(struct http_auth *auth)
+{
+	struct timespec ts;
+	int64_t now, tat;
+	bool ok;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	pthread_mutex_lock(&auth->lock);
+	tat = auth->bcrypt_tat_ns > now ? auth->bcrypt_tat_ns : now;
+	ok = tat - now <= (AUTH_BCRYPT_BURST - 1) * AUTH_BCRYPT_INTERVAL_NS;
+	if (ok)
+		auth->bcrypt_tat_ns = tat + AUTH_BCRYPT_INTERVAL_NS;
+	pthread_mutex_unlock(&auth->lock);
+	return ok;
+}
+
 bool http_auth_check(struct http_auth *auth, const char *authorization)
 {
 	char cred[AUTH_MAX_CREDENTIALS], digest[DIGEST_MAX], hashed[DIGEST_MAX];
@@ -224,6 +259,8 @@ bool http_auth_check(struct http_auth *auth, const char *authorization)
 
 	/* An unknown user still costs one bcrypt (against a configured hash, so of the same
 	 * cost): answering faster would tell which user names exist. */
+	if (!bcrypt_allowed(auth))
+		goto out;
 	hash = auth->users[user != SIZE_MAX ? user : 0].hash;
 	if (!do_crypt(password, hash, hashed, sizeof(hashed)))
 		goto out;

@@ -213,7 +213,9 @@ void http_auth_free(struct http_auth *auth);
  * True when 'authorization' (the Authorization header, may be NULL) carries Basic credentials
  * of a configured user with the right password. The first success for a (user, password) costs
  * one bcrypt; later ones hit a cache keyed by the user and a salted SHA-256-crypt digest of the
- * password, compared in constant time. Any thread.
+ * password, compared in constant time. Checks that need a bcrypt are rate limited (a burst of 10,
+ * then 2 per second, for all users together): past that they fail at once without one, so a
+ * flood of wrong passwords cannot take the CPU. Any thread.
  */
 bool http_auth_check(struct http_auth *auth, const char *authorization);
 

@@ -68,6 +68,11 @@ static void assert_code_defaults(const struct config *cfg)
 	assert_int_equal(cfg->judge.nchecks, 0);
 	assert_int_equal(cfg->limits.max_series_per_metric, 2000);
 	assert_string_equal(cfg->log_level, "info");
+	assert_int_equal(cfg->query.max_points_per_series, 11000);
+	assert_int_equal(cfg->query.max_samples, 5000000);
+	assert_int_equal(cfg->query.timeout, 30 * 1000);
+	assert_int_equal(cfg->query.max_request_size, 1 << 20);
+	assert_int_equal(cfg->query.max_concurrent, 4);
 }
 
 /* The embedded default (etc/deploywatch.yml) parses and says what docs/config.md says. */
@@ -250,6 +255,11 @@ static void test_full(void **state)
 
 	assert_int_equal(cfg->limits.max_series_per_metric, 500);
 	assert_string_equal(cfg->log_level, "debug");
+	assert_int_equal(cfg->query.max_points_per_series, 5000);
+	assert_int_equal(cfg->query.max_samples, 1000000);
+	assert_int_equal(cfg->query.timeout, 10 * 1000);
+	assert_int_equal(cfg->query.max_request_size, 256 << 10);
+	assert_int_equal(cfg->query.max_concurrent, 2);
 	config_free(cfg);
 }
 
@@ -292,7 +302,7 @@ static const struct error_case error_cases[] = {
 	{ "storge:\n  path: x\n",
 	  "t.yml:1:1: storge: expected one of the keys storage, web, sources, rules, system, "
 	  "judge, "
-	  "limits, tail, log_level, got \"storge\"" },
+	  "limits, tail, log_level, query, got \"storge\"" },
 	{ "storage:\n  retnetion: 30d\n",
 	  "t.yml:2:3: storage.retnetion: expected one of the keys path, retention, "
 	  "sample_interval, max_size, "
@@ -305,7 +315,7 @@ static const struct error_case error_cases[] = {
 	  "got \"for\"" },
 	{ "? [a]\n: b\n",
 	  "t.yml:1:3: (top level): expected one of the keys storage, web, sources, rules, system, "
-	  "judge, limits, tail, log_level, got a sequence as a key" },
+	  "judge, limits, tail, log_level, query, got a sequence as a key" },
 	/* tail: */
 	{ "tail:\n  max_line_size: 10\n",
 	  "t.yml:2:18: tail.max_line_size: expected a size from 1KB to 256MB such as 1MB, got \"10\"" },
@@ -330,7 +340,7 @@ static const struct error_case error_cases[] = {
 	  "got \"5\"" },
 	{ "hello\n",
 	  "t.yml:1:1: (top level): expected a mapping with the keys storage, web, sources, rules, "
-	  "system, judge, limits, tail, log_level, got \"hello\"" },
+	  "system, judge, limits, tail, log_level, query, got \"hello\"" },
 	{ "sources:\n  - just a string\n",
 	  "t.yml:2:5: sources[0]: expected a mapping with the keys name, path, format, timezone, "
 	  "app_root, regex, got \"just a string\"" },
@@ -360,6 +370,18 @@ static const struct error_case error_cases[] = {
 	{ "web:\n  idle_timeout: soon\n",
 	  "t.yml:2:17: web.idle_timeout: expected a duration such as 30s, 5m, 2h or 7d, got "
 	  "\"soon\"" },
+	{ "query:\n  max_points_per_series: 0\n",
+	  "t.yml:2:26: query.max_points_per_series: expected an integer 1 to 1000000, got \"0\"" },
+	{ "query:\n  max_concurrent: 65\n",
+	  "t.yml:2:19: query.max_concurrent: expected an integer 1 to 64, got \"65\"" },
+	{ "query:\n  timeout: soon\n",
+	  "t.yml:2:12: query.timeout: expected a duration such as 30s, 5m, 2h or 7d, got \"soon\"" },
+	{ "query:\n  max_request_size: 1GB\n",
+	  "t.yml:2:21: query.max_request_size: expected a size from 1KB to 64MB such as 1MB, "
+	  "got \"1GB\"" },
+	{ "query:\n  max_sample: 5\n",
+	  "t.yml:2:3: query.max_sample: expected one of the keys max_points_per_series, "
+	  "max_samples, timeout, max_request_size, max_concurrent, got \"max_sample\"" },
 	{ "log_level: verbose\n",
 	  "t.yml:1:12: log_level: expected one of debug, info, warn, error, got \"verbose\"" },
 	/* durations */

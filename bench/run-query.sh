@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# make bench, query: the same PromQL queries against deploywatch, Prometheus and VictoriaMetrics
+# on the same 7-day agent-shaped dataset (dw_gen_dataset), over HTTP on loopback, one server at a
+# time, each query QUERY_RUNS times after one warm-up run; prints the median latency per query
+# and per server, and the ratios deploywatch / Prometheus and deploywatch / VictoriaMetrics.
+#   bench/run-query.sh BUILD_DIR WORK_DIR        QUERY_DAYS=N to shorten, QUERY_RUNS=N
+# Needs promtool + prometheus (test packages) and victoria-metrics (bench packages). A missing
+# anchor is reported and its column left empty; deploywatch itself is required.
+set -euo pipefail
+
+build=$1
+work=$2
+days=${QUERY_DAYS:-7}
+runs=${QUERY_RUNS:-10}
+dw=$(realpath "$build/deploywatch")
+data="$work/query.om"
+rm -rf "$work/query-dw" "$work/query-prom" "$work/query-vm"
+pids=()
+cleanup_query() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+}
+trap cleanup_query EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { # URL: poll until it answers 200, for at most 120 s
+	for _ in $(seq 1200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
+	echo "bench: $1 never answered" >&2; exit 1
+}
+
+start=1700000000
+"$build/bench/dw_gen_dataset" --days "$days" --start "$start" --out "$data" 2> /dev/null
+samples=$(grep -vc '^#' "$data")
+end=$((start + days * 86400 - 10))
+
+# ---- deploywatch: import, then the agent serves the API ----
+dw_port=$(free_port)
+cat > "$work/query-dw.yml" <<YML
+storage:
+  path: $work/query-dw
+  retention: 3650d
+web:
+  listen_address: 127.0.0.1:$dw_port
+sources: []
+query:
+  max_samples: 100000000
+  timeout: 2m
+YML
+"$dw" import -c "$work/query-dw.yml" "$data" > "$work/query-dw-import.txt" 2>&1
+"$dw" run -c "$work/query-dw.yml" 2> "$work/query-dw.log" &
+pids+=($!); dw_pid=$!
+wait_http "http://127.0.0.1:$dw_port/-/ready"
+
+# ---- Prometheus: promtool's backfill, then the server ----
+prom_url="" prom_pid=0
+if command -v promtool > /dev/null && command -v prometheus > /dev/null; then
+	promtool tsdb create-blocks-from openmetrics --max-block-duration=744h "$data" \
+		"$work/query-prom" > /dev/null
+	prom_port=$(free_port)
+	printf 'global:\n  scrape_interval: 1h\n' > "$work/query-prom.yml"
+	prometheus --config.file="$work/query-prom.yml" --storage.tsdb.path="$work/query-prom" \
+		--storage.tsdb.retention.time=50y --query.max-samples=100000000 \
+		--web.listen-address="127.0.0.1:$prom_port" 2> "$work/query-prom.log" &
+	pids+=($!); prom_pid=$!
+	prom_url="http://127.0.0.1:$prom_port"
+	wait_http "$prom_url/-/ready"
+fi
+
+# ---- VictoriaMetrics: the Prometheus text format with millisecond timestamps ----
+vm_url="" vm_pid=0
+if command -v victoria-metrics > /dev/null; then
+	vm_port=$(free_port)
+	victoria-metrics -storageDataPath="$work/query-vm" -retentionPeriod=100y \
+		-httpListenAddr="127.0.0.1:$vm_port" -search.maxPointsPerTimeseries=100000 \
+		-search.latencyOffset=0s \
+		> "$work/query-vm.log" 2>&1 &
+	pids+=($!); vm_pid=$!
+	vm_url="http://127.0.0.1:$vm_port"
+	wait_http "$vm_url/health"
+	awk '!/^#/ { $NF = sprintf("%.0f", $NF * 1000); print }' "$data" |
+		curl -fsS --data-binary @- "$vm_url/api/v1/import/prometheus"
+	curl -fsS "$vm_url/internal/force_flush" > /dev/null
+	# Wait until every sample is searchable (the import is asynchronous).
+	for _ in $(seq 600); do
+		n=$(curl -fsS "$vm_url/api/v1/query" --data-urlencode \
+			"query=sum(count_over_time({__name__!=\"\"}[$((days * 86400 + 3600))s]))" \
+			--data-urlencode "time=$((end + 1))" | python3 -c \
+			'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else 0)')
+		[ "$n" = "$samples" ] && break
+		sleep 0.5
+	done
+fi
+
+python3 - "$runs" "$start" "$end" "$days" "http://127.0.0.1:$dw_port" "$prom_url" "$vm_url" \
+	"$dw_pid" "$prom_pid" "$vm_pid" <<'PY'
+import json, os, statistics, sys, time, urllib.parse, urllib.request
+
+runs, start, end, days = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+servers = [("deploywatch", sys.argv[5], int(sys.argv[8])), ("prometheus", sys.argv[6], int(sys.argv[9])),
+           ("victoriametrics", sys.argv[7], int(sys.argv[10]))]
+day = 86400
+# (label, endpoint, params): instant queries at the end of the data, range queries over it.
+queries = [
+    ("rate, 1 series", "query", {"query": 'rate(node_cpu_seconds_total{cpu="0",mode="idle"}[5m])', "time": end}),
+    ("sum by rate, instant", "query", {"query": "sum by (mode) (rate(node_cpu_seconds_total[5m]))", "time": end}),
+    ("max_over_time %dd, all load" % days, "query", {"query": "max_over_time(node_load1[%dd])" % days, "time": end}),
+    ("count_over_time %dd, cpu" % days, "query", {"query": "sum(count_over_time(node_cpu_seconds_total[%dd]))" % days, "time": end}),
+    ("increase %dd, histogram" % days, "query", {"query": "sum by (le) (increase(http_request_duration_seconds_bucket[%dd]))" % days, "time": end}),
+    ("range 1d/60s sum rate", "query_range", {"query": "sum by (code) (rate(http_requests_total[5m]))", "start": end - day, "end": end, "step": 60}),
+    ("range %dd/1h p95 histogram" % days, "query_range", {"query": "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))", "start": start + 3600, "end": end, "step": 3600}),
+    ("range %dd/10m errors increase" % days, "query_range", {"query": 'sum(increase(laravel_log_entries_total{level="error"}[10m]))', "start": start + 600, "end": end, "step": 600}),
+    ("range 6h/10s memory avg", "query_range", {"query": "avg_over_time(node_memory_MemAvailable_bytes[1m])", "start": end - 6 * 3600, "end": end, "step": 10}),
+]
+
+def ask(base, endpoint, params):
+    body = urllib.parse.urlencode(params).encode()
+    t0 = time.perf_counter()
+    with urllib.request.urlopen(base + "/api/v1/" + endpoint, data=body, timeout=300) as r:
+        doc = json.load(r)
+    t = time.perf_counter() - t0
+    if doc.get("status") != "success":
+        raise RuntimeError("%s: %s" % (base, doc))
+    res = doc["data"]["result"]
+    return t, len(res) if isinstance(res, list) else 1
+
+def cpu_s(pid):
+    """utime + stime of a server process, all its threads."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+# Wall time is what a user waits for; server CPU time per query is the work done, which the
+# machine's other load does not inflate (VictoriaMetrics spreads one query over both cores).
+wall, cpu, nseries = {}, {}, {}
+for label, endpoint, params in queries:
+    for name, base, pid in servers:
+        if not base:
+            continue
+        try:
+            # warm-up: page cache, caches of the server; and the answer's size, which must be
+            # the same everywhere or the timings compare different work
+            nseries[label, name] = ask(base, endpoint, params)[1]
+            c0 = cpu_s(pid)
+            wall[label, name] = statistics.median(ask(base, endpoint, params)[0] for _ in range(runs)) * 1000
+            cpu[label, name] = (cpu_s(pid) - c0) * 1000 / runs
+        except Exception as e:  # an anchor that cannot answer is reported, not fatal
+            print("  %s: %s: %s" % (label, name, e), file=sys.stderr)
+
+def table(title, d):
+    print(title)
+    print("%-34s %12s %12s %12s %9s %9s" % ("query", "deploywatch", "prometheus", "victoria", "dw/prom", "dw/vm"))
+    for label, _, _ in queries:
+        cell = lambda n: ("%12.1f" % d[label, n]) if (label, n) in d else "%12s" % "-"
+        ratio = lambda n: ("%8.2fx" % (d[label, "deploywatch"] / d[label, n])) \
+            if (label, n) in d and (label, "deploywatch") in d and d[label, n] > 0 else "%9s" % "-"
+        print("%-34s %s %s %s %s %s" % (label, cell("deploywatch"), cell("prometheus"),
+                                        cell("victoriametrics"), ratio("prometheus"), ratio("victoriametrics")))
+
+for label, _, _ in queries:
+    sizes = {n: nseries[label, n] for _, _, n in [(0, 0, x[0]) for x in servers] if (label, n) in nseries}
+    if len(set(sizes.values())) > 1:
+        print("  %s: answers differ in size (series): %s" % (label, sizes), file=sys.stderr)
+print("queries on %d days at 10 s (the store bench's dataset), %d runs each after a warm-up" % (days, runs))
+table("latency, median, ms (load average %.1f on %d cores)" % (os.getloadavg()[0], os.cpu_count()), wall)
+print()
+table("server CPU per query, ms (utime + stime over the runs / runs; 10 ms clock ticks)", cpu)
+PY

@@ -1,0 +1,178 @@
+/*
+ * The PromQL source over the local store: store_select() for the series, store_read_samples()
+ * decoding whole chunks into arrays the engine then walks by index.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "query/promql.h"
+#include "store/store.h"
+
+/* The samples of one series, reused from series to series within one select. */
+struct sample_buf {
+	int64_t *t;
+	double *v;
+	size_t n, cap;
+	uint64_t max;       /* the most samples one series may bring */
+};
+
+static int sample_add(void *ctx, int64_t t_ms, double v)
+{
+	struct sample_buf *b = ctx;
+
+	if (b->n >= b->max)
+		return PROMQL_E_TOO_MANY_SAMPLES;
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 256;
+		b->t = xrealloc(b->t, b->cap * sizeof(*b->t));
+		b->v = xrealloc(b->v, b->cap * sizeof(*b->v));
+	}
+	b->t[b->n] = t_ms;
+	b->v[b->n] = v;
+	b->n++;
+	return 0;
+}
+
+static int store_src_select(void *ctx, const struct matcher *m, size_t nm, int64_t from_ms,
+			    int64_t to_ms, bool with_samples, uint64_t max_samples,
+			    int (*fn)(void *sink, const struct promql_source_series *s),
+			    void *sink, char *err, size_t errlen)
+{
+	struct store_reader *r = ctx;
+	struct store_series_set *set;
+	struct sample_buf b = { .max = max_samples };
+	int rc;
+
+	rc = store_select(r, m, nm, from_ms, to_ms, &set, err, errlen);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < store_series_set_len(set) && !rc; i++) {
+		struct promql_source_series s = { 0 };
+
+		s.labels = store_series_set_labels(set, i, &s.nlabels);
+		if (with_samples) {
+			b.n = 0;
+			rc = store_read_samples(r, store_series_set_id(set, i), from_ms, to_ms,
+						sample_add, &b);
+			if (rc)
+				break;
+			s.t_ms = b.n ? b.t : NULL;
+			s.v = b.n ? b.v : NULL;
+			s.nsamples = b.n;
+		}
+		rc = fn(sink, &s);
+	}
+	free(b.t);
+	free(b.v);
+	store_series_set_free(set);
+	return rc;
+}
+
+/* A sorted set of distinct strings, for names and values gathered from matching series. */
+struct strset {
+	char **v;
+	size_t n, cap;
+};
+
+static void strset_add(struct strset *s, const char *str)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 64;
+		s->v = xrealloc(s->v, s->cap * sizeof(*s->v));
+	}
+	s->v[s->n++] = xstrdup(str);
+}
+
+static int strp_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sort, then call fn once per distinct string; frees the set. */
+static int strset_emit(struct strset *s, int (*fn)(void *sink, const char *str), void *sink)
+{
+	int rc = 0;
+
+	qsort(s->v, s->n, sizeof(*s->v), strp_cmp);
+	for (size_t i = 0; i < s->n && !rc; i++)
+		if (i == 0 || strcmp(s->v[i], s->v[i - 1]))
+			rc = fn(sink, s->v[i]);
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	s->v = NULL;
+	s->n = s->cap = 0;
+	return rc;
+}
+
+struct label_gather {
+	struct strset set;
+	const char *name; /* NULL: gather names; else the values of this label */
+};
+
+static int gather_series(void *sink, const struct promql_source_series *s)
+{
+	struct label_gather *g = sink;
+
+	for (size_t i = 0; i < s->nlabels; i++) {
+		if (!g->name)
+			strset_add(&g->set, s->labels[i].name);
+		else if (!strcmp(s->labels[i].name, g->name))
+			strset_add(&g->set, s->labels[i].value);
+	}
+	return 0;
+}
+
+static int gather(struct store_reader *r, const char *name, const struct matcher *m, size_t nm,
+		  int64_t from_ms, int64_t to_ms, int (*fn)(void *sink, const char *str),
+		  void *sink, char *err, size_t errlen)
+{
+	struct label_gather g = { .name = name };
+	int rc;
+
+	rc = store_src_select(r, m, nm, from_ms, to_ms, false, 0, gather_series, &g, err, errlen);
+	if (rc) {
+		for (size_t i = 0; i < g.set.n; i++)
+			free(g.set.v[i]);
+		free(g.set.v);
+		return rc;
+	}
+	return strset_emit(&g.set, fn, sink);
+}
+
+static int store_src_label_names(void *ctx, const struct matcher *m, size_t nm, int64_t from_ms,
+				 int64_t to_ms, int (*fn)(void *sink, const char *name),
+				 void *sink, char *err, size_t errlen)
+{
+	if (errlen)
+		err[0] = '\0';
+	if (!nm)
+		return store_label_names(ctx, fn, sink);
+	return gather(ctx, NULL, m, nm, from_ms, to_ms, fn, sink, err, errlen);
+}
+
+static int store_src_label_values(void *ctx, const char *name, const struct matcher *m,
+				  size_t nm, int64_t from_ms, int64_t to_ms,
+				  int (*fn)(void *sink, const char *value), void *sink, char *err,
+				  size_t errlen)
+{
+	if (errlen)
+		err[0] = '\0';
+	if (!nm)
+		return store_label_values(ctx, name, fn, sink);
+	return gather(ctx, name, m, nm, from_ms, to_ms, fn, sink, err, errlen);
+}
+
+static const struct promql_source_ops store_source_ops = {
+	.select = store_src_select,
+	.label_names = store_src_label_names,
+	.label_values = store_src_label_values,
+};
+
+void promql_source_store_init(struct promql_source *src, struct store_reader *r)
+{
+	src->ops = &store_source_ops;
+	src->ctx = r;
+}
