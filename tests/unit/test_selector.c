@@ -165,7 +165,7 @@ static void test_errors(void **state)
 	expect_err("", "1:1: parse error: unexpected end of input");
 	expect_err("   ", "1:4: parse error: unexpected end of input");
 	expect_err("foo{a=~\"(\"}", "1:5: parse error: invalid regex for label a: missing closing "
-				    "parenthesis at offset 2");
+				    "parenthesis at offset 1");
 	/* Lines and columns across newlines. */
 	expect_err("foo{\n  a=\"x\",\n  b}", "3:4: parse error: unexpected \"}\" in label matching, "
 					    "expected label matching operator");
