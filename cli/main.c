@@ -13,6 +13,7 @@ static const struct command commands[] = {
 	{ "check-config", "validate a configuration and print what would be watched", cmd_check_config },
 	{ "import", "backfill Prometheus text / OpenMetrics samples into the store", cmd_import },
 	{ "dump", "print stored samples as promtool tsdb dump does", cmd_dump },
+	{ "errors", "exception fingerprints: counts, first and last seen, a sample", cmd_errors },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
