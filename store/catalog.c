@@ -413,7 +413,7 @@ int store_catalog_list(struct store *st, int64_t since_ms, bool new_only,
 	store_txn_end(st, txn, false);
 	if (!err && rc != 0 && rc != MDB_NOTFOUND)
 		err = store_lmdb_err(rc, "read the error catalog");
-	if (!err)
+	if (!err && n > 1)
 		qsort(v, n, sizeof(*v), listed_cmp);
 	for (size_t i = 0; !err && i < n; i++) {
 		v[i].e.fingerprint = v[i].fp;
