@@ -98,6 +98,7 @@ void store_batch_clear(struct store_batch *b)
 	b->nseries = 0;
 	b->nsamples = 0;
 	b->nmeta = 0;
+	store_catalog_buf_clear(b->catalog);
 	if (b->tab)
 		memset(b->tab, 0, (b->tmask + 1) * sizeof(*b->tab));
 }
@@ -111,6 +112,7 @@ void store_batch_free(struct store_batch *b)
 	free(b->tab);
 	free(b->samples);
 	free(b->meta);
+	store_catalog_buf_free(b->catalog);
 	buf_release(&b->scratch);
 	free(b);
 }

@@ -487,6 +487,8 @@ static int commit_once(struct store *st, const struct store_batch *b, const uint
 		d.mv_data = b->meta[i].val;
 		rc = mdb_put(c.txn, st->meta, &k, &d, 0);
 	}
+	if (!rc)
+		rc = store_catalog_write(st, c.txn, b->catalog);
 	if (!rc && c.next_id_dirty) {
 		store_put_be64(idbuf, c.next_id);
 		k.mv_size = strlen(STORE_NEXT_ID_KEY);
@@ -524,7 +526,7 @@ int store_commit(struct store *st, struct store_batch *b, struct store_commit_st
 		memset(stats, 0, sizeof(*stats));
 	if (st->read_only)
 		return -EROFS;
-	if (!b->nsamples && !b->nmeta)
+	if (!b->nsamples && !b->nmeta && !store_catalog_buf_len(b->catalog))
 		return 0;
 
 	/* Group the samples by series, keeping their order within a series (counting sort). */

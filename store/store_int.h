@@ -143,6 +143,7 @@ struct store_batch {
 	struct bmeta *meta;
 	size_t nmeta, meta_cap;
 	struct buf scratch;     /* canonical bytes of the label set being added */
+	struct store_catalog_buf *catalog; /* error catalog records (catalog.c); NULL: none */
 };
 
 /* FNV-1a (model_fnv1a), 64 bits: the series_by_key key and the in-memory hash tables. */
@@ -217,6 +218,11 @@ int store_head_get(struct store *st, MDB_txn *txn, uint64_t id, MDB_val *d);
 void store_wcache_clear(struct store *st);
 /* Forget the cached series whose id is in the sorted array 'ids' (retention deleted data). */
 void store_wcache_drop_ids(struct store *st, const uint64_t *ids, size_t n);
+
+/* The error catalog (catalog.c): write a batch's pending records inside the commit's
+ * transaction (an LMDB code), and empty them after a successful commit. */
+int store_catalog_write(struct store *st, MDB_txn *txn, const struct store_catalog_buf *cb);
+void store_catalog_buf_clear(struct store_catalog_buf *cb);
 
 /* Test hooks: the map's growth limit and its current size. */
 void store_test_set_max_map_size(struct store *st, size_t max);
