@@ -856,6 +856,7 @@ static bool check_binary(struct parser *p, struct promql_node *n, size_t op_pos)
 static struct promql_node *parse_expr(struct parser *p, int min_prec)
 {
 	struct promql_node *lhs;
+	int chain = 0;
 
 	if (++p->depth > PROMQL_MAX_DEPTH) {
 		error_at(p, p->tok.start, "expression nests too deeply (more than %d levels)",
@@ -871,6 +872,14 @@ static struct promql_node *parse_expr(struct parser *p, int min_prec)
 
 		if (!prec || prec < min_prec)
 			break;
+		/* a chain a + b + c nests to the left: each link counts towards the depth the
+		 * evaluator will recurse */
+		if (++p->depth > PROMQL_MAX_DEPTH) {
+			error_at(p, op_pos, "expression nests too deeply (more than %d levels)",
+				 PROMQL_MAX_DEPTH);
+			return NULL;
+		}
+		chain++;
 		next(p);
 		n = node_new(p, NODE_BINARY, lhs->pos);
 		n->op = op;
@@ -884,7 +893,7 @@ static struct promql_node *parse_expr(struct parser *p, int min_prec)
 			return NULL;
 		lhs = n;
 	}
-	p->depth--;
+	p->depth -= 1 + chain;
 	return failed(p) ? NULL : lhs;
 }
 
