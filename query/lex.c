@@ -353,11 +353,25 @@ static void lex_number(struct promql_lexer *l, struct promql_token *t)
 		accept_run(l, "0123456789");
 	}
 	if (l->pos >= l->len || !is_alnum(l->s[l->pos])) {
+		if (l->in_brackets) {
+			/* inside brackets only durations (Prometheus's lexDuration) */
+			t->type = TOK_ERROR;
+			promql_lex_error(l, t->start, "missing unit character in duration");
+			return;
+		}
 		t->type = TOK_NUMBER;
 		t->end = l->pos;
 		return;
 	}
-	/* A unit, then optionally more number+unit pairs: 1h30m, 100ms. */
+	if (l->in_brackets && (l->pos >= l->len || !strchr("smhdwy", l->s[l->pos]))) {
+		t->type = TOK_ERROR;
+		promql_lex_error(l, t->start, "bad duration syntax: \"%.*s\"",
+				 (int)(l->pos - t->start), l->s + t->start);
+		return;
+	}
+	/* A unit, then optionally more number+unit pairs: 1h30m, 100ms. The text in the message
+	 * ends where Prometheus's scanner stopped: after the character that broke a complete
+	 * duration, before one that broke a unit. */
 	if (accept(l, "smhdwy")) {
 		bool ok = true;
 
@@ -375,12 +389,13 @@ static void lex_number(struct promql_lexer *l, struct promql_token *t)
 			t->end = l->pos;
 			return;
 		}
+		if (ok && l->pos < l->len)
+			l->pos++;
 	}
-	if (l->pos < l->len)
-		l->pos++;
 	t->type = TOK_ERROR;
-	promql_lex_error(l, t->start, "bad number or duration syntax: \"%.*s\"",
-			 (int)(l->pos - t->start), l->s + t->start);
+	promql_lex_error(l, t->start, "bad %s syntax: \"%.*s\"",
+			 l->in_brackets ? "duration" : "number or duration", (int)(l->pos - t->start),
+			 l->s + t->start);
 }
 
 void promql_lex_next(struct promql_lexer *l, struct promql_token *t)
@@ -486,7 +501,8 @@ void promql_lex_next(struct promql_lexer *l, struct promql_token *t)
 		return;
 	case ')':
 		if (--l->paren_depth < 0) {
-			promql_lex_error(l, t->start, "unexpected right parenthesis ')'");
+			/* reported just after the parenthesis, as Prometheus's lexer does */
+			promql_lex_error(l, l->pos, "unexpected right parenthesis ')'");
 			return;
 		}
 		t->type = TOK_RPAREN;
@@ -562,14 +578,15 @@ void promql_lex_unexpected(struct promql_lexer *l, const struct promql_token *t,
 				buf_printf(&b, "<aggr:%.*s>", (int)len, s);
 				break;
 			}
-			if ((len == 3 && !strncmp(s, "and", 3)) || (len == 2 && !strncmp(s, "or", 2)) ||
-			    (len == 6 && !strncmp(s, "unless", 6)) ||
-			    (len == 5 && !strncmp(s, "atan2", 5))) {
+			if ((len == 3 && !strncasecmp(s, "and", 3)) ||
+			    (len == 2 && !strncasecmp(s, "or", 2)) ||
+			    (len == 6 && !strncasecmp(s, "unless", 6)) ||
+			    (len == 5 && !strncasecmp(s, "atan2", 5))) {
 				buf_printf(&b, "<op:%.*s>", (int)len, s);
 				break;
 			}
 			for (size_t i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++)
-				if (strlen(keywords[i]) == len && !strncmp(keywords[i], s, len))
+				if (strlen(keywords[i]) == len && !strncasecmp(keywords[i], s, len))
 					kw = true;
 		}
 		if (kw) {

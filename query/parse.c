@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "query/promql_int.h"
 
@@ -34,7 +35,7 @@ static const char *const aggr_names[] = {
 int promql_aggr_lookup(const char *s, size_t len)
 {
 	for (size_t i = 0; i < sizeof(aggr_names) / sizeof(aggr_names[0]); i++)
-		if (strlen(aggr_names[i]) == len && !memcmp(aggr_names[i], s, len))
+		if (strlen(aggr_names[i]) == len && !strncasecmp(aggr_names[i], s, len))
 			return (int)i;
 	return -1;
 }
@@ -53,8 +54,9 @@ static bool tok_is(const struct parser *p, const char *word)
 {
 	size_t len = p->tok.end - p->tok.start;
 
+	/* keywords are case-insensitive, as Prometheus's lexer lowers them */
 	return p->tok.type == TOK_IDENT && strlen(word) == len &&
-	       !memcmp(p->l.s + p->tok.start, word, len);
+	       !strncasecmp(p->l.s + p->tok.start, word, len);
 }
 
 static void error_at(struct parser *p, size_t pos, const char *fmt, ...)
@@ -232,6 +234,11 @@ static bool parse_duration_tok(struct parser *p, int64_t *ms)
 	if (!promql_parse_duration(p->l.s + p->tok.start, p->tok.end - p->tok.start, ms)) {
 		error_at(p, p->tok.start, "not a valid duration string: \"%.*s\"",
 			 (int)(p->tok.end - p->tok.start), p->l.s + p->tok.start);
+		return false;
+	}
+	/* ranges, subquery steps and offsets alike, as Prometheus 2.42's parser */
+	if (*ms == 0) {
+		error_at(p, p->tok.start, "duration must be greater than 0");
 		return false;
 	}
 	next(p);
@@ -436,9 +443,9 @@ static struct promql_node *parse_call(struct parser *p, const struct promql_func
 
 static bool is_keyword(const struct parser *p)
 {
+	/* by, without, offset, start and end may name a metric, as in Prometheus's grammar */
 	static const char *const kw[] = {
-		"offset", "by", "without", "on", "ignoring", "group_left", "group_right", "bool",
-		"and", "or", "unless", "atan2",
+		"on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "atan2",
 	};
 
 	for (size_t i = 0; i < sizeof(kw) / sizeof(kw[0]); i++)
@@ -528,9 +535,8 @@ static struct promql_node *parse_primary(struct parser *p)
 	}
 }
 
-static bool parse_at(struct parser *p, struct promql_node *target)
+static bool parse_at(struct parser *p, struct promql_node *target, size_t pos)
 {
-	size_t pos = p->tok.start;
 	double sign = 1, v;
 
 	next(p);
@@ -539,12 +545,12 @@ static bool parse_at(struct parser *p, struct promql_node *target)
 
 		next(p);
 		if (p->tok.type != TOK_LPAREN) {
-			unexpected(p, "@ modifier", "\"(\"");
+			unexpected(p, "@", "timestamp");
 			return false;
 		}
 		next(p);
 		if (p->tok.type != TOK_RPAREN) {
-			unexpected(p, "@ modifier", "\")\"");
+			unexpected(p, "@", "\")\"");
 			return false;
 		}
 		next(p);
@@ -556,7 +562,7 @@ static bool parse_at(struct parser *p, struct promql_node *target)
 		next(p);
 	}
 	if (p->tok.type != TOK_NUMBER) {
-		unexpected(p, "@ modifier", "timestamp");
+		unexpected(p, "@", "timestamp");
 		return false;
 	}
 	if (!promql_parse_number(p->l.s + p->tok.start, p->tok.end - p->tok.start, &v)) {
@@ -625,7 +631,7 @@ static struct promql_node *parse_postfix(struct parser *p, struct promql_node *e
 			}
 			next(p);
 			if (e->kind != NODE_VECTOR_SEL) {
-				error_at(p, e->pos, "ranges only allowed for vector selectors");
+				error_at(p, pos, "ranges only allowed for vector selectors");
 				return NULL;
 			}
 			if (e->has_offset || e->at != AT_NONE) {
@@ -646,7 +652,7 @@ static struct promql_node *parse_postfix(struct parser *p, struct promql_node *e
 			if (e->kind == NODE_MATRIX_SEL)
 				target = e->expr;
 			else if (e->kind != NODE_VECTOR_SEL && e->kind != NODE_SUBQUERY) {
-				error_at(p, p->tok.start, "%s modifier must be preceded by an instant "
+				error_at(p, e->pos, "%s modifier must be preceded by an instant "
 							  "vector selector or range vector selector or "
 							  "a subquery", is_offset ? "offset" : "@");
 				return NULL;
@@ -656,7 +662,7 @@ static struct promql_node *parse_postfix(struct parser *p, struct promql_node *e
 				int64_t off;
 
 				if (target->has_offset) {
-					error_at(p, p->tok.start, "offset may not be set multiple times");
+					error_at(p, e->pos, "offset may not be set multiple times");
 					return NULL;
 				}
 				next(p);
@@ -670,11 +676,11 @@ static struct promql_node *parse_postfix(struct parser *p, struct promql_node *e
 				target->offset_ms = neg ? -off : off;
 			} else {
 				if (target->at != AT_NONE) {
-					error_at(p, p->tok.start,
+					error_at(p, e->pos,
 						 "@ <timestamp> may not be set multiple times");
 					return NULL;
 				}
-				if (!parse_at(p, target))
+				if (!parse_at(p, target, e->pos))
 					return NULL;
 			}
 			continue;
@@ -850,6 +856,7 @@ static bool check_binary(struct parser *p, struct promql_node *n, size_t op_pos)
 static struct promql_node *parse_expr(struct parser *p, int min_prec)
 {
 	struct promql_node *lhs;
+	int chain = 0;
 
 	if (++p->depth > PROMQL_MAX_DEPTH) {
 		error_at(p, p->tok.start, "expression nests too deeply (more than %d levels)",
@@ -865,6 +872,14 @@ static struct promql_node *parse_expr(struct parser *p, int min_prec)
 
 		if (!prec || prec < min_prec)
 			break;
+		/* a chain a + b + c nests to the left: each link counts towards the depth the
+		 * evaluator will recurse */
+		if (++p->depth > PROMQL_MAX_DEPTH) {
+			error_at(p, op_pos, "expression nests too deeply (more than %d levels)",
+				 PROMQL_MAX_DEPTH);
+			return NULL;
+		}
+		chain++;
 		next(p);
 		n = node_new(p, NODE_BINARY, lhs->pos);
 		n->op = op;
@@ -878,7 +893,7 @@ static struct promql_node *parse_expr(struct parser *p, int min_prec)
 			return NULL;
 		lhs = n;
 	}
-	p->depth--;
+	p->depth -= 1 + chain;
 	return failed(p) ? NULL : lhs;
 }
 

@@ -6,6 +6,10 @@ finite values; a range case becomes one instant case per step) is turned into a
 `promtool test rules` unit test with the same input series, and promtool must agree exactly.
 So the tables' expected values are Prometheus 2.42's, not our engine's.
 
+Parse errors are checked too: each `eval_fail` with an `error L:C: parse error: ...` line must be
+promtool's message for the same query, word for word (except the regex-syntax errors, whose
+reasons come from PCRE2 here and from Go's RE2 there: docs/promql.md).
+
 Left out, because promtool's rule tests cannot say them: scalars and strings, range vectors,
 NaN and infinite values, expected errors, cases run under a `limit`, `@ start()` / `@ end()`
 (which an instant query resolves to its own time), and negative offsets (promtool's rule tests
@@ -101,6 +105,47 @@ def cases(path):
     return out
 
 
+def parse_error_cases(path):
+    """(expr, message) for every eval_fail whose expected error is a parse error."""
+    lines = open(path, encoding="utf-8").read().split("\n")
+    out = []
+    for i, line in enumerate(lines):
+        m = re.match(r"eval_fail instant at \S+ (.*)$", line)
+        if not m:
+            continue
+        j, err = i + 1, None
+        while j < len(lines) and lines[j][:1] in (" ", "\t"):
+            if lines[j].strip().startswith("error "):
+                err = lines[j].strip()[6:]
+            j += 1
+        if err and re.match(r"\d+:\d+: parse error: ", err) and "regex" not in err:
+            out.append((m.group(1), err))
+    return out
+
+
+def check_parse_errors(promtool, files, tmp):
+    cases = [c for f in files for c in parse_error_cases(f)]
+    tests = [{"interval": "1m", "input_series": [],
+              "promql_expr_test": [{"expr": e, "eval_time": "0s", "exp_samples": []}]}
+             for e, _ in cases]
+    fn = os.path.join(tmp, "errors.yml")
+    with open(fn, "w", encoding="utf-8") as f:
+        json.dump({"rule_files": [], "evaluation_interval": "1m", "tests": tests}, f)
+    r = subprocess.run([promtool, "test", "rules", fn], capture_output=True, text=True,
+                       check=False)
+    got = {}
+    for line in (r.stdout + r.stderr).split("\n"):
+        m = re.match(r'\s*expr: (".*"), time: \S+, err: (.*)$', line)
+        if m:
+            got[json.loads(m.group(1))] = m.group(2)
+    failed = 0
+    for expr, want in cases:
+        if got.get(expr) != want:
+            failed += 1
+            print("%s\n  ours:       %s\n  Prometheus: %s" % (expr, want, got.get(expr)))
+    return len(cases), failed
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--promtool", default="promtool")
@@ -136,7 +181,10 @@ def main():
                 out = r.stdout + r.stderr
                 failed += max(1, out.count("expr:"))
                 print("%s:\n%s" % (path, out.strip()))
+        nerr, ferr = check_parse_errors(args.promtool, args.files, tmp)
     print("%d cases checked against promtool, %d differ" % (total, failed))
+    print("%d parse errors checked against promtool, %d differ" % (nerr, ferr))
+    failed += ferr
     if total < 100:
         print("too few cases checked: the table parser is broken")
         return 1

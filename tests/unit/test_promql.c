@@ -1000,6 +1000,19 @@ static void test_api_names(void **state)
 			buf_putc(&b, ')');
 		assert_int_equal(promql_parse(b.data, &e, err, sizeof(err)), PROMQL_E_BAD_DATA);
 		assert_non_null(strstr(err, "nests too deeply"));
+		/* a long chain nests as deeply as parentheses do */
+		buf_reset(&b);
+		buf_putc(&b, '1');
+		for (int i = 0; i < PROMQL_MAX_DEPTH + 1; i++)
+			buf_puts(&b, "+1");
+		assert_int_equal(promql_parse(b.data, &e, err, sizeof(err)), PROMQL_E_BAD_DATA);
+		assert_non_null(strstr(err, "nests too deeply"));
+		buf_reset(&b);
+		buf_putc(&b, '1');
+		for (int i = 0; i < PROMQL_MAX_DEPTH / 2; i++)
+			buf_puts(&b, "+1");
+		assert_int_equal(promql_parse(b.data, &e, err, sizeof(err)), 0);
+		promql_expr_free(e);
 		buf_reset(&b);
 		for (int i = 0; i <= PROMQL_MAX_QUERY_LEN; i++)
 			buf_putc(&b, '1');
