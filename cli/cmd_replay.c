@@ -51,7 +51,27 @@ struct replay_ctx {
 	struct tail_replay *r;
 	struct store_commit_stats total;
 	int commit_err;
+	struct store_catalog_buf *catalog; /* exceptions for the error catalog, committed with the
+					    * samples of their entries */
+	uint64_t catalog_dropped;
 };
+
+static void on_exception(void *ctx, const struct tail_exception *x)
+{
+	struct replay_ctx *c = ctx;
+	const struct store_exception e = {
+		.fingerprint = x->fingerprint,
+		.class_name = x->class_name,
+		.message = x->message,
+		.location = x->location,
+		.entry = x->entry,
+		.entry_len = x->entry_len,
+		.t_ms = x->t_ms,
+	};
+
+	if (store_catalog_buf_add(c->catalog, &e))
+		c->catalog_dropped++;
+}
 
 static int add_sample(void *ctx, const struct label *labels, size_t n, enum metric_type type,
 		      int64_t t_ms, double v)
@@ -89,6 +109,8 @@ static int commit(struct replay_ctx *c)
 	int err;
 
 	err = tail_replay_records(c->r, put_record, c);
+	if (!err)
+		err = store_batch_take_catalog(c->batch, c->catalog);
 	if (!err)
 		err = store_commit(c->st, c->batch, &stats);
 	if (err)
@@ -149,10 +171,13 @@ static int replay_file(const struct config *cfg, const char *source, struct regi
 		return EXIT_CONFIG;
 	}
 	c.batch = store_batch_new();
+	c.catalog = store_catalog_buf_new();
+	tail_replay_set_exception(c.r, on_exception, &c);
 	data = xmalloc(READ_SIZE);
 	while ((n = gzread(gz, data, (unsigned)READ_SIZE)) > 0) {
 		tail_replay_feed(c.r, data, (size_t)n, add_sample, &c);
-		if (store_batch_len(c.batch) >= REPLAY_BATCH) {
+		if (store_batch_len(c.batch) >= REPLAY_BATCH ||
+		    store_catalog_buf_len(c.catalog) >= STORE_CATALOG_MAX_PENDING / 2) {
 			rc = commit(&c);
 			if (rc)
 				break;
@@ -191,10 +216,14 @@ static int replay_file(const struct config *cfg, const char *source, struct regi
 		if (rs.skipped)
 			printf("; %llu bytes already counted were skipped",
 			       (unsigned long long)rs.skipped);
+		if (c.catalog_dropped)
+			printf("; %llu exceptions left out of the error catalog (too many distinct "
+			       "fingerprints pending)", (unsigned long long)c.catalog_dropped);
 		printf("\n");
 	}
 	free(data);
 	store_batch_free(c.batch);
+	store_catalog_buf_free(c.catalog);
 	tail_replay_free(c.r);
 	gzclose(gz);
 	return rc == -EIO ? EXIT_IOERR : rc ? EXIT_IOERR : EXIT_OK;

@@ -60,6 +60,10 @@ struct agent {
 	int store_error;                /* the last append error, 0 while appends succeed */
 	int64_t tick_ms;                /* the tick being appended, for the hooks */
 	int append_rc;
+	/* Exceptions the tailer saw since the last commit: the error catalog's next records,
+	 * committed with the samples and offsets of their entries (exactly once). */
+	struct store_catalog_buf *catalog;
+	bool catalog_full_logged;
 
 	/* The agent's own health. */
 	struct series *ticks;
@@ -70,6 +74,7 @@ struct agent {
 	struct series *open_fds;
 	struct series *reload_ok;
 	struct series *reload_time;
+	struct series *catalog_dropped;
 };
 
 static void run_usage(FILE *out)
@@ -130,6 +135,39 @@ static int api_route(void *ctx, const struct http_request *req, struct http_resp
 	return http_response_compress(resp, req);
 }
 
+/* GET /api/v1/errors: the error catalog (store_catalog_api). Request thread: the store pointer
+ * is published once by the collector thread (open_store) and read atomically here. */
+static int errors_route(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	struct agent *ag = ctx;
+	struct store *st = __atomic_load_n(&ag->store, __ATOMIC_ACQUIRE);
+	size_t n = http_request_nargs(req);
+	const char **names, **values;
+	int status;
+
+	if (strcmp(http_request_method(req), "GET") && strcmp(http_request_method(req), "POST")) {
+		http_response_method_not_allowed(resp, "GET, POST");
+		return 0;
+	}
+	if (!st) {
+		http_response_status(resp, 503);
+		http_response_header(resp, "Content-Type", "application/json");
+		return buf_puts(http_response_body(resp),
+				"{\"status\":\"error\",\"errorType\":\"unavailable\","
+				"\"error\":\"the store is not open yet\"}");
+	}
+	names = xcalloc(n ? n : 1, sizeof(*names));
+	values = xcalloc(n ? n : 1, sizeof(*values));
+	for (size_t i = 0; i < n; i++)
+		http_request_arg_at(req, i, &names[i], &values[i]);
+	status = store_catalog_api(st, names, values, n, clock_now_ms(), http_response_body(resp));
+	free(names);
+	free(values);
+	http_response_status(resp, (unsigned)status);
+	http_response_header(resp, "Content-Type", "application/json");
+	return http_response_compress(resp, req);
+}
+
 static int start_http(struct agent *ag, const struct config *cfg, char *err, size_t errlen)
 {
 	const struct http_server_options opt = {
@@ -160,6 +198,14 @@ static int start_http(struct agent *ag, const struct config *cfg, char *err, siz
 			ag->http = NULL;
 		}
 	}
+	if (rc == 0) {
+		rc = http_server_route(ag->http, "/api/v1/errors", false, errors_route, ag);
+		if (rc) {
+			snprintf(err, errlen, "route /api/v1/errors: %s", err_str(rc));
+			http_server_free(ag->http);
+			ag->http = NULL;
+		}
+	}
 
 	/* The configured host with the port actually bound (the address may say port 0). */
 	if (rc == 0)
@@ -179,14 +225,16 @@ static void open_store(struct agent *ag, int64_t now_ms)
 	char err[512];
 	int rc;
 
-	rc = store_open(&opt, &ag->store, err, sizeof(err));
+	struct store *st;
+
+	rc = store_open(&opt, &st, err, sizeof(err));
 	if (rc) {
-		ag->store = NULL;
 		ag->store_retry_at_ms = now_ms + STORE_RETRY_MS;
 		log_error("store", "%s; counting in memory and retrying every %ds", err,
 			  STORE_RETRY_MS / 1000);
 		return;
 	}
+	__atomic_store_n(&ag->store, st, __ATOMIC_RELEASE);
 	ag->appender = store_appender_new(ag->store, ag->reg, PENDING_SAMPLES_MAX);
 	promql_api_set_store(ag->api, ag->store);
 	log_info("store", "storing samples in %s", ag->cfg->storage.path);
@@ -216,6 +264,9 @@ static void register_self_metrics(struct agent *ag)
 		{ &ag->reload_time, METRIC_GAUGE,
 		  "deploywatch_config_last_reload_success_timestamp_seconds",
 		  "Timestamp of the last successful configuration reload." },
+		{ &ag->catalog_dropped, METRIC_COUNTER, "deploywatch_catalog_dropped_total",
+		  "Exceptions left out of the error catalog: more distinct fingerprints awaited one "
+		  "commit than it holds (the store refusing writes for a long time)." },
 	};
 	struct registry *reg = ag->reg;
 	struct metric *m;
@@ -287,8 +338,36 @@ static int tick_before(void *ctx, struct store_batch *b)
 static int tick_extra(void *ctx, struct store_batch *b)
 {
 	struct agent *ag = ctx;
+	int err = store_batch_take_catalog(b, ag->catalog);
 
-	return ag->tail ? tail_records(ag->tail, ag->tick_ms, batch_put, b) : 0;
+	if (!err && ag->tail)
+		err = tail_records(ag->tail, ag->tick_ms, batch_put, b);
+	return err;
+}
+
+/* An exception the tailer parsed: pending for the error catalog until the next commit. */
+static void on_exception(void *ctx, const struct tail_exception *x)
+{
+	struct agent *ag = ctx;
+	const struct store_exception e = {
+		.fingerprint = x->fingerprint,
+		.class_name = x->class_name,
+		.message = x->message,
+		.location = x->location,
+		.entry = x->entry,
+		.entry_len = x->entry_len,
+		.t_ms = x->t_ms,
+	};
+	int err = store_catalog_buf_add(ag->catalog, &e);
+
+	if (err) {
+		series_add(ag->catalog_dropped, 1);
+		if (!ag->catalog_full_logged)
+			log_warn("catalog", "an exception of class %s is left out of the error catalog: "
+					    "%s (counted in deploywatch_catalog_dropped_total; logged once)",
+				 x->class_name, err_str(err));
+		ag->catalog_full_logged = true;
+	}
 }
 
 static int drop_sample(void *ctx, const struct label *labels, size_t n, enum metric_type type,
@@ -474,6 +553,7 @@ static void agent_release(struct agent *ag)
 	store_close(ag->store);
 	system_sampler_free(ag->sampler);
 	registry_free(ag->reg);
+	store_catalog_buf_free(ag->catalog);
 	if (ag->tail_cfg != ag->cfg)
 		config_free(ag->tail_cfg);
 	config_free(ag->cfg);
@@ -488,6 +568,8 @@ static void start_tail(struct agent *ag, int64_t now_ms)
 		.res_ms = ag->cfg->storage.sample_interval,
 		.get = ag->store ? get_record : NULL,
 		.get_ctx = ag->store,
+		.exception = on_exception,
+		.exception_ctx = ag,
 	};
 	char err[1024];
 	int rc;
@@ -596,6 +678,7 @@ int cmd_run(int argc, char **argv)
 	}
 
 	ag.reg = registry_new(ag.cfg->limits.max_series_per_metric);
+	ag.catalog = store_catalog_buf_new();
 	register_self_metrics(&ag);
 	rc = system_sampler_new(ag.cfg, ag.reg, &ag.sampler);
 	if (rc) {

@@ -113,6 +113,8 @@ struct tail {
 	bool starting;          /* inside tail_new: records are read */
 	tail_get_fn get;
 	void *get_ctx;
+	tail_exception_fn exception;
+	void *exception_ctx;
 	int64_t now;            /* the current call's time, for callbacks */
 	struct series *m_overflows;
 	struct metric *f_lines, *f_bytes, *f_lag_bytes, *f_lag_seconds, *f_rotations,
@@ -238,11 +240,35 @@ static void sink_unmatched(void *ctx, const char *text, size_t len)
 	src->unmatched_logged = true;
 }
 
+void tail_exception_forward(tail_exception_fn fn, void *ctx, const struct logp_exception *x)
+{
+	const struct tail_exception e = {
+		.fingerprint = x->fingerprint,
+		.class_name = x->class_name,
+		.message = x->message,
+		.location = x->location,
+		.entry = x->entry,
+		.entry_len = x->entry_len,
+		.t_ms = x->t_ms,
+	};
+
+	fn(ctx, &e);
+}
+
+static void sink_exception(void *ctx, const struct logp_exception *x)
+{
+	struct tsource *src = ctx;
+
+	if (src->t->exception)
+		tail_exception_forward(src->t->exception, src->t->exception_ctx, x);
+}
+
 static int on_entry(void *ctx, const struct ml_entry *e)
 {
 	struct tfile *tf = ctx;
 	struct tsource *src = tf->src;
 	const struct logp_sink sink = { .counted = sink_counted, .observed = sink_observed,
+					.exception = sink_exception,
 					.unmatched = sink_unmatched, .ctx = src };
 
 	add(src->m_entries, 1);
@@ -968,6 +994,8 @@ int tail_new(const struct tail_options *opt, int64_t now_ms, struct tail **out, 
 	t->reg = opt->reg;
 	t->get = opt->get;
 	t->get_ctx = opt->get_ctx;
+	t->exception = opt->exception;
+	t->exception_ctx = opt->exception_ctx;
 	t->now = now_ms;
 	load_options(t, opt->cfg);
 	t->time = tail_time_new(opt->res_ms);

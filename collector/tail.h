@@ -37,12 +37,31 @@ typedef int (*tail_put_fn)(void *ctx, const char *key, const void *val, size_t l
 /* Read a record into 'out': 0, or -ENOENT when there is none, or another -errno. */
 typedef int (*tail_get_fn)(void *ctx, const char *key, struct buf *out);
 
+/*
+ * One logged exception (the parser's fingerprint and what the error catalog keeps), borrowed for
+ * the duration of the callback. The agent hands it to the store's catalog (store_catalog_buf_add)
+ * so it is committed in the same transaction as the samples and offsets of its entry.
+ */
+struct tail_exception {
+	const char *fingerprint; /* 32 hex digits */
+	const char *class_name;  /* outermost class, PHP spelling */
+	const char *message;     /* normalised */
+	const char *location;    /* in-app "file:function", or "" */
+	const char *entry;       /* the whole entry */
+	size_t entry_len;
+	int64_t t_ms;            /* the entry's log time */
+};
+/* Called for each exception an entry carries. Collector thread. */
+typedef void (*tail_exception_fn)(void *ctx, const struct tail_exception *e);
+
 struct tail_options {
 	const struct config *cfg; /* sources, rules and tail: keys; borrowed until tail_free() */
 	struct registry *reg;     /* borrowed until tail_free() */
 	int64_t res_ms;           /* the store's sample resolution (storage.sample_interval) */
 	tail_get_fn get;          /* the committed records; called only inside tail_new() */
 	void *get_ctx;
+	tail_exception_fn exception; /* may be NULL: exceptions are only counted */
+	void *exception_ctx;
 };
 
 /*
@@ -109,6 +128,8 @@ struct tail_replay_stats {
 int tail_replay_new(const struct config *cfg, const char *source, struct registry *reg,
 		    int64_t res_ms, int64_t now_ms, tail_get_fn get, void *get_ctx,
 		    struct tail_replay **out, char *err, size_t errlen);
+/* Send the replayed entries' exceptions to 'fn' (NULL: none), before the first feed. */
+void tail_replay_set_exception(struct tail_replay *r, tail_exception_fn fn, void *ctx);
 /* Free the replay (samples not handed out yet are dropped). NULL is a no-op. */
 void tail_replay_free(struct tail_replay *r);
 /*

@@ -42,6 +42,8 @@ struct tail_replay {
 	uint64_t skip;          /* bytes counted before */
 	uint64_t fed;           /* bytes fed so far */
 	int64_t max_t;          /* the latest event time */
+	tail_exception_fn exception;
+	void *exception_ctx;
 	tail_sample_fn fn;      /* during feed/finish */
 	void *ctx;
 	int fn_err;
@@ -79,10 +81,25 @@ static void r_unmatched(void *ctx, const char *text, size_t len)
 	r->st.unmatched++;
 }
 
+static void r_exception(void *ctx, const struct logp_exception *x)
+{
+	struct tail_replay *r = ctx;
+
+	if (r->exception)
+		tail_exception_forward(r->exception, r->exception_ctx, x);
+}
+
+void tail_replay_set_exception(struct tail_replay *r, tail_exception_fn fn, void *ctx)
+{
+	r->exception = fn;
+	r->exception_ctx = ctx;
+}
+
 static int r_entry(void *ctx, const struct ml_entry *e)
 {
 	struct tail_replay *r = ctx;
 	const struct logp_sink sink = { .counted = r_counted, .observed = r_observed,
+					.exception = r_exception,
 					.unmatched = r_unmatched, .ctx = r };
 
 	r->st.entries++;
