@@ -55,4 +55,11 @@ int cli_load_config(const char *path, struct config **out);
  * EXIT_USAGE. For getopt errors and bad arguments. */
 int cli_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+struct store_catalog_buf;
+struct tail_exception;
+/* Count one exception the tailer (or replay) parsed into the error catalog's pending records
+ * (store_catalog_buf_add): the glue between collector/ and store/, which know nothing of each
+ * other. Returns 0, or store_catalog_buf_add's error (nothing added: the caller counts it). */
+int cli_catalog_add(struct store_catalog_buf *cb, const struct tail_exception *x);
+
 #endif

@@ -59,17 +59,8 @@ struct replay_ctx {
 static void on_exception(void *ctx, const struct tail_exception *x)
 {
 	struct replay_ctx *c = ctx;
-	const struct store_exception e = {
-		.fingerprint = x->fingerprint,
-		.class_name = x->class_name,
-		.message = x->message,
-		.location = x->location,
-		.entry = x->entry,
-		.entry_len = x->entry_len,
-		.t_ms = x->t_ms,
-	};
 
-	if (store_catalog_buf_add(c->catalog, &e))
+	if (cli_catalog_add(c->catalog, x))
 		c->catalog_dropped++;
 }
 

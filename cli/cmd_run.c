@@ -349,16 +349,7 @@ static int tick_extra(void *ctx, struct store_batch *b)
 static void on_exception(void *ctx, const struct tail_exception *x)
 {
 	struct agent *ag = ctx;
-	const struct store_exception e = {
-		.fingerprint = x->fingerprint,
-		.class_name = x->class_name,
-		.message = x->message,
-		.location = x->location,
-		.entry = x->entry,
-		.entry_len = x->entry_len,
-		.t_ms = x->t_ms,
-	};
-	int err = store_catalog_buf_add(ag->catalog, &e);
+	int err = cli_catalog_add(ag->catalog, x);
 
 	if (err) {
 		series_add(ag->catalog_dropped, 1);

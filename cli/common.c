@@ -1,5 +1,8 @@
 #include "cli/cli.h"
 
+#include "collector/tail.h"
+#include "store/store.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,4 +31,19 @@ int cli_usage_error(const char *command, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\nTry 'deploywatch %s --help'.\n", command);
 	return EXIT_USAGE;
+}
+
+int cli_catalog_add(struct store_catalog_buf *cb, const struct tail_exception *x)
+{
+	const struct store_exception e = {
+		.fingerprint = x->fingerprint,
+		.class_name = x->class_name,
+		.message = x->message,
+		.location = x->location,
+		.entry = x->entry,
+		.entry_len = x->entry_len,
+		.t_ms = x->t_ms,
+	};
+
+	return store_catalog_buf_add(cb, &e);
 }
