@@ -1,16 +1,14 @@
 /* deploywatch check-config: validate a configuration and print what it would watch. */
-#define PCRE2_CODE_UNIT_WIDTH 8
-
 #include <errno.h>
 #include <getopt.h>
 #include <glob.h>
-#include <pcre2.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "collector/logp.h"
 #include "exporters/exporters.h"
 
 static void check_config_usage(FILE *out)
@@ -27,23 +25,24 @@ static void check_config_usage(FILE *out)
 		     "  -h, --help         show this help\n");
 }
 
-/* Compile 'pattern' as the collector will (PCRE2, UTF). Prints the error and returns -1 if bad. */
-static int check_regex(const char *file, const char *what, const char *pattern)
+/*
+ * Build each source's parser exactly as the agent does (logp_new: the format, the timezone file,
+ * every rule's regex, named groups and metric family; logp_check_source), so check-config
+ * refuses what `run` would refuse and nothing else.
+ */
+static int check_parsers(const struct config *cfg)
 {
-	PCRE2_SIZE offset;
-	int code;
-	pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &code,
-				       &offset, NULL);
-	PCRE2_UCHAR msg[256];
+	int bad = 0;
 
-	if (re) {
-		pcre2_code_free(re);
-		return 0;
+	for (size_t i = 0; i < cfg->nsources; i++) {
+		char err[512];
+
+		if (logp_check_source(cfg, &cfg->sources[i], err, sizeof(err))) {
+			fprintf(stderr, "deploywatch: %s: %s\n", cfg->file, err);
+			bad = -1;
+		}
 	}
-	pcre2_get_error_message(code, msg, sizeof(msg));
-	fprintf(stderr, "deploywatch: %s: %s: invalid regular expression at offset %zu: %s\n", file,
-		what, (size_t)offset, (const char *)msg);
-	return -1;
+	return bad;
 }
 
 /* The TLS pair must be one the agent can serve with: readable, PEM, and a key that matches. */
@@ -152,20 +151,7 @@ int cmd_check_config(int argc, char **argv)
 	rc = cli_load_config(path, &cfg);
 	if (rc)
 		return rc;
-	for (size_t i = 0; i < cfg->nrules; i++) {
-		char what[128];
-
-		snprintf(what, sizeof(what), "rules[%zu].regex", i);
-		bad |= check_regex(cfg->file, what, cfg->rules[i].regex);
-	}
-	for (size_t i = 0; i < cfg->nsources; i++) {
-		char what[128];
-
-		if (!cfg->sources[i].regex)
-			continue;
-		snprintf(what, sizeof(what), "sources[%zu].regex", i);
-		bad |= check_regex(cfg->file, what, cfg->sources[i].regex);
-	}
+	bad |= check_parsers(cfg);
 	bad |= check_tls(cfg);
 	if (!bad)
 		print_config(cfg);

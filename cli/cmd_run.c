@@ -1,23 +1,29 @@
 /*
  * deploywatch run: the agent. The main thread is the collector: it owns the registry (the only
- * writer), samples the host and appends to the store every storage.sample_interval, and handles
- * signals between ticks. libmicrohttpd's threads serve /metrics and only read.
+ * writer) and runs one event loop over three sources — inotify (the tailer: log lines become
+ * events at once), the sampling tick (the host sampler, then one store transaction holding the
+ * tick's samples, the log events' samples at their log time and every file's offset), and
+ * signals (signalfd: SIGHUP reloads, SIGTERM/SIGINT shut down). libmicrohttpd's threads serve
+ * /metrics and only read.
  */
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "collector/system.h"
+#include "collector/tail.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/registry.h"
@@ -36,6 +42,9 @@
 
 struct agent {
 	struct config *cfg;
+	struct config *tail_cfg;        /* the configuration the tailer was built from (borrowed by
+					 * it: sources, rules and tail: take effect at a restart) */
+	struct tail *tail;              /* NULL when inotify could not start */
 	const char *config_path;        /* NULL: the embedded default */
 	struct registry *reg;
 	struct system_sampler *sampler;
@@ -45,6 +54,8 @@ struct agent {
 	struct store_appender *appender;
 	int64_t store_retry_at_ms;
 	int store_error;                /* the last append error, 0 while appends succeed */
+	int64_t tick_ms;                /* the tick being appended, for the hooks */
+	int append_rc;
 
 	/* The agent's own health. */
 	struct series *ticks;
@@ -61,8 +72,10 @@ static void run_usage(FILE *out)
 {
 	fprintf(out, "Usage: deploywatch run [-c FILE]\n"
 		     "\n"
-		     "Run the agent: sample the host, keep time series in the store and serve the live\n"
-		     "values on /metrics. Without -c it runs the embedded default configuration\n"
+		     "Run the agent: follow the configured log files (counting their entries at the\n"
+		     "time they were logged, each line exactly once across rotations and restarts),\n"
+		     "sample the host, keep time series in the store and serve the live values on\n"
+		     "/metrics. Without -c it runs the embedded default configuration\n"
 		     "(store in ./data, listening on 127.0.0.1:9466; see 'deploywatch check-config').\n"
 		     "\n"
 		     "Signals: SIGHUP reloads the configuration (a bad file keeps the running one and\n"
@@ -225,6 +238,65 @@ static void sample_self(struct agent *ag)
 	}
 }
 
+/* ---- the tailer's part of a tick: samples at log time, then the files' offsets ---- */
+
+static int batch_sample(void *ctx, const struct label *labels, size_t n, enum metric_type type,
+			int64_t t_ms, double v)
+{
+	/* A label set the store refuses is counted by the tick's own sample of the same series. */
+	(void)store_batch_add(ctx, labels, n, type, t_ms, v);
+	return 0;
+}
+
+static int batch_put(void *ctx, const char *key, const void *val, size_t len)
+{
+	return store_batch_put_meta(ctx, key, val, len);
+}
+
+static int tick_before(void *ctx, struct store_batch *b)
+{
+	struct agent *ag = ctx;
+
+	(void)b;
+	return ag->tail ? tail_before_tick(ag->tail, ag->tick_ms, batch_sample, b) : 0;
+}
+
+static int tick_extra(void *ctx, struct store_batch *b)
+{
+	struct agent *ag = ctx;
+
+	return ag->tail ? tail_records(ag->tail, ag->tick_ms, batch_put, b) : 0;
+}
+
+static int drop_sample(void *ctx, const struct label *labels, size_t n, enum metric_type type,
+		       int64_t t_ms, double v)
+{
+	(void)ctx, (void)labels, (void)n, (void)type, (void)t_ms, (void)v;
+	return 0;
+}
+
+/* A committed record, read for the tailer at start-up. */
+static int get_record(void *ctx, const char *key, struct buf *out)
+{
+	struct store_reader *r;
+	int err = store_reader_begin(ctx, &r);
+
+	if (err)
+		return err;
+	err = store_reader_get_meta(r, key, out);
+	store_reader_end(r);
+	return err;
+}
+
+static void append_tick(struct agent *ag, int64_t t_ms)
+{
+	const struct store_tick_hooks hooks = { .before = tick_before, .extra = tick_extra,
+						.ctx = ag };
+
+	ag->tick_ms = t_ms;
+	ag->append_rc = store_appender_tick_hooks(ag->appender, t_ms, &hooks);
+}
+
 /* One sampling pass; with 'append', also store it. */
 static void tick(struct agent *ag, int64_t t_ms, bool append)
 {
@@ -241,7 +313,8 @@ static void tick(struct agent *ag, int64_t t_ms, bool append)
 	if (append && !ag->store && t_ms >= ag->store_retry_at_ms)
 		open_store(ag, t_ms);
 	if (append && ag->appender) {
-		rc = store_appender_tick(ag->appender, t_ms, NULL, NULL);
+		append_tick(ag, t_ms);
+		rc = ag->append_rc;
 		/* Logged when the failure starts, changes or ends; the self-metrics count every tick. */
 		if (rc && rc != ag->store_error)
 			log_warn("store", "cannot write samples to %s: %s; keeping them in memory and "
@@ -252,6 +325,9 @@ static void tick(struct agent *ag, int64_t t_ms, bool append)
 		rc = store_retention_step(ag->store, t_ms, RETENTION_CHUNKS_PER_TICK);
 		if (rc < 0)
 			log_warn("store", "retention: %s", err_str(rc));
+	} else if (ag->tail && !ag->appender) {
+		/* Nothing is stored: the values at earlier grid points have nowhere to go. */
+		tail_before_tick(ag->tail, t_ms, drop_sample, NULL);
 	}
 	series_add(ag->tick_cpu, (double)(clock_thread_cpu_ns() - cpu0) / 1e9);
 }
@@ -270,6 +346,27 @@ static bool web_changed(const struct config *a, const struct config *b)
 	for (size_t i = 0; i < a->web.nusers; i++)
 		if (strcmp(a->web.users[i].name, b->web.users[i].name) != 0 ||
 		    strcmp(a->web.users[i].bcrypt_hash, b->web.users[i].bcrypt_hash) != 0)
+			return true;
+	return false;
+}
+
+static bool sources_changed(const struct config *a, const struct config *b)
+{
+	if (a->nsources != b->nsources || a->nrules != b->nrules ||
+	    memcmp(&a->tail, &b->tail, sizeof(a->tail)) != 0)
+		return true;
+	for (size_t i = 0; i < a->nsources; i++)
+		if (strcmp(a->sources[i].name, b->sources[i].name) ||
+		    strcmp(a->sources[i].path, b->sources[i].path) ||
+		    a->sources[i].format != b->sources[i].format ||
+		    !same_string(a->sources[i].timezone, b->sources[i].timezone) ||
+		    !same_string(a->sources[i].app_root, b->sources[i].app_root) ||
+		    !same_string(a->sources[i].regex, b->sources[i].regex))
+			return true;
+	for (size_t i = 0; i < a->nrules; i++)
+		if (strcmp(a->rules[i].name, b->rules[i].name) ||
+		    strcmp(a->rules[i].source, b->rules[i].source) ||
+		    strcmp(a->rules[i].regex, b->rules[i].regex))
 			return true;
 	return false;
 }
@@ -327,7 +424,11 @@ static void reload(struct agent *ag, int64_t now_ms)
 	/* Keep the store's settings with the store it was opened with. */
 	free(cfg->storage.path);
 	cfg->storage.path = xstrdup(ag->cfg->storage.path);
-	config_free(ag->cfg);
+	if (sources_changed(ag->cfg, cfg))
+		log_warn("config", "sources, rules or tail settings changed: they take effect at the "
+				   "next restart; still following the running ones");
+	if (ag->cfg != ag->tail_cfg)
+		config_free(ag->cfg);
 	ag->cfg = cfg;
 	series_set(ag->reload_ok, 1);
 	series_set(ag->reload_time, (double)now_ms / 1000.0);
@@ -336,6 +437,7 @@ static void reload(struct agent *ag, int64_t now_ms)
 
 static void agent_release(struct agent *ag)
 {
+	tail_free(ag->tail);
 	/* The server first: no request may run while the API and the store go away. */
 	http_server_free(ag->http);
 	promql_api_free(ag->api);
@@ -343,7 +445,54 @@ static void agent_release(struct agent *ag)
 	store_close(ag->store);
 	system_sampler_free(ag->sampler);
 	registry_free(ag->reg);
+	if (ag->tail_cfg != ag->cfg)
+		config_free(ag->tail_cfg);
 	config_free(ag->cfg);
+}
+
+/* The tailer, positioned at the store's records (none when the store could not be opened). */
+static void start_tail(struct agent *ag, int64_t now_ms)
+{
+	const struct tail_options opt = {
+		.cfg = ag->cfg,
+		.reg = ag->reg,
+		.res_ms = ag->cfg->storage.sample_interval,
+		.get = ag->store ? get_record : NULL,
+		.get_ctx = ag->store,
+	};
+	char err[1024];
+	int rc;
+
+	ag->tail_cfg = ag->cfg;
+	rc = tail_new(&opt, now_ms, &ag->tail, err, sizeof(err));
+	if (rc) {
+		ag->tail = NULL;
+		log_error("tail", "%s; log files are not followed", err);
+	}
+}
+
+static void process_tail(struct agent *ag)
+{
+	if (ag->tail)
+		tail_process(ag->tail, clock_now_ms());
+}
+
+/* How long start-up may spend reading what was written while the agent was down. */
+#define CATCH_UP_MS 30000
+
+/*
+ * Before the first tick: read what the files gained while the agent was down, so those events
+ * are stored at their log time (after the first tick they could only count as late).
+ */
+static void catch_up(struct agent *ag)
+{
+	int64_t until = clock_now_ms() + CATCH_UP_MS;
+
+	if (!ag->tail)
+		return;
+	do
+		tail_process(ag->tail, clock_now_ms());
+	while (tail_deadline(ag->tail) <= clock_now_ms() && clock_now_ms() < until);
 }
 
 int cmd_run(int argc, char **argv)
@@ -356,7 +505,8 @@ int cmd_run(int argc, char **argv)
 	struct agent ag = { 0 };
 	sigset_t signals;
 	char err[1024];
-	int opt, rc, exit_code = EXIT_OK;
+	int opt, rc, sigfd, exit_code = EXIT_OK;
+	bool running = true;
 	int64_t interval, next_ms;
 
 	opterr = 0;
@@ -387,8 +537,8 @@ int cmd_run(int argc, char **argv)
 			log_set_level(level);
 	}
 
-	/* Signals are taken synchronously by the main loop; every thread started from here on
-	 * inherits the blocked mask, so none of them is interrupted by one. */
+	/* Signals are taken synchronously by the main loop (signalfd); every thread started from
+	 * here on inherits the blocked mask, so none of them is interrupted by one. */
 	sigemptyset(&signals);
 	sigaddset(&signals, SIGTERM);
 	sigaddset(&signals, SIGINT);
@@ -398,6 +548,12 @@ int cmd_run(int argc, char **argv)
 	/* A file-size limit (ulimit -f) must fail a write with EFBIG, which the store reports and
 	 * retries, rather than kill the agent. */
 	signal(SIGXFSZ, SIG_IGN);
+	sigfd = signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sigfd < 0) {
+		fprintf(stderr, "deploywatch: signalfd: %s\n", strerror(errno));
+		config_free(ag.cfg);
+		return EXIT_SOFTWARE;
+	}
 
 	ag.reg = registry_new(ag.cfg->limits.max_series_per_metric);
 	register_self_metrics(&ag);
@@ -436,6 +592,8 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	open_store(&ag, clock_now_ms());
+	/* After the store: its stored counters are seeded before the tailer counts anything. */
+	start_tail(&ag, clock_now_ms());
 	log_info("agent", "deploywatch %s started with %s, sampling every %llds", DW_VERSION,
 		 ag.cfg->file, (long long)(ag.cfg->storage.sample_interval / 1000));
 
@@ -443,14 +601,15 @@ int cmd_run(int argc, char **argv)
 	 * point on: the previous run's shutdown sample may sit between the last grid point and
 	 * now, and a sample at or before it would be refused as out of order. */
 	interval = ag.cfg->storage.sample_interval;
+	catch_up(&ag);
 	tick(&ag, clock_now_ms(), false);
 	next_ms = clock_now_ms();
 	next_ms += interval - next_ms % interval;
-	for (;;) {
-		int64_t now = clock_now_ms();
-		struct timespec timeout;
-		siginfo_t info;
-		int sig;
+	while (running) {
+		int64_t now = clock_now_ms(), wake;
+		struct pollfd pfd[2] = { { .fd = sigfd, .events = POLLIN },
+					 { .fd = ag.tail ? tail_fd(ag.tail) : -1, .events = POLLIN } };
+		struct signalfd_siginfo si;
 
 		/* The wall clock stepped back (NTP): tick now instead of waiting for the old grid.
 		 * The store refuses and counts samples older than what it holds. */
@@ -461,31 +620,50 @@ int cmd_run(int argc, char **argv)
 		}
 		if (now >= next_ms) {
 			/* Samples are stamped on the interval grid; a late tick skips, never bunches. A
-			 * reloaded interval takes effect here, so the check above compares like with like. */
+			 * reloaded interval takes effect here, so the check above compares like with like.
+			 * The tailer reads first, so the tick holds every line written before it. */
 			int64_t t;
 
 			interval = ag.cfg->storage.sample_interval;
 			t = now - now % interval;
+			process_tail(&ag);
 			tick(&ag, t, true);
 			next_ms = t + interval;
 			continue;
 		}
-		timeout.tv_sec = (next_ms - now) / 1000;
-		timeout.tv_nsec = ((next_ms - now) % 1000) * 1000000;
-		sig = sigtimedwait(&signals, &info, &timeout);
-		if (sig == SIGHUP) {
-			log_info("config", "SIGHUP: reloading %s", ag.cfg->file);
-			reload(&ag, clock_now_ms());
-		} else if (sig == SIGTERM || sig == SIGINT) {
-			log_info("agent", "%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		wake = next_ms;
+		if (ag.tail && tail_deadline(ag.tail) < wake)
+			wake = tail_deadline(ag.tail);
+		rc = poll(pfd, 2, wake > now ? (int)(wake - now) : 0);
+		if (rc < 0 && errno != EINTR) {
+			log_error("agent", "poll: %s", strerror(errno));
 			break;
 		}
+		if (ag.tail && (pfd[1].revents & POLLIN || clock_now_ms() >= tail_deadline(ag.tail)))
+			process_tail(&ag);
+		while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			if (si.ssi_signo == SIGHUP) {
+				log_info("config", "SIGHUP: reloading %s", ag.cfg->file);
+				reload(&ag, clock_now_ms());
+			} else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+				log_info("agent", "%s: shutting down",
+					 si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+				running = false;
+			}
+		}
 	}
-	/* A last tick so that what was counted since the previous one reaches the store. */
-	if (ag.appender && store_appender_tick(ag.appender, clock_now_ms(), NULL, NULL) == 0)
-		log_info("store", "final samples written");
+	/* A last tick so that what was counted since the previous one reaches the store, with
+	 * every pending entry completed and every file's offset at what was read. */
+	if (ag.tail)
+		tail_shutdown(ag.tail, clock_now_ms());
+	if (ag.appender) {
+		append_tick(&ag, clock_now_ms());
+		if (ag.append_rc == 0)
+			log_info("store", "final samples written");
+	}
 
 out:
 	agent_release(&ag);
+	close(sigfd);
 	return exit_code;
 }

@@ -14,6 +14,7 @@ static const struct command commands[] = {
 	{ "import", "backfill Prometheus text / OpenMetrics samples into the store", cmd_import },
 	{ "dump", "print stored samples as promtool tsdb dump does", cmd_dump },
 	{ "query", "evaluate a PromQL expression on the store", cmd_query },
+	{ "replay", "backfill log files (plain or .gz) at their log time", cmd_replay },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -57,6 +57,17 @@ void ml_free(struct ml *m);
  */
 int ml_push(struct ml *m, const char *line, size_t len, uint64_t end_offset, int64_t now_ms,
 	    ml_emit_fn emit, void *ctx);
+/*
+ * (Added by logparse.) Defaults for a zero field of ml_options, and two helpers for the tailer:
+ * ml_set_offset() tells a fresh assembler where the next line starts (after opening a file at a
+ * stored offset), so ml_committable_offset() is exact even when the first line is cut;
+ * ml_deadline() is when ml_tick() would emit the pending entry (INT64_MAX: nothing pending), for
+ * the event loop's timeout.
+ */
+#define ML_DEFAULT_MAX_ENTRY ((size_t)1 << 20)
+#define ML_DEFAULT_IDLE_MS 5000
+void ml_set_offset(struct ml *m, uint64_t offset);
+int64_t ml_deadline(const struct ml *m);
 /* Emit the pending entry if it has been idle for opt->idle_ms at 'now_ms'. */
 int ml_tick(struct ml *m, int64_t now_ms, ml_emit_fn emit, void *ctx);
 /* Emit the pending entry now (rotation, shutdown, end of a replayed file). */
@@ -82,6 +93,8 @@ struct logp_exception {
 	const char *class_name; /* outermost class, PHP spelling (Illuminate\Database\QueryException) */
 	const char *message;    /* normalised message */
 	const char *location;   /* in-app "file:function" or "" when none */
+	const char *previous;   /* (added) the previous exceptions' classes, outermost first,
+				 * joined with ", "; "" when none */
 	const char *entry;      /* the whole entry, for the catalog's sample */
 	size_t entry_len;
 	int64_t t_ms;

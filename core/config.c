@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1045,13 +1046,78 @@ static int set_rule_help(struct cfg_parser *p, const struct ynode *v, void *obj)
 	return cfg_string(p, v, &((struct config_rule *)obj)->help, "a line of help text", true);
 }
 
-enum { RULE_NAME, RULE_SOURCE, RULE_REGEX, RULE_HELP, RULE_NKEYS };
+static int set_rule_type(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	static const char *const names[] = { "counter", "histogram" };
+	char got[GOT_MAX];
+	size_t idx;
+
+	if (!cfg_lookup(v, names, 2, &idx))
+		return cfg_fail_at(p, v, "expected one of counter, histogram, got %s",
+				   cfg_got(v, got, sizeof(got)));
+	((struct config_rule *)obj)->type = (enum rule_type)idx;
+	return 0;
+}
+
+static int set_rule_value(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_string(p, v, &((struct config_rule *)obj)->value,
+			  "the name of a named group of the regex holding a number", false);
+}
+
+#define BUCKETS_FORM "a list of strictly increasing finite numbers such as [0.1, 0.5, 1]"
+
+/* Histogram bounds: 1..CONFIG_MAX_RULE_BUCKETS finite numbers, strictly increasing. */
+static int set_rule_buckets(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	struct config_rule *r = obj;
+	char got[GOT_MAX];
+	size_t count;
+	int err;
+
+	err = cfg_sequence(p, v, BUCKETS_FORM, &count);
+	if (err)
+		return err;
+	if (count == 0 || count > CONFIG_MAX_RULE_BUCKETS)
+		return cfg_fail_at(p, v, "expected " BUCKETS_FORM " (1 to %d of them), got %zu",
+				   CONFIG_MAX_RULE_BUCKETS, count);
+	free(r->buckets);
+	r->buckets = xcalloc(count, sizeof(*r->buckets));
+	r->nbuckets = 0;
+	for (size_t i = 0; i < count; i++) {
+		const struct ynode *n = v->kids[i];
+		char *end = NULL;
+		double d = 0;
+
+		if (n->kind == YNODE_SCALAR && n->plain && n->len > 0 && n->len < 64 &&
+		    strlen(n->value) == n->len) {
+			errno = 0;
+			d = strtod(n->value, &end);
+		}
+		if (!end || *end || errno || !isfinite(d) || (i > 0 && d <= r->buckets[i - 1])) {
+			cfg_path_push(p, "[%zu]", i);
+			return cfg_fail_at(p, n, "expected " BUCKETS_FORM ", got %s",
+					   cfg_got(n, got, sizeof(got)));
+		}
+		r->buckets[i] = d;
+		r->nbuckets++;
+	}
+	return 0;
+}
+
+enum {
+	RULE_NAME, RULE_SOURCE, RULE_REGEX, RULE_HELP, RULE_TYPE, RULE_VALUE, RULE_BUCKETS,
+	RULE_NKEYS
+};
 
 static const struct cfg_key rule_keys[] = {
 	[RULE_NAME] = { "name", set_rule_name },
 	[RULE_SOURCE] = { "source", set_rule_source },
 	[RULE_REGEX] = { "regex", set_rule_regex },
 	[RULE_HELP] = { "help", set_rule_help },
+	[RULE_TYPE] = { "type", set_rule_type },
+	[RULE_VALUE] = { "value", set_rule_value },
+	[RULE_BUCKETS] = { "buckets", set_rule_buckets },
 };
 
 static int set_rules(struct cfg_parser *p, const struct ynode *v, void *obj)
@@ -1083,6 +1149,16 @@ static int set_rules(struct cfg_parser *p, const struct ynode *v, void *obj)
 					  "the name of a source");
 		if (!err)
 			err = cfg_require(p, item, seen, RULE_REGEX, "regex", "a PCRE2 pattern");
+		if (!err && cfg->rules[i].type == RULE_HISTOGRAM)
+			err = cfg_require(p, item, seen, RULE_VALUE, "value",
+					  "the named group to observe, since type is histogram");
+		if (!err && cfg->rules[i].type != RULE_HISTOGRAM && (seen & (1u << RULE_BUCKETS))) {
+			const struct ynode *b = ynode_get(item, "buckets");
+
+			cfg_path_key(p, "buckets", 7);
+			err = cfg_fail_at(p, b, "expected no buckets for a counter (only type "
+					  "histogram takes them), got a list");
+		}
 		if (err)
 			return err;
 		cfg_path_pop(p, old);
@@ -1447,6 +1523,74 @@ static int set_query(struct cfg_parser *p, const struct ynode *v, void *obj)
 	return cfg_mapping(p, v, query_keys, ARRAY_SIZE(query_keys), obj, &seen);
 }
 
+/* ---- tail ---- */
+
+/* Bounds of the tail sizes: a line must hold a stack frame; a cap must stay a cap. */
+#define TAIL_MIN_SIZE ((uint64_t)1 << 10)
+#define TAIL_MAX_SIZE ((uint64_t)256 << 20)
+
+static int cfg_tail_size(struct cfg_parser *p, const struct ynode *v, uint64_t *dst)
+{
+	char got[GOT_MAX];
+	uint64_t size;
+
+	if (v->kind != YNODE_SCALAR || ynode_is_null(v) || strlen(v->value) != v->len ||
+	    size_parse(v->value, &size) || size < TAIL_MIN_SIZE || size > TAIL_MAX_SIZE)
+		return cfg_fail_at(p, v, "expected a size from 1KB to 256MB such as 1MB, got %s",
+				   cfg_got(v, got, sizeof(got)));
+	*dst = size;
+	return 0;
+}
+
+static int set_tail_max_line(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_tail_size(p, v, &((struct config *)obj)->tail.max_line_size);
+}
+
+static int set_tail_max_entry(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_tail_size(p, v, &((struct config *)obj)->tail.max_entry_size);
+}
+
+static int set_tail_idle(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_duration(p, v, &((struct config *)obj)->tail.idle_timeout, 10);
+}
+
+static int set_tail_check(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_duration(p, v, &((struct config *)obj)->tail.check_interval, 100);
+}
+
+static const char *const start_ats[] = { "beginning", "end" };
+
+static int set_tail_start_at(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	char got[GOT_MAX];
+	size_t idx;
+
+	if (!cfg_lookup(v, start_ats, 2, &idx))
+		return cfg_fail_at(p, v, "expected beginning or end, got %s",
+				   cfg_got(v, got, sizeof(got)));
+	((struct config *)obj)->tail.start_at_end = idx == 1;
+	return 0;
+}
+
+static const struct cfg_key tail_keys[] = {
+	{ "max_line_size", set_tail_max_line },
+	{ "max_entry_size", set_tail_max_entry },
+	{ "idle_timeout", set_tail_idle },
+	{ "check_interval", set_tail_check },
+	{ "start_at", set_tail_start_at },
+};
+
+static int set_tail(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	uint32_t seen;
+
+	return cfg_mapping(p, v, tail_keys, ARRAY_SIZE(tail_keys), obj, &seen);
+}
+
 static const char *const log_levels[] = { "debug", "info", "warn", "error" };
 
 static int set_log_level(struct cfg_parser *p, const struct ynode *v, void *obj)
@@ -1471,6 +1615,7 @@ static const struct cfg_key top_keys[] = {
 	{ "system", set_system },
 	{ "judge", set_judge },
 	{ "limits", set_limits },
+	{ "tail", set_tail },
 	{ "log_level", set_log_level },
 	{ "query", set_query },
 };
@@ -1501,6 +1646,10 @@ static struct config *config_defaults(const char *file)
 	cfg->query.timeout = 30 * 1000;
 	cfg->query.max_request_size = (size_t)1 << 20;
 	cfg->query.max_concurrent = 4;
+	cfg->tail.max_line_size = (uint64_t)1 << 20;
+	cfg->tail.max_entry_size = (uint64_t)1 << 20;
+	cfg->tail.idle_timeout = 1000;
+	cfg->tail.check_interval = 1000;
 	cfg->log_level = xstrdup("info");
 	return cfg;
 }
@@ -1624,6 +1773,8 @@ void config_free(struct config *cfg)
 		free(cfg->rules[i].source);
 		free(cfg->rules[i].regex);
 		free(cfg->rules[i].help);
+		free(cfg->rules[i].value);
+		free(cfg->rules[i].buckets);
 	}
 	free(cfg->rules);
 	cfg_free_strings(cfg->system.filesystems, cfg->system.nfilesystems);

@@ -35,11 +35,24 @@ struct config_source {
 	char *regex;              /* format: regex only (required there, refused elsewhere) */
 };
 
+enum rule_type {
+	RULE_COUNTER,             /* default: each matching entry adds 1 (or 'value') */
+	RULE_HISTOGRAM,           /* each matching entry observes the 'value' group */
+};
+
+#define CONFIG_MAX_RULE_BUCKETS 32 /* REGISTRY_MAX_BUCKETS */
+
 struct config_rule {
 	char *name;               /* metric name, [a-zA-Z_:][a-zA-Z0-9_:]* */
 	char *source;             /* must name a source */
 	char *regex;              /* PCRE2 pattern; named groups become labels (compiled later) */
 	char *help;               /* NULL when not set */
+	enum rule_type type;      /* `type: counter | histogram`; default counter */
+	char *value;              /* `value:` a named group holding the number to add or observe;
+				   * required for histograms, NULL (count 1) for counters */
+	double *buckets;          /* `buckets:` strictly increasing finite upper bounds; histograms
+				   * only; NULL: the default 0.005 .. 10 (Prometheus's DefBuckets) */
+	size_t nbuckets;
 };
 
 struct config_user {
@@ -110,6 +123,14 @@ struct config {
 		size_t max_request_size;  /* HTTP request bodies (form POSTs); default 1MB */
 		unsigned max_concurrent;  /* queries evaluated at once; default 4; others wait */
 	} query;
+	struct {
+		uint64_t max_line_size;   /* bytes; longer lines are cut and counted; default 1MB */
+		uint64_t max_entry_size;  /* bytes of one multi-line entry; default 1MB */
+		dw_millis idle_timeout;   /* a pending entry with no new line is complete; default 1s */
+		dw_millis check_interval; /* every file checked without an event; default 1s */
+		bool start_at_end;        /* start_at: end — a file without a record is read from its
+					   * end (default: beginning) */
+	} tail;
 
 	char *log_level;          /* "debug" | "info" | "warn" | "error"; default "info" */
 };

@@ -671,3 +671,22 @@ int registry_visit(struct registry *reg, const struct registry_visitor *v, void 
 	pthread_rwlock_unlock(&reg->lock);
 	return err;
 }
+
+int series_visit(struct series *s, const struct registry_visitor *v, void *ctx)
+{
+	const struct metric *m = s->family;
+	struct metric_info info = { .name = m->name, .help = m->help, .type = m->type,
+				    .nseries = m->nseries + (m->overflow ? 1 : 0) };
+
+	return visit_series(m, &info, s, v, ctx);
+}
+
+const struct metric *series_metric(const struct series *s)
+{
+	return s->family;
+}
+
+enum metric_type metric_type_of(const struct metric *m)
+{
+	return m->type;
+}

@@ -122,4 +122,17 @@ struct registry_visitor {
  */
 int registry_visit(struct registry *reg, const struct registry_visitor *v, void *ctx);
 
+/*
+ * Call v->sample for each sample of one series, as registry_visit() shows them (a histogram's
+ * cumulative buckets, then _sum and _count); v->family is not called. For the writer that
+ * records a series' values at a log timestamp (collector/tail_time.c). Writer thread only: it
+ * takes no lock, since only the writer changes the registry's structure. Returns 0 or the first
+ * non-zero callback result.
+ */
+int series_visit(struct series *s, const struct registry_visitor *v, void *ctx);
+/* The family of series 's' (for its type and name). Writer thread. */
+const struct metric *series_metric(const struct series *s);
+/* The type of family 'm'. Any thread. */
+enum metric_type metric_type_of(const struct metric *m);
+
 #endif

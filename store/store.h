@@ -111,6 +111,23 @@ void store_appender_free(struct store_appender *a);
 int store_appender_tick(struct store_appender *a, int64_t now_ms,
 			int (*extra)(void *ctx, struct store_batch *b), void *ctx);
 
+/* The caller's parts of a tick (store_appender_tick_hooks). Every callback may be NULL. */
+struct store_tick_hooks {
+	/* Before the registry's snapshot: samples at earlier times (a log event's timestamp), so
+	 * each series' samples reach the batch in time order, the tick's own one last. */
+	int (*before)(void *ctx, struct store_batch *b);
+	/* After it: the caller's records (file offsets), as store_appender_tick's 'extra'. */
+	int (*extra)(void *ctx, struct store_batch *b);
+	void *ctx;
+};
+
+/*
+ * store_appender_tick() with a 'before' hook too. A non-zero return from either hook is counted
+ * as reason="extra" and keeps the batch pending, as for 'extra'. Writer (collector) thread only.
+ */
+int store_appender_tick_hooks(struct store_appender *a, int64_t now_ms,
+			      const struct store_tick_hooks *hooks);
+
 /* ---- reading ---- */
 
 /* A read transaction. Cheap; hold it only for one query. Any thread. */

@@ -274,14 +274,25 @@ static void mark_stale(struct canon_node *n, void *ctx)
 int store_appender_tick(struct store_appender *a, int64_t now_ms,
 			int (*extra)(void *ctx, struct store_batch *b), void *ctx)
 {
+	const struct store_tick_hooks hooks = { .extra = extra, .ctx = ctx };
+
+	return store_appender_tick_hooks(a, now_ms, &hooks);
+}
+
+int store_appender_tick_hooks(struct store_appender *a, int64_t now_ms,
+			      const struct store_tick_hooks *hooks)
+{
 	static const struct registry_visitor visitor = { .sample = visit_sample };
 	struct store_commit_stats stats;
 	struct canon_table swap;
-	int err;
+	int err, before_err;
 
 	a->now = now_ms;
 	a->rejected_now = 0;
 	keyset_clear(&a->cur);
+	/* Samples at earlier times first: the store keeps batch order within a series and refuses
+	 * one at or before the series' last. */
+	before_err = hooks->before ? hooks->before(hooks->ctx, a->batch) : 0;
 	registry_visit(a->reg, &visitor, a);
 
 	/* Series of the previous tick that are gone end with a stale marker, as in Prometheus. */
@@ -292,7 +303,7 @@ int store_appender_tick(struct store_appender *a, int64_t now_ms,
 	a->prev = a->cur;
 	a->cur = swap;
 
-	err = extra ? extra(ctx, a->batch) : 0;
+	err = before_err ? before_err : hooks->extra ? hooks->extra(hooks->ctx, a->batch) : 0;
 	if (err) {
 		count_error(a, "extra");
 	} else {

@@ -255,6 +255,31 @@ static void test_full(void **state)
 	config_free(cfg);
 }
 
+static void test_tail_keys(void **state)
+{
+	static const char yaml[] = "tail:\n  max_line_size: 64KB\n  max_entry_size: 2MB\n"
+				   "  idle_timeout: 250ms\n  check_interval: 2s\n  start_at: end\n";
+	struct config *cfg;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(config_parse("t.yml", yaml, strlen(yaml), &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg->tail.max_line_size, 64 << 10);
+	assert_int_equal(cfg->tail.max_entry_size, 2 << 20);
+	assert_int_equal(cfg->tail.idle_timeout, 250);
+	assert_int_equal(cfg->tail.check_interval, 2000);
+	assert_true(cfg->tail.start_at_end);
+	config_free(cfg);
+	/* The defaults, as docs/config.md lists them. */
+	assert_int_equal(config_parse("t.yml", "{}", 2, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg->tail.max_line_size, 1 << 20);
+	assert_int_equal(cfg->tail.max_entry_size, 1 << 20);
+	assert_int_equal(cfg->tail.idle_timeout, 1000);
+	assert_int_equal(cfg->tail.check_interval, 1000);
+	assert_false(cfg->tail.start_at_end);
+	config_free(cfg);
+}
+
 /* Ten and three copies of a two-byte UTF-8 character, for the value-shortening case. */
 #define E3 "\xc3\xa9\xc3\xa9\xc3\xa9"
 #define E10 E3 E3 E3 "\xc3\xa9"
@@ -269,7 +294,7 @@ static const struct error_case error_cases[] = {
 	{ "storge:\n  path: x\n",
 	  "t.yml:1:1: storge: expected one of the keys storage, web, sources, rules, system, "
 	  "judge, "
-	  "limits, log_level, query, got \"storge\"" },
+	  "limits, tail, log_level, query, got \"storge\"" },
 	{ "storage:\n  retnetion: 30d\n",
 	  "t.yml:2:3: storage.retnetion: expected one of the keys path, retention, "
 	  "sample_interval, max_size, "
@@ -282,7 +307,14 @@ static const struct error_case error_cases[] = {
 	  "got \"for\"" },
 	{ "? [a]\n: b\n",
 	  "t.yml:1:3: (top level): expected one of the keys storage, web, sources, rules, system, "
-	  "judge, limits, log_level, query, got a sequence as a key" },
+	  "judge, limits, tail, log_level, query, got a sequence as a key" },
+	/* tail: */
+	{ "tail:\n  max_line_size: 10\n",
+	  "t.yml:2:18: tail.max_line_size: expected a size from 1KB to 256MB such as 1MB, got \"10\"" },
+	{ "tail:\n  start_at: middle\n",
+	  "t.yml:2:13: tail.start_at: expected beginning or end, got \"middle\"" },
+	{ "tail:\n  check_interval: 1ms\n",
+	  "t.yml:2:19: tail.check_interval: expected a duration of at least 100ms, got \"1ms\"" },
 	/* wrong types */
 	{ "storage:\n  path: [a, b]\n",
 	  "t.yml:2:9: storage.path: expected a directory path for the LMDB environment, "
@@ -300,7 +332,7 @@ static const struct error_case error_cases[] = {
 	  "got \"5\"" },
 	{ "hello\n",
 	  "t.yml:1:1: (top level): expected a mapping with the keys storage, web, sources, rules, "
-	  "system, judge, limits, log_level, query, got \"hello\"" },
+	  "system, judge, limits, tail, log_level, query, got \"hello\"" },
 	{ "sources:\n  - just a string\n",
 	  "t.yml:2:5: sources[0]: expected a mapping with the keys name, path, format, timezone, "
 	  "app_root, regex, got \"just a string\"" },
@@ -809,6 +841,7 @@ int main(void)
 		cmocka_unit_test(test_empty_is_defaults),
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_tail_keys),
 		cmocka_unit_test(test_invalid_utf8),
 		cmocka_unit_test(test_error_from_file),
 		cmocka_unit_test(test_unreadable),

@@ -1,0 +1,24 @@
+#ifndef DW_COLLECTOR_LOGP_H
+#define DW_COLLECTOR_LOGP_H
+
+/*
+ * The log parsers as seen from outside the collector: only what check-config needs. The parsers
+ * themselves (multiline assembly, formats, rules, fingerprints) are private to collector/
+ * (logparse_int.h); the agent reaches them through the tailer.
+ */
+
+#include <stddef.h>
+
+#include "core/config.h"
+
+/*
+ * Build the parser of source 'src' of 'cfg' exactly as the agent does (its format, its timezone
+ * file, every rule that names it: regex, named groups as labels, value group, metric family)
+ * into a scratch registry, and throw it away. Returns 0, or -EINVAL (or a negative errno for an
+ * unreadable zone file) with one line in 'err' (errlen bytes) naming the rule or setting and,
+ * for a regex, PCRE2's message and offset. Reads the zone file; any thread.
+ */
+int logp_check_source(const struct config *cfg, const struct config_source *src, char *err,
+		      size_t errlen);
+
+#endif

@@ -1,0 +1,188 @@
+#ifndef DW_COLLECTOR_TAIL_INT_H
+#define DW_COLLECTOR_TAIL_INT_H
+
+/*
+ * Private to collector/: the tailer's pieces, one job per file.
+ *
+ *   tail_watch.c  the only file that touches libinotifytools: watches, raw events
+ *   tail_file.c   file identity (dev + inode + a hash of the first bytes), the offset record,
+ *                 the line reader (cuts over-long lines, repairs NUL and invalid UTF-8)
+ *   tail_time.c   log time: per series, the values at earlier grid points, emitted before the
+ *                 appender's own sample at 'now'
+ *   tail.c        sources, globs, rotation, the pipeline reader -> ml -> logp, self-metrics
+ *   tail_replay.c one file read to its end at log time (deploywatch replay)
+ *
+ * Collector thread only.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "collector/tail.h"
+#include "core/buf.h"
+#include "core/model.h"
+
+struct registry;
+struct series;
+
+/* ---- identity and the offset record (tail_file.c) ---- */
+
+/* Bytes at the start of a file whose hash tells a reused inode from the file we knew. */
+#define TAIL_SIG_MAX 1024
+
+/* Who a file is: device and inode, and a hash of its first sig_len bytes. */
+struct tail_id {
+	uint64_t dev;
+	uint64_t ino;
+	uint32_t sig_len;   /* bytes hashed: min(size, TAIL_SIG_MAX) when it was taken */
+	uint64_t sig;       /* FNV-1a of those bytes (model_fnv1a) */
+};
+
+/*
+ * Take the identity of the open file 'fd' (stat 'st'): reads up to TAIL_SIG_MAX bytes from
+ * offset 0 with pread. Returns 0 or -errno.
+ */
+int tail_id_take(int fd, const struct stat *st, struct tail_id *id);
+/*
+ * Whether 'fd' (stat 'st') is still the file 'id' names: same device and inode, at least
+ * id->sig_len bytes long, and the same hash of them. A file truncated and rewritten in place
+ * (copytruncate) fails the hash; a reused inode too.
+ */
+bool tail_id_matches(int fd, const struct stat *st, const struct tail_id *id);
+
+/* What is committed per followed path: the file's identity, the offset of the last complete
+ * entry, and the tick time it was committed with. */
+struct tail_record {
+	struct tail_id id;
+	uint64_t offset;
+	int64_t tick_ms;
+};
+
+#define TAIL_RECORD_SIZE 48
+/* Encode into 'out' (little endian, a version byte first). Returns TAIL_RECORD_SIZE. */
+size_t tail_record_encode(const struct tail_record *r, uint8_t out[TAIL_RECORD_SIZE]);
+/* Decode; -EINVAL for a record of another size or version (then it is ignored and logged). */
+int tail_record_decode(const void *data, size_t len, struct tail_record *r);
+/* The store key of a source's path: "tail/<source>/<path>", cut to fit the store's key cap
+ * with a hash of the path. 'out' holds TAIL_KEY_MAX bytes. */
+#define TAIL_KEY_MAX 200
+void tail_record_key(const char *source, const char *path, char out[TAIL_KEY_MAX]);
+
+/*
+ * The key of a file's content record, which says how far the content was counted whatever its
+ * name (renamed, copied, compressed and replayed): "counted/<source>/<FNV-1a of the first line
+ * as 16 hex digits>-<its length>". The first line is fixed once written, unlike the first KiB
+ * of a file that is still growing. 'head' holds the file's first bytes; returns false when it
+ * has no complete line (nothing of it can have been counted). 'out' holds TAIL_KEY_MAX bytes.
+ */
+bool tail_content_key(const char *source, const char *head, size_t len, char out[TAIL_KEY_MAX]);
+/* The same for an open file: reads its first TAIL_SIG_MAX bytes with pread. */
+bool tail_content_key_fd(const char *source, int fd, char out[TAIL_KEY_MAX]);
+
+/* ---- the line reader (tail_file.c) ---- */
+
+/*
+ * One complete line, without its newline, borrowed for the duration of the call. 'end' is the
+ * file offset just past its newline. 'cut': the line was longer than the reader's max_line and
+ * only its first max_line bytes are given. Returns 0 to go on, non-zero to stop.
+ */
+typedef int (*tail_line_fn)(void *ctx, const char *line, size_t len, uint64_t end, bool cut);
+
+struct tail_reader {
+	uint64_t offset;      /* file offset of the next byte fed */
+	uint64_t line_start;  /* file offset where the pending partial line begins */
+	struct buf line;      /* the pending partial line (at most max_line bytes) */
+	struct buf fixed;     /* scratch for a repaired line */
+	size_t max_line;
+	bool cutting;         /* the pending line passed max_line: the rest is skipped */
+	uint64_t lines, long_lines, repaired;
+};
+
+/* A reader whose next byte is at 'offset'. max_line 0: TAIL_DEFAULT_MAX_LINE. */
+void tail_reader_init(struct tail_reader *r, uint64_t offset, size_t max_line);
+void tail_reader_release(struct tail_reader *r);
+/* Forget the partial line and restart at 'offset' (a truncated file, a new file). */
+void tail_reader_reset(struct tail_reader *r, uint64_t offset);
+/*
+ * Split 'data' (len bytes that follow the previous ones) into lines for 'fn'. A line with NUL
+ * bytes or invalid UTF-8 is given repaired (each bad byte becomes U+FFFD) and counted in
+ * r->repaired. Returns 0 or fn's non-zero return (the bytes after that line are not consumed:
+ * r->offset says where to go on).
+ */
+int tail_reader_feed(struct tail_reader *r, const char *data, size_t len, tail_line_fn fn,
+		     void *ctx);
+/* End of input (replay): give a last line that has no newline. Returns as feed. */
+int tail_reader_finish(struct tail_reader *r, tail_line_fn fn, void *ctx);
+/*
+ * Read from 'fd' at r->offset (pread) up to 'budget' bytes and feed them. Returns the number of
+ * bytes read (0 at end of file), or -errno.
+ */
+ssize_t tail_reader_read(struct tail_reader *r, int fd, size_t budget, tail_line_fn fn, void *ctx);
+
+/* ---- log time (tail_time.c) ---- */
+
+/*
+ * Values of series at earlier grid points. Events are noted with the grid point at or after
+ * their log time (ceil to 'res_ms'); at each tick the values at grid points before the tick are
+ * emitted in time order, before the appender's own snapshot at the tick. An event at or before
+ * the last tick is late: it is already in the registry's value, so the tick's sample counts it.
+ */
+struct tail_time;
+
+struct tail_time *tail_time_new(int64_t res_ms);
+void tail_time_free(struct tail_time *tt);
+/* Nothing committed before this time is written over (after a restart: the stored tick time). */
+void tail_time_set_floor(struct tail_time *tt, int64_t t_ms);
+/*
+ * Series 's' was just changed by an event at log time t_ms (the registry already holds the new
+ * value): 'x' is a counter's delta or a histogram's observed value. Returns true when the event
+ * is late (its grid point is at or before the last tick or the floor): the registry's value, and
+ * so the next tick's sample, still counts it.
+ */
+bool tail_time_note(struct tail_time *tt, struct series *s, int64_t t_ms, double x);
+/*
+ * The agent's tick: emit, for every noted series, its value at each noted grid point before
+ * 'tick_ms', oldest first, through 'fn' (label sets with __name__ first); forget every point and
+ * take the series' current values (the tick's own sample) as the next base.
+ */
+int tail_time_emit(struct tail_time *tt, int64_t tick_ms, tail_sample_fn fn, void *ctx);
+/*
+ * Replay: emit the grid points before 'bound' (INT64_MAX: all) and keep the later ones, which
+ * later entries may still add to. Events before bound - res are late from now on.
+ */
+int tail_time_emit_before(struct tail_time *tt, int64_t bound, tail_sample_fn fn, void *ctx);
+/* Grid points waiting (for replay's batching). */
+size_t tail_time_pending(const struct tail_time *tt);
+
+/* ---- inotify (tail_watch.c) ---- */
+
+/* What an inotify event says, in the tailer's terms. */
+enum tail_watch_kind {
+	TAIL_EV_MODIFIED,   /* a watched file, or a file in a watched directory, grew or shrank */
+	TAIL_EV_CHANGED,    /* a name appeared or went; a file moved, lost or changed access */
+	TAIL_EV_MOVED_FROM, /* a name in a watched directory was renamed ('cookie' pairs it) */
+	TAIL_EV_MOVED_TO,   /* ... to this name */
+	TAIL_EV_OVERFLOW,   /* the kernel's queue overflowed: events were lost */
+};
+
+typedef void (*tail_watch_fn)(void *ctx, int wd, enum tail_watch_kind kind, const char *name,
+			      uint32_t cookie);
+
+struct tail_watch;
+
+/* Start inotify (once per process: libinotifytools is process-wide). Returns 0 or -errno. */
+int tail_watch_new(struct tail_watch **out);
+void tail_watch_free(struct tail_watch *w);
+/* The descriptor to poll for readability. */
+int tail_watch_fd(const struct tail_watch *w);
+/* Watch a directory (names in it) or a file. Returns the watch descriptor or -errno. */
+int tail_watch_dir(struct tail_watch *w, const char *path);
+int tail_watch_file(struct tail_watch *w, const char *path);
+/* Stop watching 'wd' (a file no longer followed). */
+void tail_watch_remove(struct tail_watch *w, int wd);
+/* Read every queued event without blocking and call fn for each. Returns 0 or -errno. */
+int tail_watch_drain(struct tail_watch *w, tail_watch_fn fn, void *ctx);
+
+#endif

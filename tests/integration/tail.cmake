@@ -1,0 +1,1 @@
+dw_integration_test(integration_tail_rotation test_tail_rotation.py)

@@ -1,0 +1,362 @@
+/*
+ * The tailer's pure pieces from tables: the line reader (every case fed whole and byte by byte),
+ * file identity against real temporary files, the offset record, and log time (the values a
+ * series had at earlier grid points).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "collector/tail_int.h"
+#include "core/buf.h"
+#include "core/registry.h"
+
+/* ---- the line reader ---- */
+
+struct line_case {
+	const char *name;
+	const char *input;      /* fed as one piece and byte by byte */
+	size_t input_len;       /* 0: strlen */
+	size_t max_line;
+	const char *want;       /* lines as "text@end" (cut lines "text@end!"), joined by '|' */
+	uint64_t want_offset;   /* r->offset after the input */
+};
+
+static const struct line_case line_cases[] = {
+	{ "two lines", "a\nbc\n", 0, 0, "a@2|bc@5", 5 },
+	{ "partial last line waits", "a\nbc", 0, 0, "a@2", 4 },
+	{ "empty lines", "\n\n", 0, 0, "@1|@2", 2 },
+	{ "long line cut", "abcdefgh\nxy\n", 0, 4, "abcd@9!|xy@12", 12 },
+	{ "exactly max", "abcd\n", 0, 4, "abcd@5", 5 },
+	{ "long partial line", "abcdefgh", 0, 4, "", 8 },
+	{ "NUL repaired", "a\0b\n", 4, 0, "a\xef\xbf\xbd" "b@4", 4 },
+	{ "invalid UTF-8 repaired", "\xff" "x\n", 0, 0, "\xef\xbf\xbd" "x@3", 3 },
+	{ "valid UTF-8 kept", "caf\xc3\xa9\n", 0, 0, "caf\xc3\xa9@6", 6 },
+	{ "cut inside a character", "abc\xc3\xa9\n", 0, 4, "abc\xef\xbf\xbd@6!", 6 },
+	{ "CR kept", "a\r\n", 0, 0, "a\r@3", 3 },
+};
+
+static int collect_line(void *ctx, const char *line, size_t len, uint64_t end, bool cut)
+{
+	struct buf *out = ctx;
+
+	if (out->len)
+		buf_putc(out, '|');
+	buf_append(out, line, len);
+	buf_printf(out, "@%llu%s", (unsigned long long)end, cut ? "!" : "");
+	return 0;
+}
+
+static void test_reader_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(line_cases) / sizeof(line_cases[0]); i++) {
+		const struct line_case *c = &line_cases[i];
+		size_t len = c->input_len ? c->input_len : strlen(c->input);
+
+		for (int bytewise = 0; bytewise < 2; bytewise++) {
+			struct tail_reader r;
+			struct buf out;
+
+			buf_init(&out, 0);
+			tail_reader_init(&r, 0, c->max_line);
+			if (bytewise) {
+				for (size_t k = 0; k < len; k++)
+					assert_int_equal(tail_reader_feed(&r, c->input + k, 1,
+									  collect_line, &out), 0);
+			} else {
+				assert_int_equal(tail_reader_feed(&r, c->input, len, collect_line, &out),
+						 0);
+			}
+			if (strcmp(out.len ? out.data : "", c->want) != 0)
+				fail_msg("%s (%s): got \"%s\", want \"%s\"", c->name,
+					 bytewise ? "byte by byte" : "whole", out.len ? out.data : "",
+					 c->want);
+			assert_int_equal(r.offset, c->want_offset);
+			tail_reader_release(&r);
+			buf_release(&out);
+		}
+	}
+}
+
+static int stop_after_first(void *ctx, const char *line, size_t len, uint64_t end, bool cut)
+{
+	(void)line, (void)len, (void)end, (void)cut;
+	(*(int *)ctx)++;
+	return 7;
+}
+
+/* A callback that stops leaves the reader at the end of the line it was given. */
+static void test_reader_stop(void **state)
+{
+	struct tail_reader r;
+	int calls = 0;
+
+	(void)state;
+	tail_reader_init(&r, 100, 0);
+	assert_int_equal(tail_reader_feed(&r, "ab\ncd\n", 6, stop_after_first, &calls), 7);
+	assert_int_equal(calls, 1);
+	assert_int_equal(r.offset, 103);
+	tail_reader_release(&r);
+}
+
+/* Reading a real file: a 3 MiB line between two short ones, with a 1 MiB limit. */
+static void test_reader_file(void **state)
+{
+	char path[] = "/tmp/dw-tail-XXXXXX";
+	int fd = mkstemp(path);
+	size_t big = (size_t)3 << 20;
+	char *data = malloc(big + 16);
+	struct tail_reader r;
+	struct buf out;
+	ssize_t n, total = 0;
+
+	(void)state;
+	assert_true(fd >= 0);
+	memcpy(data, "x\n", 2);
+	memset(data + 2, 'y', big);
+	memcpy(data + 2 + big, "\nz\n", 3);
+	assert_int_equal(write(fd, data, big + 5), (ssize_t)(big + 5));
+	buf_init(&out, 0);
+	tail_reader_init(&r, 0, 0);
+	while ((n = tail_reader_read(&r, fd, (size_t)1 << 20, collect_line, &out)) > 0)
+		total += n;
+	assert_int_equal(n, 0);
+	assert_int_equal(total, (ssize_t)(big + 5));
+	assert_int_equal(r.lines, 3);
+	assert_int_equal(r.long_lines, 1);
+	assert_int_equal(out.len, 4 + TAIL_DEFAULT_MAX_LINE + strlen("@3145731!|z@3145733"));
+	assert_string_equal(out.data + out.len - strlen("@3145731!|z@3145733"), "@3145731!|z@3145733");
+	tail_reader_release(&r);
+	buf_release(&out);
+	free(data);
+	close(fd);
+	unlink(path);
+}
+
+/* ---- identity and records ---- */
+
+static int write_file(const char *path, const char *text, int flags)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | flags, 0644);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return open(path, O_RDONLY);
+}
+
+static void test_identity(void **state)
+{
+	char dir[] = "/tmp/dw-tailid-XXXXXX", a[64], b[64];
+	struct tail_id id, id2;
+	struct stat st;
+	int fd, fd2;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(a, sizeof(a), "%s/a.log", dir);
+	snprintf(b, sizeof(b), "%s/b.log", dir);
+	fd = write_file(a, "2026-11-27 first line\n", O_TRUNC);
+	fstat(fd, &st);
+	assert_int_equal(tail_id_take(fd, &st, &id), 0);
+	assert_int_equal(id.sig_len, 22);
+	assert_true(tail_id_matches(fd, &st, &id));
+	/* Growing keeps the identity. */
+	close(write_file(a, "second\n", O_APPEND));
+	fstat(fd, &st);
+	assert_true(tail_id_matches(fd, &st, &id));
+	/* Truncated and rewritten in place (copytruncate): same inode, other first bytes. */
+	close(write_file(a, "2026-11-28 other line\n", O_TRUNC));
+	fstat(fd, &st);
+	assert_false(tail_id_matches(fd, &st, &id));
+	/* Truncated shorter than the signature. */
+	assert_int_equal(truncate(a, 5), 0);
+	fstat(fd, &st);
+	assert_false(tail_id_matches(fd, &st, &id));
+	/* Another file with the same first bytes is still another file. */
+	fd2 = write_file(b, "2026-11-27 first line\n", O_TRUNC);
+	fstat(fd2, &st);
+	assert_int_equal(tail_id_take(fd2, &st, &id2), 0);
+	assert_int_equal(id2.sig, id.sig);
+	assert_false(tail_id_matches(fd2, &st, &id));
+	close(fd);
+	close(fd2);
+	unlink(a);
+	unlink(b);
+	rmdir(dir);
+}
+
+static void test_record(void **state)
+{
+	const struct tail_record r = { .id = { .dev = 2049, .ino = 1234567890123ULL, .sig_len = 1024,
+					       .sig = 0xfeedfacecafebeefULL },
+				       .offset = 5000000000ULL, .tick_ms = 1764547200000LL };
+	uint8_t buf[TAIL_RECORD_SIZE];
+	struct tail_record back;
+	char key[TAIL_KEY_MAX], key2[TAIL_KEY_MAX], longpath[400];
+
+	(void)state;
+	assert_int_equal(tail_record_encode(&r, buf), TAIL_RECORD_SIZE);
+	assert_int_equal(tail_record_decode(buf, sizeof(buf), &back), 0);
+	assert_int_equal(back.id.dev, r.id.dev);
+	assert_int_equal(back.id.ino, r.id.ino);
+	assert_int_equal(back.id.sig_len, r.id.sig_len);
+	assert_int_equal(back.id.sig, r.id.sig);
+	assert_int_equal(back.offset, r.offset);
+	assert_int_equal(back.tick_ms, r.tick_ms);
+	assert_int_equal(tail_record_decode(buf, sizeof(buf) - 1, &back), -EINVAL);
+	buf[0] = 99;
+	assert_int_equal(tail_record_decode(buf, sizeof(buf), &back), -EINVAL);
+
+	tail_record_key("laravel", "/var/www/a/storage/logs/laravel.log", key);
+	assert_string_equal(key, "tail/laravel//var/www/a/storage/logs/laravel.log");
+	/* Paths too long for a key stay apart. */
+	memset(longpath, 'p', sizeof(longpath) - 1);
+	longpath[sizeof(longpath) - 1] = 0;
+	tail_record_key("s", longpath, key);
+	longpath[0] = 'q';
+	tail_record_key("s", longpath, key2);
+	assert_true(strlen(key) < TAIL_KEY_MAX);
+	assert_string_not_equal(key, key2);
+}
+
+/* ---- log time ---- */
+
+struct emitted {
+	char text[4096];
+};
+
+static int collect_sample(void *ctx, const struct label *labels, size_t n, enum metric_type type,
+			  int64_t t_ms, double v)
+{
+	struct emitted *e = ctx;
+	size_t len = strlen(e->text);
+
+	(void)type;
+	len += (size_t)snprintf(e->text + len, sizeof(e->text) - len, "%s%s", len ? " " : "",
+				labels[0].value);
+	for (size_t i = 1; i < n; i++)
+		len += (size_t)snprintf(e->text + len, sizeof(e->text) - len, "%s%s=%s",
+					i == 1 ? "{" : ",", labels[i].name, labels[i].value);
+	snprintf(e->text + len, sizeof(e->text) - len, "%s@%lld=%g", n > 1 ? "}" : "",
+		 (long long)t_ms, v);
+	return 0;
+}
+
+/* An event as the parsers make one: change the registry, then tell the sink. */
+static bool count(struct tail_time *tt, struct series *s, double d, int64_t t)
+{
+	series_add(s, d);
+	return tail_time_note(tt, s, t, d);
+}
+
+static bool observe(struct tail_time *tt, struct series *s, double v, int64_t t)
+{
+	series_observe(s, v);
+	return tail_time_note(tt, s, t, v);
+}
+
+static void test_time_counter(void **state)
+{
+	static const char *const lv[] = { "level", NULL };
+	struct registry *reg = registry_new(0);
+	struct metric *m = registry_counter(reg, "log_entries_total", "h", lv);
+	struct series *err = metric_series(m, (const char *[]){ "error" });
+	struct tail_time *tt = tail_time_new(10000);
+	struct emitted e = { "" };
+
+	(void)state;
+	series_add(err, 5); /* counted before: the base */
+	assert_false(count(tt, err, 1, 3000));   /* grid 10000 */
+	assert_false(count(tt, err, 2, 12000));  /* grid 20000 */
+	assert_false(count(tt, err, 1, 20000));  /* on the grid point: 20000 */
+	assert_false(count(tt, err, 1, 25000));  /* grid 30000: the tick's own sample holds it */
+	assert_int_equal(tail_time_emit(tt, 30000, collect_sample, &e), 0);
+	assert_string_equal(e.text, "log_entries_total{level=error}@10000=6 "
+				    "log_entries_total{level=error}@20000=9");
+	/* After the tick at 30000: an event of 25000 is late (the tick's sample counts it). */
+	assert_true(count(tt, err, 1, 25000));
+	assert_true(count(tt, err, 1, 30000));
+	assert_false(count(tt, err, 1, 30001));
+	e.text[0] = 0;
+	assert_int_equal(tail_time_emit(tt, 50000, collect_sample, &e), 0);
+	assert_string_equal(e.text, "log_entries_total{level=error}@40000=13");
+	tail_time_free(tt);
+	registry_free(reg);
+}
+
+static void test_time_histogram(void **state)
+{
+	static const double bounds[] = { 1, 5 };
+	struct registry *reg = registry_new(0);
+	struct metric *m = registry_histogram(reg, "d_seconds", "h", NULL, bounds, 2);
+	struct series *s = metric_series(m, NULL);
+	struct tail_time *tt = tail_time_new(10000);
+	struct emitted e = { "" };
+
+	(void)state;
+	observe(tt, s, 0.5, 3000);
+	observe(tt, s, 3, 4000);
+	observe(tt, s, 7, 14000);
+	assert_int_equal(tail_time_emit(tt, 30000, collect_sample, &e), 0);
+	assert_string_equal(e.text,
+			    "d_seconds_bucket{le=1}@10000=1 d_seconds_bucket{le=5}@10000=2 "
+			    "d_seconds_bucket{le=+Inf}@10000=2 d_seconds_sum@10000=3.5 "
+			    "d_seconds_count@10000=2 "
+			    "d_seconds_bucket{le=1}@20000=1 d_seconds_bucket{le=5}@20000=2 "
+			    "d_seconds_bucket{le=+Inf}@20000=3 d_seconds_sum@20000=10.5 "
+			    "d_seconds_count@20000=3");
+	tail_time_free(tt);
+	registry_free(reg);
+}
+
+/* Replay emits complete grid points and keeps the last, which later entries may add to. */
+static void test_time_replay(void **state)
+{
+	struct registry *reg = registry_new(0);
+	struct series *s = metric_series(registry_counter(reg, "c_total", "h", NULL), NULL);
+	struct tail_time *tt = tail_time_new(1000);
+	struct emitted e = { "" };
+
+	(void)state;
+	count(tt, s, 1, 100);
+	count(tt, s, 1, 1500);
+	assert_int_equal(tail_time_pending(tt), 2);
+	assert_int_equal(tail_time_emit_before(tt, 2000, collect_sample, &e), 0);
+	assert_string_equal(e.text, "c_total@1000=1");
+	count(tt, s, 1, 1700);                  /* still grid 2000 */
+	assert_true(count(tt, s, 1, 900));      /* grid 1000 is written: late, counted at 2000 */
+	count(tt, s, 1, 2100);
+	e.text[0] = 0;
+	assert_int_equal(tail_time_emit_before(tt, INT64_MAX, collect_sample, &e), 0);
+	assert_string_equal(e.text, "c_total@2000=4 c_total@3000=5");
+	assert_int_equal(tail_time_pending(tt), 0);
+	tail_time_free(tt);
+	registry_free(reg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reader_table),
+		cmocka_unit_test(test_reader_stop),
+		cmocka_unit_test(test_reader_file),
+		cmocka_unit_test(test_identity),
+		cmocka_unit_test(test_record),
+		cmocka_unit_test(test_time_counter),
+		cmocka_unit_test(test_time_histogram),
+		cmocka_unit_test(test_time_replay),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
