@@ -15,6 +15,7 @@ static const struct command commands[] = {
 	{ "dump", "print stored samples as promtool tsdb dump does", cmd_dump },
 	{ "query", "evaluate a PromQL expression on the store", cmd_query },
 	{ "replay", "backfill log files (plain or .gz) at their log time", cmd_replay },
+	{ "errors", "exception fingerprints: counts, first and last seen, a sample", cmd_errors },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "collector/logp_int.h"
 #include "core/buf.h"
@@ -34,6 +35,23 @@ static bool fp_is_digit(char c)
 static bool fp_is_word(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || fp_is_digit(c);
+}
+
+/* A unit right after a number: a short run of letters from the list, then a non-word byte. */
+static bool fp_unit(const char *s, size_t n)
+{
+	static const char *const units[] = { "ms", "us", "ns", "s", "m", "h", "d", "b", "kb",
+					     "mb", "gb", "tb", "k", "x" };
+	size_t k = 0;
+
+	while (k < n && ((s[k] >= 'a' && s[k] <= 'z') || (s[k] >= 'A' && s[k] <= 'Z')))
+		k++;
+	if (k == 0 || k > 2 || (k < n && fp_is_word(s[k])))
+		return false;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strlen(units[i]) == k && strncasecmp(units[i], s, k) == 0)
+			return true;
+	return false;
 }
 
 char *fp_normalise_message(const char *msg, size_t len)
@@ -68,8 +86,9 @@ char *fp_normalise_message(const char *msg, size_t len)
 					   (hex && ((msg[n] >= 'a' && msg[n] <= 'f') ||
 						    (msg[n] >= 'A' && msg[n] <= 'F')))))
 				n++;
-			/* "42S02", "1st": digits glued to letters are a word, not a number */
-			if (n < len && fp_is_word(msg[n])) {
+			/* "42S02", "1st": digits glued to letters are a word, not a number; but
+			 * "30s", "1882ms", "12MB" are numbers with a unit */
+			if (n < len && fp_is_word(msg[n]) && !fp_unit(msg + n, len - n)) {
 				while (i < n)
 					buf_putc(&b, msg[i++]);
 				continue;

@@ -208,6 +208,7 @@ static void batch_clear(struct store_batch *b)
 	b->nseries = 0;
 	b->nsamples = 0;
 	b->nmeta = 0;
+	store_catalog_buf_clear(b->catalog);
 	if (b->tab)
 		memset(b->tab, 0, (b->tmask + 1) * sizeof(*b->tab));
 }
@@ -221,6 +222,7 @@ void store_batch_free(struct store_batch *b)
 	free(b->tab);
 	free(b->samples);
 	free(b->meta);
+	store_catalog_buf_free(b->catalog);
 	buf_release(&b->scratch);
 	free(b);
 }
@@ -932,6 +934,8 @@ static int commit_once(struct store *st, const struct store_batch *b, const uint
 		d.mv_data = b->meta[i].val;
 		rc = mdb_put(c.txn, st->meta, &k, &d, 0);
 	}
+	if (!rc)
+		rc = store_catalog_write(st, c.txn, b->catalog);
 	if (!rc && c.next_id_dirty) {
 		store_put_be64(idbuf, c.next_id);
 		k.mv_size = strlen(STORE_NEXT_ID_KEY);
@@ -970,7 +974,7 @@ int store_commit(struct store *st, struct store_batch *b, struct store_commit_st
 		memset(stats, 0, sizeof(*stats));
 	if (st->read_only)
 		return -EROFS;
-	if (!b->nsamples && !b->nmeta)
+	if (!b->nsamples && !b->nmeta && !store_catalog_buf_len(b->catalog))
 		return 0;
 
 	/* Group the samples by series, keeping their order within a series (counting sort). */

@@ -253,4 +253,85 @@ void store_import_get_stats(const struct store_import *imp, struct store_import_
 /* Free the importer (uncommitted samples are dropped). NULL is a no-op. */
 void store_import_free(struct store_import *imp);
 
+/* ---- the error catalog (store/catalog.c; layout in docs/store-format.md) ---- */
+
+/*
+ * One logged exception, as the collector reports it (collector's struct logp_exception, copied
+ * field by field by the agent's glue in cli/: the store does not include collector headers).
+ * All pointers borrowed for the duration of the call.
+ */
+struct store_exception {
+	const char *fingerprint; /* 32 hex digits */
+	const char *class_name;
+	const char *message;     /* normalised */
+	const char *location;    /* in-app "file:function" or "" */
+	const char *entry;       /* the whole entry: the first one seen is kept as the sample */
+	size_t entry_len;
+	int64_t t_ms;            /* the entry's log time */
+};
+
+#define STORE_CATALOG_MAX_PENDING 10000      /* distinct fingerprints awaiting one commit */
+#define STORE_CATALOG_MAX_SAMPLE ((size_t)64 << 10) /* sample bytes kept (before zlib) */
+
+/* Exceptions awaiting the next commit, merged per fingerprint. Writer thread. */
+struct store_catalog_buf;
+
+/* A new empty buffer. Free with store_catalog_buf_free(). */
+struct store_catalog_buf *store_catalog_buf_new(void);
+void store_catalog_buf_free(struct store_catalog_buf *cb);
+/*
+ * Count one exception: merged with the pending one of the same fingerprint (count, first and
+ * last seen), or a new pending record whose sample is the entry (cut at STORE_CATALOG_MAX_SAMPLE
+ * and compressed now). Strings are copied. Returns 0, -EINVAL for a fingerprint that is not 32
+ * hex digits, or -E2BIG past STORE_CATALOG_MAX_PENDING distinct fingerprints (nothing added: the
+ * caller counts it). Writer thread; the agent calls it from the tailer's exception callback.
+ */
+int store_catalog_buf_add(struct store_catalog_buf *cb, const struct store_exception *e);
+/* Distinct fingerprints pending. */
+size_t store_catalog_buf_len(const struct store_catalog_buf *cb);
+/*
+ * Move everything pending in 'cb' into batch 'b' (cb is left empty), so store_commit() writes it
+ * in the same transaction as the batch's samples and file offsets: the agent calls this from the
+ * appender's 'extra' callback. A batch whose commit fails keeps it for the next one, exactly as
+ * its samples. Returns 0. Writer thread.
+ */
+int store_batch_take_catalog(struct store_batch *b, struct store_catalog_buf *cb);
+
+/* One catalog record as read. Strings borrowed for the duration of the callback. */
+struct store_catalog_entry {
+	const char *fingerprint;
+	const char *class_name;
+	const char *message;
+	const char *location;
+	int64_t first_seen_ms;
+	int64_t last_seen_ms;
+	uint64_t count;          /* every occurrence since first seen */
+	size_t sample_len;       /* the uncompressed sample's length (store_catalog_sample) */
+};
+
+/*
+ * Call fn for every fingerprint last seen at or after 'since_ms' (and, with 'new_only', first
+ * seen at or after it too), in its own read transaction, most recent last_seen first. A non-zero
+ * return from fn stops and is returned. Returns 0, STORE_E_CORRUPT for a record that does not
+ * decode, or an LMDB error. Any thread.
+ */
+int store_catalog_list(struct store *st, int64_t since_ms, bool new_only,
+		       int (*fn)(void *ctx, const struct store_catalog_entry *e), void *ctx);
+/*
+ * The sample entry of one fingerprint, decompressed into 'out' (replacing its contents).
+ * Returns 0, -ENOENT, -EINVAL (not a fingerprint) or STORE_E_CORRUPT. Any thread.
+ */
+int store_catalog_sample(struct store *st, const char *fingerprint, struct buf *out);
+
+/*
+ * GET /api/v1/errors, transport-neutral: 'names'/'values' are the n query parameters (start,
+ * end: RFC 3339 or Unix seconds, as the Prometheus API takes times; default the last hour
+ * before now_ms; new: "true" for fingerprints first seen in the range; limit: at most that many,
+ * default 1000), decoded by the caller. Writes the Prometheus API envelope to 'json'
+ * ({"status":"success","data":[...]} or {"status":"error","errorType":"bad_data",...}) and
+ * returns the HTTP status: 200, 400 for a bad parameter, 500 for a store error. Any thread.
+ */
+int store_catalog_api(struct store *st, const char *const *names, const char *const *values,
+		      size_t n, int64_t now_ms, struct buf *json);
+
 #endif

@@ -136,6 +136,7 @@ struct store_batch {
 	struct bmeta *meta;
 	size_t nmeta, meta_cap;
 	struct buf scratch;     /* canonical bytes of the label set being added */
+	struct store_catalog_buf *catalog; /* error catalog records (catalog.c); NULL: none */
 };
 
 /* FNV-1a, 64 bits: the series_by_key key and the in-memory hash tables. */
@@ -177,6 +178,11 @@ int store_txn_end(struct store *st, MDB_txn *txn, bool commit);
  * no chunk, or an error.
  */
 int store_last_sample(struct store *st, MDB_txn *txn, uint64_t id, int64_t *t, double *v);
+
+/* The error catalog (catalog.c): write a batch's pending records inside the commit's
+ * transaction (an LMDB code), and empty them after a successful commit. */
+int store_catalog_write(struct store *st, MDB_txn *txn, const struct store_catalog_buf *cb);
+void store_catalog_buf_clear(struct store_catalog_buf *cb);
 
 /* Test hooks: the map's growth limit and its current size. */
 void store_test_set_max_map_size(struct store *st, size_t max);

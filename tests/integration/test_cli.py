@@ -97,3 +97,41 @@ with socket.socket() as s:
     expect(["run", "-c", busy], EX_UNAVAILABLE, "127.0.0.1:%d" % port, "in use")
 
 print("integration_cli: ok")
+
+# check-config builds the parsers the agent runs: a histogram rule's value group must exist, and
+# a source's timezone must be a zone file.
+hist = write(os.path.join(a.workdir, "hist.yml"), """\
+sources:
+  - name: laravel
+    path: /tmp/none.log
+    format: laravel
+rules:
+  - name: quote_ms
+    source: laravel
+    type: histogram
+    value: ms
+    regex: 'took (?<millis>\\d+)'
+""")
+expect(["check-config", "-c", hist], EX_CONFIG, "rules[0].value", "no group named ms")
+tz = write(os.path.join(a.workdir, "tz.yml"), """\
+sources:
+  - name: laravel
+    path: /tmp/none.log
+    format: laravel
+    timezone: Mars/Olympus_Mons
+""")
+expect(["check-config", "-c", tz], EX_CONFIG, "timezone Mars/Olympus_Mons")
+
+# errors: options, and an empty catalog in a store created by import.
+expect(["errors", "--help"], 0, "Usage: deploywatch errors", "--since", stream="stdout")
+expect(["errors", "--deploy", "v1"], EX_USAGE, "deploy markers")
+expect(["errors", "--since", "soon"], EX_USAGE, "--since")
+os.makedirs(os.path.join(a.workdir, "errors"), exist_ok=True)
+ecfg = agent_config(os.path.join(a.workdir, "errors"))
+metrics = write(os.path.join(a.workdir, "errors", "m.prom"), "up 1 1795800000000\n")
+rc, out, err = run([dw, "import", "-c", ecfg, metrics])
+check(rc == 0, "import for errors: %d %s" % (rc, err))
+expect(["errors", "-c", ecfg], 0, "FINGERPRINT", "no exceptions seen in the last 1d", stream="stdout")
+expect(["errors", "-c", ecfg, "--json"], 0, '{"status":"success","data":[]}', stream="stdout")
+expect(["errors", "-c", ecfg, "--sample", "zz"], EX_USAGE, "not a fingerprint")
+expect(["errors", "-c", ecfg, "--sample", "0" * 32], 66, "no fingerprint")

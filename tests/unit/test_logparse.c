@@ -369,10 +369,75 @@ static void test_cases(void **state)
 		fail_msg("%d expectation(s) failed in %d cases", failures, ncases);
 }
 
+/* Message normalisation and in-app paths, from tables. */
+static void test_fingerprint_pieces(void **state)
+{
+	static const struct {
+		const char *in, *want;
+	} msgs[] = {
+		{ "Undefined array key \"qty\"", "Undefined array key \"?\"" },
+		{ "SQLSTATE[42S02]: Base table or view not found: 1146 Table 'cyh.orders' doesn't "
+		  "exist (SQL: select * from `orders` where `id` = 4 limit 1)",
+		  "SQLSTATE[42S02]: Base table or view not found: N Table '?' doesn't exist (SQL: "
+		  "select * from `orders` where `id` = N limit N)" },
+		{ "took 0.25s at 0x7ffd1234, user O'Brien", "took Ns at N, user O'Brien" },
+		{ "Base64 and utf8 stay, 42 goes", "Base64 and utf8 stay, N goes" },
+		{ "timeout after 30s, 1882ms, 12MB; 1st try, code 42S02",
+		  "timeout after Ns, Nms, NMB; 1st try, code 42S02" },
+		{ "unterminated 'quote", "unterminated 'quote" },
+		{ "", "" },
+	};
+	static const struct {
+		const char *path, *root, *rel;
+		bool in_app;
+	} paths[] = {
+		{ "/var/www/cyh/app/Http/Kernel.php", "/var/www/cyh", "app/Http/Kernel.php", true },
+		{ "/var/www/cyh/releases/20261127170000/app/X.php", "/var/www/cyh", "app/X.php", true },
+		{ "/var/www/cyh/current/../releases/7/app/X.php", "/var/www/cyh", "app/X.php", true },
+		{ "/var/www/cyh/vendor/laravel/framework/src/A.php", "/var/www/cyh",
+		  "vendor/laravel/framework/src/A.php", false },
+		{ "/var/www/cyh/releases/3/vendor/a/B.php", "/var/www/cyh", "vendor/a/B.php", false },
+		{ "/var/www/cyh/artisan", "/var/www/cyh", "artisan", false },
+		{ "/var/www/cyh/public/index.php", "/var/www/cyh", "public/index.php", false },
+		{ "/srv/other/app/X.php", "/var/www/cyh", "/srv/other/app/X.php", false },
+		{ "/srv/app/X.php", NULL, "/srv/app/X.php", true },
+		{ "/srv/vendor/a/B.php", NULL, "/srv/vendor/a/B.php", false },
+		{ "/srv/releases/12/app/X.php", NULL, "app/X.php", true },
+		{ "/srv/public/index.php", NULL, "/srv/public/index.php", false },
+	};
+	int failures = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
+		char *got = fp_normalise_message(msgs[i].in, strlen(msgs[i].in));
+
+		if (strcmp(got, msgs[i].want) != 0) {
+			printf("normalise \"%s\":\n  got  \"%s\"\n  want \"%s\"\n", msgs[i].in,
+			       got, msgs[i].want);
+			failures++;
+		}
+		free(got);
+	}
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		char rel[256];
+		bool in_app = fp_frame_in_app(paths[i].path, strlen(paths[i].path), paths[i].root,
+					      rel, sizeof(rel));
+
+		if (in_app != paths[i].in_app || strcmp(rel, paths[i].rel) != 0) {
+			printf("path %s (root %s): got %s %d, want %s %d\n", paths[i].path,
+			       paths[i].root ? paths[i].root : "-", rel, in_app, paths[i].rel,
+			       paths[i].in_app);
+			failures++;
+		}
+	}
+	assert_int_equal(failures, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
+		cmocka_unit_test(test_fingerprint_pieces),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
