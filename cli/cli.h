@@ -38,6 +38,8 @@ int cmd_dump(int argc, char **argv);
 int cmd_query(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_errors(int argc, char **argv);
+int cmd_mark(int argc, char **argv);
+int cmd_judge(int argc, char **argv);
 
 /*
  * Load the configuration named by -c (path NULL: the embedded default). Prints the error to stderr

@@ -55,6 +55,36 @@ struct judge_rate_out {
  */
 int judge_rate_test(const struct judge_rate_in *in, struct judge_rate_out *out);
 
+/* ---- backends: where the checks' PromQL is evaluated ---- */
+
+/*
+ * Evaluate the instant query 'expr' at 't_ms' and fold its series' values into *v (already NaN):
+ * their sum with 'sum', else their maximum, NaN values skipped (judge_fold). *nseries: how many
+ * series the result had (a scalar counts as one). Returns 0, or an error code with one line in
+ * 'err'. Called on the judging thread.
+ */
+struct judge_backend {
+	int (*instant)(void *ctx, const char *expr, int64_t t_ms, bool sum, double *v,
+		       size_t *nseries, char *err, size_t errlen);
+	void *ctx;
+};
+
+/* The local backend's state: a source and the per-query limits (copied). */
+struct judge_local {
+	const struct promql_source *src; /* borrowed while the backend is used */
+	struct promql_limits limits;
+};
+
+/* Fold 'x' into '*acc' as the backends do: NaN skipped, sum or maximum. Pure. */
+void judge_fold(double *acc, double x, bool sum);
+
+/*
+ * A backend evaluating here over 'src' (e.g. promql_source_store_init's) with 'lim'; 'l' holds
+ * its state and must outlive the backend's use. Pure set-up; the backend runs on one thread.
+ */
+void judge_backend_local(struct judge_backend *be, struct judge_local *l,
+			 const struct promql_source *src, const struct promql_limits *lim);
+
 /* ---- checks ---- */
 
 enum judge_kind {
@@ -127,7 +157,6 @@ struct judge_options {
 	uint64_t new_exception_min_count; /* default 3 */
 	bool new_exceptions_warn;/* warn instead of failing */
 	bool new_exceptions_off;
-	struct promql_limits limits;
 };
 
 /* The whole judgement: per-check results, new exceptions, the verdict. Free with judge_free(). */
@@ -148,12 +177,12 @@ struct judge_report {
 
 /*
  * Judge the deploy named 'deploy' (borrowed for the report's life) with the checks 'checks'
- * (borrowed likewise) over 'src'; 'st' (may be NULL: no catalog, e.g. a remote Prometheus) gives
+ * (borrowed likewise) through the backend 'be'; 'st' (may be NULL: no catalog, e.g. a remote Prometheus) gives
  * the new exceptions. Returns 0 and *out, or -EINVAL for bad options (message in err). A failing
  * query is a check result (JUDGE_ERROR), not an error of this function. Calling thread only.
  */
 int judge_run(const char *deploy, const struct judge_check *checks, size_t nchecks,
-	      const struct judge_options *opt, const struct promql_source *src, struct store *st,
+	      const struct judge_options *opt, const struct judge_backend *be, struct store *st,
 	      struct judge_report **out, char *err, size_t errlen);
 void judge_report_free(struct judge_report *r);
 
