@@ -11,7 +11,7 @@ set -euo pipefail
 build=$1
 work=$2
 days=${QUERY_DAYS:-7}
-runs=${QUERY_RUNS:-5}
+runs=${QUERY_RUNS:-10}
 dw=$(realpath "$build/deploywatch")
 data="$work/query.om"
 rm -rf "$work/query-dw" "$work/query-prom" "$work/query-vm"
@@ -52,7 +52,7 @@ pids+=($!); dw_pid=$!
 wait_http "http://127.0.0.1:$dw_port/-/ready"
 
 # ---- Prometheus: promtool's backfill, then the server ----
-prom_url=""
+prom_url="" prom_pid=0
 if command -v promtool > /dev/null && command -v prometheus > /dev/null; then
 	promtool tsdb create-blocks-from openmetrics --max-block-duration=744h "$data" \
 		"$work/query-prom" > /dev/null
@@ -61,20 +61,20 @@ if command -v promtool > /dev/null && command -v prometheus > /dev/null; then
 	prometheus --config.file="$work/query-prom.yml" --storage.tsdb.path="$work/query-prom" \
 		--storage.tsdb.retention.time=50y --query.max-samples=100000000 \
 		--web.listen-address="127.0.0.1:$prom_port" 2> "$work/query-prom.log" &
-	pids+=($!)
+	pids+=($!); prom_pid=$!
 	prom_url="http://127.0.0.1:$prom_port"
 	wait_http "$prom_url/-/ready"
 fi
 
 # ---- VictoriaMetrics: the Prometheus text format with millisecond timestamps ----
-vm_url=""
+vm_url="" vm_pid=0
 if command -v victoria-metrics > /dev/null; then
 	vm_port=$(free_port)
 	victoria-metrics -storageDataPath="$work/query-vm" -retentionPeriod=100y \
 		-httpListenAddr="127.0.0.1:$vm_port" -search.maxPointsPerTimeseries=100000 \
 		-search.latencyOffset=0s \
 		> "$work/query-vm.log" 2>&1 &
-	pids+=($!)
+	pids+=($!); vm_pid=$!
 	vm_url="http://127.0.0.1:$vm_port"
 	wait_http "$vm_url/health"
 	awk '!/^#/ { $NF = sprintf("%.0f", $NF * 1000); print }' "$data" |
@@ -91,11 +91,13 @@ if command -v victoria-metrics > /dev/null; then
 	done
 fi
 
-python3 - "$runs" "$start" "$end" "$days" "http://127.0.0.1:$dw_port" "$prom_url" "$vm_url" <<'PY'
-import json, statistics, sys, time, urllib.parse, urllib.request
+python3 - "$runs" "$start" "$end" "$days" "http://127.0.0.1:$dw_port" "$prom_url" "$vm_url" \
+	"$dw_pid" "$prom_pid" "$vm_pid" <<'PY'
+import json, os, statistics, sys, time, urllib.parse, urllib.request
 
 runs, start, end, days = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-servers = [("deploywatch", sys.argv[5]), ("prometheus", sys.argv[6]), ("victoriametrics", sys.argv[7])]
+servers = [("deploywatch", sys.argv[5], int(sys.argv[8])), ("prometheus", sys.argv[6], int(sys.argv[9])),
+           ("victoriametrics", sys.argv[7], int(sys.argv[10]))]
 day = 86400
 # (label, endpoint, params): instant queries at the end of the data, range queries over it.
 queries = [
@@ -121,20 +123,45 @@ def ask(base, endpoint, params):
     res = doc["data"]["result"]
     return t, len(res) if isinstance(res, list) else 1
 
-print("queries on %d days at 10 s (the store bench's dataset), median of %d runs, milliseconds" % (days, runs))
-print("%-34s %12s %12s %12s %9s %9s" % ("query", "deploywatch", "prometheus", "victoria", "dw/prom", "dw/vm"))
+def cpu_s(pid):
+    """utime + stime of a server process, all its threads."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+# Wall time is what a user waits for; server CPU time per query is the work done, which the
+# machine's other load does not inflate (VictoriaMetrics spreads one query over both cores).
+wall, cpu, nseries = {}, {}, {}
 for label, endpoint, params in queries:
-    med = {}
-    for name, base in servers:
+    for name, base, pid in servers:
         if not base:
             continue
         try:
-            ask(base, endpoint, params)  # warm-up: page cache, caches of the server
-            med[name] = statistics.median(ask(base, endpoint, params)[0] for _ in range(runs)) * 1000
+            # warm-up: page cache, caches of the server; and the answer's size, which must be
+            # the same everywhere or the timings compare different work
+            nseries[label, name] = ask(base, endpoint, params)[1]
+            c0 = cpu_s(pid)
+            wall[label, name] = statistics.median(ask(base, endpoint, params)[0] for _ in range(runs)) * 1000
+            cpu[label, name] = (cpu_s(pid) - c0) * 1000 / runs
         except Exception as e:  # an anchor that cannot answer is reported, not fatal
-            print("  %s: %s" % (name, e), file=sys.stderr)
-    cell = lambda n: ("%12.1f" % med[n]) if n in med else "%12s" % "-"
-    ratio = lambda n: ("%8.2fx" % (med["deploywatch"] / med[n])) if n in med and "deploywatch" in med else "%9s" % "-"
-    print("%-34s %s %s %s %s %s" % (label, cell("deploywatch"), cell("prometheus"), cell("victoriametrics"),
-                                    ratio("prometheus"), ratio("victoriametrics")))
+            print("  %s: %s: %s" % (label, name, e), file=sys.stderr)
+
+def table(title, d):
+    print(title)
+    print("%-34s %12s %12s %12s %9s %9s" % ("query", "deploywatch", "prometheus", "victoria", "dw/prom", "dw/vm"))
+    for label, _, _ in queries:
+        cell = lambda n: ("%12.1f" % d[label, n]) if (label, n) in d else "%12s" % "-"
+        ratio = lambda n: ("%8.2fx" % (d[label, "deploywatch"] / d[label, n])) \
+            if (label, n) in d and (label, "deploywatch") in d and d[label, n] > 0 else "%9s" % "-"
+        print("%-34s %s %s %s %s %s" % (label, cell("deploywatch"), cell("prometheus"),
+                                        cell("victoriametrics"), ratio("prometheus"), ratio("victoriametrics")))
+
+for label, _, _ in queries:
+    sizes = {n: nseries[label, n] for _, _, n in [(0, 0, x[0]) for x in servers] if (label, n) in nseries}
+    if len(set(sizes.values())) > 1:
+        print("  %s: answers differ in size (series): %s" % (label, sizes), file=sys.stderr)
+print("queries on %d days at 10 s (the store bench's dataset), %d runs each after a warm-up" % (days, runs))
+table("latency, median, ms (load average %.1f on %d cores)" % (os.getloadavg()[0], os.cpu_count()), wall)
+print()
+table("server CPU per query, ms (utime + stime over the runs / runs; 10 ms clock ticks)", cpu)
 PY

@@ -130,7 +130,8 @@ static void count_values(struct promql_ev *ev, const struct promql_node *n,
 	struct promql_node by = *n;
 
 	/* by(...) also keeps the value label; without(...) keeps it unless it is listed */
-	memcpy(grouping, n->grouping, n->ngrouping * sizeof(*grouping));
+	if (n->ngrouping)
+		memcpy(grouping, n->grouping, n->ngrouping * sizeof(*grouping));
 	if (!n->without) {
 		grouping[n->ngrouping] = label;
 		by.grouping = grouping;

@@ -61,7 +61,8 @@ int promql_api_new(const struct promql_api_options *opt, struct promql_api **out
  */
 void promql_api_set_store(struct promql_api *api, struct store *st);
 
-/* Free the API. No request may be running. NULL is a no-op. */
+/* Free the API. No request may be running (free the HTTP server first). NULL is a no-op. Any
+ * thread. */
 void promql_api_free(struct promql_api *api);
 
 /* One request parameter, decoded. Both strings are borrowed for the call. */

@@ -568,7 +568,12 @@ static bool parse_at(struct parser *p, struct promql_node *target)
 	/* Milliseconds must fit int64, as Prometheus checks before converting. */
 	if (isnan(v) || isinf(v) || v * 1000 >= 9.2233720368547758e18 ||
 	    v * 1000 <= -9.2233720368547758e18) {
-		error_at(p, pos, "timestamp out of bounds for @ modifier: %f", v);
+		/* Go's %f spells the infinities +Inf and -Inf */
+		if (isinf(v) || isnan(v))
+			error_at(p, pos, "timestamp out of bounds for @ modifier: %s",
+				 isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf");
+		else
+			error_at(p, pos, "timestamp out of bounds for @ modifier: %f", v);
 		return false;
 	}
 	target->at = AT_TIME;

@@ -156,8 +156,13 @@ for name in ("__name__", "code", "job", "le", "quantile", "room"):
 check(doc["data"] == sorted(doc["data"]), "labels unsorted: %s" % doc)
 st, doc, _ = api("/api/v1/labels", {"match[]": "temp"})
 check(doc["data"] == ["__name__", "room"], "labels with match[]: %s" % doc)
+# Without match[] every stored value counts, the agent's own deploywatch_http_requests_total{code}
+# included once a tick has stored it.
 st, doc, _ = api("/api/v1/label/code/values")
-check(doc["data"] == ["200", "500"], "label values: %s" % doc)
+check({"200", "500"} <= set(doc["data"]) and doc["data"] == sorted(doc["data"]),
+      "label values: %s" % doc)
+st, doc, _ = api("/api/v1/label/code/values", {"match[]": "req_total"})
+check(doc["data"] == ["200", "500"], "label values with match[]: %s" % doc)
 st, doc, _ = api("/api/v1/label/__name__/values")
 for name in ("lat_bucket", "odd", "req_total", "rpc", "temp"):
     check(name in doc["data"], "__name__ values lack %s: %s" % (name, doc))
@@ -334,8 +339,9 @@ check(cpu1 - cpu0 < bcrypt_budget + elapsed * 0.5,
 asan = "libasan" in run(["ldd", dw])[1]
 rss_bound = (256 if asan else 64) * 1024
 check(rss1 - rss0 < rss_bound, "resident memory grew from %d to %d KiB" % (rss0, rss1))
-print("burst: %.1fs, %d ticks, %.2f CPU-s, RSS %d -> %d KiB, %d health checks all 200" %
-      (elapsed, ticks1 - ticks0, cpu1 - cpu0, rss0, rss1, len(healthy)))
+print("burst: %.1fs, %d ticks, %.2f CPU-s, RSS %d -> %d KiB, %d health checks all 200, slow "
+      "queries answered %s" %
+      (elapsed, ticks1 - ticks0, cpu1 - cpu0, rss0, rss1, len(healthy), sorted(set(results["slow"]))))
 # Still answering, and the right password still works (it is cached).
 st, doc, _ = api("/api/v1/query", {"query": "1+1"})
 check(st == 200, "after the burst: %d %s" % (st, doc))

@@ -18,11 +18,13 @@
  *   eval instant at 10m EXPR      a scalar: "scalar V"; a string: "string TEXT";
  *                                 a range vector: LABELS V@T V@T ... (T in seconds)
  *   eval range from 0 to 10m step 1m EXPR
- *     {job="a"} 1 2 _ 4 ...       one value per step, _ for none (trailing ones may be left out)
+ *     {job="a"} 1 2 _ 4 ...       one value per step, _ for none
  *   eval_fail instant at 0 EXPR   must fail; optional lines "error TEXT" (exact message) and
  *   eval_fail range from 0 to 1m step 1m EXPR       "type bad_data|execution|timeout|..."
  *   limit max_samples N           limits for the following evals (0: default)
  *   limit lookback 1m
+ *   limit deadline_passed 1       a deadline already past (0: none)
+ *   limit cancelled 1             a cancel check that says stop (0: none)
  *
  * Times are durations (10m, 1h30m) or plain seconds. Values compare equal when both are NaN, or
  * both infinite with the same sign, or within 1e-9 relative (or 1e-12 absolute).
@@ -183,6 +185,12 @@ static void __attribute__((format(printf, 2, 3))) failf(struct run *r, const cha
 	va_end(ap);
 	fputc('\n', stdout);
 	r->failures++;
+}
+
+static bool always_cancelled(void *ctx)
+{
+	(void)ctx;
+	return true;
 }
 
 static bool parse_time(const char *s, int64_t *ms)
@@ -496,23 +504,20 @@ static void check_result(struct run *r, struct eval_case *c, const struct promql
 			}
 			e->used = true;
 			if (c->range) {
-				size_t j = 0;
+				size_t j = 0, nsteps = (size_t)((c->end - c->start) / c->step) + 1;
 
-				for (size_t k = 0; k < e->n || j < s->npoints; k++) {
+				/* exactly the expected steps, each with its value */
+				for (size_t k = 0; ok && k < nsteps; k++) {
 					int64_t t = c->start + (int64_t)k * c->step;
 					bool want = k < e->n && e->present[k];
+					bool got = j < s->npoints && s->points[j].t_ms == t;
 
-					if (j < s->npoints && s->points[j].t_ms == t) {
-						if (!want || !value_eq(s->points[j].v, e->v[k]))
-							ok = false;
-						j++;
-					} else if (want || j < s->npoints) {
-						if (want || k > (size_t)((c->end - c->start) / c->step))
-							ok = false;
-					}
-					if (!ok || k > 100000)
-						break;
+					if (want != got || (got && !value_eq(s->points[j].v, e->v[k])))
+						ok = false;
+					j += got;
 				}
+				if (j != s->npoints || e->n > nsteps)
+					ok = false;
 			} else if (res->type == PROMQL_TYPE_MATRIX) {
 				if (s->npoints != e->n)
 					ok = false;
@@ -688,7 +693,7 @@ static void run_file(const char *path, bool use_store, int *failures)
 	FILE *f = fopen(path, "r");
 	struct run r = { .file = path, .use_store = use_store };
 	struct eval_case c = { 0 };
-	bool in_case = false, loading = false, dirty = false;
+	bool in_case = false, loading = false, dirty = true; /* the store starts empty */
 	int64_t interval = 0;
 	char line[8192];
 
@@ -751,6 +756,11 @@ static void run_file(const char *path, bool use_store, int *failures)
 					r.lim.max_samples = strtoull(val, NULL, 10);
 				else if (!strcmp(what, "lookback") && parse_time(val, &ms))
 					r.lim.lookback_ms = ms;
+				else if (!strcmp(what, "deadline_passed"))
+					/* 1 ns after the monotonic clock's start: always past */
+					r.lim.deadline_ns = atoi(val) ? 1 : 0;
+				else if (!strcmp(what, "cancelled"))
+					r.lim.cancelled = atoi(val) ? always_cancelled : NULL;
 				else
 					failf(&r, "bad limit");
 			}
