@@ -37,6 +37,10 @@
 #define PENDING_SAMPLES_MAX ((size_t)1 << 20)
 /* Old chunks deleted per tick: small steps so retention never stalls an append. */
 #define RETENTION_CHUNKS_PER_TICK 64
+/* A file written continuously is read at most this often: a line after a quiet spell is read at
+ * once (latency), a steady stream is read in batches (one wake-up per batch, not per line: the
+ * wake-up, not the parsing, is what a line costs). */
+#define TAIL_COALESCE_MS 4
 /* How often to try again to open a store that could not be opened. */
 #define STORE_RETRY_MS 60000
 
@@ -493,6 +497,15 @@ static void catch_up(struct agent *ag)
 	do
 		tail_process(ag->tail, clock_now_ms());
 	while (tail_deadline(ag->tail) <= clock_now_ms() && clock_now_ms() < until);
+	/* The last entry of each file completes at its idle timeout: wait for it, so the first
+	 * stored tick does not come before it and make it late. */
+	if (tail_deadline(ag->tail) - clock_now_ms() <= ag->cfg->tail.idle_timeout) {
+		int64_t wait = tail_deadline(ag->tail) - clock_now_ms();
+
+		if (wait > 0)
+			poll(NULL, 0, (int)wait);
+		tail_process(ag->tail, clock_now_ms());
+	}
 }
 
 int cmd_run(int argc, char **argv)
@@ -507,7 +520,8 @@ int cmd_run(int argc, char **argv)
 	char err[1024];
 	int opt, rc, sigfd, exit_code = EXIT_OK;
 	bool running = true;
-	int64_t interval, next_ms;
+	int64_t interval, next_ms, tail_read_ms = INT64_MIN / 2;
+	bool paused;
 
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":c:h", options, NULL)) != -1) {
@@ -634,13 +648,36 @@ int cmd_run(int argc, char **argv)
 		wake = next_ms;
 		if (ag.tail && tail_deadline(ag.tail) < wake)
 			wake = tail_deadline(ag.tail);
+		paused = ag.tail && now - tail_read_ms < TAIL_COALESCE_MS;
+		if (paused) {
+			/* Just read: let a steady writer's lines gather for a moment. */
+			pfd[1].fd = -1;
+			if (tail_read_ms + TAIL_COALESCE_MS < wake)
+				wake = tail_read_ms + TAIL_COALESCE_MS;
+		}
 		rc = poll(pfd, 2, wake > now ? (int)(wake - now) : 0);
 		if (rc < 0 && errno != EINTR) {
 			log_error("agent", "poll: %s", strerror(errno));
 			break;
 		}
-		if (ag.tail && (pfd[1].revents & POLLIN || clock_now_ms() >= tail_deadline(ag.tail)))
-			process_tail(&ag);
+		now = clock_now_ms();
+		if (ag.tail) {
+			bool ready = pfd[1].revents & POLLIN;
+
+			if (paused && now - tail_read_ms >= TAIL_COALESCE_MS) {
+				struct pollfd q = { .fd = tail_fd(ag.tail), .events = POLLIN };
+
+				ready = poll(&q, 1, 0) == 1;
+			}
+			if (ready) {
+				process_tail(&ag);
+				tail_read_ms = now;
+			} else if (now >= tail_deadline(ag.tail)) {
+				process_tail(&ag);
+			}
+		}
+		if (!(pfd[0].revents & POLLIN))
+			continue;
 		while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 			if (si.ssi_signo == SIGHUP) {
 				log_info("config", "SIGHUP: reloading %s", ag.cfg->file);

@@ -74,6 +74,7 @@ struct tsource {
 	bool dirty;             /* an event said: look at this source again */
 	bool none_logged;       /* "matches no file yet" was logged */
 	bool cap_logged;
+	bool unmatched_logged;
 	int64_t floor;          /* start-up: the latest tick of its path records (INT64_MIN: none) */
 	struct series *m_entries, *m_unmatched, *m_late, *m_events, *m_files;
 };
@@ -227,9 +228,14 @@ static void sink_unmatched(void *ctx, const char *text, size_t len)
 {
 	struct tsource *src = ctx;
 
-	(void)text;
-	(void)len;
 	add(src->m_unmatched, 1);
+	/* Once per source: the metric counts the rest. */
+	if (!src->unmatched_logged)
+		log_warn("tail", "source %s: an entry matches no pattern of format %s (counted in "
+				 "deploywatch_tail_unmatched_entries_total; logged once): %.*s",
+			 src->cfg->name, config_format_name(src->cfg->format), (int)(len > 120 ? 120 : len),
+			 text);
+	src->unmatched_logged = true;
 }
 
 static int on_entry(void *ctx, const struct ml_entry *e)
@@ -329,8 +335,13 @@ static void truncated(struct tfile *tf, const struct stat *st)
 	add(tf->m_truncations, 1);
 }
 
-/* Read what the file gained, up to the budget. */
-static void read_file(struct tail *t, struct tfile *tf)
+/*
+ * Read what the file gained, up to the budget. A file that shrank was truncated; one truncated
+ * and written again past our offset before we looked (copytruncate under a busy writer) is
+ * caught by its first bytes, compared before every read when 'verify' (a 1 KiB pread from the
+ * page cache, against reading from a wrong offset).
+ */
+static void read_file_v(struct tail *t, struct tfile *tf, bool verify)
 {
 	struct stat st;
 	ssize_t n;
@@ -341,7 +352,8 @@ static void read_file(struct tail *t, struct tfile *tf)
 		file_error(tf, -errno, "stat");
 		return;
 	}
-	if (tf->path && (st.st_size < (off_t)tf->rd.offset || !tail_id_matches(tf->fd, &st, &tf->id)))
+	if (tf->path && (st.st_size < (off_t)tf->rd.offset ||
+			 (verify && !tail_id_matches(tf->fd, &st, &tf->id))))
 		truncated(tf, &st);
 	else if (tf->id.sig_len < TAIL_SIG_MAX && st.st_size > (off_t)tf->id.sig_len)
 		tail_id_take(tf->fd, &st, &tf->id);
@@ -359,6 +371,11 @@ static void read_file(struct tail *t, struct tfile *tf)
 	if (tf->more)
 		t->busy = true;
 	publish(tf, t->now, st.st_size);
+}
+
+static void read_file(struct tail *t, struct tfile *tf)
+{
+	read_file_v(t, tf, true);
 }
 
 /* Read to the end now, whatever the budget (rotation, shutdown). */
@@ -904,7 +921,7 @@ static void on_watch(void *ctx, int wd, enum tail_watch_kind kind, const char *n
 
 				if (tf->path && !strcmp(tf->dir, t->dirs[k].path) &&
 				    !strcmp(tf->base, name))
-					read_file(t, tf);
+					read_file_v(t, tf, true);
 			}
 		}
 		if (kind == TAIL_EV_CHANGED && !name) {
@@ -923,7 +940,7 @@ static void on_watch(void *ctx, int wd, enum tail_watch_kind kind, const char *n
 			if (tf->wd != wd)
 				continue;
 			if (kind == TAIL_EV_MODIFIED)
-				read_file(t, tf);
+				read_file_v(t, tf, true);
 			else
 				src->dirty = true;
 		}

@@ -157,6 +157,26 @@ void tail_reader_reset(struct tail_reader *r, uint64_t offset)
 	r->offset = r->line_start = offset;
 }
 
+/* Whether every byte is ASCII and not NUL, eight at a time: most log lines, which then need no
+ * UTF-8 decoding at all. */
+static bool plain_ascii(const char *s, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, s + i, 8);
+		if ((w & highs) || ((w - ones) & ~w & highs))
+			return false;
+	}
+	for (; i < n; i++)
+		if ((unsigned char)s[i] - 1u >= 0x7fu)
+			return false;
+	return true;
+}
+
 /* NUL bytes and invalid UTF-8 become U+FFFD, so no label made from a line breaks an exposition. */
 static const char *repair(struct tail_reader *r, const char *line, size_t *len)
 {
@@ -164,7 +184,7 @@ static const char *repair(struct tail_reader *r, const char *line, size_t *len)
 	const unsigned char *p = (const unsigned char *)line;
 	size_t i = 0, n = *len;
 
-	if (!memchr(line, 0, n) && model_utf8_valid(line, n))
+	if (plain_ascii(line, n) || (!memchr(line, 0, n) && model_utf8_valid(line, n)))
 		return line;
 	buf_reset(&r->fixed);
 	while (i < n) {
@@ -272,6 +292,9 @@ ssize_t tail_reader_read(struct tail_reader *r, int fd, size_t budget, tail_line
 			break;
 		total += (size_t)n;
 		if (tail_reader_feed(r, chunk, (size_t)n, fn, ctx))
+			break;
+		/* A short read of a regular file is its end for now: no second call to learn it. */
+		if ((size_t)n < want)
 			break;
 	}
 	return (ssize_t)total;

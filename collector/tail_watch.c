@@ -24,7 +24,9 @@
 
 #define DIR_EVENTS (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_MODIFY | IN_ATTRIB | \
 		    IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
-#define FILE_EVENTS (IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF)
+/* A file's writes are seen through its directory's IN_MODIFY (one event per write, not two); its
+ * own watch says when it moves, goes or changes access. */
+#define FILE_EVENTS (IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF)
 
 struct tail_watch {
 	int fd;

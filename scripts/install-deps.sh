@@ -4,7 +4,8 @@
 # Run as root (or through sudo). Usage: scripts/install-deps.sh [build|test|bench]
 #   build  compiler, CMake and the libraries the agent links
 #   test   build + cmocka, Prometheus (promtool, integration scrape), node_exporter, curl
-#   bench  test + wrk, bc, victoria-metrics (the query benchmark's fastest anchor)
+#   bench  test + wrk, bc, victoria-metrics (the query benchmark's fastest anchor), mtail (the log
+#          tailer bench compares with it)
 set -eu
 
 level=${1:-test}
@@ -12,7 +13,7 @@ level=${1:-test}
 build_pkgs="build-essential cmake pkg-config libinotifytools0-dev liblmdb-dev libmicrohttpd-dev
 libpcre2-dev zlib1g-dev libyaml-dev libcrypt-dev libgnutls28-dev"
 test_pkgs="libcmocka-dev prometheus prometheus-node-exporter curl python3 lmdb-utils"
-bench_pkgs="wrk bc victoria-metrics"
+bench_pkgs="wrk bc victoria-metrics mtail"
 
 case "$level" in
 build) want="$build_pkgs" ;;

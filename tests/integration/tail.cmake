@@ -1,1 +1,2 @@
 dw_integration_test(integration_tail_rotation test_tail_rotation.py)
+dw_integration_test(integration_tail_input test_tail_input.py)

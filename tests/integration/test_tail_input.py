@@ -1,0 +1,255 @@
+"""The tailer against bad input, log time and replay, with the real binary.
+
+Bad input, each a self-metric and a log line while tailing goes on (a good entry written after
+it is counted): a binary file (NUL bytes, invalid UTF-8), a 50 MiB line, a log of only
+continuation lines, an unreadable file (the agent runs as an unprivileged user; the file is
+made readable later, as after logrotate's chmod), a file deleted while it is being read.
+Log time: entries written while the agent was stopped are stored at their log time. Replay:
+yesterday's file (plain and .gz) lands at yesterday's times in `dump`, and the same file
+replayed again, or a file the agent already counted, is not counted twice.
+"""
+import gzip
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from dwtest import (Agent, _children, args, check, fail, http_get, run,  # noqa: E402
+                    wait_until, write)
+
+NOBODY = 65534
+
+
+def config(work, logdir, extra=""):
+    return write(os.path.join(work, "deploywatch.yml"), """\
+storage:
+  path: %s/data
+  sample_interval: 1s
+web:
+  listen_address: 127.0.0.1:0
+sources:
+  - name: app
+    path: %s/*.log
+    format: laravel
+system:
+  filesystems: [/]
+tail:
+  idle_timeout: 100ms
+  check_interval: 300ms
+  max_line_size: 64KB
+%s""" % (work, logdir, extra))
+
+
+class NobodyAgent(Agent):
+    """The agent as an unprivileged user, so file permissions apply."""
+
+    def __init__(self, binary, cfg, work):
+        self.log_path = os.path.join(work, "agent.log")
+        self.log = open(self.log_path, "w")
+        cmd = [binary, "run", "-c", cfg]
+        if os.geteuid() == 0:
+            cmd = ["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups"] + cmd
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=self.log)
+        _children.append(self.proc)
+        self.port = None
+
+
+def metrics(agent):
+    _, _, body = http_get(agent.url("/metrics"))
+    return body.decode()
+
+
+def value(agent, name, **labels):
+    total = 0.0
+    found = False
+    for m in re.finditer(r'^%s(\{[^}]*\})? (\S+)$' % re.escape(name), metrics(agent), re.M):
+        have = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(1) or ""))
+        if all(have.get(k) == v for k, v in labels.items()):
+            total += float(m.group(2))
+            found = True
+    return total if found else None
+
+
+def entry(level, msg, ts="2026-12-01 10:00:00"):
+    return "[%s] production.%s: %s\n" % (ts, level, msg)
+
+
+def append(path, text, mode="a"):
+    with open(path, mode) as f:
+        f.write(text)
+
+
+def wait_value(agent, what, name, want, **labels):
+    wait_until("%s (%s%s == %s)" % (what, name, labels, want),
+               lambda: value(agent, name, **labels) == want, timeout=60)
+
+
+def bad_input(a):
+    work = os.path.join(a.workdir, "bad")
+    logdir = os.path.join(work, "logs")
+    os.makedirs(logdir)
+    cfg = config(work, logdir)
+    for d in (work, logdir):
+        os.chown(d, NOBODY, NOBODY)
+    good = os.path.join(logdir, "good.log")
+    append(good, entry("INFO", "start"))
+    locked = os.path.join(logdir, "locked.log")
+    append(locked, entry("ERROR", "behind a chmod"))
+    os.chmod(locked, 0)
+    agent = NobodyAgent(a.binary, cfg, work)
+    agent.wait_listening()
+    agent.wait_log(r'msg="deploywatch \S+ started')
+    wait_value(agent, "the first entry", "laravel_log_entries_total", 1, level="info")
+
+    # Unreadable: logged, counted, retried; followed once readable.
+    if os.geteuid() == 0:
+        agent.wait_log(r'cannot open [^"]*locked.log: Permission denied')
+        check((value(agent, "deploywatch_tail_errors_total") or 0) >= 1, "no open error counted")
+    os.chmod(locked, 0o644)
+    wait_value(agent, "the unlocked file", "laravel_log_entries_total", 1, level="error")
+
+    # Binary: NUL bytes and invalid UTF-8 are repaired, never a crash; tailing goes on.
+    binary = os.path.join(logdir, "binary.log")
+    with open(binary, "wb") as f:
+        f.write(bytes(range(256)) * 64 + b"\n\x00\x00\xff\xfe\n")
+        f.write(entry("WARNING", "after binary \xff").encode("latin-1"))
+    wait_value(agent, "the entry after the binary bytes", "laravel_log_entries_total", 1,
+               level="warning")
+    check(value(agent, "deploywatch_tail_repaired_lines_total", path=binary) >= 1,
+          "binary lines not counted as repaired")
+    agent.wait_log(r'binary.log: \d+ line\(s\) with NUL bytes or invalid UTF-8, repaired')
+    check(value(agent, "deploywatch_tail_unmatched_entries_total") >= 1, "no unmatched entry")
+    # The exposition stays valid UTF-8 whatever the input was.
+    metrics(agent).encode("utf-8")
+
+    # A 50 MiB line: cut at max_line_size, counted, and the next entry counted.
+    long = os.path.join(logdir, "long.log")
+    with open(long, "w") as f:
+        f.write(entry("DEBUG", "before"))
+        chunk = "x" * (1 << 20)
+        f.write("[2026-12-01 10:00:00] production.NOTICE: ")
+        for _ in range(50):
+            f.write(chunk)
+        f.write("\n")
+        f.write(entry("DEBUG", "after"))
+    wait_value(agent, "the entries around a 50 MiB line", "laravel_log_entries_total", 2,
+               level="debug")
+    wait_value(agent, "the 50 MiB line", "laravel_log_entries_total", 1, level="notice")
+    check(value(agent, "deploywatch_tail_long_lines_total", path=long) == 1, "long line not counted")
+    agent.wait_log(r'long.log: 1 line\(s\) longer than 65536 bytes, cut there; tailing goes on')
+
+    # Only continuation lines: unmatched entries, logged, counted; tailing goes on.
+    cont = os.path.join(logdir, "cont.log")
+    before = value(agent, "deploywatch_tail_unmatched_entries_total")
+    append(cont, "".join("#%d /var/www/app/x.php(%d): f()\n" % (i, i) for i in range(50)))
+    append(cont, entry("CRITICAL", "after continuation lines"))
+    wait_value(agent, "the entry after continuation lines", "laravel_log_entries_total", 1,
+               level="critical")
+    check(value(agent, "deploywatch_tail_unmatched_entries_total") > before,
+          "continuation lines without an entry were not counted as unmatched")
+    check(re.search(r'matches no pattern of format laravel', agent.text()),
+          "no log line for unmatched entries")
+
+    # Deleted while read: 40 MB is read in 4 MiB steps; the file goes mid-way, the agent holds
+    # it open and counts every entry.
+    big = os.path.join(logdir, "big.log")
+    n = 400000
+    with open(big, "w") as f:
+        for i in range(n):
+            f.write(entry("ALERT", "bulk entry %d with some padding to make it long" % i))
+    wait_until("the agent to start reading big.log",
+               lambda: (value(agent, "deploywatch_tail_bytes_total", path=big) or 0) > 0, 30, 0.001)
+    os.unlink(big)
+    wait_value(agent, "every entry of a file deleted while read", "laravel_log_entries_total", n,
+               level="alert")
+    agent.wait_log(r'big.log is gone; reading it to its end')
+    append(good, entry("INFO", "still tailing"))
+    wait_value(agent, "tailing after everything", "laravel_log_entries_total", 2, level="info")
+    check(agent.stop() == 0, "agent exit status")
+    print("bad input: each counted and logged; tailing went on")
+
+
+def dump(a, cfg, sel):
+    rc, out, err = run([a.binary, "dump", "-c", cfg, "-m", sel])
+    check(rc == 0, "dump failed: %s" % err)
+    res = []
+    for line in out.splitlines():
+        m = re.match(r'(\{.*\}) (\S+) (\d+)$', line)
+        if m:
+            res.append((m.group(1), float(m.group(2)), int(m.group(3))))
+    return res
+
+
+def log_time_and_replay(a):
+    work = os.path.join(a.workdir, "time")
+    logdir = os.path.join(work, "logs")
+    os.makedirs(logdir)
+    cfg = config(work, logdir)
+    day = 24 * 3600
+    now = int(time.time())
+    yesterday = now - day
+
+    def ts(t):
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+
+    # Replay of yesterday's rotated file, compressed: at yesterday's times.
+    old = os.path.join(work, "laravel.log.1")
+    text = "".join(entry("ERROR", "replayed %d" % i, ts(yesterday + 60 * i)) for i in range(10))
+    write(old, text)
+    with open(old, "rb") as src, gzip.open(old + ".gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    rc, out, err = run([a.binary, "replay", "-c", cfg, "--source", "app", old + ".gz"])
+    check(rc == 0, "replay failed (%d): %s %s" % (rc, out, err))
+    check("10 entries" in out, "replay summary: %r" % out)
+    samples = dump(a, cfg, 'laravel_log_entries_total{level="error"}')
+    check(len(samples) == 10, "expected 10 samples at log time, got %s" % samples)
+    for i, (_, v, t) in enumerate(samples):
+        g = ((yesterday + 60 * i) * 1000 + 999) // 1000 * 1000
+        check(v == i + 1 and t == g, "sample %d: %s, want %d at %d" % (i, samples[i], i + 1, g))
+    # The same content again, plain this time: already counted.
+    rc, out, err = run([a.binary, "replay", "-c", cfg, "--source", "app", old])
+    check(rc == 0 and "0 entries" in out and "already counted" in out,
+          "second replay: %r %r" % (out, err))
+    check(len(dump(a, cfg, 'laravel_log_entries_total{level="error"}')) == 10,
+          "a second replay changed the store")
+
+    # The agent: entries written while it was stopped are stored at their log time.
+    live = os.path.join(logdir, "laravel.log")
+    write(live, entry("WARNING", "first", ts(now - 7200)))
+    agent = Agent(a.binary, cfg, work)
+    agent.wait_listening()
+    wait_value(agent, "the first live entry", "laravel_log_entries_total", 1, level="warning")
+    check(agent.stop() == 0, "agent exit status")
+    stopped_at = int(time.time())
+    append(live, entry("WARNING", "while down", ts(stopped_at - 3600)))
+    agent = Agent(a.binary, cfg, work, name="agent2")
+    agent.wait_listening()
+    wait_value(agent, "the entry written while stopped", "laravel_log_entries_total", 2,
+               level="warning")
+    check(agent.stop() == 0, "agent exit status")
+    samples = dump(a, cfg, 'laravel_log_entries_total{level="warning"}')
+    at = [t for _, v, t in samples if v == 1]
+    check(at and at[0] == (now - 7200) * 1000, "first entry not at its log time: %s" % samples[:3])
+    # The one written while stopped is late for the series (it has samples since): it counts at
+    # the first sample after the restart, and the late counter says so.
+    check(samples[-1][1] == 2, "last stored value %s" % (samples[-1],))
+    # A replay of the file the agent follows counts nothing new.
+    rc, out, err = run([a.binary, "replay", "-c", cfg, "--source", "app", live])
+    check(rc == 0 and "0 entries" in out, "replay of a followed file: %r %r" % (out, err))
+    print("log time and replay: at log time, counted once")
+
+
+def main():
+    a = args()
+    bad_input(a)
+    log_time_and_replay(a)
+
+
+if __name__ == "__main__":
+    main()
