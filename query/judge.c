@@ -70,6 +70,7 @@ const char *judge_result_name(enum judge_result r)
 	case JUDGE_INCONCLUSIVE: return "INCONCLUSIVE";
 	case JUDGE_ERROR: return "ERROR";
 	case JUDGE_WARN: return "WARN";
+	case JUDGE_SKIP: return "SKIP";
 	}
 	return "?";
 }
@@ -326,9 +327,15 @@ static void judge_value(struct judge_check_result *cr,
 		snprintf(cr->reason, sizeof(cr->reason), "query failed: %s", err);
 		return;
 	}
+	if (isnan(cr->win_value) && isnan(cr->base_value)) {
+		cr->result = JUDGE_SKIP;
+		snprintf(cr->reason, sizeof(cr->reason),
+			 "no data before nor after the marker: not collected here");
+		return;
+	}
 	if (isnan(cr->win_value)) {
 		cr->result = JUDGE_INCONCLUSIVE;
-		snprintf(cr->reason, sizeof(cr->reason), "no data in the window");
+		snprintf(cr->reason, sizeof(cr->reason), "data before the marker, none in the window");
 		return;
 	}
 	/* the tighter of the ceiling and max_ratio x baseline (when the baseline has a value) */
@@ -444,7 +451,7 @@ int judge_run(const char *deploy, const struct judge_check *checks, size_t nchec
 	struct judge_report *r;
 	struct period pb, pw;
 	int64_t t0 = clock_mono_ns(), win_start, win_end;
-	size_t nfail = 0, nincon = 0;
+	size_t nfail = 0, nincon = 0, nskip = 0;
 	char qerr[200];
 	size_t n;
 	int rc;
@@ -523,6 +530,8 @@ int judge_run(const char *deploy, const struct judge_check *checks, size_t nchec
 			nfail++;
 		else if (cr->result == JUDGE_ERROR || cr->result == JUDGE_INCONCLUSIVE)
 			nincon++;
+		else if (cr->result == JUDGE_SKIP)
+			nskip++;
 	}
 
 	if (st && !r->opt.new_exceptions_off) {
@@ -567,8 +576,15 @@ int judge_run(const char *deploy, const struct judge_check *checks, size_t nchec
 			 (long long)((r->opt.marker_ms + r->opt.window_ms - r->opt.now_ms) / 1000));
 	} else {
 		r->verdict = JUDGE_PASS;
-		snprintf(r->summary, sizeof(r->summary), "%zu checks passed over %.0f requests",
-			 nchecks, r->win_traffic);
+		snprintf(r->summary, sizeof(r->summary),
+			 "%zu checks passed over %.0f requests or entries%s%s", nchecks - nskip,
+			 r->win_traffic, nskip ? ", not collected here: " : "", "");
+		for (size_t i = 0, w = strlen(r->summary); i < nchecks && w < sizeof(r->summary);
+		     i++)
+			if (r->checks[i].result == JUDGE_SKIP)
+				w += (size_t)snprintf(r->summary + w, sizeof(r->summary) - w, "%s%s",
+						      r->summary[w - 1] == ' ' ? "" : ", ",
+						      checks[i].name);
 	}
 out:
 	r->elapsed_ms = (double)(clock_mono_ns() - t0) / 1e6;

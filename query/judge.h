@@ -118,9 +118,11 @@ enum judge_result {
 	JUDGE_INCONCLUSIVE = 2,
 	JUDGE_ERROR = 3,  /* the query failed: reported, never counted as passed */
 	JUDGE_WARN = 4,   /* a warning-severity check over its limit; the verdict does not fail */
+	JUDGE_SKIP = 5,   /* a value check with no data before nor after the marker: not collected
+			   * on this host (data that vanishes after the marker is INCONCLUSIVE) */
 };
 
-/* "PASS", "FAIL", "INCONCLUSIVE", "ERROR", "WARN". */
+/* "PASS", "FAIL", "INCONCLUSIVE", "ERROR", "WARN", "SKIP". Static strings; pure. */
 const char *judge_result_name(enum judge_result r);
 
 /* A series of a check over baseline and window, for the sparkline (NaN: no point). */
