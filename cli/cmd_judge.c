@@ -56,32 +56,6 @@ static void judge_usage(FILE *out)
 		"  -h, --help         show this help\n");
 }
 
-/* The config's checks as the judge reads them; borrowed from cfg. */
-static struct judge_check *checks_from_config(const struct config *cfg, size_t *n)
-{
-	struct judge_check *v;
-
-	*n = cfg->judge.nchecks;
-	v = xcalloc(*n ? *n : 1, sizeof(*v));
-	for (size_t i = 0; i < *n; i++) {
-		const struct config_check *c = &cfg->judge.checks[i];
-
-		v[i].name = c->name;
-		v[i].expr = c->expr;
-		v[i].description = c->description;
-		v[i].kind = c->kind == CONFIG_CHECK_COUNT   ? JUDGE_KIND_COUNT
-			    : c->kind == CONFIG_CHECK_VALUE ? JUDGE_KIND_VALUE
-							    : JUDGE_KIND_ALERT;
-		v[i].severity = c->warning ? JUDGE_SEV_WARNING : JUDGE_SEV_CRITICAL;
-		v[i].exposure = c->exposure;
-		v[i].max = c->max;
-		v[i].max_ratio = isnan(c->max_ratio) && c->kind == CONFIG_CHECK_COUNT ? 1.5
-											: c->max_ratio;
-		v[i].min_events = c->min_events;
-	}
-	return v;
-}
-
 /* Run the rollback command once: /bin/sh -c CMD with the verdict in the environment. Nothing in
  * it comes from the network: CMD is the operator's own command line. */
 static int run_on_fail(const char *cmd, const struct judge_report *r)
@@ -158,21 +132,14 @@ static int judge_once(struct store *st, const struct config *cfg, const struct j
 		.max_points = (size_t)cfg->query.max_points_per_series + 1,
 	};
 	judge_backend_local(&be, &local, &src, &lim);
-	memset(&o, 0, sizeof(o));
-	o.marker_ms = d->at_ms;
-	o.now_ms = now;
-	o.baseline_ms = a->baseline ? a->baseline : cfg->judge.baseline;
-	o.window_ms = a->window ? a->window : cfg->judge.window;
-	o.warmup_ms = cfg->judge.warmup;
-	if (o.warmup_ms >= o.window_ms)
-		o.warmup_ms = o.window_ms / 10; /* a short window keeps a proportionate warm-up */
-	o.lookback_ms = cfg->judge.lookback;
-	o.alpha = cfg->judge.alpha;
-	o.min_traffic = cfg->judge.min_traffic;
-	o.traffic = cfg->judge.traffic;
-	o.new_exception_min_count = cfg->judge.new_exception_min_count;
-	o.new_exceptions_warn = cfg->judge.new_exceptions == 1;
-	o.new_exceptions_off = cfg->judge.new_exceptions == 2;
+	cli_judge_options(cfg, d->at_ms, now, &o);
+	if (a->baseline)
+		o.baseline_ms = a->baseline;
+	if (a->window) {
+		o.window_ms = a->window;
+		if (o.warmup_ms >= o.window_ms)
+			o.warmup_ms = o.window_ms / 10;
+	}
 	rc = judge_run(d->name, checks, nchecks, &o, &be, st, out, err, sizeof(err));
 	store_reader_end(rd);
 	if (rc) {
@@ -277,7 +244,7 @@ int cmd_judge(int argc, char **argv)
 	if (code)
 		return code;
 	if (cfg->judge.nchecks) {
-		own = checks_from_config(cfg, &nchecks);
+		own = cli_judge_checks(cfg, &nchecks);
 		checks = own;
 	} else {
 		checks = judge_default_checks(&nchecks);

@@ -127,4 +127,56 @@ rc, out, err = dwtest.run([a.binary, "judge", "-c", cfg, "--deploy", "nope"])
 check(rc == 66 and "nope" in err, "an unknown deploy: %d %s" % (rc, err))
 rc, out, err = dwtest.run([a.binary, "judge", "-c", cfg, "--window", "soon"])
 check(rc == 64, "a bad --window: %d" % rc)
+
+# The agent: markers and the latest verdict as metrics, GET/POST /api/v1/deploys, GET /api/v1/judge.
+bad_dir = os.path.join(a.workdir, "bad")
+agent_cfg = dwtest.write(os.path.join(bad_dir, "agent.yml"), """\
+storage:
+  path: %s/data
+  retention: 3650d
+  sample_interval: 1s
+web:
+  listen_address: 127.0.0.1:0
+sources: []
+""" % bad_dir)
+agent = dwtest.Agent(a.binary, agent_cfg, bad_dir)
+agent.wait_listening()
+
+
+def judged():
+    st, _, body = dwtest.http_get(agent.url("/api/v1/judge"))
+    return st == 200 and json.loads(body)
+
+
+j = dwtest.wait_until("the agent's judgement", judged)
+check(j["data"]["verdict"] == "FAIL" and j["data"]["deploy"] == "release-2", str(j)[:300])
+
+
+def metrics_have(*want):
+    st, _, body = dwtest.http_get(agent.url("/metrics"))
+    text = body.decode()
+    return st == 200 and all(w in text for w in want) and text
+
+
+text = dwtest.wait_until("the verdict metrics", lambda: metrics_have(
+    'deploywatch_deploy_timestamp_seconds{deploy="release-2"} %d' % judge_logs.MARKER.timestamp(),
+    'deploywatch_verdict{deploy="release-2",check="verdict"} 0',
+    'deploywatch_verdict{deploy="release-2",check="http_5xx_ratio"} 0'))
+st, _, body = dwtest.http_get(agent.url("/api/v1/deploys"))
+check(st == 200 and json.loads(body)["data"][0]["name"] == "release-2", body[:200])
+req = dwtest.urllib.request.Request(agent.url("/api/v1/deploys"), method="POST",
+                                    data=b"name=release-3&note=hotfix")
+with dwtest.urllib.request.urlopen(req, timeout=10) as r:
+    check(r.status == 200 and json.loads(r.read())["data"]["name"] == "release-3", "POST")
+req = dwtest.urllib.request.Request(agent.url("/api/v1/deploys"), method="POST",
+                                    data=b"name=&note=x")
+try:
+    dwtest.urllib.request.urlopen(req, timeout=10)
+    check(False, "an empty deploy name was accepted")
+except dwtest.urllib.error.HTTPError as e:
+    check(e.code == 400, "an empty deploy name: %d" % e.code)
+dwtest.wait_until("release-3 exported", lambda: metrics_have(
+    'deploywatch_deploy_timestamp_seconds{deploy="release-3"}',
+    'deploywatch_verdict{deploy="release-3",check="verdict"} -1'))
+check(agent.stop() == 0, "the agent's exit")
 print("ok")
