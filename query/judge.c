@@ -150,6 +150,38 @@ static int local_instant(void *ctx, const char *expr, int64_t t_ms, bool sum, do
 	return rc;
 }
 
+static int local_range(void *ctx, const char *expr, int64_t start_ms, int64_t step_ms, size_t n,
+		       bool sum, double *v, char *err, size_t errlen)
+{
+	const struct judge_local *l = ctx;
+	struct promql_expr *e = NULL;
+	struct promql_result *res = NULL;
+	int rc;
+
+	rc = promql_parse(expr, &e, err, errlen);
+	if (rc)
+		return rc;
+	rc = promql_eval_range(e, l->src, start_ms, start_ms + (int64_t)(n - 1) * step_ms, step_ms,
+			       &l->limits, &res, err, errlen);
+	promql_expr_free(e);
+	if (rc)
+		return rc;
+	if (res->type == PROMQL_TYPE_MATRIX) {
+		for (size_t i = 0; i < res->nseries; i++) {
+			const struct promql_series *se = &res->series[i];
+
+			for (size_t k = 0; k < se->npoints; k++) {
+				int64_t off = se->points[k].t_ms - start_ms;
+
+				if (off >= 0 && off % step_ms == 0 && (size_t)(off / step_ms) < n)
+					judge_fold(&v[off / step_ms], se->points[k].v, sum);
+			}
+		}
+	}
+	promql_result_free(res);
+	return 0;
+}
+
 void judge_fold(double *acc, double x, bool sum)
 {
 	if (isnan(x))
@@ -168,6 +200,7 @@ void judge_backend_local(struct judge_backend *be, struct judge_local *l,
 	l->src = src;
 	l->limits = *lim;
 	be->instant = local_instant;
+	be->range = local_range;
 	be->ctx = l;
 }
 
@@ -199,19 +232,21 @@ static void sparkline(const struct judge_report *r, const struct judge_check *c,
 	const struct judge_options *o = &r->opt;
 	int64_t from = o->marker_ms - o->baseline_ms;
 	int64_t step = (o->baseline_ms + o->window_ms) / JUDGE_SPARK_POINTS;
-	char err[64];
+	char err[64], expr[JUDGE_MAX_EXPR];
+	size_t n = 0;
 
 	for (size_t i = 0; i < JUDGE_SPARK_POINTS; i++) {
-		int64_t t = from + (int64_t)(i + 1) * step;
-		size_t n;
-
 		spark[i] = NAN;
-		if (t > o->now_ms || step <= 0)
-			continue;
-		if (eval_one(be, c->expr, t, step, c->kind == JUDGE_KIND_COUNT ? FOLD_SUM : FOLD_MAX,
-			     &spark[i], &n, err, sizeof(err)))
-			spark[i] = NAN;
+		if (from + (int64_t)(i + 1) * step <= o->now_ms)
+			n = i + 1;
 	}
+	if (step <= 0 || n == 0 || expand(c->expr, step, expr, sizeof(expr)))
+		return;
+	/* a failing query leaves the points NaN: the check's own result reports the error */
+	if (be->range(be->ctx, expr, from + step, step, n, c->kind == JUDGE_KIND_COUNT, spark, err,
+		      sizeof(err)))
+		for (size_t i = 0; i < JUDGE_SPARK_POINTS; i++)
+			spark[i] = NAN;
 }
 
 struct period {

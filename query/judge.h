@@ -66,6 +66,10 @@ int judge_rate_test(const struct judge_rate_in *in, struct judge_rate_out *out);
 struct judge_backend {
 	int (*instant)(void *ctx, const char *expr, int64_t t_ms, bool sum, double *v,
 		       size_t *nseries, char *err, size_t errlen);
+	/* The same folded at n steps start_ms, start_ms + step_ms, ... into v[0..n-1] (already
+	 * NaN): one range query instead of n instant ones. */
+	int (*range)(void *ctx, const char *expr, int64_t start_ms, int64_t step_ms, size_t n,
+		     bool sum, double *v, char *err, size_t errlen);
 	void *ctx;
 };
 
