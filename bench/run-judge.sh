@@ -2,10 +2,10 @@
 # A judgement over a 1-hour window (and a 1-hour baseline) on a day of agent-shaped data
 # (dw_gen_dataset: 194 series at 10 s), the built-in checks of the deploy plan. Anchor: under
 # 50 ms on this machine (issue 11).
-#   bench/run-judge.sh BUILD_DIR [RUNS]
+#   bench/run-judge.sh BUILD_DIR [WORK_DIR]   (JUDGE_RUNS=N: runs, default 11)
 set -euo pipefail
 build=${1:-build-bench}
-runs=${2:-11}
+runs=${JUDGE_RUNS:-11}
 dw=$(realpath "$build/deploywatch")
 work=$(mktemp -d /tmp/deploywatch-judge.XXXXXX)
 trap 'rm -rf "$work"' EXIT
