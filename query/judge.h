@@ -113,7 +113,8 @@ struct judge_check {
 	double min_events;         /* COUNT: fewer window events never fail */
 };
 
-/* The built-in checks of the deploy plan, used when the config's judge.checks is empty. */
+/* The built-in checks of the deploy plan, used when the config's judge.checks is empty: a static
+ * table of *n entries (never freed). Pure; any thread. */
 const struct judge_check *judge_default_checks(size_t *n);
 
 enum judge_result {
@@ -190,17 +191,22 @@ struct judge_report {
 int judge_run(const char *deploy, const struct judge_check *checks, size_t nchecks,
 	      const struct judge_options *opt, const struct judge_backend *be, struct store *st,
 	      struct judge_report **out, char *err, size_t errlen);
+/* Free a report and its new exceptions. NULL is a no-op. Any thread. */
 void judge_report_free(struct judge_report *r);
 
-/* Fill defaults into the options left 0 (baseline, window, warm-up, lookback, alpha ...). */
+/* Fill defaults into the options left 0 (baseline 30m, window 30m, warm-up 1m, lookback 7d,
+ * alpha 0.01, min_traffic 10, new_exception_min_count 3). Pure; any thread. */
 void judge_options_defaults(struct judge_options *opt);
 
 /* ---- rendering (judge_render.c) ---- */
 
 /* The report as a table for people: the verdict line first, then one row per check, sparklines
- * (UTF-8 blocks) when 'spark'. Appends to 'out'. */
+ * (UTF-8 blocks) when 'spark'. Appends to 'out' (cut at its cap). 'r' borrowed; pure; any
+ * thread. */
 void judge_render_table(const struct judge_report *r, bool spark, struct buf *out);
-/* The full detail as JSON (also GET /api/v1/judge's body). Appends to 'out'. */
+/* The full detail as JSON (also GET /api/v1/judge's data): every number (NaN as null), the
+ * expressions, the series, the new exceptions with their samples. Appends to 'out' (cut at its
+ * cap). 'r' borrowed; pure; any thread. */
 void judge_render_json(const struct judge_report *r, struct buf *out);
 
 #endif
