@@ -269,7 +269,8 @@ static int query_deadline(struct promql_api *api, const struct promql_api_reques
 	if (param(req, "timeout")) {
 		if (param_duration(req, "timeout", &t, e))
 			return -1;
-		if (t > 0 && t < timeout)
+		/* Zero or negative: already expired, as Prometheus's context.WithTimeout makes it. */
+		if (t < timeout)
 			timeout = t;
 	}
 	*deadline_ns = api->opt.mono_ns() + timeout * 1000000;
@@ -312,6 +313,12 @@ static int run_query(struct promql_api *api, const struct promql_api_request *re
 	if (query_deadline(api, req, &lim.deadline_ns, e) ||
 	    slot_acquire(api, lim.deadline_ns, e))
 		return -1;
+	/* Spent in the queue, or given none: the engine might finish a cheap query without ever
+	 * looking at the deadline, and Prometheus answers this case with a timeout. */
+	if (api->opt.mono_ns() >= lim.deadline_ns) {
+		slot_release(api);
+		return set_error(e, 503, "timeout", "query timed out in query execution");
+	}
 	if (snapshot_begin(api, &snap, e)) {
 		slot_release(api);
 		return -1;

@@ -327,143 +327,166 @@ static int64_t *window_ends(struct promql_ev *ev, const struct promql_node *sel)
 	return te;
 }
 
-struct load_sink {
+/*
+ * Selectors stream: the source hands over one series at a time (its samples borrowed for the
+ * call), and the node's per-series work runs right there, so a query holds one series' samples
+ * at a time and copies none. The work may fail (a collision, the deadline): inside the
+ * callback a failure is caught, the source is told to stop, and it is raised again once the
+ * source has returned and released what it holds.
+ */
+struct visit {
 	struct promql_ev *ev;
-	struct promql_arena *tmp;
 	bool drop_stale;
-	struct promql_rseries *rs;
-	size_t n, cap;
-	uint64_t loaded;
+	promql_series_fn fn;
+	void *ctx;
+	int64_t *t;    /* scratch for a series that needs filtering, in the arena */
+	double *v;
+	size_t cap;
 };
 
-static int load_series(void *ctx, const struct promql_source_series *s)
+static int visit_series(void *vctx, const struct promql_source_series *s)
 {
-	struct load_sink *ls = ctx;
-	struct promql_ev *ev = ls->ev;
-	struct promql_rseries *r;
-	size_t k = 0;
+	struct visit *vi = vctx;
+	struct promql_ev *ev = vi->ev;
+	struct promql_rseries r;
+	jmp_buf saved;
+	bool filter = false;
 
-	if (ls->ev->samples + s->nsamples > ev->lim.max_samples)
-		return PROMQL_E_TOO_MANY_SAMPLES;
-	if (ls->n == ls->cap) {
-		size_t cap = ls->cap ? ls->cap * 2 : 64;
-		struct promql_rseries *nrs = promql_arena_array(ls->tmp, cap, sizeof(*nrs));
-
-		if (ls->n)
-			memcpy(nrs, ls->rs, ls->n * sizeof(*nrs));
-		ls->rs = nrs;
-		ls->cap = cap;
+	memcpy(saved, ev->jb, sizeof(jmp_buf));
+	if (setjmp(ev->jb)) {
+		memcpy(ev->jb, saved, sizeof(jmp_buf));
+		return ev->code;
 	}
-	r = &ls->rs[ls->n++];
-	/* Labels live as long as the result; samples only as long as the node's evaluation. */
-	r->labels = promql_arena_array(ev->a, s->nlabels ? s->nlabels : 1, sizeof(*r->labels));
+	promql_ev_hold(ev, s->nsamples);
+	ev->loaded += s->nsamples;
+	r.labels = promql_arena_array(ev->a, s->nlabels ? s->nlabels : 1, sizeof(*r.labels));
 	for (size_t i = 0; i < s->nlabels; i++) {
-		r->labels[i].name = promql_arena_strdup(ev->a, s->labels[i].name);
-		r->labels[i].value = promql_arena_strdup(ev->a, s->labels[i].value);
+		r.labels[i].name = promql_arena_strdup(ev->a, s->labels[i].name);
+		r.labels[i].value = promql_arena_strdup(ev->a, s->labels[i].value);
 	}
-	r->nlabels = s->nlabels;
-	r->t = promql_arena_array(ls->tmp, s->nsamples ? s->nsamples : 1, sizeof(*r->t));
-	r->v = promql_arena_array(ls->tmp, s->nsamples ? s->nsamples : 1, sizeof(*r->v));
-	for (size_t i = 0; i < s->nsamples; i++) {
-		if (ls->drop_stale && model_is_stale(s->v[i]))
-			continue;
-		r->t[k] = s->t_ms[i];
-		r->v[k] = promql_is_absent(s->v[i]) ? NAN : s->v[i];
-		k++;
+	r.nlabels = s->nlabels;
+	r.t = (int64_t *)s->t_ms;
+	r.v = (double *)s->v;
+	r.n = s->nsamples;
+	/* Stale markers leave range windows; a stored NaN that happens to carry our "absent"
+	 * payload becomes a plain NaN. Both are rare: copy only then. */
+	for (size_t i = 0; i < s->nsamples && !filter; i++)
+		filter = promql_is_absent(s->v[i]) || (vi->drop_stale && model_is_stale(s->v[i]));
+	if (filter) {
+		size_t k = 0;
+
+		if (vi->cap < s->nsamples) {
+			vi->cap = s->nsamples;
+			vi->t = promql_arena_array(ev->a, vi->cap, sizeof(*vi->t));
+			vi->v = promql_arena_array(ev->a, vi->cap, sizeof(*vi->v));
+		}
+		for (size_t i = 0; i < s->nsamples; i++) {
+			if (vi->drop_stale && model_is_stale(s->v[i]))
+				continue;
+			vi->t[k] = s->t_ms[i];
+			vi->v[k] = promql_is_absent(s->v[i]) ? NAN : s->v[i];
+			k++;
+		}
+		r.t = vi->t;
+		r.v = vi->v;
+		r.n = k;
 	}
-	r->n = k;
-	ls->loaded += k;
-	ev->samples += k;
-	ev->loaded += k;
-	if (ev->samples > ev->peak)
-		ev->peak = ev->samples;
+	vi->fn(ev, vi->ctx, &r);
+	promql_ev_poll(ev);
+	ev->samples -= s->nsamples;
+	memcpy(ev->jb, saved, sizeof(jmp_buf));
 	return 0;
 }
 
-/* Load the series of selector 'sel' with samples in [from, to] into 'tmp'. */
-static void load(struct promql_ev *ev, const struct promql_node *sel, int64_t from, int64_t to,
-		 bool drop_stale, struct promql_arena *tmp, struct load_sink *ls)
+/* Stream the series of selector 'sel' with samples in [from, to] through fn. */
+static void each_series(struct promql_ev *ev, const struct promql_node *sel, int64_t from,
+			int64_t to, bool drop_stale, promql_series_fn fn, void *ctx)
 {
+	struct visit vi = { .ev = ev, .drop_stale = drop_stale, .fn = fn, .ctx = ctx };
 	char msg[256] = "";
 	int rc;
 
-	memset(ls, 0, sizeof(*ls));
-	ls->ev = ev;
-	ls->tmp = tmp;
-	ls->drop_stale = drop_stale;
 	promql_ev_poll(ev);
 	rc = ev->src->ops->select(ev->src->ctx, sel->matchers, sel->nmatchers, from, to, true,
-				  ev->lim.max_samples - ev->samples + 1, load_series, ls, msg,
-				  sizeof(msg));
+				  ev->lim.max_samples, visit_series, &vi, msg, sizeof(msg));
+	if (!rc)
+		return;
+	if (ev->code && rc == ev->code)
+		longjmp(ev->jb, 1); /* the failure caught in visit_series, with its message */
 	if (rc == PROMQL_E_TOO_MANY_SAMPLES)
 		too_many_samples(ev);
 	if (rc == -EINVAL)
 		promql_ev_fail(ev, PROMQL_E_BAD_DATA, "%s", msg[0] ? msg : err_str(rc));
-	if (rc)
-		promql_ev_fail(ev, PROMQL_E_SOURCE, "%s", msg[0] ? msg : err_str(rc));
+	promql_ev_fail(ev, PROMQL_E_SOURCE, "%s", msg[0] ? msg : err_str(rc));
 }
 
-static void unload(struct promql_ev *ev, struct load_sink *ls, struct promql_arena *tmp)
-{
-	ev->samples -= ls->loaded;
-	promql_arena_release(tmp);
-}
+struct sel_ctx {
+	const int64_t *te;
+	bool timestamps;
+	struct promql_value *out;
+	size_t cap;
+};
 
 /*
- * An instant vector selector: at each step, the newest sample at or before the window end and
- * no older than the lookback (both ends included, as in Prometheus 2.x), unless it is a stale
- * marker. With 'timestamps' the value is the sample's time in seconds (timestamp()).
+ * An instant vector selector, per series: at each step, the newest sample at or before the
+ * window end and no older than the lookback (both ends included, as in Prometheus 2.x), unless
+ * it is a stale marker.
  */
+static void select_series(struct promql_ev *ev, void *vctx, const struct promql_rseries *r)
+{
+	struct sel_ctx *c = vctx;
+	double *v = NULL;
+	size_t j = 0;
+
+	for (size_t k = 0; k < ev->nsteps; k++) {
+		size_t idx;
+
+		/* te only grows with k (or stays, with @), so j only moves forward */
+		while (j < r->n && r->t[j] <= c->te[k])
+			j++;
+		if (j == 0)
+			continue;
+		idx = j - 1;
+		if (r->t[idx] < c->te[k] - ev->lim.lookback_ms || model_is_stale(r->v[idx]))
+			continue;
+		if (!v)
+			v = promql_ev_values(ev);
+		v[k] = c->timestamps ? (double)r->t[idx] / 1000.0 : r->v[idx];
+	}
+	if (!v)
+		return;
+	if (c->out->nvs == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 64;
+		struct promql_vseries *nv = promql_arena_array(ev->a, cap, sizeof(*nv));
+
+		if (c->out->nvs)
+			memcpy(nv, c->out->vs, c->out->nvs * sizeof(*nv));
+		c->out->vs = nv;
+		c->cap = cap;
+	}
+	c->out->vs[c->out->nvs].labels = r->labels;
+	c->out->vs[c->out->nvs].nlabels = r->nlabels;
+	c->out->vs[c->out->nvs].v = v;
+	c->out->nvs++;
+}
+
+/* With 'timestamps' the values are the samples' times in seconds (timestamp()). */
 void promql_eval_selector(struct promql_ev *ev, const struct promql_node *sel, bool timestamps,
 			  struct promql_value *out)
 {
-	struct promql_arena tmp, *save;
-	struct load_sink ls;
+	struct sel_ctx c = { .timestamps = timestamps, .out = out };
 	int64_t *te = window_ends(ev, sel);
 	int64_t lo = te[0], hi = te[0];
-	size_t n = 0;
 
 	for (size_t k = 1; k < ev->nsteps; k++) {
 		lo = te[k] < lo ? te[k] : lo;
 		hi = te[k] > hi ? te[k] : hi;
 	}
-	promql_arena_init(&tmp);
-	save = ev->tmp;
-	ev->tmp = &tmp;
-	load(ev, sel, lo - ev->lim.lookback_ms, hi, false, &tmp, &ls);
+	c.te = te;
 	out->type = PROMQL_TYPE_VECTOR;
-	out->vs = promql_arena_array(ev->a, ls.n ? ls.n : 1, sizeof(*out->vs));
-	for (size_t i = 0; i < ls.n; i++) {
-		const struct promql_rseries *r = &ls.rs[i];
-		double *v = NULL;
-		size_t j = 0;
-
-		for (size_t k = 0; k < ev->nsteps; k++) {
-			size_t idx;
-
-			/* te only grows with k (or stays, with @), so j only moves forward */
-			while (j < r->n && r->t[j] <= te[k])
-				j++;
-			if (j == 0)
-				continue;
-			idx = j - 1;
-			if (r->t[idx] < te[k] - ev->lim.lookback_ms || model_is_stale(r->v[idx]))
-				continue;
-			if (!v)
-				v = promql_ev_values(ev);
-			v[k] = timestamps ? (double)r->t[idx] / 1000.0 : r->v[idx];
-		}
-		promql_ev_poll(ev);
-		if (!v)
-			continue;
-		out->vs[n].labels = r->labels;
-		out->vs[n].nlabels = r->nlabels;
-		out->vs[n].v = v;
-		n++;
-	}
-	out->nvs = n;
-	unload(ev, &ls, &tmp);
-	ev->tmp = save;
+	out->vs = NULL;
+	out->nvs = 0;
+	each_series(ev, sel, lo - ev->lim.lookback_ms, hi, false, select_series, &c);
 }
 
 /* Convert a vector evaluated over the current steps into raw series (a subquery's points). */
@@ -509,8 +532,8 @@ static const struct promql_node *unparen(const struct promql_node *n)
 	return n;
 }
 
-void promql_eval_range_arg(struct promql_ev *ev, const struct promql_node *n,
-			   struct promql_value *out, int64_t **te_out, int64_t *range_ms)
+void promql_range_arg_each(struct promql_ev *ev, const struct promql_node *n, int64_t **te_out,
+			   int64_t *range_ms, promql_series_fn fn, void *ctx)
 {
 	int64_t *te, lo, hi;
 
@@ -524,14 +547,7 @@ void promql_eval_range_arg(struct promql_ev *ev, const struct promql_node *n,
 	*te_out = te;
 	*range_ms = n->range_ms;
 	if (n->kind == NODE_MATRIX_SEL) {
-		struct load_sink ls;
-
-		/* The caller releases ev->tmp (promql_eval_range_arg_done). */
-		load(ev, n->expr, lo - n->range_ms, hi, true, ev->tmp, &ls);
-		ev->tmp_loaded = ls.loaded;
-		out->type = PROMQL_TYPE_MATRIX;
-		out->rs = ls.rs;
-		out->nrs = ls.n;
+		each_series(ev, n->expr, lo - n->range_ms, hi, true, fn, ctx);
 		return;
 	}
 	/* A subquery: evaluate the inner expression at the multiples of its step in
@@ -541,19 +557,15 @@ void promql_eval_range_arg(struct promql_ev *ev, const struct promql_node *n,
 		int64_t start = lo - n->range_ms, s0;
 		int64_t save_start = ev->start, save_end = ev->end, save_interval = ev->interval;
 		size_t save_nsteps = ev->nsteps;
-		struct promql_value inner;
+		struct promql_value inner, raw;
 		uint64_t nsteps;
 
 		/* first multiple of step at or after start (floor division for negatives) */
 		s0 = start / step * step;
 		if (s0 < start)
 			s0 += step;
-		if (s0 > hi) {
-			out->type = PROMQL_TYPE_MATRIX;
-			out->rs = NULL;
-			out->nrs = 0;
+		if (s0 > hi)
 			return;
-		}
 		nsteps = (uint64_t)((hi - s0) / step) + 1;
 		if (nsteps > ev->lim.max_samples)
 			too_many_samples(ev);
@@ -562,18 +574,15 @@ void promql_eval_range_arg(struct promql_ev *ev, const struct promql_node *n,
 		ev->interval = step;
 		ev->nsteps = (size_t)nsteps;
 		promql_ev_eval(ev, n->expr, &inner);
-		if (inner.type == PROMQL_TYPE_SCALAR) {
-			/* Prometheus refuses scalars under a subquery at parse time; kept total. */
-			inner.type = PROMQL_TYPE_VECTOR;
-			inner.vs = promql_arena_zalloc(ev->a, sizeof(*inner.vs));
-			inner.vs->v = inner.scalar;
-			inner.nvs = 1;
-		}
-		vector_to_raw(ev, &inner, out);
+		vector_to_raw(ev, &inner, &raw);
 		ev->start = save_start;
 		ev->end = save_end;
 		ev->interval = save_interval;
 		ev->nsteps = save_nsteps;
+		for (size_t i = 0; i < raw.nrs; i++) {
+			fn(ev, ctx, &raw.rs[i]);
+			promql_ev_poll(ev);
+		}
 	}
 }
 
@@ -647,73 +656,70 @@ static void eval_elem(struct promql_ev *ev, const struct promql_node *n, struct 
 	outset_to_value(ev, &o, out);
 }
 
+struct range_ctx {
+	const struct promql_node *n;
+	double **sa;
+	size_t mi;
+	int64_t *te, range;
+	struct promql_outset o;
+};
+
+/* One series of a range function: each step's window found by two moving indexes. */
+static void range_series(struct promql_ev *ev, void *vctx, const struct promql_rseries *r)
+{
+	struct range_ctx *c = vctx;
+	const struct promql_func *f = c->n->func;
+	double sargs[PROMQL_FUNC_MAX_ARGS] = { 0 };
+	struct promql_vseries *s = NULL;
+	size_t lo = 0, hi = 0;
+
+	for (size_t k = 0; k < ev->nsteps; k++) {
+		struct promql_window w;
+		double res;
+		size_t j = 0;
+
+		while (hi < r->n && r->t[hi] <= c->te[k])
+			hi++;
+		while (lo < hi && r->t[lo] < c->te[k] - c->range)
+			lo++;
+		if (lo >= hi)
+			continue;
+		for (size_t a = 0; a < c->n->nargs && j < PROMQL_FUNC_MAX_ARGS; a++)
+			if (a != c->mi)
+				sargs[j++] = c->sa[a] ? c->sa[a][k] : 0;
+		w.t = r->t + lo;
+		w.v = r->v + lo;
+		w.n = hi - lo;
+		w.ts = promql_ev_ts(ev, k);
+		w.range_start = c->te[k] - c->range;
+		w.range_end = c->te[k];
+		w.range_ms = c->range;
+		w.sargs = sargs;
+		if (!f->range(&w, &res))
+			continue;
+		if (!s) {
+			size_t nl = r->nlabels;
+			struct label *l = r->labels;
+
+			if (!f->keep_name)
+				l = promql_labels_drop_name(ev, r->labels, r->nlabels, &nl);
+			s = promql_outset_get(ev, &c->o, l, nl);
+		}
+		promql_outset_put(ev, s, k, res, NULL);
+	}
+}
+
 static void eval_range_func(struct promql_ev *ev, const struct promql_node *n,
 			    struct promql_value *out)
 {
-	const struct promql_func *f = n->func;
-	double **sa = scalar_args(ev, n);
-	double sargs[PROMQL_FUNC_MAX_ARGS] = { 0 };
-	struct promql_arena tmp, *save;
-	struct promql_value m;
-	struct promql_outset o;
-	int64_t *te, range;
-	uint64_t loaded;
-	size_t mi = 0;
+	struct range_ctx c = { .n = n };
 
-	for (; mi < n->nargs && n->args[mi]->type != PROMQL_TYPE_MATRIX; mi++)
+	c.sa = scalar_args(ev, n);
+	for (; c.mi < n->nargs && n->args[c.mi]->type != PROMQL_TYPE_MATRIX; c.mi++)
 		;
-	promql_arena_init(&tmp);
-	save = ev->tmp;
-	ev->tmp = &tmp;
-	ev->tmp_loaded = 0;
-	promql_eval_range_arg(ev, n->args[mi], &m, &te, &range);
-	loaded = ev->tmp_loaded;
-	promql_outset_init(&o);
-	for (size_t i = 0; i < m.nrs; i++) {
-		const struct promql_rseries *r = &m.rs[i];
-		struct promql_vseries *s = NULL;
-		size_t lo = 0, hi = 0;
-
-		for (size_t k = 0; k < ev->nsteps; k++) {
-			struct promql_window w;
-			double res;
-			size_t j = 0;
-
-			while (hi < r->n && r->t[hi] <= te[k])
-				hi++;
-			while (lo < hi && r->t[lo] < te[k] - range)
-				lo++;
-			if (lo >= hi)
-				continue;
-			for (size_t a = 0; a < n->nargs && j < PROMQL_FUNC_MAX_ARGS; a++)
-				if (a != mi)
-					sargs[j++] = sa[a] ? sa[a][k] : 0;
-			w.t = r->t + lo;
-			w.v = r->v + lo;
-			w.n = hi - lo;
-			w.ts = promql_ev_ts(ev, k);
-			w.range_start = te[k] - range;
-			w.range_end = te[k];
-			w.range_ms = range;
-			w.sargs = sargs;
-			if (!f->range(&w, &res))
-				continue;
-			if (!s) {
-				size_t nl = r->nlabels;
-				struct label *l = r->labels;
-
-				if (!f->keep_name)
-					l = promql_labels_drop_name(ev, r->labels, r->nlabels, &nl);
-				s = promql_outset_get(ev, &o, l, nl);
-			}
-			promql_outset_put(ev, s, k, res, NULL);
-		}
-		promql_ev_poll(ev);
-	}
-	ev->samples -= loaded;
-	promql_arena_release(&tmp);
-	ev->tmp = save;
-	outset_to_value(ev, &o, out);
+	promql_outset_init(&c.o);
+	promql_range_arg_each(ev, n->args[c.mi], &c.te, &c.range, range_series, &c);
+	outset_to_value(ev, &c.o, out);
 }
 
 void promql_eval_call(struct promql_ev *ev, const struct promql_node *n, struct promql_value *out)
@@ -866,52 +872,55 @@ static void vector_result(struct promql_ev *ev, const struct promql_value *v,
 }
 
 /* An instant query of a range vector: each series' samples in its window. */
+struct matrix_ctx {
+	int64_t *te, range;
+	struct promql_series *s;
+	size_t n, cap;
+};
+
+static void matrix_series(struct promql_ev *ev, void *vctx, const struct promql_rseries *r)
+{
+	struct matrix_ctx *c = vctx;
+	struct promql_point *p;
+	size_t lo = 0, hi;
+
+	while (lo < r->n && r->t[lo] < c->te[0] - c->range)
+		lo++;
+	hi = lo;
+	while (hi < r->n && r->t[hi] <= c->te[0])
+		hi++;
+	if (hi == lo)
+		return;
+	promql_ev_hold(ev, hi - lo);
+	p = promql_arena_array(ev->a, hi - lo, sizeof(*p));
+	for (size_t j = lo; j < hi; j++) {
+		p[j - lo].t_ms = r->t[j];
+		p[j - lo].v = r->v[j];
+	}
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 64;
+		struct promql_series *ns = promql_arena_array(ev->a, cap, sizeof(*ns));
+
+		if (c->n)
+			memcpy(ns, c->s, c->n * sizeof(*ns));
+		c->s = ns;
+		c->cap = cap;
+	}
+	c->s[c->n].labels = r->labels;
+	c->s[c->n].nlabels = r->nlabels;
+	c->s[c->n].points = p;
+	c->s[c->n].npoints = hi - lo;
+	c->n++;
+}
+
 static void matrix_result(struct promql_ev *ev, const struct promql_node *root,
 			  struct promql_result *r)
 {
-	struct promql_arena tmp;
-	struct promql_value m;
-	struct promql_series *s;
-	int64_t *te, range;
-	uint64_t loaded;
-	size_t n = 0;
+	struct matrix_ctx c = { 0 };
 
-	promql_arena_init(&tmp);
-	ev->tmp = &tmp;
-	ev->tmp_loaded = 0;
-	promql_eval_range_arg(ev, root, &m, &te, &range);
-	loaded = ev->tmp_loaded;
-	s = promql_arena_array(ev->a, m.nrs ? m.nrs : 1, sizeof(*s));
-	for (size_t i = 0; i < m.nrs; i++) {
-		const struct promql_rseries *rs = &m.rs[i];
-		struct promql_point *p;
-		size_t cnt = 0;
-
-		for (size_t j = 0; j < rs->n; j++)
-			cnt += rs->t[j] >= te[0] - range && rs->t[j] <= te[0];
-		if (!cnt)
-			continue;
-		promql_ev_hold(ev, cnt);
-		p = promql_arena_array(ev->a, cnt, sizeof(*p));
-		cnt = 0;
-		for (size_t j = 0; j < rs->n; j++) {
-			if (rs->t[j] < te[0] - range || rs->t[j] > te[0])
-				continue;
-			p[cnt].t_ms = rs->t[j];
-			p[cnt].v = rs->v[j];
-			cnt++;
-		}
-		s[n].labels = rs->labels;
-		s[n].nlabels = rs->nlabels;
-		s[n].points = p;
-		s[n].npoints = cnt;
-		n++;
-	}
-	ev->samples -= loaded;
-	promql_arena_release(&tmp);
-	ev->tmp = NULL;
-	r->series = s;
-	r->nseries = n;
+	promql_range_arg_each(ev, root, &c.te, &c.range, matrix_series, &c);
+	r->series = c.s;
+	r->nseries = c.n;
 }
 
 static int run(const struct promql_expr *e, const struct promql_source *src, int64_t start,
@@ -968,8 +977,6 @@ static int run(const struct promql_expr *e, const struct promql_source *src, int
 	ev.interval = step;
 	if (setjmp(ev.jb)) {
 		code = ev.code;
-		if (ev.tmp)
-			promql_arena_release(ev.tmp);
 		promql_arena_release(&a);
 		return code;
 	}

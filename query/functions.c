@@ -44,8 +44,25 @@ static double f_floor(double v, const double *a) { (void)a; return floor(v); }
 static double f_sqrt(double v, const double *a) { (void)a; return sqrt(v); }
 static double f_exp(double v, const double *a) { (void)a; return exp(v); }
 static double f_ln(double v, const double *a) { (void)a; return log(v); }
-static double f_log2(double v, const double *a) { (void)a; return log2(v); }
-static double f_log10(double v, const double *a) { (void)a; return log10(v); }
+/* Go's math.Log2 and math.Log10, which are not C's: the last bit differs. */
+static double f_log2(double v, const double *a)
+{
+	int e;
+	double frac = frexp(v, &e);
+
+	(void)a;
+	if (frac == 0.5)
+		return (double)(e - 1);
+	if (isnan(v) || isinf(v) || v <= 0)
+		return log2(v);
+	return log(frac) * (1 / M_LN2) + (double)e;
+}
+
+static double f_log10(double v, const double *a)
+{
+	(void)a;
+	return log(v) * (1 / M_LN10);
+}
 static double f_sin(double v, const double *a) { (void)a; return sin(v); }
 static double f_cos(double v, const double *a) { (void)a; return cos(v); }
 static double f_tan(double v, const double *a) { (void)a; return tan(v); }
@@ -218,9 +235,14 @@ static bool extrapolated(const struct promql_window *w, double *out, bool counte
 	interval = sampled;
 	interval += to_start < threshold ? to_start : avg / 2;
 	interval += to_end < threshold ? to_end : avg / 2;
-	result = result * (interval / sampled);
-	if (rate)
-		result = result / ((double)w->range_ms / 1000);
+	/* one factor, in Prometheus's order of operations, for the same last bit */
+	{
+		double factor = interval / sampled;
+
+		if (rate)
+			factor /= (double)w->range_ms / 1000;
+		result *= factor;
+	}
 	*out = result;
 	return true;
 }
@@ -662,43 +684,40 @@ static void s_absent(struct promql_ev *ev, const struct promql_node *n, struct p
 		out->nvs = 0;
 }
 
+struct aot_ctx {
+	int64_t *te, range;
+	bool *present;
+};
+
+static void aot_series(struct promql_ev *ev, void *vctx, const struct promql_rseries *r)
+{
+	struct aot_ctx *c = vctx;
+	size_t lo = 0, hi = 0;
+
+	for (size_t k = 0; k < ev->nsteps; k++) {
+		while (hi < r->n && r->t[hi] <= c->te[k])
+			hi++;
+		while (lo < hi && r->t[lo] < c->te[k] - c->range)
+			lo++;
+		if (lo < hi)
+			c->present[k] = true;
+	}
+}
+
 static void s_absent_over_time(struct promql_ev *ev, const struct promql_node *n,
 			       struct promql_value *out)
 {
-	struct promql_arena tmp, *save = ev->tmp;
-	struct promql_value m;
-	int64_t *te, range;
-	uint64_t loaded;
+	struct aot_ctx c = { 0 };
 	size_t nl;
 	struct label *l;
 	bool any = false;
-	bool *present = promql_arena_zalloc(ev->a, ev->nsteps);
 
-	promql_arena_init(&tmp);
-	ev->tmp = &tmp;
-	ev->tmp_loaded = 0;
-	promql_eval_range_arg(ev, n->args[0], &m, &te, &range);
-	loaded = ev->tmp_loaded;
-	for (size_t i = 0; i < m.nrs; i++) {
-		const struct promql_rseries *r = &m.rs[i];
-		size_t lo = 0, hi = 0;
-
-		for (size_t k = 0; k < ev->nsteps; k++) {
-			while (hi < r->n && r->t[hi] <= te[k])
-				hi++;
-			while (lo < hi && r->t[lo] < te[k] - range)
-				lo++;
-			if (lo < hi)
-				present[k] = true;
-		}
-	}
-	ev->samples -= loaded;
-	promql_arena_release(&tmp);
-	ev->tmp = save;
+	c.present = promql_arena_zalloc(ev->a, ev->nsteps);
+	promql_range_arg_each(ev, n->args[0], &c.te, &c.range, aot_series, &c);
 	l = promql_absent_labels(ev, n->args[0], &nl);
 	one_series(ev, out, l, nl);
 	for (size_t k = 0; k < ev->nsteps; k++) {
-		if (!present[k]) {
+		if (!c.present[k]) {
 			out->vs->v[k] = 1;
 			any = true;
 		}

@@ -153,9 +153,10 @@ struct promql_source_ops {
 	 * Every series matching all 'nm' matchers that has samples in [from_ms, to_ms], each passed
 	 * once to fn(), in any order. With 'with_samples' the series carries its samples in
 	 * [from_ms, to_ms] in time order (whole decoded chunks, so the engine iterates by index);
-	 * without, nsamples is 0 (for /api/v1/series). 'max_samples' bounds the memory one call
-	 * may use: once more samples than that were read in this call, stop with
-	 * PROMQL_E_TOO_MANY_SAMPLES.
+	 * without, nsamples is 0 (for /api/v1/series). 'max_samples' bounds the memory a source
+	 * holds: a series with more samples than that in the range stops the call with
+	 * PROMQL_E_TOO_MANY_SAMPLES. The engine works on each series inside fn and keeps no
+	 * pointer to it, so a source needs to hold only one series at a time.
 	 */
 	int (*select)(void *ctx, const struct matcher *m, size_t nm, int64_t from_ms,
 		      int64_t to_ms, bool with_samples, uint64_t max_samples,
@@ -198,9 +199,10 @@ void promql_source_store_init(struct promql_source *src, struct store_reader *r)
  * engine while it works, not after.
  */
 struct promql_limits {
-	/* Samples the query may hold at once: loaded from the source (Prometheus counts the points
-	 * in memory; we count what we load, which is never less). Over it: PROMQL_E_TOO_MANY_SAMPLES
-	 * "query processing would load too many samples into memory in query execution". */
+	/* Samples the query may hold at once, as Prometheus's --query.max-samples: those of the
+	 * series being worked on (one at a time) plus the per-step values computed so far
+	 * (docs/promql.md). Over it: PROMQL_E_TOO_MANY_SAMPLES "query processing would load too
+	 * many samples into memory in query execution". */
 	uint64_t max_samples;
 	/* clock_mono_ns() value past which evaluation stops with PROMQL_E_TIMEOUT ("query timed out
 	 * in expression evaluation"); 0: no deadline. Checked between steps and series. */
@@ -262,7 +264,7 @@ struct promql_result {
 /*
  * Evaluate 'e' at t_ms (an instant query, Prometheus's /api/v1/query): the result has e's type —
  * a matrix for a range-vector expression such as `up[5m]`.
- * Range query, evaluated at start_ms + k * step_ms for every k with that time <= end_ms, as
+ * promql_eval_range() is the range query, evaluated at start_ms + k * step_ms for every k with that time <= end_ms, as
  * Prometheus does (no alignment). 'e' must be a scalar or an instant vector (else
  * PROMQL_E_BAD_DATA "invalid expression type \"range vector\" for range query, must be Scalar or
  * instant Vector"); step_ms > 0 and start_ms <= end_ms (else PROMQL_E_BAD_DATA). The result is
@@ -276,6 +278,8 @@ struct promql_result {
 int promql_eval_instant(const struct promql_expr *e, const struct promql_source *src,
 			int64_t t_ms, const struct promql_limits *lim, struct promql_result **out,
 			char *err, size_t errlen);
+/* The range query described above (Prometheus's /api/v1/query_range); same ownership, errors
+ * and thread as promql_eval_instant(). */
 int promql_eval_range(const struct promql_expr *e, const struct promql_source *src,
 		      int64_t start_ms, int64_t end_ms, int64_t step_ms,
 		      const struct promql_limits *lim, struct promql_result **out, char *err,

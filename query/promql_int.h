@@ -291,8 +291,6 @@ struct promql_ev {
 	uint64_t loaded;
 	uint64_t peak;
 	unsigned poll;                 /* deadline / cancel check counter */
-	struct promql_arena *tmp;      /* scratch for the samples being loaded, or NULL */
-	uint64_t tmp_loaded;           /* samples loaded into it by promql_eval_range_arg */
 	int code;                      /* the error, once failed */
 	char *err;
 	size_t errlen;
@@ -405,12 +403,13 @@ double promql_quantile(double q, double *v, size_t n);
 
 /* Evaluate a call (eval.c drives FUNC_ELEM and FUNC_RANGE; special ones in functions.c). */
 void promql_eval_call(struct promql_ev *ev, const struct promql_node *n, struct promql_value *out);
-/* A range-vector argument (matrix selector or subquery) loaded for all steps, with the window
- * bounds of each step: series in out->rs, windows [te - range, te] where te[k] is the end of the
- * window at step k. A matrix selector's samples go into ev->tmp (set by the caller, who
- * releases it and subtracts ev->tmp_loaded from ev->samples). */
-void promql_eval_range_arg(struct promql_ev *ev, const struct promql_node *n,
-			   struct promql_value *out, int64_t **te, int64_t *range_ms);
+/* Work on one series of a range argument; r and its arrays are valid only for the call. */
+typedef void (*promql_series_fn)(struct promql_ev *ev, void *ctx, const struct promql_rseries *r);
+/* A range-vector argument (matrix selector or subquery) for all steps: each series is passed to
+ * fn once (streamed from the source for a selector), and *te holds the end of each step's window
+ * [te - range, te]. */
+void promql_range_arg_each(struct promql_ev *ev, const struct promql_node *n, int64_t **te,
+			   int64_t *range_ms, promql_series_fn fn, void *ctx);
 /* The labels absent() / absent_over_time() give for argument n. */
 struct label *promql_absent_labels(struct promql_ev *ev, const struct promql_node *n,
 				   size_t *out_n);

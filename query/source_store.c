@@ -15,15 +15,14 @@ struct sample_buf {
 	int64_t *t;
 	double *v;
 	size_t n, cap;
-	uint64_t total;     /* samples read by this select call */
-	uint64_t max_total; /* its bound */
+	uint64_t max;       /* the most samples one series may bring */
 };
 
 static int sample_add(void *ctx, int64_t t_ms, double v)
 {
 	struct sample_buf *b = ctx;
 
-	if (++b->total > b->max_total)
+	if (b->n >= b->max)
 		return PROMQL_E_TOO_MANY_SAMPLES;
 	if (b->n == b->cap) {
 		b->cap = b->cap ? b->cap * 2 : 256;
@@ -43,7 +42,7 @@ static int store_src_select(void *ctx, const struct matcher *m, size_t nm, int64
 {
 	struct store_reader *r = ctx;
 	struct store_series_set *set;
-	struct sample_buf b = { .max_total = max_samples };
+	struct sample_buf b = { .max = max_samples };
 	int rc;
 
 	rc = store_select(r, m, nm, from_ms, to_ms, &set, err, errlen);

@@ -49,8 +49,6 @@ static int fz_select(void *ctx, const struct matcher *m, size_t nm, int64_t from
 		     int (*fn)(void *sink, const struct promql_source_series *s), void *sink,
 		     char *err, size_t errlen)
 {
-	uint64_t total = 0;
-
 	(void)ctx;
 	for (int s = 0; s < NS; s++) {
 		struct promql_source_series out = { labels[s], 3, NULL, NULL, 0 };
@@ -76,8 +74,7 @@ static int fz_select(void *ctx, const struct matcher *m, size_t nm, int64_t from
 		if (hi == lo)
 			continue;
 		if (with_samples) {
-			total += (uint64_t)(hi - lo);
-			if (total > max_samples)
+			if ((uint64_t)(hi - lo) > max_samples)
 				return PROMQL_E_TOO_MANY_SAMPLES;
 			out.t_ms = ts + lo;
 			out.v = vs[s] + lo;

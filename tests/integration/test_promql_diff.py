@@ -246,7 +246,17 @@ def start_deploywatch(binary, workdir, om_file):
     rc, out, err = run([binary, "import", "-c", cfg, om_file], timeout=120)
     check(rc == 0, "deploywatch import: exit %d\n%s%s" % (rc, out, err))
     agent = Agent(binary, cfg, workdir)
-    return agent.wait_listening()
+    port = agent.wait_listening()
+
+    # The agent listens before its store is open; until then queries answer 503 unavailable.
+    def store_open():
+        try:
+            st, _, _ = http_get("http://127.0.0.1:%d/api/v1/query?query=1" % port, timeout=5)
+        except OSError:
+            return False
+        return st == 200
+    wait_until("the agent's store to open", store_open, timeout=60, interval=0.1)
+    return port
 
 
 def main():

@@ -62,6 +62,9 @@ agent = Agent(dw, cfg, a.workdir)
 port = agent.wait_listening()
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"alice:s3cret").decode()}
 base = "http://127.0.0.1:%d" % port
+# The agent listens before its store is open; until then queries answer 503 unavailable.
+wait_until("the agent's store to open", lambda: http_get(
+    base + "/api/v1/query?query=1", headers=AUTH)[0] == 200, timeout=60, interval=0.1)
 
 
 def api(path, params=None, post=False, headers=AUTH, timeout=30):
@@ -137,6 +140,14 @@ expect_error("/api/v1/query", {"query": "count_over_time(req_total[1d:1s])",
              "query processing would load too many samples into memory")
 expect_error("/api/v1/query", {"query": "req_total * on() req_total", "time": str(T0)}, 422,
              "execution", "many-to-many")
+# A query out of time: a zero timeout= has expired before it starts (Prometheus answers so too).
+expect_error("/api/v1/query", {"query": "1+1", "timeout": "0"}, 503, "timeout",
+             "query timed out")
+expect_error("/api/v1/query_range", {"query": "req_total", "start": T0, "end": T0 + 60,
+                                     "step": 15, "timeout": "0s"}, 503, "timeout",
+             "query timed out")
+expect_error("/api/v1/query", {"query": "1", "timeout": "soon"}, 400, "bad_data",
+             'invalid parameter "timeout"')
 expect_error("/api/v1/series", {}, 400, "bad_data", "no match[] parameter provided")
 expect_error("/api/v1/series", {"match[]": "req_total{"}, 400, "bad_data", "1:11: parse error")
 expect_error("/api/v1/label/1bad/values", {}, 400, "bad_data", 'invalid label name: "1bad"')

@@ -91,7 +91,6 @@ static int mem_select(void *ctx, const struct matcher *m, size_t nm, int64_t fro
 		      char *err, size_t errlen)
 {
 	struct memsrc *ms = ctx;
-	uint64_t total = 0;
 
 	(void)err;
 	(void)errlen;
@@ -111,8 +110,7 @@ static int mem_select(void *ctx, const struct matcher *m, size_t nm, int64_t fro
 		if (hi == lo)
 			continue;
 		if (with_samples) {
-			total += hi - lo;
-			if (total > max_samples)
+			if (hi - lo > max_samples)
 				return PROMQL_E_TOO_MANY_SAMPLES;
 			out.t_ms = s->t + lo;
 			out.v = s->v + lo;
@@ -815,6 +813,202 @@ static void test_files(void **state)
 	assert_int_equal(failures, 0);
 }
 
+/* ---- the store source's own functions ---- */
+
+struct collect {
+	struct buf b;
+	size_t series, samples;
+};
+
+static int collect_str(void *sink, const char *s)
+{
+	struct collect *c = sink;
+
+	buf_printf(&c->b, "%s,", s);
+	return 0;
+}
+
+static int collect_series(void *sink, const struct promql_source_series *s)
+{
+	struct collect *c = sink;
+
+	c->series++;
+	c->samples += s->nsamples;
+	for (size_t i = 0; i < s->nsamples; i++)
+		buf_printf(&c->b, "%s@%lld=%g,", model_labels_get(s->labels, s->nlabels, "i"),
+			   (long long)s->t_ms[i], s->v[i]);
+	return 0;
+}
+
+static int stop_at_first(void *sink, const struct promql_source_series *s)
+{
+	(void)sink;
+	(void)s;
+	return 42;
+}
+
+static void test_store_source(void **state)
+{
+	struct run r = { .file = "store source" };
+	struct store_batch *b = store_batch_new();
+	struct store_reader *rd;
+	struct promql_source src;
+	struct label l1[] = { { "__name__", "m" }, { "i", "1" }, { "job", "a" } };
+	struct label l2[] = { { "__name__", "m" }, { "i", "2" }, { "job", "b" } };
+	struct label l3[] = { { "__name__", "other" }, { "i", "3" }, { "zone", "z" } };
+	struct matcher mm[] = { { "__name__", MATCH_EQ, "m" } };
+	struct matcher mjob[] = { { "job", MATCH_RE, "a|b" }, { "i", MATCH_NEQ, "2" } };
+	struct matcher mall[] = { { "__name__", MATCH_RE, ".+" } };
+	struct matcher mbad[] = { { "i", MATCH_RE, "(" } };
+	struct matcher mempty[] = { { "i", MATCH_EQ, "" } };
+	struct collect c = { 0 };
+	char err[256];
+
+	(void)state;
+	sync_store(&r); /* an empty store in a temp dir */
+	for (int t = 0; t < 5; t++) {
+		assert_int_equal(store_batch_add(b, l1, 3, METRIC_GAUGE, t * 1000, t), 0);
+		assert_int_equal(store_batch_add(b, l2, 3, METRIC_GAUGE, t * 1000, 10 + t), 0);
+	}
+	assert_int_equal(store_batch_add(b, l3, 3, METRIC_COUNTER, 9000, 7), 0);
+	assert_int_equal(store_commit(r.st, b, NULL), 0);
+	store_batch_free(b);
+	assert_int_equal(store_reader_begin(r.st, &rd), 0);
+	promql_source_store_init(&src, rd);
+
+	/* samples in [1s, 3s] of both m series, in time order */
+	buf_init(&c.b, 0);
+	assert_int_equal(src.ops->select(src.ctx, mm, 1, 1000, 3000, true, 100, collect_series, &c,
+					 err, sizeof(err)),
+			 0);
+	assert_int_equal(c.series, 2);
+	assert_string_equal(c.b.data, "1@1000=1,1@2000=2,1@3000=3,2@1000=11,2@2000=12,2@3000=13,");
+	/* without samples; a time range with no samples selects nothing */
+	c.series = c.samples = 0;
+	assert_int_equal(src.ops->select(src.ctx, mm, 1, INT64_MIN, INT64_MAX, false, 0,
+					 collect_series, &c, err, sizeof(err)),
+			 0);
+	assert_int_equal(c.series, 2);
+	assert_int_equal(c.samples, 0);
+	c.series = 0;
+	assert_int_equal(src.ops->select(src.ctx, mm, 1, 6000, 8000, true, 100, collect_series, &c,
+					 err, sizeof(err)),
+			 0);
+	assert_int_equal(c.series, 0);
+	/* the sample bound of one call, a callback's stop, a bad regex */
+	assert_int_equal(src.ops->select(src.ctx, mm, 1, INT64_MIN, INT64_MAX, true, 4,
+					 collect_series, &c, err, sizeof(err)),
+			 PROMQL_E_TOO_MANY_SAMPLES);
+	assert_int_equal(src.ops->select(src.ctx, mm, 1, INT64_MIN, INT64_MAX, true, 100,
+					 stop_at_first, &c, err, sizeof(err)),
+			 42);
+	assert_int_equal(src.ops->select(src.ctx, mbad, 1, INT64_MIN, INT64_MAX, true, 100,
+					 collect_series, &c, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "regex"));
+	assert_int_equal(src.ops->select(src.ctx, mempty, 1, INT64_MIN, INT64_MAX, true, 100,
+					 collect_series, &c, err, sizeof(err)),
+			 -EINVAL);
+
+	/* label names and values: all, then of matching series */
+	buf_reset(&c.b);
+	assert_int_equal(src.ops->label_names(src.ctx, NULL, 0, INT64_MIN, INT64_MAX, collect_str,
+					      &c, err, sizeof(err)),
+			 0);
+	assert_string_equal(c.b.data, "__name__,i,job,zone,");
+	buf_reset(&c.b);
+	assert_int_equal(src.ops->label_names(src.ctx, mall, 1, 8000, INT64_MAX, collect_str, &c,
+					      err, sizeof(err)),
+			 0);
+	assert_string_equal(c.b.data, "__name__,i,zone,");
+	buf_reset(&c.b);
+	assert_int_equal(src.ops->label_values(src.ctx, "i", NULL, 0, INT64_MIN, INT64_MAX,
+					       collect_str, &c, err, sizeof(err)),
+			 0);
+	assert_string_equal(c.b.data, "1,2,3,");
+	buf_reset(&c.b);
+	assert_int_equal(src.ops->label_values(src.ctx, "i", mjob, 2, INT64_MIN, INT64_MAX,
+					       collect_str, &c, err, sizeof(err)),
+			 0);
+	assert_string_equal(c.b.data, "1,");
+	buf_reset(&c.b);
+	assert_int_equal(src.ops->label_values(src.ctx, "__name__", mall, 1, INT64_MIN, INT64_MAX,
+					       collect_str, &c, err, sizeof(err)),
+			 0);
+	assert_string_equal(c.b.data, "m,other,");
+
+	/* A result owns all it points to: it outlives the reader, the store and the expression. */
+	{
+		struct promql_expr *e;
+		struct promql_result *res;
+
+		assert_int_equal(promql_parse("sum by (job) (m)", &e, err, sizeof(err)), 0);
+		assert_int_equal(promql_expr_type(e), PROMQL_TYPE_VECTOR);
+		assert_int_equal(promql_eval_instant(e, &src, 4000, NULL, &res, err, sizeof(err)), 0);
+		store_reader_end(rd);
+		promql_expr_free(e);
+		store_cleanup(&r);
+		assert_int_equal(res->type, PROMQL_TYPE_VECTOR);
+		assert_int_equal(res->nseries, 2);
+		assert_string_equal(res->series[0].labels[0].value, "a");
+		assert_true(res->series[0].points[0].v == 4);
+		assert_true(res->samples_loaded >= 2);
+		promql_result_free(res);
+	}
+	buf_release(&c.b);
+	memsrc_clear(&r.mem);
+}
+
+static void test_api_names(void **state)
+{
+	struct promql_expr *e;
+	char err[128];
+
+	(void)state;
+	assert_string_equal(promql_type_name(PROMQL_TYPE_SCALAR), "scalar");
+	assert_string_equal(promql_type_name(PROMQL_TYPE_VECTOR), "vector");
+	assert_string_equal(promql_type_name(PROMQL_TYPE_MATRIX), "matrix");
+	assert_string_equal(promql_type_name(PROMQL_TYPE_STRING), "string");
+	assert_string_equal(promql_error_type(PROMQL_E_BAD_DATA), "bad_data");
+	assert_string_equal(promql_error_type(PROMQL_E_EXECUTION), "execution");
+	assert_string_equal(promql_error_type(PROMQL_E_TOO_MANY_SAMPLES), "execution");
+	assert_string_equal(promql_error_type(PROMQL_E_TIMEOUT), "timeout");
+	assert_string_equal(promql_error_type(PROMQL_E_CANCELED), "canceled");
+	assert_string_equal(promql_error_type(PROMQL_E_SOURCE), "internal");
+	assert_non_null(strstr(err_str(PROMQL_E_TIMEOUT), "timed out"));
+	/* Grafana's health check is a scalar; a range selector is a matrix. */
+	assert_int_equal(promql_parse("1+1", &e, err, sizeof(err)), 0);
+	assert_int_equal(promql_expr_type(e), PROMQL_TYPE_SCALAR);
+	promql_expr_free(e);
+	assert_int_equal(promql_parse("up[5m]", &e, err, sizeof(err)), 0);
+	assert_int_equal(promql_expr_type(e), PROMQL_TYPE_MATRIX);
+	promql_expr_free(e);
+	assert_int_equal(promql_parse("\"x\"", &e, err, sizeof(err)), 0);
+	assert_int_equal(promql_expr_type(e), PROMQL_TYPE_STRING);
+	promql_expr_free(e);
+	/* a zero-length error buffer is allowed; nesting and length are capped */
+	assert_int_equal(promql_parse("(", &e, NULL, 0), PROMQL_E_BAD_DATA);
+	assert_null(e);
+	{
+		struct buf b;
+
+		buf_init(&b, 0);
+		for (int i = 0; i < PROMQL_MAX_DEPTH + 1; i++)
+			buf_putc(&b, '(');
+		buf_putc(&b, '1');
+		for (int i = 0; i < PROMQL_MAX_DEPTH + 1; i++)
+			buf_putc(&b, ')');
+		assert_int_equal(promql_parse(b.data, &e, err, sizeof(err)), PROMQL_E_BAD_DATA);
+		assert_non_null(strstr(err, "nests too deeply"));
+		buf_reset(&b);
+		for (int i = 0; i <= PROMQL_MAX_QUERY_LEN; i++)
+			buf_putc(&b, '1');
+		assert_int_equal(promql_parse(b.data, &e, err, sizeof(err)), PROMQL_E_BAD_DATA);
+		assert_non_null(strstr(err, "query too long"));
+		buf_release(&b);
+	}
+}
+
 static int memory_setup(void **state)
 {
 	*state = NULL;
@@ -832,6 +1026,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_files, memory_setup),
 		cmocka_unit_test_setup(test_files, store_setup),
+		cmocka_unit_test(test_store_source),
+		cmocka_unit_test(test_api_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
