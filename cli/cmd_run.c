@@ -515,8 +515,8 @@ static void catch_up(struct agent *ag)
 	while (tail_deadline(ag->tail) <= clock_now_ms() && clock_now_ms() < until);
 	/* The last entry of each file completes at its idle timeout: wait for it, so the first
 	 * stored tick does not come before it and make it late. */
-	if (tail_deadline(ag->tail) - clock_now_ms() <= ag->cfg->tail.idle_timeout) {
-		int64_t wait = tail_deadline(ag->tail) - clock_now_ms();
+	if (tail_entries_deadline(ag->tail) - clock_now_ms() <= ag->cfg->tail.idle_timeout) {
+		int64_t wait = tail_entries_deadline(ag->tail) - clock_now_ms();
 
 		if (wait > 0)
 			poll(NULL, 0, (int)wait);
@@ -623,17 +623,17 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	open_store(&ag, clock_now_ms());
-	/* After the store: its stored counters are seeded before the tailer counts anything. */
-	start_tail(&ag, clock_now_ms());
-	log_info("agent", "deploywatch %s started with %s, sampling every %llds", DW_VERSION,
-		 ag.cfg->file, (long long)(ag.cfg->storage.sample_interval / 1000));
 
 	/* Sample at once so /metrics is complete from the start, but store from the next grid
 	 * point on: the previous run's shutdown sample may sit between the last grid point and
 	 * now, and a sample at or before it would be refused as out of order. */
 	interval = ag.cfg->storage.sample_interval;
-	catch_up(&ag);
 	tick(&ag, clock_now_ms(), false);
+	/* After the store: its stored counters are seeded before the tailer counts anything. */
+	start_tail(&ag, clock_now_ms());
+	log_info("agent", "deploywatch %s started with %s, sampling every %llds", DW_VERSION,
+		 ag.cfg->file, (long long)(ag.cfg->storage.sample_interval / 1000));
+	catch_up(&ag);
 	next_ms = clock_now_ms();
 	next_ms += interval - next_ms % interval;
 	while (running) {

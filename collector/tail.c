@@ -1147,6 +1147,17 @@ int64_t tail_deadline(const struct tail *t)
 	return d;
 }
 
+int64_t tail_entries_deadline(const struct tail *t)
+{
+	int64_t d = INT64_MAX;
+
+	for (size_t i = 0; i < t->nsources; i++)
+		for (size_t j = 0; j < t->sources[i].nfiles; j++)
+			if (ml_deadline(t->sources[i].files[j]->ml) < d)
+				d = ml_deadline(t->sources[i].files[j]->ml);
+	return d;
+}
+
 void tail_shutdown(struct tail *t, int64_t now_ms)
 {
 	t->now = now_ms;

@@ -68,6 +68,9 @@ int tail_fd(const struct tail *t);
 void tail_process(struct tail *t, int64_t now_ms);
 /* The next time tail_process() must run even without an inotify event. */
 int64_t tail_deadline(const struct tail *t);
+/* When the earliest pending multi-line entry completes by its idle timeout (INT64_MAX: none is
+ * pending). */
+int64_t tail_entries_deadline(const struct tail *t);
 /* Shutting down: read what is left and complete every pending entry, so the last records say
  * every byte read was counted. */
 void tail_shutdown(struct tail *t, int64_t now_ms);

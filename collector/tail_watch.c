@@ -35,8 +35,12 @@ struct tail_watch {
 /* libinotifytools is process-wide: one tail_watch at a time. */
 static bool watch_in_use;
 
-/* The inotify descriptor libinotifytools opened: an fd that was not open before it started. */
-static int find_inotify_fd(const unsigned char *before, size_t nbefore)
+/*
+ * The inotify descriptor libinotifytools opened. It is the process's only inotify instance (this
+ * file is the only user of inotify, one tail_watch at a time), so it is found by what it is, not
+ * by comparing fd numbers before and after: the HTTP threads open and close sockets meanwhile.
+ */
+static int find_inotify_fd(void)
 {
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *de;
@@ -52,7 +56,7 @@ static int find_inotify_fd(const unsigned char *before, size_t nbefore)
 		if (de->d_name[0] == '.')
 			continue;
 		fd = atoi(de->d_name);
-		if (fd == dirfd(d) || ((size_t)fd < nbefore && before[fd]))
+		if (fd == dirfd(d))
 			continue;
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 		n = readlink(path, link, sizeof(link) - 1);
@@ -70,17 +74,14 @@ static int find_inotify_fd(const unsigned char *before, size_t nbefore)
 
 int tail_watch_new(struct tail_watch **out)
 {
-	unsigned char before[4096] = { 0 };
 	struct tail_watch *w;
 	int fd;
 
 	if (watch_in_use)
 		return -EBUSY;
-	for (int i = 0; i < (int)sizeof(before); i++)
-		before[i] = fcntl(i, F_GETFD) >= 0;
 	if (!inotifytools_initialize())
 		return -(inotifytools_error() ? inotifytools_error() : EMFILE);
-	fd = find_inotify_fd(before, sizeof(before));
+	fd = find_inotify_fd();
 	if (fd < 0) {
 		inotifytools_cleanup();
 		return fd;
