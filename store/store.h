@@ -278,6 +278,7 @@ struct store_catalog_buf;
 
 /* A new empty buffer. Free with store_catalog_buf_free(). */
 struct store_catalog_buf *store_catalog_buf_new(void);
+/* Free the buffer and whatever is still pending in it. NULL is a no-op. Writer thread. */
 void store_catalog_buf_free(struct store_catalog_buf *cb);
 /*
  * Count one exception: merged with the pending one of the same fingerprint (count, first and
@@ -287,7 +288,7 @@ void store_catalog_buf_free(struct store_catalog_buf *cb);
  * caller counts it). Writer thread; the agent calls it from the tailer's exception callback.
  */
 int store_catalog_buf_add(struct store_catalog_buf *cb, const struct store_exception *e);
-/* Distinct fingerprints pending. */
+/* Distinct fingerprints pending (0 for NULL). Writer thread. */
 size_t store_catalog_buf_len(const struct store_catalog_buf *cb);
 /*
  * Move everything pending in 'cb' into batch 'b' (cb is left empty), so store_commit() writes it
