@@ -41,9 +41,11 @@ int cmd_run(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
-int cmd_replay(int argc, char **argv);
 int cmd_query(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
 int cmd_errors(int argc, char **argv);
+int cmd_mark(int argc, char **argv);
+int cmd_judge(int argc, char **argv);
 
 /*
  * Load the configuration named by -c (path NULL: the embedded default). Prints the error to stderr
@@ -61,5 +63,35 @@ struct tail_exception;
  * (store_catalog_buf_add): the glue between collector/ and store/, which know nothing of each
  * other. Returns 0, or store_catalog_buf_add's error (nothing added: the caller counts it). */
 int cli_catalog_add(struct store_catalog_buf *cb, const struct tail_exception *x);
+/* ---- the deploy verdict in the agent and the judge command (cli/agent_judge.c) ---- */
+
+struct judge_check;
+struct judge_options;
+struct cli_judge;
+struct registry;
+struct store;
+struct http_request;
+struct http_response;
+
+/* The config's judge.checks as the judge reads them (strings borrowed from cfg, which must
+ * outlive the array); free() the array. *n is 0 when the config has none. */
+struct judge_check *cli_judge_checks(const struct config *cfg, size_t *n);
+/* The judge's options from the config's judge: section for the marker and now. */
+void cli_judge_options(const struct config *cfg, int64_t marker_ms, int64_t now_ms,
+		       struct judge_options *o);
+/* The agent's judge: registers deploywatch_deploy_timestamp_seconds and deploywatch_verdict in
+ * 'reg' (borrowed for its life). Free with cli_judge_free() after the HTTP server. Collector
+ * thread. */
+struct cli_judge *cli_judge_new(struct registry *reg);
+void cli_judge_free(struct cli_judge *j);
+/* Use 'st' (borrowed; it stays open until after the HTTP server is freed). Collector thread. */
+void cli_judge_set_store(struct cli_judge *j, struct store *st);
+/* Each tick: export the markers; judge the latest deploy once a minute while its window is open
+ * and once after it closes (logged). Collector thread; 'cfg' borrowed for the call. */
+void cli_judge_tick(struct cli_judge *j, const struct config *cfg, int64_t now);
+/* HTTP handlers (request threads; ctx is the cli_judge): GET/POST /api/v1/deploys and GET
+ * /api/v1/judge (the last judgement, 404 before one). */
+int cli_judge_route_deploys(void *ctx, const struct http_request *req, struct http_response *resp);
+int cli_judge_route_judge(void *ctx, const struct http_request *req, struct http_response *resp);
 
 #endif

@@ -54,6 +54,7 @@ struct agent {
 	struct system_sampler *sampler;
 	struct http_server *http;
 	struct promql_api *api;         /* /api/v1 on the HTTP server; lives as long as the agent */
+	struct cli_judge *judge;        /* deploy markers and verdicts (cli/agent_judge.c) */
 	struct store *store;            /* NULL while it cannot be opened */
 	struct store_appender *appender;
 	int64_t store_retry_at_ms;
@@ -198,13 +199,19 @@ static int start_http(struct agent *ag, const struct config *cfg, char *err, siz
 			ag->http = NULL;
 		}
 	}
-	if (rc == 0) {
+	if (rc == 0)
 		rc = http_server_route(ag->http, "/api/v1/errors", false, errors_route, ag);
-		if (rc) {
-			snprintf(err, errlen, "route /api/v1/errors: %s", err_str(rc));
-			http_server_free(ag->http);
-			ag->http = NULL;
-		}
+	if (rc == 0)
+		rc = http_server_route(ag->http, "/api/v1/deploys", false, cli_judge_route_deploys,
+				       ag->judge);
+	if (rc == 0)
+		rc = http_server_route(ag->http, "/api/v1/judge", false, cli_judge_route_judge,
+				       ag->judge);
+	if (rc && ag->http) {
+		snprintf(err, errlen, "route /api/v1/errors, /api/v1/deploys or /api/v1/judge: %s",
+			 err_str(rc));
+		http_server_free(ag->http);
+		ag->http = NULL;
 	}
 
 	/* The configured host with the port actually bound (the address may say port 0). */
@@ -237,6 +244,7 @@ static void open_store(struct agent *ag, int64_t now_ms)
 	__atomic_store_n(&ag->store, st, __ATOMIC_RELEASE);
 	ag->appender = store_appender_new(ag->store, ag->reg, PENDING_SAMPLES_MAX);
 	promql_api_set_store(ag->api, ag->store);
+	cli_judge_set_store(ag->judge, ag->store);
 	log_info("store", "storing samples in %s", ag->cfg->storage.path);
 }
 
@@ -425,6 +433,8 @@ static void tick(struct agent *ag, int64_t t_ms, bool append)
 		/* Nothing is stored: the values at earlier grid points have nowhere to go. */
 		tail_before_tick(ag->tail, t_ms, drop_sample, NULL);
 	}
+	if (append)
+		cli_judge_tick(ag->judge, ag->cfg, t_ms);
 	series_add(ag->tick_cpu, (double)(clock_thread_cpu_ns() - cpu0) / 1e9);
 }
 
@@ -539,6 +549,7 @@ static void agent_release(struct agent *ag)
 	/* The server first: no request may run while the API and the store go away. */
 	http_server_free(ag->http);
 	promql_api_free(ag->api);
+	cli_judge_free(ag->judge);
 	tail_free(ag->tail);
 	store_appender_free(ag->appender);
 	store_close(ag->store);
@@ -671,6 +682,7 @@ int cmd_run(int argc, char **argv)
 	ag.reg = registry_new(ag.cfg->limits.max_series_per_metric);
 	ag.catalog = store_catalog_buf_new();
 	register_self_metrics(&ag);
+	ag.judge = cli_judge_new(ag.reg);
 	rc = system_sampler_new(ag.cfg, ag.reg, &ag.sampler);
 	if (rc) {
 		fprintf(stderr, "deploywatch: %s: host sampler: %s\n", ag.cfg->file, strerror(-rc));

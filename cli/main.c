@@ -13,9 +13,11 @@ static const struct command commands[] = {
 	{ "check-config", "validate a configuration and print what would be watched", cmd_check_config },
 	{ "import", "backfill Prometheus text / OpenMetrics samples into the store", cmd_import },
 	{ "dump", "print stored samples as promtool tsdb dump does", cmd_dump },
-	{ "replay", "backfill log files (plain or .gz) at their log time", cmd_replay },
 	{ "query", "evaluate a PromQL expression on the store", cmd_query },
+	{ "replay", "backfill log files (plain or .gz) at their log time", cmd_replay },
 	{ "errors", "exception fingerprints: counts, first and last seen, a sample", cmd_errors },
+	{ "mark", "record a deploy marker (name, time, note) for judge", cmd_mark },
+	{ "judge", "the deploy verdict: PASS, FAIL or INCONCLUSIVE, with the reasons", cmd_judge },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

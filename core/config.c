@@ -1392,12 +1392,90 @@ static int set_check_description(struct cfg_parser *p, const struct ynode *v, vo
 			  "a line of text", true);
 }
 
-enum { CHECK_NAME, CHECK_EXPR, CHECK_DESCRIPTION, CHECK_NKEYS };
+/* Read a finite number in [min, max]; 'what' describes it. */
+static int cfg_number(struct cfg_parser *p, const struct ynode *n, double min, double max,
+		      const char *what, double *dst)
+{
+	char got[GOT_MAX], *end = NULL;
+	double d = 0;
+
+	if (n->kind == YNODE_SCALAR && n->plain && n->len > 0 && n->len < 64 &&
+	    strlen(n->value) == n->len) {
+		errno = 0;
+		d = strtod(n->value, &end);
+	}
+	if (!end || *end || errno || !isfinite(d) || d < min || d > max)
+		return cfg_fail_at(p, n, "expected %s, got %s", what, cfg_got(n, got, sizeof(got)));
+	*dst = d;
+	return 0;
+}
+
+static const char *const check_kinds[] = { "alert", "count", "value" };
+
+static int set_check_kind(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	char got[GOT_MAX];
+	size_t idx;
+
+	if (!cfg_lookup(v, check_kinds, 3, &idx))
+		return cfg_fail_at(p, v, "expected alert, count or value, got %s",
+				   cfg_got(v, got, sizeof(got)));
+	((struct config_check *)obj)->kind = (enum config_check_kind)idx;
+	return 0;
+}
+
+static const char *const severities[] = { "critical", "warning" };
+
+static int set_check_severity(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	char got[GOT_MAX];
+	size_t idx;
+
+	if (!cfg_lookup(v, severities, 2, &idx))
+		return cfg_fail_at(p, v, "expected critical or warning, got %s",
+				   cfg_got(v, got, sizeof(got)));
+	((struct config_check *)obj)->warning = idx == 1;
+	return 0;
+}
+
+static int set_check_exposure(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_string(p, v, &((struct config_check *)obj)->exposure,
+			  "a PromQL expression counting requests over $range", true);
+}
+
+static int set_check_max(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_number(p, v, -1e300, 1e300, "a number", &((struct config_check *)obj)->max);
+}
+
+static int set_check_max_ratio(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_number(p, v, 1, 1e6, "a ratio of at least 1 such as 1.5",
+			  &((struct config_check *)obj)->max_ratio);
+}
+
+static int set_check_min_events(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_number(p, v, 0, 1e9, "a count from 0 to 1e9",
+			  &((struct config_check *)obj)->min_events);
+}
+
+enum {
+	CHECK_NAME, CHECK_EXPR, CHECK_DESCRIPTION, CHECK_KIND, CHECK_SEVERITY, CHECK_EXPOSURE,
+	CHECK_MAX, CHECK_MAX_RATIO, CHECK_MIN_EVENTS, CHECK_NKEYS
+};
 
 static const struct cfg_key check_keys[] = {
 	[CHECK_NAME] = { "name", set_check_name },
 	[CHECK_EXPR] = { "expr", set_check_expr },
 	[CHECK_DESCRIPTION] = { "description", set_check_description },
+	[CHECK_KIND] = { "kind", set_check_kind },
+	[CHECK_SEVERITY] = { "severity", set_check_severity },
+	[CHECK_EXPOSURE] = { "exposure", set_check_exposure },
+	[CHECK_MAX] = { "max", set_check_max },
+	[CHECK_MAX_RATIO] = { "max_ratio", set_check_max_ratio },
+	[CHECK_MIN_EVENTS] = { "min_events", set_check_min_events },
 };
 
 static int set_judge_checks(struct cfg_parser *p, const struct ynode *v, void *obj)
@@ -1418,6 +1496,9 @@ static int set_judge_checks(struct cfg_parser *p, const struct ynode *v, void *o
 		uint32_t seen;
 
 		cfg->judge.nchecks++;
+		c->max = NAN;
+		c->max_ratio = NAN;
+		c->min_events = 5;
 		err = cfg_mapping(p, item, check_keys, CHECK_NKEYS, c, &seen);
 		if (!err && ynode_is_null(item))
 			err = cfg_fail_at(p, item,
@@ -1445,10 +1526,69 @@ static int set_judge_checks(struct cfg_parser *p, const struct ynode *v, void *o
 	return 0;
 }
 
+static int set_judge_warmup(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_duration(p, v, &((struct config *)obj)->judge.warmup, 0);
+}
+
+static int set_judge_lookback(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_duration(p, v, &((struct config *)obj)->judge.lookback, 1000);
+}
+
+static int set_judge_alpha(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_number(p, v, 1e-9, 0.5, "a significance level from 1e-9 to 0.5 such as 0.01",
+			  &((struct config *)obj)->judge.alpha);
+}
+
+static int set_judge_min_traffic(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_number(p, v, 0, 1e12, "a count such as 10",
+			  &((struct config *)obj)->judge.min_traffic);
+}
+
+static int set_judge_traffic(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_string(p, v, &((struct config *)obj)->judge.traffic,
+			  "a PromQL expression counting requests over $range", true);
+}
+
+static const char *const new_exception_modes[] = { "fail", "warn", "off" };
+
+static int set_judge_new_exceptions(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	char got[GOT_MAX];
+	size_t idx;
+
+	if (!cfg_lookup(v, new_exception_modes, 3, &idx))
+		return cfg_fail_at(p, v, "expected fail, warn or off, got %s",
+				   cfg_got(v, got, sizeof(got)));
+	((struct config *)obj)->judge.new_exceptions = (unsigned)idx;
+	return 0;
+}
+
+static int set_judge_new_exception_min(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	unsigned long n = 0;
+	int err = cfg_uint(p, v, 1, 1000000, "an integer 1 to 1000000", &n);
+
+	if (!err)
+		((struct config *)obj)->judge.new_exception_min_count = (unsigned)n;
+	return err;
+}
+
 static const struct cfg_key judge_keys[] = {
 	{ "baseline", set_judge_baseline },
 	{ "window", set_judge_window },
 	{ "checks", set_judge_checks },
+	{ "warmup", set_judge_warmup },
+	{ "lookback", set_judge_lookback },
+	{ "alpha", set_judge_alpha },
+	{ "min_traffic", set_judge_min_traffic },
+	{ "traffic", set_judge_traffic },
+	{ "new_exceptions", set_judge_new_exceptions },
+	{ "new_exception_min_count", set_judge_new_exception_min },
 };
 
 static int set_judge(struct cfg_parser *p, const struct ynode *v, void *obj)
@@ -1676,6 +1816,11 @@ static struct config *config_defaults(const char *file)
 	cfg->system.rootfs_path = xstrdup("/");
 	cfg->judge.baseline = 30 * 60 * 1000;
 	cfg->judge.window = 30 * 60 * 1000;
+	cfg->judge.warmup = 60 * 1000;
+	cfg->judge.lookback = 7LL * 24 * 60 * 60 * 1000;
+	cfg->judge.alpha = 0.01;
+	cfg->judge.min_traffic = 10;
+	cfg->judge.new_exception_min_count = 3;
 	cfg->limits.max_series_per_metric = 2000;
 	cfg->tail.max_line_size = (uint64_t)1 << 20;
 	cfg->tail.max_entry_size = (uint64_t)1 << 20;
@@ -1823,8 +1968,10 @@ void config_free(struct config *cfg)
 		free(cfg->judge.checks[i].name);
 		free(cfg->judge.checks[i].expr);
 		free(cfg->judge.checks[i].description);
+		free(cfg->judge.checks[i].exposure);
 	}
 	free(cfg->judge.checks);
+	free(cfg->judge.traffic);
 	free(cfg->log_level);
 	free(cfg);
 }

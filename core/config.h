@@ -60,12 +60,26 @@ struct config_user {
 	char *bcrypt_hash;        /* "$2a$", "$2b$" or "$2y$" hash, as in Prometheus's web config */
 };
 
-/* A judge check: a PromQL expression with its comparison, e.g. 'rate(x[5m]) > 0.01'; the check
- * fails when the expression returns any series (as an alerting rule fires). */
+/* How a judge check reads its expression (docs/judge.md). */
+enum config_check_kind {
+	CONFIG_CHECK_ALERT = 0, /* the expression with its comparison fails when it returns series */
+	CONFIG_CHECK_COUNT,     /* an event count ($range): rate-ratio test against the baseline */
+	CONFIG_CHECK_VALUE,     /* a value ($range): ceiling max and/or max_ratio x baseline */
+};
+
+/* A judge check: by default (kind alert) a PromQL expression with its comparison, e.g.
+ * 'rate(x[5m]) > 0.01', failing when the expression returns any series (as an alerting rule
+ * fires); kinds count and value compare the window with the baseline. */
 struct config_check {
 	char *name;
 	char *expr;
 	char *description;        /* NULL when not set */
+	enum config_check_kind kind; /* default alert */
+	bool warning;             /* severity: warning (never fails the deploy); default critical */
+	char *exposure;           /* count: the denominator's expression; NULL: seconds */
+	double max;               /* ceiling; NaN when not set */
+	double max_ratio;         /* limit relative to the baseline; NaN when not set (count: 1.5) */
+	double min_events;        /* count: fewer window events never fail; default 5 */
 };
 
 struct config {
@@ -113,6 +127,13 @@ struct config {
 		dw_millis window;         /* default 30m */
 		struct config_check *checks; /* empty: the built-in defaults apply */
 		size_t nchecks;
+		dw_millis warmup;         /* left out of the window's start; default 1m */
+		dw_millis lookback;       /* exceptions seen this long before are not new; default 7d */
+		double alpha;             /* significance of the rate test; default 0.01 */
+		double min_traffic;       /* window requests/entries needed; default 10 */
+		char *traffic;            /* the traffic count's expression; NULL: the built-in */
+		unsigned new_exceptions;  /* 0 fail (default), 1 warn, 2 off */
+		unsigned new_exception_min_count; /* occurrences a new exception needs; default 3 */
 	} judge;
 
 	struct {

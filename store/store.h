@@ -274,4 +274,55 @@ int store_catalog_sample(struct store *st, const char *fingerprint, struct buf *
 int store_catalog_api(struct store *st, const char *const *names, const char *const *values,
 		      size_t n, int64_t now_ms, struct buf *json);
 
+/* ---- deploy markers (store/deploys.c; layout in docs/store-format.md) ---- */
+
+#define STORE_DEPLOY_MAX_NAME 128   /* bytes of a deploy name (a label value) */
+#define STORE_DEPLOY_MAX_NOTE 1024  /* bytes of its note */
+#define STORE_DEPLOY_MAX_LIST 100000 /* markers listed at most */
+
+/* One deploy marker, copied out of the store (no pointers into LMDB). */
+struct store_deploy {
+	char name[STORE_DEPLOY_MAX_NAME + 1];
+	int64_t at_ms;      /* when the deploy happened */
+	int64_t created_ms; /* when the marker was written */
+	char note[STORE_DEPLOY_MAX_NOTE + 1];
+};
+
+/* A deploy name is 1 to STORE_DEPLOY_MAX_NAME bytes of UTF-8 without control characters (it
+ * becomes the value of the deploy label). Pure; any thread. */
+bool store_deploy_name_valid(const char *name);
+
+/*
+ * Write (or replace) the marker 'name' at 'at_ms', with 'note' (NULL: none), in its own short
+ * write transaction — safe beside the running agent, which it waits for at most one commit.
+ * Strings borrowed for the call. Returns 0, -EINVAL for a bad name or note, -EROFS for a store
+ * opened read-only, or an LMDB error (store_lmdb's codes). Any thread.
+ */
+int store_deploy_put(struct store *st, const char *name, int64_t at_ms, int64_t created_ms,
+		     const char *note);
+
+/*
+ * Every marker, oldest first (by at, then name), in *out (free() it) with *n entries; at most
+ * STORE_DEPLOY_MAX_LIST. A record that does not decode is left out. Returns 0 or an LMDB error.
+ * Any thread.
+ */
+int store_deploy_list(struct store *st, struct store_deploy **out, size_t *n);
+
+/*
+ * The marker named 'name', or with name NULL the latest one at or before 'before_ms', copied to
+ * *out. Returns 0, -ENOENT, or an LMDB error. Any thread.
+ */
+int store_deploy_find(struct store *st, const char *name, int64_t before_ms,
+		      struct store_deploy *out);
+
+/*
+ * GET and POST /api/v1/deploys, transport-neutral: GET lists the markers; POST writes one from
+ * the parameters name (required), at (RFC 3339 or Unix seconds; default now_ms) and note.
+ * 'names'/'values' are the n decoded parameters, borrowed. Writes the Prometheus API envelope to
+ * 'json' and returns the HTTP status: 200, 400 for a bad parameter, 405 for another method, 500
+ * for a store error, 503 for a read-only store. Any thread (a POST takes the write lock briefly).
+ */
+int store_deploy_api(struct store *st, const char *method, const char *const *names,
+		     const char *const *values, size_t n, int64_t now_ms, struct buf *json);
+
 #endif

@@ -312,7 +312,7 @@ static const struct error_case error_cases[] = {
 	  "app_root, regex, got \"multiline\"" },
 	{ "judge:\n  checks:\n    - name: a\n      expr: up == 0\n      for: 5m\n",
 	  "t.yml:5:7: judge.checks[0].for: expected one of the keys name, expr, description, "
-	  "got \"for\"" },
+	  "kind, severity, exposure, max, max_ratio, min_events, got \"for\"" },
 	{ "? [a]\n: b\n",
 	  "t.yml:1:3: (top level): expected one of the keys storage, web, sources, rules, system, "
 	  "judge, limits, tail, log_level, query, got a sequence as a key" },
@@ -323,6 +323,21 @@ static const struct error_case error_cases[] = {
 	  "t.yml:2:13: tail.start_at: expected beginning or end, got \"middle\"" },
 	{ "tail:\n  check_interval: 1ms\n",
 	  "t.yml:2:19: tail.check_interval: expected a duration of at least 100ms, got \"1ms\"" },
+	/* judge: the verdict's keys */
+	{ "judge:\n  checks:\n    - name: a\n      expr: x\n      kind: gauge\n",
+	  "t.yml:5:13: judge.checks[0].kind: expected alert, count or value, got \"gauge\"" },
+	{ "judge:\n  checks:\n    - name: a\n      expr: x\n      severity: high\n",
+	  "t.yml:5:17: judge.checks[0].severity: expected critical or warning, got \"high\"" },
+	{ "judge:\n  checks:\n    - name: a\n      expr: x\n      max_ratio: 0.5\n",
+	  "t.yml:5:18: judge.checks[0].max_ratio: expected a ratio of at least 1 such as 1.5, "
+	  "got \"0.5\"" },
+	{ "judge:\n  alpha: 0.9\n",
+	  "t.yml:2:10: judge.alpha: expected a significance level from 1e-9 to 0.5 such as 0.01, "
+	  "got \"0.9\"" },
+	{ "judge:\n  new_exceptions: maybe\n",
+	  "t.yml:2:19: judge.new_exceptions: expected fail, warn or off, got \"maybe\"" },
+	{ "judge:\n  new_exception_min_count: 0\n",
+	  "t.yml:2:28: judge.new_exception_min_count: expected an integer 1 to 1000000, got \"0\"" },
 	/* wrong types */
 	{ "storage:\n  path: [a, b]\n",
 	  "t.yml:2:9: storage.path: expected a directory path for the LMDB environment, "

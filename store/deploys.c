@@ -1,0 +1,279 @@
+/*
+ * Deploy markers: one meta record per deploy name, written in its own short write transaction
+ * (LMDB serialises writers, so `deploywatch mark` beside the running agent only waits for the
+ * agent's current commit). Layout in docs/store-format.md, `deploy/<name>`.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/model.h"
+#include "core/timeparse.h"
+#include "store/store.h"
+#include "store/store_int.h"
+
+#define DEPLOY_PREFIX "deploy/"
+#define DEPLOY_PREFIX_LEN 7
+#define DEPLOY_VERSION 1
+/* version · at_ms · created_ms · note length */
+#define DEPLOY_HEAD (1 + 8 + 8 + 2)
+
+bool store_deploy_name_valid(const char *name)
+{
+	size_t len = name ? strlen(name) : 0;
+
+	if (len == 0 || len > STORE_DEPLOY_MAX_NAME || !model_utf8_valid(name, len))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+			return false;
+	return true;
+}
+
+static int decode(const MDB_val *k, const MDB_val *d, struct store_deploy *out)
+{
+	const uint8_t *p = d->mv_data;
+	size_t nlen = k->mv_size - DEPLOY_PREFIX_LEN, notelen;
+
+	if (d->mv_size < DEPLOY_HEAD || p[0] != DEPLOY_VERSION || nlen > STORE_DEPLOY_MAX_NAME)
+		return STORE_E_CORRUPT;
+	notelen = (size_t)p[17] << 8 | p[18];
+	if (notelen > STORE_DEPLOY_MAX_NOTE || d->mv_size != DEPLOY_HEAD + notelen)
+		return STORE_E_CORRUPT;
+	memcpy(out->name, (const char *)k->mv_data + DEPLOY_PREFIX_LEN, nlen);
+	out->name[nlen] = '\0';
+	out->at_ms = (int64_t)store_get_be64(p + 1);
+	out->created_ms = (int64_t)store_get_be64(p + 9);
+	memcpy(out->note, p + DEPLOY_HEAD, notelen);
+	out->note[notelen] = '\0';
+	return 0;
+}
+
+int store_deploy_put(struct store *st, const char *name, int64_t at_ms, int64_t created_ms,
+		     const char *note)
+{
+	uint8_t val[DEPLOY_HEAD + STORE_DEPLOY_MAX_NOTE];
+	char key[DEPLOY_PREFIX_LEN + STORE_DEPLOY_MAX_NAME];
+	size_t nlen, notelen = note ? strlen(note) : 0;
+	MDB_val k, d;
+	MDB_txn *txn;
+	int rc, err;
+
+	if (!store_deploy_name_valid(name) || notelen > STORE_DEPLOY_MAX_NOTE ||
+	    (note && !model_utf8_valid(note, notelen)))
+		return -EINVAL;
+	if (st->read_only)
+		return -EROFS;
+	nlen = strlen(name);
+	memcpy(key, DEPLOY_PREFIX, DEPLOY_PREFIX_LEN);
+	memcpy(key + DEPLOY_PREFIX_LEN, name, nlen);
+	val[0] = DEPLOY_VERSION;
+	store_put_be64(val + 1, (uint64_t)at_ms);
+	store_put_be64(val + 9, (uint64_t)created_ms);
+	val[17] = (uint8_t)(notelen >> 8);
+	val[18] = (uint8_t)notelen;
+	if (notelen)
+		memcpy(val + DEPLOY_HEAD, note, notelen);
+	k.mv_size = DEPLOY_PREFIX_LEN + nlen;
+	k.mv_data = key;
+	d.mv_size = DEPLOY_HEAD + notelen;
+	d.mv_data = val;
+	err = store_txn_begin(st, 0, &txn);
+	if (err)
+		return err;
+	rc = mdb_put(txn, st->meta, &k, &d, 0);
+	if (rc) {
+		store_txn_end(st, txn, false);
+		return store_lmdb_err(st, rc, "write a deploy marker");
+	}
+	rc = store_txn_end(st, txn, true);
+	return rc ? store_lmdb_err(st, rc, "commit a deploy marker") : 0;
+}
+
+static int deploy_cmp(const void *a, const void *b)
+{
+	const struct store_deploy *x = a, *y = b;
+
+	if (x->at_ms != y->at_ms)
+		return x->at_ms < y->at_ms ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+int store_deploy_list(struct store *st, struct store_deploy **out, size_t *n)
+{
+	MDB_val k = { DEPLOY_PREFIX_LEN, (void *)DEPLOY_PREFIX }, d;
+	struct store_deploy *v = NULL;
+	size_t cap = 0;
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	int rc, err;
+
+	*out = NULL;
+	*n = 0;
+	err = store_txn_begin(st, MDB_RDONLY, &txn);
+	if (err)
+		return err;
+	rc = mdb_cursor_open(txn, st->meta, &cur);
+	if (rc) {
+		store_txn_end(st, txn, false);
+		return store_lmdb_err(st, rc, "read the deploy markers");
+	}
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		if (k.mv_size <= DEPLOY_PREFIX_LEN ||
+		    memcmp(k.mv_data, DEPLOY_PREFIX, DEPLOY_PREFIX_LEN) != 0)
+			break;
+		if (*n == STORE_DEPLOY_MAX_LIST)
+			break;
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 16;
+			v = xrealloc(v, cap * sizeof(*v));
+		}
+		/* a record that does not decode is left out, not fatal: markers are advisory */
+		if (decode(&k, &d, &v[*n]) == 0)
+			(*n)++;
+	}
+	mdb_cursor_close(cur);
+	store_txn_end(st, txn, false);
+	if (rc != 0 && rc != MDB_NOTFOUND && *n < STORE_DEPLOY_MAX_LIST) {
+		free(v);
+		*n = 0;
+		return store_lmdb_err(st, rc, "read the deploy markers");
+	}
+	if (*n > 1)
+		qsort(v, *n, sizeof(*v), deploy_cmp);
+	*out = v;
+	return 0;
+}
+
+int store_deploy_find(struct store *st, const char *name, int64_t before_ms,
+		      struct store_deploy *out)
+{
+	struct store_deploy *v;
+	size_t n;
+	int err = store_deploy_list(st, &v, &n);
+
+	if (err)
+		return err;
+	err = -ENOENT;
+	for (size_t i = n; i-- > 0;) {
+		if (name ? strcmp(v[i].name, name) == 0 : v[i].at_ms <= before_ms) {
+			*out = v[i];
+			err = 0;
+			break;
+		}
+	}
+	free(v);
+	return err;
+}
+
+static const char *param(const char *const *names, const char *const *values, size_t n,
+			  const char *name)
+{
+	for (size_t i = n; i-- > 0;)
+		if (strcmp(names[i], name) == 0)
+			return values[i];
+	return NULL;
+}
+
+static void put_json_string(struct buf *b, const char *s)
+{
+	buf_putc(b, '"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			buf_printf(b, "\\%c", c);
+		else if (c < 0x20)
+			buf_printf(b, "\\u%04x", c);
+		else
+			buf_putc(b, (char)c);
+	}
+	buf_putc(b, '"');
+}
+
+static void put_time(struct buf *b, int64_t ms)
+{
+	if (ms % 1000 == 0)
+		buf_printf(b, "%lld", (long long)(ms / 1000));
+	else
+		buf_printf(b, "%lld.%03lld", (long long)(ms / 1000), (long long)llabs(ms % 1000));
+}
+
+static void put_deploy(struct buf *b, const struct store_deploy *d)
+{
+	buf_puts(b, "{\"name\":");
+	put_json_string(b, d->name);
+	buf_puts(b, ",\"at\":");
+	put_time(b, d->at_ms);
+	buf_puts(b, ",\"created\":");
+	put_time(b, d->created_ms);
+	buf_puts(b, ",\"note\":");
+	put_json_string(b, d->note);
+	buf_putc(b, '}');
+}
+
+static int api_error(struct buf *json, int status, const char *type, const char *msg)
+{
+	buf_printf(json, "{\"status\":\"error\",\"errorType\":\"%s\",\"error\":", type);
+	put_json_string(json, msg);
+	buf_puts(json, "}");
+	return status;
+}
+
+int store_deploy_api(struct store *st, const char *method, const char *const *names,
+		     const char *const *values, size_t n, int64_t now_ms, struct buf *json)
+{
+	if (strcmp(method, "GET") == 0) {
+		struct store_deploy *v;
+		size_t nv;
+		int err = store_deploy_list(st, &v, &nv);
+
+		if (err)
+			return api_error(json, 500, "internal", err_str(err));
+		buf_puts(json, "{\"status\":\"success\",\"data\":[");
+		for (size_t i = 0; i < nv; i++) {
+			if (i)
+				buf_putc(json, ',');
+			put_deploy(json, &v[i]);
+		}
+		buf_puts(json, "]}");
+		free(v);
+		return 200;
+	}
+	if (strcmp(method, "POST") == 0) {
+		const char *name = param(names, values, n, "name");
+		const char *at = param(names, values, n, "at");
+		const char *note = param(names, values, n, "note");
+		struct store_deploy d;
+		int64_t at_ms = now_ms;
+		int err;
+
+		if (!name || !store_deploy_name_valid(name))
+			return api_error(json, 400, "bad_data",
+					 "name: expected 1 to 128 bytes of UTF-8 without control "
+					 "characters");
+		if (at && time_parse(at, &at_ms))
+			return api_error(json, 400, "bad_data",
+					 "at: expected an RFC 3339 time or Unix seconds");
+		if (note && (strlen(note) > STORE_DEPLOY_MAX_NOTE ||
+			     !model_utf8_valid(note, strlen(note))))
+			return api_error(json, 400, "bad_data",
+					 "note: expected at most 1024 bytes of UTF-8");
+		err = store_deploy_put(st, name, at_ms, now_ms, note);
+		if (err)
+			return api_error(json, err == -EROFS ? 503 : 500, "internal",
+					 err_str(err));
+		memset(&d, 0, sizeof(d));
+		snprintf(d.name, sizeof(d.name), "%s", name);
+		snprintf(d.note, sizeof(d.note), "%s", note ? note : "");
+		d.at_ms = at_ms;
+		d.created_ms = now_ms;
+		buf_puts(json, "{\"status\":\"success\",\"data\":");
+		put_deploy(json, &d);
+		buf_puts(json, "}");
+		return 200;
+	}
+	return api_error(json, 405, "bad_data", "method not allowed: GET or POST");
+}
