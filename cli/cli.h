@@ -57,6 +57,15 @@ int cli_load_config(const char *path, struct config **out);
  * EXIT_USAGE. For getopt errors and bad arguments. */
 int cli_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+struct store;
+/*
+ * Open the store at cfg->storage.path read-only for 'command' (dump, errors, query, judge): never
+ * created, never blocks the agent. Returns 0 and *out (close with store_close()), or prints
+ * "deploywatch COMMAND: <cause>" and returns the exit code: EXIT_NOINPUT (no store there),
+ * EXIT_DATAERR (a newer or foreign format), EXIT_IOERR (anything else).
+ */
+int cli_open_store_read(const char *command, const struct config *cfg, struct store **out);
+
 struct store_catalog_buf;
 struct tail_exception;
 /* Count one exception the tailer (or replay) parsed into the error catalog's pending records

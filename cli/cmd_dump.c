@@ -81,7 +81,6 @@ int cmd_dump(int argc, char **argv)
 	struct store_series_set *sets[DUMP_MAX_MATCH] = { 0 };
 	size_t pos[DUMP_MAX_MATCH] = { 0 }, nsel = 0, since_renew = 0;
 	int64_t from = INT64_MIN, to = INT64_MAX;
-	struct store_options so = { 0 };
 	struct dump_series d;
 	struct store_reader *r = NULL;
 	struct config *cfg;
@@ -127,13 +126,10 @@ int cmd_dump(int argc, char **argv)
 	rc = cli_load_config(path, &cfg);
 	if (rc)
 		return rc;
-	so.path = cfg->storage.path;
-	so.read_only = true;
-	rc = store_open(&so, &st, err, sizeof(err));
+	rc = cli_open_store_read("dump", cfg, &st);
 	if (rc) {
-		fprintf(stderr, "deploywatch dump: %s\n", err);
 		config_free(cfg);
-		return rc == -ENOENT ? EXIT_NOINPUT : rc == STORE_E_FORMAT ? EXIT_DATAERR : EXIT_IOERR;
+		return rc;
 	}
 	rc = store_reader_begin(st, &r);
 	if (rc) {

@@ -71,7 +71,6 @@ int cmd_errors(int argc, char **argv)
 	const char *path = NULL, *sample = NULL;
 	dw_millis since = 24 * 3600 * 1000LL;
 	bool new_only = false, json = false;
-	struct store_options so = { 0 };
 	struct config *cfg;
 	struct store *st;
 	char err[1024];
@@ -116,13 +115,10 @@ int cmd_errors(int argc, char **argv)
 	rc = cli_load_config(path, &cfg);
 	if (rc)
 		return rc;
-	so.path = cfg->storage.path;
-	so.read_only = true;
-	rc = store_open(&so, &st, err, sizeof(err));
+	rc = cli_open_store_read("errors", cfg, &st);
 	if (rc) {
-		fprintf(stderr, "deploywatch errors: %s\n", err);
 		config_free(cfg);
-		return rc == -ENOENT ? EXIT_NOINPUT : rc == STORE_E_FORMAT ? EXIT_DATAERR : EXIT_IOERR;
+		return rc;
 	}
 	if (sample) {
 		struct buf b;

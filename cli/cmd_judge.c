@@ -175,7 +175,6 @@ int cmd_judge(int argc, char **argv)
 	};
 	struct judge_args a = { .interval = 30000 };
 	const char *path = NULL;
-	struct store_options so = { 0 };
 	struct judge_report *r = NULL;
 	struct judge_check *own = NULL;
 	const struct judge_check *checks;
@@ -183,7 +182,6 @@ int cmd_judge(int argc, char **argv)
 	struct config *cfg;
 	struct store *st;
 	size_t nchecks;
-	char err[1024];
 	int opt, rc, code, consecutive = 0;
 	struct buf out;
 
@@ -249,14 +247,9 @@ int cmd_judge(int argc, char **argv)
 	} else {
 		checks = judge_default_checks(&nchecks);
 	}
-	so.path = cfg->storage.path;
-	so.read_only = true;
-	rc = store_open(&so, &st, err, sizeof(err));
-	if (rc) {
-		fprintf(stderr, "deploywatch judge: %s\n", err);
-		code = rc == -ENOENT ? EXIT_NOINPUT : EXIT_IOERR;
+	code = cli_open_store_read("judge", cfg, &st);
+	if (code)
 		goto out_cfg;
-	}
 	rc = store_deploy_find(st, a.deploy, a.have_at ? a.at : clock_now_ms(), &d);
 	if (rc) {
 		if (rc == -ENOENT && a.deploy)

@@ -256,7 +256,6 @@ int cmd_query(int argc, char **argv)
 	int64_t at = 0, from = 0, to = 0, since = 0, step = 0, now = clock_now_ms();
 	uint64_t span;
 	enum output output = OUT_TABLE;
-	struct store_options so = { 0 };
 	struct promql_result *res = NULL;
 	struct promql_expr *expr = NULL;
 	struct store_reader *r = NULL;
@@ -360,14 +359,9 @@ int cmd_query(int argc, char **argv)
 				       (unsigned long long)cfg->query.max_points_per_series);
 		goto out_cfg;
 	}
-	so.path = cfg->storage.path;
-	so.read_only = true;
-	rc = store_open(&so, &st, err, sizeof(err));
-	if (rc) {
-		fprintf(stderr, "deploywatch query: %s\n", err);
-		code = rc == -ENOENT ? EXIT_NOINPUT : rc == STORE_E_FORMAT ? EXIT_DATAERR : EXIT_IOERR;
+	code = cli_open_store_read("query", cfg, &st);
+	if (code)
 		goto out_cfg;
-	}
 	rc = store_reader_begin(st, &r);
 	if (rc) {
 		fprintf(stderr, "deploywatch query: %s: %s\n", cfg->storage.path, err_str(rc));

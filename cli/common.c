@@ -33,6 +33,18 @@ int cli_usage_error(const char *command, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+int cli_open_store_read(const char *command, const struct config *cfg, struct store **out)
+{
+	struct store_options so = { .path = cfg->storage.path, .read_only = true };
+	char err[512];
+	int rc = store_open(&so, out, err, sizeof(err));
+
+	if (!rc)
+		return 0;
+	fprintf(stderr, "deploywatch %s: %s\n", command, err);
+	return rc == -ENOENT ? EXIT_NOINPUT : rc == STORE_E_FORMAT ? EXIT_DATAERR : EXIT_IOERR;
+}
+
 int cli_catalog_add(struct store_catalog_buf *cb, const struct tail_exception *x)
 {
 	const struct store_exception e = {
