@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,12 +41,61 @@ static void dump_usage(FILE *out)
 		     "  -h, --help              show this help\n");
 }
 
+/*
+ * 'v' as Go's strconv.FormatFloat(v, 'g', -1, 64) prints it, which `promtool tsdb dump` uses:
+ * the shortest digits that read back to v, in exponent form when the decimal exponent is below
+ * -4 or at least 6 (or at least the digit count when that is smaller and the number is whole):
+ * 1.6e+09, 1.23456789e+08, 2.097152e+06, but 123456 and 0.0001. NaN and ±Inf as "NaN", "+Inf",
+ * "-Inf". 'out' holds at least 40 bytes.
+ */
+static const char *fmt_go_g(char out[40], double v)
+{
+	char e[40], digits[24];
+	int p, exp, nd = 0, dp, eprec;
+	const char *m;
+
+	if (v != v)
+		return "NaN";
+	if (v > 1.7976931348623157e308)
+		return "+Inf";
+	if (v < -1.7976931348623157e308)
+		return "-Inf";
+	/* The shortest %.*e that round-trips: its digits and exponent. */
+	for (p = 0; p < 17; p++) {
+		snprintf(e, sizeof(e), "%.*e", p, v);
+		if (strtod(e, NULL) == v)
+			break;
+	}
+	m = e + (e[0] == '-');
+	for (const char *q = m; *q && *q != 'e'; q++)
+		if (*q >= '0' && *q <= '9')
+			digits[nd++] = *q;
+	exp = atoi(strchr(e, 'e') + 1);
+	while (nd > 1 && digits[nd - 1] == '0')
+		nd--;
+	digits[nd] = '\0';
+	if (v == 0)
+		return signbit(v) ? "-0" : "0";
+	dp = exp + 1;
+	eprec = 6;
+	if (eprec > nd && nd >= dp)
+		eprec = nd;
+	if (exp < -4 || exp >= eprec) {
+		/* d[.ddd]e±XX, at least two exponent digits */
+		snprintf(out, 40, "%s%c%s%se%c%02d", v < 0 ? "-" : "", digits[0], nd > 1 ? "." : "",
+			 digits + 1, exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+		return out;
+	}
+	snprintf(out, 40, "%.*f", nd - dp > 0 ? nd - dp : 0, v);
+	return out;
+}
+
 static int print_sample(void *ctx, int64_t t, double v)
 {
 	struct dump_series *d = ctx;
-	char num[FMT_DOUBLE_MAX];
+	char num[40];
 
-	if (fprintf(d->out, "%s %s %lld\n", d->line.data, fmt_double(num, v), (long long)t) < 0)
+	if (fprintf(d->out, "%s %s %lld\n", d->line.data, fmt_go_g(num, v), (long long)t) < 0)
 		return -EIO;
 	return 0;
 }

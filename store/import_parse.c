@@ -51,6 +51,7 @@ struct store_import_parser {
 	size_t lineno;            /* lines completed so far */
 	bool saw_eof;             /* OpenMetrics "# EOF" seen */
 	bool om_hint;             /* AUTO: an OpenMetrics-only construct was seen */
+	bool detected;            /* AUTO decided from the first timestamp's look alone */
 
 	struct family *fams;      /* open hash on name, fmask + 1 slots */
 	size_t fmask, nfams;
@@ -548,10 +549,77 @@ static void decide_format(struct store_import_parser *p, const char *ts, size_t 
 		p->fmt = STORE_IMPORT_TEXT;
 }
 
+/*
+ * An OpenMetrics exemplar after a sample (" # {labels} value [timestamp]"), checked as promtool
+ * checks it and then dropped (the store keeps no exemplars): a malformed one, or one on a sample
+ * that cannot carry exemplars (only a counter's _total and a histogram's _bucket can), makes the
+ * line malformed rather than being ignored. 'name' is the sample's metric name; 'nl' the labels
+ * parsed so far (the exemplar's are parsed after them and then forgotten).
+ */
+static bool parse_exemplar(struct store_import_parser *p, struct cursor *c, const char *name,
+			   size_t nlen, size_t nl)
+{
+	size_t base, n, keep = p->values.len, enl = nl;
+	struct family *f = NULL;
+	const char *tok;
+	double v;
+	int64_t t;
+
+	if (has_suffix(name, nlen, "_total", &base))
+		f = fam_find(p, name, base);
+	if (!(f && f->type == FAM_COUNTER) && has_suffix(name, nlen, "_bucket", &base)) {
+		f = fam_find(p, name, base);
+		if (f && f->type != FAM_HISTOGRAM && f->type != FAM_GAUGEHISTOGRAM)
+			f = NULL;
+	}
+	if (!f || (f->type != FAM_COUNTER && f->type != FAM_HISTOGRAM &&
+		   f->type != FAM_GAUGEHISTOGRAM)) {
+		bad(p, "metric name %.*s does not support exemplars", (int)nlen, name);
+		return false;
+	}
+	c->pos++; /* '#' */
+	if (c_peek(c) != ' ') {
+		bad(p, "expected a space after '#' before the exemplar");
+		return false;
+	}
+	c_skip_blank(c);
+	if (c_peek(c) != '{') {
+		bad(p, "expected '{' to open the exemplar's labels");
+		return false;
+	}
+	if (!parse_labels(p, c, &enl))
+		return false;
+	p->values.len = keep; /* the exemplar's labels are not the sample's */
+	c_skip_blank(c);
+	if (c_eol(c)) {
+		bad(p, "exemplar has no value");
+		return false;
+	}
+	n = c_token(c, &tok);
+	if (!parse_value(tok, n, &v)) {
+		bad(p, "invalid exemplar value \"%.*s\"", (int)(n > 40 ? 40 : n), tok);
+		return false;
+	}
+	c_skip_blank(c);
+	if (!c_eol(c)) {
+		n = c_token(c, &tok);
+		if (!parse_ts_seconds(tok, n, &t)) {
+			bad(p, "invalid exemplar timestamp \"%.*s\"", (int)(n > 40 ? 40 : n), tok);
+			return false;
+		}
+		c_skip_blank(c);
+		if (!c_eol(c)) {
+			bad(p, "unexpected text after the exemplar");
+			return false;
+		}
+	}
+	return true;
+}
+
 static int parse_sample(struct store_import_parser *p, struct cursor *c)
 {
 	struct store_import_sample s;
-	size_t n, nl = 0, after_name, name_at;
+	size_t n, nl = 0, after_name, name_at, name_len;
 	const char *tok;
 
 	buf_reset(&p->values);
@@ -571,6 +639,7 @@ static int parse_sample(struct store_import_parser *p, struct cursor *c)
 		    f->type == FAM_COUNTER)
 			p->om_hint = true;
 	}
+	name_len = n;
 	buf_puts(&p->values, "__name__");
 	buf_putc(&p->values, '\0');
 	p->noff[0] = 0;
@@ -604,8 +673,11 @@ static int parse_sample(struct store_import_parser *p, struct cursor *c)
 		return 0;
 	}
 	n = c_token(c, &tok);
-	if (p->fmt == STORE_IMPORT_AUTO)
+	if (p->fmt == STORE_IMPORT_AUTO) {
+		/* Decided by this timestamp's look alone, unless OpenMetrics syntax came before. */
+		p->detected = !p->om_hint;
 		decide_format(p, tok, n);
+	}
 	if (p->fmt == STORE_IMPORT_TEXT ? !parse_ts_ms(tok, n, &s.t_ms)
 					: !parse_ts_seconds(tok, n, &s.t_ms)) {
 		bad(p, "invalid timestamp \"%.*s\" (%s)", (int)(n > 40 ? 40 : n), tok,
@@ -613,12 +685,23 @@ static int parse_sample(struct store_import_parser *p, struct cursor *c)
 						: "OpenMetrics: seconds");
 		return 0;
 	}
+	/* Detection looked at the first timestamp only: a later timestamp that only makes sense as
+	 * milliseconds would land after the year 5138 as seconds. Refuse it rather than store a
+	 * sample nobody wrote (an explicit --format openmetrics, or OpenMetrics syntax such as a
+	 * counter's _total sample, keeps promtool's reading). */
+	if (p->detected && p->fmt == STORE_IMPORT_OPENMETRICS && s.t_ms >= 100000000000000LL) {
+		bad(p, "timestamp \"%.*s\" is after the year 5138 as OpenMetrics seconds: the input was "
+		    "detected as OpenMetrics at its first sample; give --format text if its timestamps "
+		    "are milliseconds", (int)(n > 40 ? 40 : n), tok);
+		return 0;
+	}
 	c_skip_blank(c);
-	/* OpenMetrics exemplars (" # {...} value [ts]") are accepted and not stored. */
 	if (!c_eol(c) && !(p->fmt == STORE_IMPORT_OPENMETRICS && c_peek(c) == '#')) {
 		bad(p, "unexpected text after the timestamp");
 		return 0;
 	}
+	if (!c_eol(c) && !parse_exemplar(p, c, c->s + name_at, name_len, nl))
+		return 0;
 	for (size_t i = 0; i <= nl; i++) {
 		p->labels[i].name = p->values.data + p->noff[i];
 		p->labels[i].value = p->values.data + p->voff[i];

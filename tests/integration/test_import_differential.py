@@ -19,7 +19,6 @@ cut input. The same inputs are in fuzz_import's corpus (tests/fuzz/corpus/import
 import concurrent.futures
 import os
 import shutil
-import struct
 import subprocess
 
 from dwtest import args, check, fail
@@ -79,6 +78,9 @@ OM_CASES = [
     ("value_exponent", "a 1.5e3 @\nb -2E-2 @\n" + E, SAME()),
     ("value_dots", "a .5 @\nb 5. @\n" + E, SAME()),
     ("value_big", "a 1.7976931348623157e308 @\nb 4.9e-324 @\nc 2.2250738585072014e-308 @\n" + E, SAME()),
+    ("value_printing", 'a{v="1"} 1600000000 @\na{v="2"} 123456789 @\na{v="3"} 2097152 @\n'
+     'a{v="4"} 123456 @\na{v="5"} 0.0001 @\na{v="6"} 0.00001234 @\na{v="7"} 1e21 @\n'
+     'a{v="8"} 5e-324 @\na{v="9"} -0 @\n' + E, SAME()),
     ("value_hex", "a 0x10 @\nb 1 @\n" + E, REFUSED(1)),
     ("value_underscore", "a 1_000 @\nb 1 @\n" + E, REFUSED(1)),
     ("ts_fraction_long", "a 1 1700000000.1234567\n" + E, SAME()),
@@ -129,6 +131,18 @@ OM_CASES = [
     ("counter_without_total", "# TYPE c counter\nc 1 @\n" + E, SAME()),
     # exemplars and _created lines
     ("exemplar", '# TYPE c counter\nc_total 1 @ # {trace_id="abc"} 0.5 @\n' + E, SAME()),
+    # malformed exemplars, and exemplars where OpenMetrics allows none: the line is refused
+    ("exemplar_unterminated", '# TYPE c counter\nc_total 1 @ # {trace_id="abc} 1\nd 1 @\n' + E,
+     REFUSED(2)),
+    ("exemplar_bad_value", '# TYPE c counter\nc_total 1 @ # {t="a"} xyz\nd 1 @\n' + E, REFUSED(2)),
+    ("exemplar_no_value", '# TYPE c counter\nc_total 1 @ # {t="a"}\nd 1 @\n' + E, REFUSED(2)),
+    ("exemplar_bad_ts", '# TYPE c counter\nc_total 1 @ # {t="a"} 1 abc\nd 1 @\n' + E, REFUSED(2)),
+    ("exemplar_no_space", '# TYPE c counter\nc_total 1 @ #{t="a"} 1\nd 1 @\n' + E, REFUSED(2)),
+    ("exemplar_on_gauge", '# TYPE g gauge\ng 1 @ # {t="a"} 1\nd 1 @\n' + E, REFUSED(2)),
+    ("exemplar_on_count", '# TYPE h histogram\nh_bucket{le="+Inf"} 1 @\nh_count 1 @ # {t="a"} 1\n'
+     'h_sum 1 @\n' + E, REFUSED(3)),
+    ("exemplar_bucket_empty_labels", '# TYPE h histogram\nh_bucket{le="+Inf"} 1 @ # {} 0.5 @\n'
+     'h_count 1 @\nh_sum 1 @\n' + E, SAME()),
     ("created_counter", "# TYPE c counter\nc_total 1 @\nc_created 1699999000 @\n" + E, SAME()),
     # order: a sample at or before its series' last one is dropped by both
     ("out_of_order", "a 2 1700000010\na 1 1700000000\n" + E, SAME()),
@@ -237,23 +251,10 @@ def prom_import(name, data):
     return True, q.stdout.decode("utf-8", "surrogateescape")
 
 
-def samples(dump):
-    """A dump as (series, value, timestamp) rows, the value as the double it denotes: the two
-    tools print some doubles differently (promtool 1.699999e+09 where deploywatch prints
-    1699999000) and the test compares stored data, not formatting."""
-    rows = []
-    for line in dump.splitlines():
-        series, value, ts = line.rsplit(" ", 2)
-        v = float(value)
-        rows.append((series, "NaN" if v != v else struct.pack(">d", v), ts))
-    return rows
-
-
 def same_data(d1, d2):
-    try:
-        return samples(d1) == samples(d2)
-    except ValueError:
-        return d1 == d2
+    """The dumps byte for byte (lines in the same order): `deploywatch dump` prints values as
+    `promtool tsdb dump` does (Go's shortest %g: 1.6e+09, 5e-324), so formatting is compared too."""
+    return d1 == d2
 
 
 def repaired(data, line, keep):

@@ -200,10 +200,10 @@ static void test_openmetrics(void **state)
 	      "# TYPE req counter\n"
 	      "# UNIT req requests\n"
 	      "req_total{code=\"200\"} 10 1700000000\n"
-	      "req_total{code=\"200\"} 11 1700000000.123\n"
+	      "req_total{code=\"200\"} 11 1700000000.123 # {trace_id=\"x\"} 1 1700000015\n"
 	      "req_created{code=\"200\"} 1699999999 1700000000.5\n"
 	      "# TYPE temp gauge\n"
-	      "temp 21.5 1700000015.0 # {trace_id=\"x\"} 1 1700000015\n"
+	      "temp 21.5 1700000015.0\n"
 	      "# TYPE g gaugehistogram\n"
 	      "g_bucket{le=\"+Inf\"} 2 1.7e9\n"
 	      "g_gcount 2 1700000000.0005\n"
@@ -298,6 +298,27 @@ static void test_truncated(void **state)
 	      STORE_IMPORT_TEXT);
 	/* AUTO with no sample at all decides nothing and wants nothing. */
 	parse(STORE_IMPORT_AUTO, "# HELP a x\n", "", STORE_IMPORT_AUTO);
+}
+
+/* AUTO decides at the first sample; a later timestamp that is only sensible as milliseconds is
+ * refused, never stored 1,000 times too late (a new user's case: "m 1 5000" then ms). */
+static void test_auto_late_milliseconds(void **state)
+{
+	(void)state;
+	parse(STORE_IMPORT_AUTO,
+	      "m 1 5000\n"
+	      "m 2 1700000000000\n"
+	      "m 3 6000\n"
+	      "# EOF\n",
+	      "1: m{} 1 5000000 gauge\n"
+	      "2: ERROR timestamp \"1700000000000\" is after the year 5138 as OpenMetrics seconds: the "
+	      "input was detected as OpenMetrics at its first sample; give --format text if its "
+	      "timestamps are milliseconds\n"
+	      "3: m{} 3 6000000 gauge\n",
+	      STORE_IMPORT_OPENMETRICS);
+	/* Given explicitly, OpenMetrics keeps promtool's reading of the same timestamp. */
+	parse(STORE_IMPORT_OPENMETRICS, "m 2 1700000000000\n# EOF\n",
+	      "1: m{} 2 1700000000000000 gauge\n", STORE_IMPORT_OPENMETRICS);
 }
 
 static void test_malformed(void **state)
@@ -623,6 +644,7 @@ int main(void)
 		cmocka_unit_test(test_histogram_types),
 		cmocka_unit_test(test_openmetrics),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_auto_late_milliseconds),
 		cmocka_unit_test(test_caps),
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_order, setup, teardown),
