@@ -214,3 +214,26 @@ char *fmt_double(char out[FMT_DOUBLE_MAX], double v)
 		snprintf(out, FMT_DOUBLE_MAX, "%.0f", v);
 	return out;
 }
+
+int buf_put_json_string(struct buf *b, const char *s)
+{
+	int err = buf_putc(b, '"');
+
+	for (; !err && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			err = buf_printf(b, "\\%c", c);
+		else if (c == '\n')
+			err = buf_puts(b, "\\n");
+		else if (c == '\r')
+			err = buf_puts(b, "\\r");
+		else if (c == '\t')
+			err = buf_puts(b, "\\t");
+		else if (c < 0x20)
+			err = buf_printf(b, "\\u%04x", c);
+		else
+			err = buf_putc(b, (char)c);
+	}
+	return err ? err : buf_putc(b, '"');
+}

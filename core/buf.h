@@ -33,6 +33,13 @@ int buf_putc(struct buf *b, char c);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
+/*
+ * Append 's' as a JSON string (RFC 8259): quoted, '"' and '\\' escaped, \n \r \t by name and
+ * other control characters as \u00XX; other bytes are copied (the caller passes valid UTF-8).
+ * Returns 0 or -E2BIG at the buffer's cap.
+ */
+int buf_put_json_string(struct buf *b, const char *s);
+
 /* Take the contents (caller frees with free()); the buffer is left empty. Never NULL. */
 char *buf_detach(struct buf *b, size_t *len);
 

@@ -466,26 +466,6 @@ int store_catalog_sample(struct store *st, const char *fingerprint, struct buf *
 
 /* ---- /api/v1/errors ---- */
 
-static void json_str(struct buf *b, const char *s)
-{
-	buf_putc(b, '"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			buf_printf(b, "\\%c", c);
-		else if (c == '\n')
-			buf_puts(b, "\\n");
-		else if (c == '\t')
-			buf_puts(b, "\\t");
-		else if (c < 0x20)
-			buf_printf(b, "\\u%04x", c);
-		else
-			buf_putc(b, (char)c);
-	}
-	buf_putc(b, '"');
-}
-
 /* RFC 3339 with milliseconds, UTC. */
 static void json_time(struct buf *b, int64_t ms)
 {
@@ -521,13 +501,13 @@ static int api_row(void *ctx, const struct store_catalog_entry *e)
 		return 1;
 	buf_puts(b, a->n++ ? ",{" : "{");
 	buf_puts(b, "\"fingerprint\":");
-	json_str(b, e->fingerprint);
+	buf_put_json_string(b, e->fingerprint);
 	buf_puts(b, ",\"class\":");
-	json_str(b, e->class_name);
+	buf_put_json_string(b, e->class_name);
 	buf_puts(b, ",\"message\":");
-	json_str(b, e->message);
+	buf_put_json_string(b, e->message);
 	buf_puts(b, ",\"location\":");
-	json_str(b, e->location);
+	buf_put_json_string(b, e->location);
 	buf_puts(b, ",\"first_seen\":");
 	json_time(b, e->first_seen_ms);
 	buf_puts(b, ",\"last_seen\":");
@@ -540,7 +520,7 @@ static int api_error(struct buf *json, int status, const char *type, const char 
 {
 	buf_reset(json);
 	buf_printf(json, "{\"status\":\"error\",\"errorType\":\"%s\",\"error\":", type);
-	json_str(json, msg);
+	buf_put_json_string(json, msg);
 	buf_putc(json, '}');
 	return status;
 }

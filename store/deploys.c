@@ -177,22 +177,6 @@ static const char *param(const char *const *names, const char *const *values, si
 	return NULL;
 }
 
-static void put_json_string(struct buf *b, const char *s)
-{
-	buf_putc(b, '"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			buf_printf(b, "\\%c", c);
-		else if (c < 0x20)
-			buf_printf(b, "\\u%04x", c);
-		else
-			buf_putc(b, (char)c);
-	}
-	buf_putc(b, '"');
-}
-
 static void put_time(struct buf *b, int64_t ms)
 {
 	if (ms % 1000 == 0)
@@ -204,20 +188,20 @@ static void put_time(struct buf *b, int64_t ms)
 static void put_deploy(struct buf *b, const struct store_deploy *d)
 {
 	buf_puts(b, "{\"name\":");
-	put_json_string(b, d->name);
+	buf_put_json_string(b, d->name);
 	buf_puts(b, ",\"at\":");
 	put_time(b, d->at_ms);
 	buf_puts(b, ",\"created\":");
 	put_time(b, d->created_ms);
 	buf_puts(b, ",\"note\":");
-	put_json_string(b, d->note);
+	buf_put_json_string(b, d->note);
 	buf_putc(b, '}');
 }
 
 static int api_error(struct buf *json, int status, const char *type, const char *msg)
 {
 	buf_printf(json, "{\"status\":\"error\",\"errorType\":\"%s\",\"error\":", type);
-	put_json_string(json, msg);
+	buf_put_json_string(json, msg);
 	buf_puts(json, "}");
 	return status;
 }

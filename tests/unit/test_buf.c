@@ -53,6 +53,31 @@ static void test_detach(void **state)
 	free(s);
 }
 
+static void test_json_string(void **state)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{ "", "\"\"" },
+		{ "plain é", "\"plain é\"" },
+		{ "q\"b\\s", "\"q\\\"b\\\\s\"" },
+		{ "a\nb\tc\rd", "\"a\\nb\\tc\\rd\"" },
+		{ "\x01\x1f", "\"\\u0001\\u001f\"" },
+	};
+	struct buf b;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		buf_init(&b, 0);
+		assert_int_equal(buf_put_json_string(&b, cases[i].in), 0);
+		assert_string_equal(b.data, cases[i].want);
+		buf_release(&b);
+	}
+	buf_init(&b, 4);
+	assert_int_equal(buf_put_json_string(&b, "abcdef"), -E2BIG);
+	buf_release(&b);
+}
+
 static void test_fmt_double(void **state)
 {
 	static const struct {
@@ -112,6 +137,7 @@ int main(void)
 		cmocka_unit_test(test_append_and_cap),
 		cmocka_unit_test(test_detach),
 		cmocka_unit_test(test_fmt_double),
+		cmocka_unit_test(test_json_string),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
