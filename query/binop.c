@@ -123,12 +123,7 @@ static void vector_scalar(struct promql_ev *ev, const struct promql_node *n,
 		}
 		promql_ev_poll(ev);
 	}
-	out->type = PROMQL_TYPE_VECTOR;
-	out->vs = promql_arena_array(ev->a, o.n ? o.n : 1, sizeof(*out->vs));
-	if (o.n)
-		memcpy(out->vs, o.s, o.n * sizeof(*o.s));
-	out->nvs = o.n;
-	promql_outset_release(&o);
+	promql_outset_finish(ev, &o, out);
 }
 
 /* The matching signature's label set: the on() labels, or all but the ignoring() labels and
@@ -277,12 +272,7 @@ static void vector_vector(struct promql_ev *ev, const struct promql_node *n,
 		promql_ev_poll(ev);
 	}
 	promql_lsmap_release(&map);
-	out->type = PROMQL_TYPE_VECTOR;
-	out->vs = promql_arena_array(ev->a, o.n ? o.n : 1, sizeof(*out->vs));
-	if (o.n)
-		memcpy(out->vs, o.s, o.n * sizeof(*o.s));
-	out->nvs = o.n;
-	promql_outset_release(&o);
+	promql_outset_finish(ev, &o, out);
 }
 
 /* and, or, unless: which series of each side are present at a step, by signature. */
@@ -336,12 +326,7 @@ static void set_op(struct promql_ev *ev, const struct promql_node *n,
 		promql_ev_poll(ev);
 	}
 	promql_lsmap_release(&map);
-	out->type = PROMQL_TYPE_VECTOR;
-	out->vs = promql_arena_array(ev->a, o.n ? o.n : 1, sizeof(*out->vs));
-	if (o.n)
-		memcpy(out->vs, o.s, o.n * sizeof(*o.s));
-	out->nvs = o.n;
-	promql_outset_release(&o);
+	promql_outset_finish(ev, &o, out);
 }
 
 void promql_eval_binary(struct promql_ev *ev, const struct promql_node *n, struct promql_value *out)

@@ -105,6 +105,16 @@ void promql_outset_release(struct promql_outset *o)
 	memset(o, 0, sizeof(*o));
 }
 
+void promql_outset_finish(struct promql_ev *ev, struct promql_outset *o, struct promql_value *out)
+{
+	out->type = PROMQL_TYPE_VECTOR;
+	out->vs = promql_arena_array(ev->a, o->n ? o->n : 1, sizeof(*out->vs));
+	if (o->n)
+		memcpy(out->vs, o->s, o->n * sizeof(*o->s));
+	out->nvs = o->n;
+	promql_outset_release(o);
+}
+
 static void outset_rehash(struct promql_ev *ev, struct promql_outset *o)
 {
 	size_t cap = o->tcap ? o->tcap * 2 : 64;

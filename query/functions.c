@@ -595,12 +595,7 @@ static void s_timestamp(struct promql_ev *ev, const struct promql_node *n, struc
 			if (!promql_is_absent(v.vs[i].v[k]))
 				promql_outset_put(ev, s, k, v.vs[i].v[k], NULL);
 	}
-	out->type = PROMQL_TYPE_VECTOR;
-	out->vs = promql_arena_array(ev->a, o.n ? o.n : 1, sizeof(*out->vs));
-	if (o.n)
-		memcpy(out->vs, o.s, o.n * sizeof(*o.s));
-	out->nvs = o.n;
-	promql_outset_release(&o);
+	promql_outset_finish(ev, &o, out);
 }
 
 struct label *promql_absent_labels(struct promql_ev *ev, const struct promql_node *n,
@@ -796,12 +791,7 @@ static void relabel(struct promql_ev *ev, const struct promql_value *in, struct 
 			if (!promql_is_absent(in->vs[i].v[k]))
 				promql_outset_put(ev, s, k, in->vs[i].v[k], NULL);
 	}
-	out->type = PROMQL_TYPE_VECTOR;
-	out->vs = promql_arena_array(ev->a, o.n ? o.n : 1, sizeof(*out->vs));
-	if (o.n)
-		memcpy(out->vs, o.s, o.n * sizeof(*o.s));
-	out->nvs = o.n;
-	promql_outset_release(&o);
+	promql_outset_finish(ev, &o, out);
 }
 
 static const char *arg_str(struct promql_ev *ev, const struct promql_node *n)
@@ -1117,12 +1107,7 @@ static void s_histogram_quantile(struct promql_ev *ev, const struct promql_node 
 		}
 	}
 	promql_outset_release(&groups);
-	out->type = PROMQL_TYPE_VECTOR;
-	out->vs = promql_arena_array(ev->a, o.n ? o.n : 1, sizeof(*out->vs));
-	if (o.n)
-		memcpy(out->vs, o.s, o.n * sizeof(*o.s));
-	out->nvs = o.n;
-	promql_outset_release(&o);
+	promql_outset_finish(ev, &o, out);
 }
 
 /* ---- 4. the table ---- */

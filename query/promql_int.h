@@ -337,6 +337,9 @@ struct promql_vseries *promql_outset_get(struct promql_ev *ev, struct promql_out
 void promql_outset_put(struct promql_ev *ev, struct promql_vseries *s, size_t k, double v,
 		       const char *dupmsg);
 void promql_outset_release(struct promql_outset *o);
+/* Make 'out' the instant-vector value holding o's series (copied into the arena), and release
+ * 'o': how every operator and function that builds a vector ends. */
+void promql_outset_finish(struct promql_ev *ev, struct promql_outset *o, struct promql_value *out);
 
 /* Label helpers over arena memory. */
 struct label *promql_labels_drop_name(struct promql_ev *ev, const struct label *l, size_t n,
