@@ -54,6 +54,17 @@ static bool fp_unit(const char *s, size_t n)
 	return false;
 }
 
+/* Whether msg[i] (i > 0) is copied as it is: it starts neither a quoted value nor a number, the
+ * two cases fp_normalise_message rewrites (both begin only after a non-word byte). */
+static bool fp_plain_next(const char *msg, size_t i)
+{
+	char c = msg[i];
+
+	if (c != '\'' && c != '"' && !fp_is_digit(c))
+		return true;
+	return fp_is_word(msg[i - 1]);
+}
+
 char *fp_normalise_message(const char *msg, size_t len)
 {
 	struct buf b;
@@ -70,9 +81,9 @@ char *fp_normalise_message(const char *msg, size_t len)
 			const char *nl = memchr(msg + i + 1, '\n', len - i - 1);
 
 			if (q && (!nl || q < nl)) {
-				buf_putc(&b, c);
-				buf_putc(&b, '?');
-				buf_putc(&b, c);
+				const char qv[3] = { c, '?', c };
+
+				buf_append(&b, qv, 3);
 				i = (size_t)(q - msg) + 1;
 				continue;
 			}
@@ -89,16 +100,21 @@ char *fp_normalise_message(const char *msg, size_t len)
 			/* "42S02", "1st": digits glued to letters are a word, not a number; but
 			 * "30s", "1882ms", "12MB" are numbers with a unit */
 			if (n < len && fp_is_word(msg[n]) && !fp_unit(msg + n, len - n)) {
-				while (i < n)
-					buf_putc(&b, msg[i++]);
+				buf_append(&b, msg + i, n - i);
+				i = n;
 				continue;
 			}
 			buf_putc(&b, 'N');
 			i = n;
 			continue;
 		}
-		buf_putc(&b, c);
-		i++;
+		/* A run of bytes that start neither a quoted value nor a number, copied whole (as
+		 * far as the cap allows: the loop stops at FP_MAX_MESSAGE, as a byte-wise copy would). */
+		n = i + 1;
+		while (n < len && n - i < FP_MAX_MESSAGE - b.len && fp_plain_next(msg, n))
+			n++;
+		buf_append(&b, msg + i, n - i);
+		i = n;
 	}
 	return buf_detach(&b, &n);
 }
@@ -127,7 +143,7 @@ bool fp_frame_in_app(const char *path, size_t len, const char *app_root, char *o
 		under_root = true;
 	}
 	/* The release directory, wherever the root points (a "current" symlink resolves to it). */
-	for (r = p; (r = memmem(r, (size_t)(end - r), "/releases/", 10)); r++) {
+	for (r = p; (r = logp_find(r, (size_t)(end - r), "/releases/", 10)); r++) {
 		const char *s = memchr(r + 10, '/', (size_t)(end - r - 10));
 
 		if (s) {
@@ -146,7 +162,7 @@ bool fp_frame_in_app(const char *path, size_t len, const char *app_root, char *o
 	}
 	if (app_root && !under_root)
 		return false;
-	if (!app_root && p == path && memmem(p, n, "/vendor/", 8))
+	if (!app_root && p == path && logp_find(p, n, "/vendor/", 8))
 		return false;
 	if ((n >= 7 && memcmp(p, "vendor/", 7) == 0) || (n == 7 && memcmp(p, "artisan", 7) == 0) ||
 	    (n == 16 && memcmp(p, "public/index.php", 16) == 0))
@@ -180,42 +196,41 @@ struct fp_frame {
 	size_t func_len;
 };
 
-/* Split the trace into frames "#i PATH(LINE): FUNC" / "#i [internal function]: FUNC" / "#i {main}". */
-static size_t fp_frames(const char *t, size_t len, struct fp_frame *fr, size_t max)
+/* The next frame of the trace at *t (up to end), moving *t past it: "#i PATH(LINE): FUNC",
+ * "#i [internal function]: FUNC" or "#i {main}"; lines that are not frames are skipped. Frames
+ * are taken one at a time because fp_compute mostly stops after the top few. */
+static bool fp_next_frame(const char **t, const char *end, struct fp_frame *fr)
 {
-	const char *end = t + len;
-	size_t n = 0;
-
-	while (t < end && n < max) {
-		const char *eol = memchr(t, '\n', (size_t)(end - t));
+	while (*t < end) {
+		const char *line = *t, *eol = memchr(line, '\n', (size_t)(end - line));
 		const char *le = eol ? eol : end, *sp, *colon;
 
-		if (*t == '#' && (sp = memchr(t, ' ', (size_t)(le - t)))) {
+		*t = le + 1;
+		if (*line == '#' && (sp = memchr(line, ' ', (size_t)(le - line)))) {
 			const char *body = sp + 1;
 
-			memset(&fr[n], 0, sizeof(fr[n]));
-			colon = memmem(body, (size_t)(le - body), "): ", 3);
+			memset(fr, 0, sizeof(*fr));
+			colon = logp_find(body, (size_t)(le - body), "): ", 3);
 			if (colon && body[0] == '/') {
 				const char *paren = colon;
 
 				while (paren > body && *paren != '(')
 					paren--;
-				fr[n].path = body;
-				fr[n].path_len = (size_t)(paren - body);
-				fr[n].func = colon + 3;
-				fr[n].func_len = (size_t)(le - colon - 3);
-			} else if ((colon = memmem(body, (size_t)(le - body), ": ", 2))) {
-				fr[n].func = colon + 2;
-				fr[n].func_len = (size_t)(le - colon - 2);
+				fr->path = body;
+				fr->path_len = (size_t)(paren - body);
+				fr->func = colon + 3;
+				fr->func_len = (size_t)(le - colon - 3);
+			} else if ((colon = logp_find(body, (size_t)(le - body), ": ", 2))) {
+				fr->func = colon + 2;
+				fr->func_len = (size_t)(le - colon - 2);
 			} else {
-				fr[n].func = body;
-				fr[n].func_len = (size_t)(le - body);
+				fr->func = body;
+				fr->func_len = (size_t)(le - body);
 			}
-			n++;
+			return true;
 		}
-		t = le + 1;
 	}
-	return n;
+	return false;
 }
 
 /* "SQLSTATE[xxxxx]" in the message, for the two classes whose message carries one. */
@@ -227,27 +242,38 @@ static size_t fp_sqlstate(const char *cls, const char *msg, size_t len, const ch
 	if (!((cl >= 14 && strcmp(cls + cl - 14, "QueryException") == 0) ||
 	      (cl >= 12 && strcmp(cls + cl - 12, "PDOException") == 0)))
 		return 0;
-	s = msg ? memmem(msg, len, "SQLSTATE[", 9) : NULL;
+	s = msg ? logp_find(msg, len, "SQLSTATE[", 9) : NULL;
 	if (!s || len - (size_t)(s - msg) < 15 || s[14] != ']')
 		return 0;
 	*out = s + 9;
 	return 5;
 }
 
+/* h = FNV-1a of h over d[0..l) and the 0xff separator; 'd' has room for the separator at d[l]
+ * (one call instead of two: the same hash). */
+static uint64_t fp_feed_sep(uint64_t h, char *d, size_t l)
+{
+	d[l] = '\xff';
+	h = model_fnv1a(h, d, l + 1);
+	d[l] = '\0';
+	return h;
+}
+
 void fp_compute(const struct fp_input *in, struct fp_result *out)
 {
-	struct fp_frame frames[FP_MAX_TRACE_FRAMES];
-	size_t nframes = in->trace ? fp_frames(in->trace, in->trace_len, frames,
-					      FP_MAX_TRACE_FRAMES)
-				   : 0;
+	const char *cursor = in->trace, *tend = in->trace ? in->trace + in->trace_len : NULL;
+	struct fp_frame prev = { 0 }, cur = { 0 };
+	size_t parsed = 0;
+	bool have_cur = false;
 	uint64_t h1 = MODEL_FNV1A_INIT, h2 = MODEL_FNV1A_INIT ^ 0x9e3779b97f4a7c15ULL;
 	const char *sql = NULL;
 	size_t sql_len = fp_sqlstate(in->class_name, in->message, in->message_len, &sql);
-	struct buf loc;
+	/* rel ":" func, then room for the separator: rel is cut to FP_MAX_PATH - 1 bytes and func
+	 * to FP_MAX_FUNC - 1, so an item is never cut */
+	char item[FP_MAX_PATH + FP_MAX_FUNC + 2];
+	char *loc = NULL;
 	int in_app = 0;
-	size_t n;
 
-	buf_init(&loc, 0);
 	out->message = fp_normalise_message(in->message ? in->message : "", in->message_len);
 #define FP_FEED(d, l)                                          \
 	do {                                                   \
@@ -258,14 +284,25 @@ void fp_compute(const struct fp_input *in, struct fp_result *out)
 	} while (0)
 	FP_FEED(in->class_name, strlen(in->class_name));
 	FP_FEED(sql ? sql : "", sql_len);
+	if (cursor && parsed < FP_MAX_TRACE_FRAMES && (have_cur = fp_next_frame(&cursor, tend, &cur)))
+		parsed++;
 	/* Locations, top first: the throw site, then the file of each frame; frame i's file runs
 	 * the function of frame i+1 (and the throw site the function of frame 0). */
-	for (size_t i = 0; i <= nframes && in_app < FP_FRAMES; i++) {
-		const char *path = i == 0 ? in->throw_file : frames[i - 1].path;
-		size_t plen = i == 0 ? in->throw_file_len : frames[i - 1].path_len;
-		char rel[FP_MAX_PATH], func[FP_MAX_FUNC], item[FP_MAX_PATH + FP_MAX_FUNC + 2];
-		int il;
+	for (size_t i = 0; in_app < FP_FRAMES; i++) {
+		const char *path;
+		size_t plen, rl;
 
+		if (i > 0) {
+			/* frame i-1 is the one read last; none: past the last frame */
+			if (!have_cur)
+				break;
+			prev = cur;
+			have_cur = parsed < FP_MAX_TRACE_FRAMES && fp_next_frame(&cursor, tend, &cur);
+			if (have_cur)
+				parsed++;
+		}
+		path = i == 0 ? in->throw_file : prev.path;
+		plen = i == 0 ? in->throw_file_len : prev.path_len;
 		if (!path)
 			continue;
 		if (i == 0) {
@@ -277,15 +314,18 @@ void fp_compute(const struct fp_input *in, struct fp_result *out)
 			if (c > path)
 				plen = (size_t)(c - 1 - path);
 		}
-		if (!fp_frame_in_app(path, plen, in->app_root, rel, sizeof(rel)))
+		if (!fp_frame_in_app(path, plen, in->app_root, item, FP_MAX_PATH))
 			continue;
-		func[0] = '\0';
-		if (i < nframes)
-			fp_function(frames[i].func, frames[i].func_len, func, sizeof(func));
-		il = snprintf(item, sizeof(item), "%s:%s", rel, func);
-		FP_FEED(item, (size_t)il);
+		rl = strlen(item);
+		item[rl++] = ':';
+		item[rl] = '\0';
+		if (have_cur)
+			fp_function(cur.func, cur.func_len, item + rl, FP_MAX_FUNC);
+		rl += strlen(item + rl);
+		h1 = fp_feed_sep(h1, item, rl);
+		h2 = fp_feed_sep(h2, item, rl);
 		if (in_app == 0)
-			buf_puts(&loc, item);
+			loc = xstrndup(item, rl);
 		in_app++;
 	}
 	if (in_app == 0)
@@ -293,8 +333,7 @@ void fp_compute(const struct fp_input *in, struct fp_result *out)
 #undef FP_FEED
 	snprintf(out->fingerprint, sizeof(out->fingerprint), "%016llx%016llx",
 		 (unsigned long long)h1, (unsigned long long)h2);
-	out->location = loc.data ? buf_detach(&loc, &n) : xstrdup("");
-	buf_release(&loc);
+	out->location = loc ? loc : xstrdup("");
 }
 
 void fp_result_release(struct fp_result *r)

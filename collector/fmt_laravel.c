@@ -34,7 +34,13 @@ struct laravel_state {
 	struct metric *entries;
 	struct metric *exceptions;
 	struct series *by_level[NLEVELS]; /* looked up once: the hot path adds to a pointer */
+	/* Scratch for one exception (class, message, previous classes), reused from entry to entry
+	 * so that an exception costs no allocation of its own. */
+	struct buf cls, msg, prev;
 };
+
+/* Scratch this large is given back after the entry that needed it. */
+#define LARAVEL_SCRATCH_KEEP 65536
 
 static enum ml_start laravel_line_start(const char *line, size_t len)
 {
@@ -53,6 +59,9 @@ static int laravel_init(struct logp *p, char *err, size_t errlen)
 	struct laravel_state *st = xcalloc(1, sizeof(*st));
 
 	p->fmt_state = st;
+	buf_init(&st->cls, 0);
+	buf_init(&st->msg, 0);
+	buf_init(&st->prev, 0);
 	/* The channel is the environment in Laravel ("production.ERROR"). */
 	st->head = logp_compile("^\\[([0-9]{4}-[0-9]{2}-[0-9]{2}[T ][^\\]]{8,40})\\] "
 				"([A-Za-z0-9_.-]+?)\\.(DEBUG|INFO|NOTICE|WARNING|ERROR|CRITICAL|"
@@ -85,19 +94,31 @@ static void laravel_release(struct logp *p)
 	if (!st)
 		return;
 	pcre2_code_free(st->head);
+	buf_release(&st->cls);
+	buf_release(&st->msg);
+	buf_release(&st->prev);
 	free(st);
 	p->fmt_state = NULL;
 }
 
-/* Undo JSON string escaping of s[0..n) into b. */
+/* Undo JSON string escaping of s[0..n) into b: the runs between backslashes are copied whole. */
 static void json_unescape(struct buf *b, const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
+	size_t i = 0;
 
-		if (c != '\\' || i + 1 >= n) {
-			buf_putc(b, c);
-			continue;
+	while (i < n) {
+		const char *bs = memchr(s + i, '\\', n - i);
+		size_t run = bs ? (size_t)(bs - (s + i)) : n - i;
+		char c;
+
+		buf_append(b, s + i, run);
+		i += run;
+		if (i >= n)
+			break;
+		if (i + 1 >= n) {
+			/* a backslash at the very end stays */
+			buf_putc(b, '\\');
+			break;
 		}
 		c = s[++i];
 		switch (c) {
@@ -109,6 +130,7 @@ static void json_unescape(struct buf *b, const char *s, size_t n)
 		case 'u': {
 			unsigned cp = 0;
 			size_t k;
+			char u[3];
 
 			for (k = 0; k < 4 && i + 1 + k < n; k++) {
 				char h = s[i + 1 + k];
@@ -134,17 +156,20 @@ static void json_unescape(struct buf *b, const char *s, size_t n)
 			} else if (cp < 0x80) {
 				buf_putc(b, (char)cp);
 			} else if (cp < 0x800) {
-				buf_putc(b, (char)(0xc0 | cp >> 6));
-				buf_putc(b, (char)(0x80 | (cp & 0x3f)));
+				u[0] = (char)(0xc0 | cp >> 6);
+				u[1] = (char)(0x80 | (cp & 0x3f));
+				buf_append(b, u, 2);
 			} else {
-				buf_putc(b, (char)(0xe0 | cp >> 12));
-				buf_putc(b, (char)(0x80 | ((cp >> 6) & 0x3f)));
-				buf_putc(b, (char)(0x80 | (cp & 0x3f)));
+				u[0] = (char)(0xe0 | cp >> 12);
+				u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+				u[2] = (char)(0x80 | (cp & 0x3f));
+				buf_append(b, u, 3);
 			}
 			break;
 		}
 		default: buf_putc(b, c); break; /* \\ \" \/ */
 		}
+		i++;
 	}
 }
 
@@ -175,13 +200,13 @@ static bool laravel_exception_at(const char *o, const char *end, struct laravel_
 		return false;
 	x->cls = o;
 	x->cls_len = (size_t)(c - o);
-	code = memmem(c, (size_t)(end - c) < 64 ? (size_t)(end - c) : 64, "): ", 3);
+	code = logp_find(c, (size_t)(end - c) < 64 ? (size_t)(end - c) : 64, "): ", 3);
 	if (!code)
 		return false;
 	x->msg = code + 3;
 	/* The exception's text ends where its [stacktrace] begins; without a trace, at the end
 	 * of the line. */
-	st = memmem(x->msg, (size_t)(end - x->msg), "\n[stacktrace]\n", 14);
+	st = logp_find(x->msg, (size_t)(end - x->msg), "\n[stacktrace]\n", 14);
 	eol = memchr(x->msg, '\n', (size_t)(end - x->msg));
 	stop = st ? st : eol ? eol : end;
 	close = stop;
@@ -206,7 +231,7 @@ static bool laravel_exception_at(const char *o, const char *end, struct laravel_
 	if (st) {
 		const char *t = st + 14, *te;
 
-		te = memmem(t, (size_t)(end - t), "\n[previous exception]", 21);
+		te = logp_find(t, (size_t)(end - t), "\n[previous exception]", 21);
 		if (!te)
 			te = end;
 		x->trace = t;
@@ -239,12 +264,12 @@ static bool laravel_parse(struct logp *p, const char *text, size_t len, int64_t 
 		return false;
 	logp_count(sink, st->by_level[lvl], 1, t);
 
-	/* memmem prefilter: most entries carry no exception */
-	o = memmem(text, len, OBJ, sizeof(OBJ) - 1);
+	/* literal prefilter: most entries carry no exception */
+	o = logp_find(text, len, OBJ, sizeof(OBJ) - 1);
 	if (!o || !laravel_exception_at(o + sizeof(OBJ) - 1, end, &x))
 		return true;
 	{
-		struct buf cls, msg, prev;
+		struct buf *cls = &st->cls, *msg = &st->msg, *prev = &st->prev;
 		char lv[LOGP_MAX_LABEL_VALUE + 1];
 		const char *v[2] = { NULL, NULL };
 		struct fp_input in = { 0 };
@@ -254,29 +279,29 @@ static bool laravel_parse(struct logp *p, const char *text, size_t len, int64_t 
 		const char *q = x.next;
 		int nprev = 0;
 
-		buf_init(&cls, 0);
-		buf_init(&msg, 0);
-		buf_init(&prev, 0);
-		json_unescape(&cls, x.cls, x.cls_len);
-		json_unescape(&msg, x.msg, x.msg_len);
+		buf_reset(cls);
+		buf_reset(msg);
+		buf_reset(prev);
+		json_unescape(cls, x.cls, x.cls_len);
+		json_unescape(msg, x.msg, x.msg_len);
 		/* Previous exceptions, outermost first: "PDOException" for a QueryException. */
 		while (nprev < LARAVEL_MAX_PREVIOUS &&
-		       (q = memmem(q, (size_t)(end - q), "[previous exception] [object] (", 31))) {
+		       (q = logp_find(q, (size_t)(end - q), "[previous exception] [object] (", 31))) {
 			q += 31;
 			if (!laravel_exception_at(q, end, &px))
 				continue;
-			if (prev.len)
-				buf_puts(&prev, ", ");
-			json_unescape(&prev, px.cls, px.cls_len);
+			if (prev->len)
+				buf_puts(prev, ", ");
+			json_unescape(prev, px.cls, px.cls_len);
 			q = px.next;
 			nprev++;
 		}
-		v[0] = logp_label_value(lv, cls.data, cls.len);
+		v[0] = logp_label_value(lv, cls->data, cls->len);
 		logp_count(sink, metric_series(st->exceptions, v), 1, t);
 
-		in.class_name = cls.data;
-		in.message = msg.data;
-		in.message_len = msg.len;
+		in.class_name = cls->data;
+		in.message = msg->data;
+		in.message_len = msg->len;
 		in.trace = x.trace;
 		in.trace_len = x.trace_len;
 		in.throw_file = x.at;
@@ -284,19 +309,20 @@ static bool laravel_parse(struct logp *p, const char *text, size_t len, int64_t 
 		in.app_root = p->app_root;
 		fp_compute(&in, &fr);
 		memcpy(e.fingerprint, fr.fingerprint, sizeof(e.fingerprint));
-		e.class_name = cls.data;
+		e.class_name = cls->data;
 		e.message = fr.message;
 		e.location = fr.location;
 		e.entry = text;
 		e.entry_len = len;
 		e.t_ms = t;
-		e.previous = prev.data ? prev.data : "";
+		e.previous = prev->len ? prev->data : "";
 		if (sink && sink->exception)
 			sink->exception(sink->ctx, &e);
 		fp_result_release(&fr);
-		buf_release(&cls);
-		buf_release(&msg);
-		buf_release(&prev);
+		if (msg->cap > LARAVEL_SCRATCH_KEEP) {
+			buf_release(msg);
+			buf_init(msg, 0);
+		}
 	}
 	return true;
 }

@@ -10,6 +10,7 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <string.h>
 
 #include "collector/logparse_int.h"
 #include "core/config.h"
@@ -20,6 +21,28 @@
 #define LOGP_DEPTH_LIMIT 10000
 #define LOGP_MAX_LABEL_VALUE 128 /* bytes; longer values are cut at a UTF-8 boundary */
 #define LOGP_MAX_RULES 256
+
+/*
+ * The first occurrence of needle[0..nlen) in s[0..n), or NULL: memchr (vectorised) for the
+ * needle's first byte, then one compare. glibc's memmem builds a shift table on every call, which
+ * costs more than the search itself on the short haystacks (one frame, one line) and the needles
+ * that start with a rare byte ('\n', '[', ')') the parsers look for. nlen > 0.
+ */
+static inline const char *logp_find(const char *s, size_t n, const char *needle, size_t nlen)
+{
+	const char *end = s + n;
+
+	while ((size_t)(end - s) >= nlen) {
+		const char *c = memchr(s, needle[0], (size_t)(end - s) - nlen + 1);
+
+		if (!c)
+			return NULL;
+		if (memcmp(c + 1, needle + 1, nlen - 1) == 0)
+			return c;
+		s = c + 1;
+	}
+	return NULL;
+}
 
 /* What ml.c asks a format about each line. */
 enum ml_start {
