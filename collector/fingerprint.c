@@ -131,6 +131,16 @@ static const char *fp_strip_release(const char *p, const char *end)
 	return p;
 }
 
+/* The first "/name/" directory (seg is "/name/", n its length) in s..end, or NULL. A byte loop:
+ * a path is short and full of '/', where a memchr per slash costs more than it saves. */
+static const char *fp_find_dir(const char *s, const char *end, const char *seg, size_t n)
+{
+	for (; (size_t)(end - s) >= n; s++)
+		if (s[0] == '/' && s[1] == seg[1] && memcmp(s, seg, n) == 0)
+			return s;
+	return NULL;
+}
+
 bool fp_frame_in_app(const char *path, size_t len, const char *app_root, char *out, size_t outlen)
 {
 	const char *p = path, *end = path + len, *r;
@@ -143,7 +153,7 @@ bool fp_frame_in_app(const char *path, size_t len, const char *app_root, char *o
 		under_root = true;
 	}
 	/* The release directory, wherever the root points (a "current" symlink resolves to it). */
-	for (r = p; (r = logp_find(r, (size_t)(end - r), "/releases/", 10)); r++) {
+	for (r = p; (r = fp_find_dir(r, end, "/releases/", 10)); r++) {
 		const char *s = memchr(r + 10, '/', (size_t)(end - r - 10));
 
 		if (s) {
@@ -162,7 +172,7 @@ bool fp_frame_in_app(const char *path, size_t len, const char *app_root, char *o
 	}
 	if (app_root && !under_root)
 		return false;
-	if (!app_root && p == path && logp_find(p, n, "/vendor/", 8))
+	if (!app_root && p == path && fp_find_dir(p, end, "/vendor/", 8))
 		return false;
 	if ((n >= 7 && memcmp(p, "vendor/", 7) == 0) || (n == 7 && memcmp(p, "artisan", 7) == 0) ||
 	    (n == 16 && memcmp(p, "public/index.php", 16) == 0))
@@ -249,6 +259,15 @@ static size_t fp_sqlstate(const char *cls, const char *msg, size_t len, const ch
 	return 5;
 }
 
+/* h as 16 lowercase hex digits (what "%016llx" prints), without printf's parsing per call. */
+static void fp_hex(uint64_t h, char out[16])
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (int i = 15; i >= 0; i--, h >>= 4)
+		out[i] = digits[h & 15];
+}
+
 /* h = FNV-1a of h over d[0..l) and the 0xff separator; 'd' has room for the separator at d[l]
  * (one call instead of two: the same hash). */
 static uint64_t fp_feed_sep(uint64_t h, char *d, size_t l)
@@ -331,8 +350,9 @@ void fp_compute(const struct fp_input *in, struct fp_result *out)
 	if (in_app == 0)
 		FP_FEED(out->message, strlen(out->message));
 #undef FP_FEED
-	snprintf(out->fingerprint, sizeof(out->fingerprint), "%016llx%016llx",
-		 (unsigned long long)h1, (unsigned long long)h2);
+	fp_hex(h1, out->fingerprint);
+	fp_hex(h2, out->fingerprint + 16);
+	out->fingerprint[32] = '\0';
 	out->location = loc ? loc : xstrdup("");
 }
 

@@ -302,7 +302,16 @@ char *logp_label_value(char out[LOGP_MAX_LABEL_VALUE + 1], const char *s, size_t
 
 	while (i < n) {
 		size_t sz;
-		long cp = model_utf8_decode((const unsigned char *)s + i, n - i, &sz);
+		long cp;
+
+		/* printable ASCII, nearly every byte of a class name or status: no decoding */
+		if ((unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f) {
+			if (o + 1 > LOGP_MAX_LABEL_VALUE)
+				break;
+			out[o++] = s[i++];
+			continue;
+		}
+		cp = model_utf8_decode((const unsigned char *)s + i, n - i, &sz);
 
 		if (cp < 0x20 || cp == 0x7f) {
 			/* invalid byte or control character: one '?' */

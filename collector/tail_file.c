@@ -164,6 +164,16 @@ static bool plain_ascii(const char *s, size_t n)
 	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
 	size_t i = 0;
 
+	/* Four words a round, tested once: (w - ones) & ~w & highs is non-zero iff w has a NUL */
+	for (; i + 32 <= n; i += 32) {
+		uint64_t w[4], any = 0;
+
+		memcpy(w, s + i, 32);
+		for (int k = 0; k < 4; k++)
+			any |= w[k] | ((w[k] - ones) & ~w[k]);
+		if (any & highs)
+			return false;
+	}
 	for (; i + 8 <= n; i += 8) {
 		uint64_t w;
 
