@@ -131,32 +131,29 @@ static const char *fp_strip_release(const char *p, const char *end)
 	return p;
 }
 
-/* The first "/name/" directory (seg is "/name/", n its length) in s..end, or NULL. A byte loop:
- * a path is short and full of '/', where a memchr per slash costs more than it saves. */
-static const char *fp_find_dir(const char *s, const char *end, const char *seg, size_t n)
-{
-	for (; (size_t)(end - s) >= n; s++)
-		if (s[0] == '/' && s[1] == seg[1] && memcmp(s, seg, n) == 0)
-			return s;
-	return NULL;
-}
-
 bool fp_frame_in_app(const char *path, size_t len, const char *app_root, char *out, size_t outlen)
 {
 	const char *p = path, *end = path + len, *r;
 	size_t rl = app_root ? strlen(app_root) : 0;
-	bool under_root = false;
+	bool under_root = false, vendor = false;
 	size_t n;
 
 	if (rl && len > rl && memcmp(path, app_root, rl) == 0 && path[rl] == '/') {
 		p = path + rl + 1;
 		under_root = true;
 	}
-	/* The release directory, wherever the root points (a "current" symlink resolves to it). */
-	for (r = p; (r = fp_find_dir(r, end, "/releases/", 10)); r++) {
-		const char *s = memchr(r + 10, '/', (size_t)(end - r - 10));
+	/* The release directory, wherever the root points (a "current" symlink resolves to it),
+	 * and whether a vendor/ directory comes first: one byte loop over the path (short and full
+	 * of '/', where a memchr per slash costs more than it saves). */
+	for (r = p; end - r >= 8; r++) {
+		const char *s;
 
-		if (s) {
+		if (r[0] != '/')
+			continue;
+		if (r[1] == 'v' && memcmp(r, "/vendor/", 8) == 0)
+			vendor = true;
+		if (r[1] == 'r' && end - r >= 10 && memcmp(r, "/releases/", 10) == 0 &&
+		    (s = memchr(r + 10, '/', (size_t)(end - r - 10)))) {
 			p = s + 1;
 			under_root = true;
 			break;
@@ -172,7 +169,7 @@ bool fp_frame_in_app(const char *path, size_t len, const char *app_root, char *o
 	}
 	if (app_root && !under_root)
 		return false;
-	if (!app_root && p == path && fp_find_dir(p, end, "/vendor/", 8))
+	if (!app_root && p == path && vendor)
 		return false;
 	if ((n >= 7 && memcmp(p, "vendor/", 7) == 0) || (n == 7 && memcmp(p, "artisan", 7) == 0) ||
 	    (n == 16 && memcmp(p, "public/index.php", 16) == 0))

@@ -262,7 +262,8 @@ int tail_reader_feed(struct tail_reader *r, const char *data, size_t len, tail_l
 		r->offset = end;
 		pos += seg + 1;
 		err = emit(r, line ? line : "", line_len, end, cut, fn, ctx);
-		buf_reset(&r->line);
+		if (r->line.len)
+			buf_reset(&r->line);
 		r->cutting = false;
 		r->line_start = end;
 		if (err)
