@@ -436,6 +436,7 @@ static void tick(struct agent *ag, int64_t t_ms, bool append)
 	if (append)
 		cli_judge_tick(ag->judge, ag->cfg, t_ms);
 	series_add(ag->tick_cpu, (double)(clock_thread_cpu_ns() - cpu0) / 1e9);
+	http_server_metrics_changed(ag->http);
 }
 
 static bool same_string(const char *a, const char *b)
@@ -584,10 +585,17 @@ static void start_tail(struct agent *ag, int64_t now_ms)
 	}
 }
 
-static void process_tail(struct agent *ag)
+/* Whether inotify had events: a file is being written. */
+static bool process_tail(struct agent *ag)
 {
-	if (ag->tail)
-		tail_process(ag->tail, clock_now_ms());
+	bool events;
+
+	if (!ag->tail)
+		return false;
+	events = tail_process(ag->tail, clock_now_ms());
+	/* What was counted shows on the next scrape, not when the render cache expires. */
+	http_server_metrics_changed(ag->http);
+	return events;
 }
 
 /* How long start-up may spend reading what was written while the agent was down. */
@@ -774,16 +782,13 @@ int cmd_run(int argc, char **argv)
 		}
 		now = clock_now_ms();
 		if (ag.tail) {
-			bool ready = pfd[1].revents & POLLIN;
-
-			if (paused && now - tail_read_ms >= TAIL_COALESCE_MS) {
-				struct pollfd q = { .fd = tail_fd(ag.tail), .events = POLLIN };
-
-				ready = poll(&q, 1, 0) == 1;
-			}
-			if (ready) {
-				process_tail(&ag);
-				tail_read_ms = now;
+			/* At the end of a pause the tailer drains inotify at once: no poll() first to
+			 * ask whether there is anything (one syscall less per wake-up; an empty queue
+			 * costs the same one read). Events: the writer goes on, pause again. */
+			if (paused ? now - tail_read_ms >= TAIL_COALESCE_MS
+				   : (pfd[1].revents & POLLIN) != 0) {
+				if (process_tail(&ag))
+					tail_read_ms = now;
 			} else if (now >= tail_deadline(ag.tail)) {
 				process_tail(&ag);
 			}

@@ -109,6 +109,7 @@ struct tail {
 	int64_t check_ms;       /* the periodic re-check */
 	int64_t next_check;
 	bool busy;              /* a file has more to read than one call's budget */
+	unsigned events;        /* inotify events taken in the current tail_process() call */
 	bool start_at_end;
 	bool starting;          /* inside tail_new: records are read */
 	tail_get_fn get;
@@ -573,8 +574,14 @@ static struct tfile *drain_file(struct tsource *src, const char *path, int fd,
 static void tfile_open(struct tail *t, struct tfile *tf, bool is_new)
 {
 	struct stat st;
-	int fd = open(tf->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	/* O_NOATIME: a log written all the time is newer than its access time at every read, so
+	 * relatime would update (and the filesystem journal) the inode on each wake-up. Only the
+	 * file's owner (or CAP_FOWNER) may ask for it: anyone else opens the usual way. */
+	int fd = open(tf->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOATIME);
 	uint64_t offset = 0;
+
+	if (fd < 0 && errno == EPERM)
+		fd = open(tf->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
 	if (fd < 0) {
 		int err = -errno;
@@ -919,6 +926,7 @@ static void on_watch(void *ctx, int wd, enum tail_watch_kind kind, const char *n
 {
 	struct tail *t = ctx;
 
+	t->events++;
 	if (kind == TAIL_EV_MOVED_FROM || kind == TAIL_EV_MOVED_TO) {
 		note_move(t, wd, kind, name, cookie);
 		kind = TAIL_EV_CHANGED;
@@ -1126,13 +1134,14 @@ next:
 	t->nmoves = 0;
 }
 
-void tail_process(struct tail *t, int64_t now_ms)
+bool tail_process(struct tail *t, int64_t now_ms)
 {
 	bool check = now_ms >= t->next_check;
 	int rc;
 
 	t->now = now_ms;
 	t->busy = false;
+	t->events = 0;
 	rc = tail_watch_drain(t->watch, on_watch, t);
 	if (rc)
 		log_warn("tail", "cannot read inotify events: %s; relying on the periodic check",
@@ -1155,6 +1164,7 @@ void tail_process(struct tail *t, int64_t now_ms)
 			ml_tick(t->sources[i].files[j]->ml, now_ms, on_entry, t->sources[i].files[j]);
 	if (check)
 		t->next_check = now_ms + t->check_ms;
+	return t->events > 0;
 }
 
 int64_t tail_deadline(const struct tail *t)

@@ -83,8 +83,10 @@ int tail_fd(const struct tail *t);
  * files that could not be opened, re-check every file when the periodic check is due, complete
  * entries that have been idle. Reads at most a bounded amount per file per call so a huge file
  * never starves the tick; tail_deadline() is then 'now'. Errors are counted and logged here.
+ * Returns whether inotify had events (a file is being written: the caller may let the next
+ * lines gather before it calls again). Collector thread.
  */
-void tail_process(struct tail *t, int64_t now_ms);
+bool tail_process(struct tail *t, int64_t now_ms);
 /* The next time tail_process() must run even without an inotify event. */
 int64_t tail_deadline(const struct tail *t);
 /* When the earliest pending multi-line entry completes by its idle timeout (INT64_MAX: none is

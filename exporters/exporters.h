@@ -186,6 +186,15 @@ int http_server_route(struct http_server *srv, const char *path, bool prefix,
  */
 int http_server_publish_stats(struct http_server *srv, struct registry *reg);
 
+/*
+ * The registry changed (the tailer counted lines, a tick sampled the host): the next /metrics
+ * renders afresh instead of answering from the render cache, so a counter change is visible at
+ * once, not up to HTTP_METRICS_CACHE_NS later. Between two changes a burst of scrapes still
+ * shares one rendering. One atomic increment, no lock: call it from the registry's writer
+ * thread after each batch of changes. 'srv' NULL is a no-op.
+ */
+void http_server_metrics_changed(struct http_server *srv);
+
 /* --- requests ---------------------------------------------------------------------------- */
 
 /* "GET", "POST", "HEAD" ... */

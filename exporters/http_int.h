@@ -120,17 +120,21 @@ struct http_conns {
 };
 
 /*
- * The /metrics text, kept for HTTP_METRICS_CACHE_NS: the registry changes once per sampling
- * tick, and a burst of scrapes (1,000 clients at once) then costs one rendering per format and
- * encoding instead of one each, so a fresh client is not queued behind a thousand renderings.
+ * The /metrics text, kept for HTTP_METRICS_CACHE_NS or until the registry changes (its writer
+ * raises 'gen' through http_server_metrics_changed): a burst of scrapes (1,000 clients at once)
+ * then costs one rendering per format and encoding instead of one each, so a fresh client is
+ * not queued behind a thousand renderings, and a counter the tailer just raised is never
+ * answered stale.
  */
 #define HTTP_METRICS_CACHE_NS (100 * (int64_t)1000000)
 struct http_metrics_cache {
 	pthread_mutex_t lock;
+	_Atomic uint64_t gen;      /* registry changes seen; read before rendering */
 	struct {
 		char *data;            /* owned; NULL: empty */
 		size_t len;
 		int64_t at_ns;         /* clock_mono_ns when rendered */
+		uint64_t gen;          /* 'gen' read before it was rendered */
 	} slot[2][2];              /* [enum exposition_format][gzip] */
 };
 

@@ -266,19 +266,20 @@ static void cache_drop(struct http_metrics_cache *mc)
 
 /* A copy of the cached body for ('fmt', 'gz') into 'out' when it is fresh. */
 static bool cache_get(struct http_metrics_cache *mc, enum exposition_format fmt, bool gz,
-		      int64_t now, struct buf *out)
+		      int64_t now, uint64_t gen, struct buf *out)
 {
 	bool hit = false;
 
 	pthread_mutex_lock(&mc->lock);
-	if (mc->slot[fmt][gz].data && now - mc->slot[fmt][gz].at_ns < HTTP_METRICS_CACHE_NS)
+	if (mc->slot[fmt][gz].data && mc->slot[fmt][gz].gen == gen &&
+	    now - mc->slot[fmt][gz].at_ns < HTTP_METRICS_CACHE_NS)
 		hit = buf_append(out, mc->slot[fmt][gz].data, mc->slot[fmt][gz].len) == 0;
 	pthread_mutex_unlock(&mc->lock);
 	return hit;
 }
 
 static void cache_put(struct http_metrics_cache *mc, enum exposition_format fmt, bool gz,
-		      int64_t now, const struct buf *body)
+		      int64_t now, uint64_t gen, const struct buf *body)
 {
 	char *copy = xmalloc(body->len ? body->len : 1);
 
@@ -288,6 +289,7 @@ static void cache_put(struct http_metrics_cache *mc, enum exposition_format fmt,
 	mc->slot[fmt][gz].data = copy;
 	mc->slot[fmt][gz].len = body->len;
 	mc->slot[fmt][gz].at_ns = now;
+	mc->slot[fmt][gz].gen = gen;
 	pthread_mutex_unlock(&mc->lock);
 }
 
@@ -303,11 +305,19 @@ void http_metrics_cache_release(struct http_metrics_cache *mc)
 	pthread_mutex_destroy(&mc->lock);
 }
 
+void http_server_metrics_changed(struct http_server *srv)
+{
+	if (srv)
+		atomic_fetch_add_explicit(&srv->metrics_cache.gen, 1, memory_order_release);
+}
+
 static int handle_metrics(void *ctx, const struct http_request *req, struct http_response *resp)
 {
 	struct http_server *srv = ctx;
 	enum exposition_format fmt;
 	int64_t now = clock_mono_ns();
+	/* Read before rendering: a change made during the rendering leaves the copy stale. */
+	uint64_t gen = atomic_load_explicit(&srv->metrics_cache.gen, memory_order_acquire);
 	bool gz;
 	int err;
 
@@ -318,7 +328,7 @@ static int handle_metrics(void *ctx, const struct http_request *req, struct http
 	fmt = exposition_negotiate(http_request_header(req, MHD_HTTP_HEADER_ACCEPT));
 	gz = accepts_gzip(http_request_header(req, MHD_HTTP_HEADER_ACCEPT_ENCODING));
 	http_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, exposition_content_type(fmt));
-	if (cache_get(&srv->metrics_cache, fmt, gz, now, http_response_body(resp))) {
+	if (cache_get(&srv->metrics_cache, fmt, gz, now, gen, http_response_body(resp))) {
 		if (gz && resp->body.len) {
 			http_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
 			http_response_header(resp, MHD_HTTP_HEADER_VARY,
@@ -335,7 +345,7 @@ static int handle_metrics(void *ctx, const struct http_request *req, struct http
 				   "cannot write metrics: %s\n", err_str(err));
 		return 0;
 	}
-	cache_put(&srv->metrics_cache, fmt, gz, now, &resp->body);
+	cache_put(&srv->metrics_cache, fmt, gz, now, gen, &resp->body);
 	return 0;
 }
 
