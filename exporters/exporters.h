@@ -109,8 +109,9 @@ struct http_server_options {
 	int64_t idle_timeout_ms;
 	/* Served on /metrics. Borrowed: must outlive the server. NULL: no /metrics route. */
 	struct registry *registry;
-	/* Monotonic clock in nanoseconds for request durations (pass clock_mono_ns from cli/).
-	 * NULL: durations are not measured and the duration histogram stays empty. */
+	/* Monotonic clock in nanoseconds for request durations (pass clock_mono_ns from cli/),
+	 * also the age of the /metrics render cache. NULL: durations are not measured and the
+	 * duration histogram stays empty; the cache ages by clock_mono_ns. */
 	int64_t (*mono_ns)(void);
 };
 

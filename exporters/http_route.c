@@ -315,7 +315,7 @@ static int handle_metrics(void *ctx, const struct http_request *req, struct http
 {
 	struct http_server *srv = ctx;
 	enum exposition_format fmt;
-	int64_t now = clock_mono_ns();
+	int64_t now = srv->mono_ns ? srv->mono_ns() : clock_mono_ns();
 	/* Read before rendering: a change made during the rendering leaves the copy stale. */
 	uint64_t gen = atomic_load_explicit(&srv->metrics_cache.gen, memory_order_acquire);
 	bool gz;

@@ -278,6 +278,56 @@ static void test_metrics_text_gzip_openmetrics(void **state)
 	registry_free(reg);
 }
 
+static int64_t frozen_mono_ns(void)
+{
+	return 1000000000;
+}
+
+/* The render cache answers a burst of scrapes with one rendering, and a registry change the
+ * writer announces is on the very next scrape. The clock stands still, so without the
+ * announcement the cache would answer the old text for ever. */
+static void test_metrics_cache_follows_changes(void **state)
+{
+	static const char *const level[] = { "level", NULL };
+	struct registry *reg = test_registry();
+	struct http_server_options opt = { .listen_address = "127.0.0.1:0", .registry = reg,
+					   .mono_ns = frozen_mono_ns };
+	struct http_server *srv = start(&opt);
+	struct series *s = metric_series(registry_counter(reg, "laravel_log_entries_total",
+							  "Log entries.", level),
+					 (const char *const[]){ "level_0" });
+	int port = http_server_port(srv);
+	struct fetch f = { 0 };
+
+	(void)state;
+	curl(&f, "http://127.0.0.1:%d/metrics", port);
+	assert_int_equal(f.code, 200);
+	assert_non_null(strstr(f.body, "laravel_log_entries_total{level=\"level_0\"} 0\n"));
+	fetch_free(&f);
+
+	/* changed but not announced: the cached text */
+	series_add(s, 7);
+	curl(&f, "http://127.0.0.1:%d/metrics", port);
+	assert_non_null(strstr(f.body, "laravel_log_entries_total{level=\"level_0\"} 0\n"));
+	fetch_free(&f);
+
+	/* announced: rendered again, in every format and encoding */
+	http_server_metrics_changed(srv);
+	curl(&f, "http://127.0.0.1:%d/metrics", port);
+	assert_non_null(strstr(f.body, "laravel_log_entries_total{level=\"level_0\"} 7\n"));
+	fetch_free(&f);
+	series_add(s, 1);
+	http_server_metrics_changed(srv);
+	curl(&f, "--compressed -H 'Accept-Encoding: gzip' http://127.0.0.1:%d/metrics", port);
+	assert_string_equal(header(&f, "Content-Encoding"), "gzip");
+	assert_non_null(strstr(f.body, "laravel_log_entries_total{level=\"level_0\"} 8\n"));
+	fetch_free(&f);
+	http_server_metrics_changed(NULL); /* no server: a no-op */
+
+	http_server_free(srv);
+	registry_free(reg);
+}
+
 static void test_builtin_routes_404_405(void **state)
 {
 	struct registry *reg = test_registry();
@@ -1107,6 +1157,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_metrics_text_gzip_openmetrics),
+		cmocka_unit_test(test_metrics_cache_follows_changes),
 		cmocka_unit_test(test_builtin_routes_404_405),
 		cmocka_unit_test(test_routes_and_parameters),
 		cmocka_unit_test(test_basic_auth),
