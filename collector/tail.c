@@ -48,6 +48,7 @@ struct tfile {
 	int fd;                 /* -1: not open (missing, or an error being retried) */
 	int wd;                 /* its own inotify watch, -1 when none */
 	struct tail_id id;
+	struct tail_head head;  /* the bytes of 'id', for the check before each read */
 	struct tail_reader rd;
 	struct ml *ml;
 	int64_t drain_until;    /* draining: close after this */
@@ -380,7 +381,7 @@ static void read_file_v(struct tail *t, struct tfile *tf, bool verify)
 		return;
 	}
 	if (tf->path && (st.st_size < (off_t)tf->rd.offset ||
-			 (verify && !tail_id_matches(tf->fd, &st, &tf->id))))
+			 (verify && !tail_id_verify(tf->fd, &st, &tf->id, &tf->head))))
 		truncated(tf, &st);
 	else if (tf->id.sig_len < TAIL_SIG_MAX && st.st_size > (off_t)tf->id.sig_len)
 		tail_id_take(tf->fd, &st, &tf->id);

@@ -46,6 +46,34 @@ bool tail_id_matches(int fd, const struct stat *st, const struct tail_id *id)
 	       model_fnv1a(MODEL_FNV1A_INIT, head, id->sig_len) == id->sig;
 }
 
+static bool same_id(const struct tail_id *a, const struct tail_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->sig_len == b->sig_len && a->sig == b->sig;
+}
+
+bool tail_id_verify(int fd, const struct stat *st, const struct tail_id *id,
+		    struct tail_head *head)
+{
+	char buf[TAIL_SIG_MAX];
+	ssize_t n;
+
+	if ((uint64_t)st->st_dev != id->dev || (uint64_t)st->st_ino != id->ino ||
+	    st->st_size < (off_t)id->sig_len)
+		return false;
+	if (!id->sig_len)
+		return true;
+	n = pread(fd, buf, id->sig_len, 0);
+	if (n != (ssize_t)id->sig_len)
+		return false;
+	if (same_id(&head->id, id))
+		return memcmp(buf, head->bytes, (size_t)n) == 0;
+	if (model_fnv1a(MODEL_FNV1A_INIT, buf, (size_t)n) != id->sig)
+		return false;
+	head->id = *id;
+	memcpy(head->bytes, buf, (size_t)n);
+	return true;
+}
+
 static void put_le64(uint8_t *p, uint64_t v)
 {
 	for (int i = 0; i < 8; i++)

@@ -52,6 +52,20 @@ int tail_id_take(int fd, const struct stat *st, struct tail_id *id);
  */
 bool tail_id_matches(int fd, const struct stat *st, const struct tail_id *id);
 
+/* The bytes an identity was taken from, kept by a followed file: the check before each of its
+ * reads then compares them (memcmp) instead of hashing a KiB on every wake-up. */
+struct tail_head {
+	struct tail_id id;      /* the identity 'bytes' hashed to; all zero: nothing kept yet */
+	char bytes[TAIL_SIG_MAX];
+};
+/*
+ * tail_id_matches, keeping in 'head' the bytes that matched 'id' the first time (by hash); later
+ * checks of the same 'id' compare the file's first bytes with them. The same answers (a compare
+ * is, if anything, stricter than a hash). 'head' starts zeroed; one per file.
+ */
+bool tail_id_verify(int fd, const struct stat *st, const struct tail_id *id,
+		    struct tail_head *head);
+
 /* What is committed per followed path: the file's identity, the offset of the last complete
  * entry, and the tick time it was committed with. */
 struct tail_record {

@@ -155,10 +155,16 @@ static int write_file(const char *path, const char *text, int flags)
 	return open(path, O_RDONLY);
 }
 
+static bool same_bytes(const char *a, const char *b, size_t n)
+{
+	return memcmp(a, b, n) == 0;
+}
+
 static void test_identity(void **state)
 {
 	char dir[] = "/tmp/dw-tailid-XXXXXX", a[64], b[64];
 	struct tail_id id, id2;
+	struct tail_head head = { 0 }, head2 = { 0 };
 	struct stat st;
 	int fd, fd2;
 
@@ -171,24 +177,36 @@ static void test_identity(void **state)
 	assert_int_equal(tail_id_take(fd, &st, &id), 0);
 	assert_int_equal(id.sig_len, 22);
 	assert_true(tail_id_matches(fd, &st, &id));
+	/* tail_id_verify answers the same: first by hash (keeping the bytes), then by compare */
+	assert_true(tail_id_verify(fd, &st, &id, &head));
+	assert_int_equal(head.id.sig, id.sig);
+	assert_true(tail_id_verify(fd, &st, &id, &head));
 	/* Growing keeps the identity. */
 	close(write_file(a, "second\n", O_APPEND));
 	fstat(fd, &st);
 	assert_true(tail_id_matches(fd, &st, &id));
+	assert_true(tail_id_verify(fd, &st, &id, &head));
 	/* Truncated and rewritten in place (copytruncate): same inode, other first bytes. */
 	close(write_file(a, "2026-11-28 other line\n", O_TRUNC));
 	fstat(fd, &st);
 	assert_false(tail_id_matches(fd, &st, &id));
+	assert_false(tail_id_verify(fd, &st, &id, &head));  /* same length: the compare tells */
+	assert_false(tail_id_verify(fd, &st, &id, &head2)); /* nothing kept: the hash tells */
 	/* Truncated shorter than the signature. */
 	assert_int_equal(truncate(a, 5), 0);
 	fstat(fd, &st);
 	assert_false(tail_id_matches(fd, &st, &id));
+	assert_false(tail_id_verify(fd, &st, &id, &head));
 	/* Another file with the same first bytes is still another file. */
 	fd2 = write_file(b, "2026-11-27 first line\n", O_TRUNC);
 	fstat(fd2, &st);
 	assert_int_equal(tail_id_take(fd2, &st, &id2), 0);
 	assert_int_equal(id2.sig, id.sig);
 	assert_false(tail_id_matches(fd2, &st, &id));
+	assert_false(tail_id_verify(fd2, &st, &id, &head));
+	/* A new identity is verified by hash again, not against the bytes kept for the old one. */
+	assert_true(tail_id_verify(fd2, &st, &id2, &head));
+	assert_true(same_bytes(head.bytes, "2026-11-27 first line\n", 22));
 	close(fd);
 	close(fd2);
 	unlink(a);
