@@ -47,17 +47,35 @@ system:
   filesystems: [/]
 YML
 
-cpu_of() { # COMMAND...: run it, print its user+sys CPU seconds (rusage, microseconds) and wall
-	python3 - "$work/cmd.out" "$work/cmd.err" "$@" <<'PY'
+# Each program runs TAIL_RUNS times (default 3) and the least CPU counts: on a shared machine the
+# other processes only ever add to a run's CPU (cache misses, preemption), so the minimum is the
+# figure that repeats. The same number of runs for all three.
+runs=${TAIL_RUNS:-3}
+cpu_of() { # [--before SHELL-COMMAND] COMMAND...: print its least user+sys CPU seconds (rusage)
+	   # over the runs, and that run's wall seconds; SHELL-COMMAND runs before each run
+	local before=:
+	if [ "$1" = --before ]; then
+		before=$2
+		shift 2
+	fi
+	python3 - "$work/cmd.out" "$work/cmd.err" "$runs" "$before" "$@" <<'PY'
 import os, subprocess, sys, time
-t = time.monotonic()
-p = subprocess.Popen(sys.argv[3:], stdout=open(sys.argv[1], "w"), stderr=open(sys.argv[2], "w"))
-_, status, ru = os.wait4(p.pid, 0)
-print("%.4f %.3f" % (ru.ru_utime + ru.ru_stime, time.monotonic() - t))
+best = None
+for _ in range(int(sys.argv[3])):
+    subprocess.run(sys.argv[4], shell=True, check=True)
+    t = time.monotonic()
+    p = subprocess.Popen(sys.argv[5:], stdout=open(sys.argv[1], "w"), stderr=open(sys.argv[2], "w"))
+    _, status, ru = os.wait4(p.pid, 0)
+    run = (ru.ru_utime + ru.ru_stime, time.monotonic() - t)
+    if best is None or run[0] < best[0]:
+        best = run
+print("%.4f %.3f" % best)
 PY
 }
 
-read -r dw_cpu dw_wall < <(cpu_of "$dw" replay -c "$work/tail.yml" --source app "$log")
+# A fresh store for every replay: a second replay of the same file would count nothing.
+read -r dw_cpu dw_wall < <(cpu_of --before "rm -rf '$work/tail-data'" \
+	"$dw" replay -c "$work/tail.yml" --source app "$log")
 dw_entries=$(grep -o '[0-9]* entries' "$work/cmd.out" | awk '{print $1}')
 
 mkdir -p "$work/mtail-progs"
@@ -87,6 +105,7 @@ printf '%-52s %12s %12s %12s\n' "log pipeline ($(printf '%.0f' "$mbytes") MB lar
 printf '%-52s %12s %12s %12s\n' "entries counted" "$dw_entries" "${mt_entries:--}" "$gr_entries"
 printf '%-52s %12.1f %12s %12.1f\n' "MB/s per core (bytes / user+sys CPU)" "$(per_core "$dw_cpu")" \
 	"$([ -n "$mt" ] && printf '%.1f' "$(per_core "$mt_cpu")" || echo -)" "$(per_core "$gr_cpu")"
+printf '%-52s %12s\n' "runs each (the least CPU counts)" "$runs"
 printf '%-52s %12.1f %12s %12.1f\n' "wall seconds" "$dw_wall" "${mt_wall:--}" "$gr_wall"
 [ -n "$mt" ] && printf '%-52s %11.1fx\n' "deploywatch / mtail (MB/s per core)" "$(echo "$mt_cpu / $dw_cpu" | bc -l)"
 printf '%-52s %11.2fx\n' "grep / deploywatch CPU (target: within 3x)" "$(echo "$dw_cpu / $gr_cpu" | bc -l)"
