@@ -720,15 +720,42 @@ static uint64_t load_u64(const double *slot)
 	return u;
 }
 
+/* The exceptions' raw bits over values [0, m); the list was validated by dec_decode. */
+static void dec_exceptions(double *vals, size_t m, struct rd *exc, uint64_t nexc)
+{
+	uint64_t gap = 0, bits = 0;
+
+	for (uint64_t j = 0, pos = 0; j < nexc; j++) {
+		rd_uvarint(exc, &gap);
+		rd_raw64(exc, &bits);
+		pos += gap;
+		if (pos >= m)
+			break;
+		vals[pos] = bits_double(bits);
+		pos++;
+	}
+}
+
+/* A prefix of a plain decimal body: mantissas [0, m) to doubles, then the exceptions. */
+static int dec_finish(double *vals, size_t m, unsigned k, struct rd *exc, uint64_t nexc)
+{
+	for (size_t i = 0; i < m; i++)
+		vals[i] = dec_value((int64_t)load_u64(&vals[i]), k);
+	dec_exceptions(vals, m, exc, nexc);
+	return 0;
+}
+
 /*
  * Two passes: the mantissas first (kept as integers in the value slots), then, once the
  * mantissa sequence's end is known, the corrections, the conversion to doubles and the
- * exceptions.
+ * exceptions. Only values [0, m) are produced (m <= n): without corrections the mantissa
+ * sequence stops there; with them it must be read to its end to reach the corrections.
  */
-static int dec_decode(struct rd *r, double *vals, size_t n, bool corr)
+static int dec_decode(struct rd *r, double *vals, size_t n, size_t m, bool corr)
 {
 	uint8_t k;
 	uint64_t m0z, g, nexc, gap = 0, bits = 0, y = 0, c = 0;
+	size_t nm = corr ? n : m;
 	struct rd exc;
 	struct seq_dec s;
 
@@ -744,11 +771,13 @@ static int dec_decode(struct rd *r, double *vals, size_t n, bool corr)
 	}
 	if (n > 1 && seq_dec_begin(&s, r, n - 1, 0))
 		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < nm; i++) {
 		if (i > 0 && seq_dec_next(&s, &y))
 			return -EINVAL;
 		store_u64(&vals[i], unzigzag(m0z) + g * y);
 	}
+	if (nm < n)
+		return dec_finish(vals, m, k, &exc, nexc);
 	if (n > 1 && seq_dec_end(&s))
 		return -EINVAL;
 	if (corr && seq_dec_begin(&s, r, n, 0))
@@ -756,19 +785,14 @@ static int dec_decode(struct rd *r, double *vals, size_t n, bool corr)
 	for (size_t i = 0; i < n; i++) {
 		if (corr && seq_dec_next(&s, &c))
 			return -EINVAL;
+		if (i >= m)
+			continue; /* the corrections are read to the end; the values stop at m */
 		bits = double_bits(dec_value((int64_t)load_u64(&vals[i]), k)) + c;
 		vals[i] = bits_double(bits);
 	}
 	if (corr && seq_dec_end(&s))
 		return -EINVAL;
-	/* The list was validated above. */
-	for (uint64_t j = 0, pos = 0; j < nexc; j++) {
-		rd_uvarint(&exc, &gap);
-		rd_raw64(&exc, &bits);
-		pos += gap;
-		vals[pos] = bits_double(bits);
-		pos++;
-	}
+	dec_exceptions(vals, m, &exc, nexc);
 	return 0;
 }
 
@@ -1012,10 +1036,16 @@ static int times_decode(struct rd *r, int64_t *ts, size_t n, int64_t first, uint
 	return 0;
 }
 
-int chunk_decode(const uint8_t *data, size_t len, int64_t *ts, double *vals, size_t cap, size_t *n)
+/*
+ * Decode the samples at or before 'to_ts' (all of them with INT64_MAX): the timestamps all (a
+ * sequence must be read to its end to find the values), the values only as far as needed. Only
+ * a chunk decoded to its end is checked for trailing bytes.
+ */
+static int decode(const uint8_t *data, size_t len, int64_t *ts, double *vals, size_t cap,
+		  int64_t to_ts, size_t *n)
 {
 	struct rd r = { .p = data, .len = data ? len : 0 };
-	size_t cnt;
+	size_t cnt, m;
 	int64_t first;
 	uint64_t span, bits;
 	uint8_t mode;
@@ -1027,27 +1057,52 @@ int chunk_decode(const uint8_t *data, size_t len, int64_t *ts, double *vals, siz
 		return -ENOSPC;
 	if (times_decode(&r, ts, cnt, first, span) || rd_byte(&r, &mode))
 		return -EINVAL;
+	m = cnt;
+	if (first + (int64_t)span > to_ts) {
+		size_t lo = 0, hi = cnt; /* the first index past to_ts */
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (ts[mid] <= to_ts)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		m = lo;
+	}
 	switch (mode) {
 	case VAL_CONST:
 		if (rd_raw64(&r, &bits))
 			return -EINVAL;
-		for (size_t i = 0; i < cnt; i++)
+		for (size_t i = 0; i < m; i++)
 			vals[i] = bits_double(bits);
 		err = 0;
 		break;
 	case VAL_DECIMAL:
 	case VAL_DECIMAL_CORR:
-		err = dec_decode(&r, vals, cnt, mode == VAL_DECIMAL_CORR);
+		err = dec_decode(&r, vals, cnt, m, mode == VAL_DECIMAL_CORR);
 		break;
 	case VAL_XOR:
-		err = xor_decode(&r, vals, cnt);
+		err = m ? xor_decode(&r, vals, m) : 0;
 		break;
 	default:
 		err = -EINVAL;
 	}
 	/* Trailing bytes mean the chunk is not what we wrote. */
-	if (err || r.pos != len)
+	if (err || (m == cnt && r.pos != len))
 		return -EINVAL;
-	*n = cnt;
+	*n = m;
 	return 0;
+}
+
+int chunk_decode(const uint8_t *data, size_t len, int64_t *ts, double *vals, size_t cap, size_t *n)
+{
+	return decode(data, len, ts, vals, cap, INT64_MAX, n);
+}
+
+int chunk_decode_until(const uint8_t *data, size_t len, int64_t to_ts, int64_t *ts,
+		       double *vals, size_t cap, size_t *n)
+{
+	return decode(data, len, ts, vals, cap, to_ts, n);
 }
