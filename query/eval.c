@@ -381,7 +381,8 @@ static int visit_series(void *vctx, const struct promql_source_series *s)
 	/* Stale markers leave range windows; a stored NaN that happens to carry our "absent"
 	 * payload becomes a plain NaN. Both are rare: copy only then. */
 	for (size_t i = 0; i < s->nsamples && !filter; i++)
-		filter = promql_is_absent(s->v[i]) || (vi->drop_stale && model_is_stale(s->v[i]));
+		filter = isnan(s->v[i]) && (promql_is_absent(s->v[i]) ||
+					    (vi->drop_stale && model_is_stale(s->v[i])));
 	if (filter) {
 		size_t k = 0;
 

@@ -50,6 +50,20 @@ static const double pow10_tab[DEC_MAX_DIGITS + 1] = {
 
 /* ---- small helpers ---- */
 
+/* A double's bits and back, inline in the decoder's loops (bits_double() is a call away). */
+static void store_u64(double *slot, uint64_t u)
+{
+	memcpy(slot, &u, sizeof(u));
+}
+
+static uint64_t load_u64(const double *slot)
+{
+	uint64_t u;
+
+	memcpy(&u, slot, sizeof(u));
+	return u;
+}
+
 static uint64_t zigzag(uint64_t r)
 {
 	return (r << 1) ^ (0 - (r >> 63));
@@ -458,13 +472,46 @@ static int seq_dec_begin(struct seq_dec *s, struct rd *r, size_t m, uint64_t bas
 	}
 }
 
+/*
+ * The 64 bits of the stream from the current bit on, when 8 bytes from the current byte lie
+ * inside the chunk (at least 57 of them are the stream's then); false near the end, where the
+ * bit-by-bit reader takes over.
+ */
+static inline bool rd_peek64(const struct rd *r, uint64_t *w)
+{
+	size_t byte = r->bitpos >> 3;
+	uint64_t v = 0;
+
+	if (byte + 8 > r->len)
+		return false;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | r->p[byte + i];
+	*w = v << (r->bitpos & 7);
+	return true;
+}
+
 static int seq_dec_residual(struct seq_dec *s, uint64_t *u)
 {
-	uint64_t q = 0, low;
+	uint64_t q = 0, low, w;
 	unsigned bit = 1;
 
 	switch (s->coding) {
 	case SEQ_RICE:
+		/*
+		 * The common case in one step: the unary quotient's ones counted at once, then the
+		 * k low bits, when all of it lies in the next 57 bits. Exactly what the loop below
+		 * reads, bit for bit.
+		 */
+		if (rd_peek64(s->r, &w) && ~w) {
+			unsigned ones = (unsigned)__builtin_clzll(~w);
+
+			if (ones < RICE_QMAX && ones + 1 + s->k <= 57) {
+				low = s->k ? (w << (ones + 1)) >> (64 - s->k) : 0;
+				*u = ((uint64_t)ones << s->k) | low;
+				s->r->bitpos += ones + 1 + s->k;
+				return 0;
+			}
+		}
 		while (q < RICE_QMAX) {
 			if (rd_bit(s->r, &bit))
 				return -EINVAL;
@@ -586,7 +633,7 @@ static int xor_decode(struct rd *r, double *vals, size_t n)
 
 	if (rd_raw64(r, &prev))
 		return -EINVAL;
-	vals[0] = bits_double(prev);
+	store_u64(&vals[0], prev);
 	rd_bits_begin(r);
 	for (size_t i = 1; i < n; i++) {
 		if (rd_bit(r, &bit))
@@ -611,7 +658,7 @@ static int xor_decode(struct rd *r, double *vals, size_t n)
 				prev ^= x << ptrail;
 			}
 		}
-		vals[i] = bits_double(prev);
+		store_u64(&vals[i], prev);
 	}
 	rd_bits_end(r);
 	return 0;
@@ -707,19 +754,6 @@ static bool dec_encode(struct wr *w, const double *vals, const signed char *mk, 
 	return true;
 }
 
-static void store_u64(double *slot, uint64_t u)
-{
-	memcpy(slot, &u, sizeof(u));
-}
-
-static uint64_t load_u64(const double *slot)
-{
-	uint64_t u;
-
-	memcpy(&u, slot, sizeof(u));
-	return u;
-}
-
 /* The exceptions' raw bits over values [0, m); the list was validated by dec_decode. */
 static void dec_exceptions(double *vals, size_t m, struct rd *exc, uint64_t nexc)
 {
@@ -731,7 +765,7 @@ static void dec_exceptions(double *vals, size_t m, struct rd *exc, uint64_t nexc
 		pos += gap;
 		if (pos >= m)
 			break;
-		vals[pos] = bits_double(bits);
+		store_u64(&vals[pos], bits);
 		pos++;
 	}
 }
@@ -787,8 +821,9 @@ static int dec_decode(struct rd *r, double *vals, size_t n, size_t m, bool corr)
 			return -EINVAL;
 		if (i >= m)
 			continue; /* the corrections are read to the end; the values stop at m */
-		bits = double_bits(dec_value((int64_t)load_u64(&vals[i]), k)) + c;
-		vals[i] = bits_double(bits);
+		vals[i] = dec_value((int64_t)load_u64(&vals[i]), k);
+		if (c)
+			store_u64(&vals[i], load_u64(&vals[i]) + c);
 	}
 	if (corr && seq_dec_end(&s))
 		return -EINVAL;
@@ -1076,7 +1111,7 @@ static int decode(const uint8_t *data, size_t len, int64_t *ts, double *vals, si
 		if (rd_raw64(&r, &bits))
 			return -EINVAL;
 		for (size_t i = 0; i < m; i++)
-			vals[i] = bits_double(bits);
+			store_u64(&vals[i], bits);
 		err = 0;
 		break;
 	case VAL_DECIMAL:
