@@ -202,6 +202,43 @@ char *fmt_double(char out[FMT_DOUBLE_MAX], double v)
 		strcpy(out + (signbit(v) ? 1 : 0), digits);
 		return out;
 	}
+	/*
+	 * Decimals of a few digits (rates, averages, 0.95): the smallest k with v == m / 10^k,
+	 * m below 10^15, is exactly what "%.15g" prints below (rounding v to 15 digits lands on
+	 * m / 10^k, and %g drops the trailing zeros), written out without printf's multi-precision
+	 * arithmetic. m / 10^k, a division of two exact doubles, rounds as strtod reads the text,
+	 * so the test is the round-trip test. Below 1e-4 %g switches to an exponent: not here.
+	 */
+	if (fabs(v) >= 1e-4 && fabs(v) < 1e15) {
+		static const double p10[16] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
+						 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15 };
+		static const uint64_t u10[16] = { 1ull, 10ull, 100ull, 1000ull, 10000ull,
+						  100000ull, 1000000ull, 10000000ull, 100000000ull,
+						  1000000000ull, 10000000000ull, 100000000000ull,
+						  1000000000000ull, 10000000000000ull,
+						  100000000000000ull, 1000000000000000ull };
+		double a = fabs(v);
+
+		for (int k = 1; k <= 15 && a * p10[k] < 1e15; k++) {
+			double m = nearbyint(a * p10[k]);
+			uint64_t um = (uint64_t)m, frac = um % u10[k];
+			char tmp[24], *o = out, *ip;
+
+			if (m / p10[k] != a)
+				continue;
+			if (signbit(v))
+				*o++ = '-';
+			ip = format_u64(tmp + sizeof(tmp), um / u10[k]);
+			o = stpcpy(o, ip);
+			*o++ = '.';
+			for (int d = k - 1; d >= 0; d--) {
+				o[d] = (char)('0' + frac % 10);
+				frac /= 10;
+			}
+			o[k] = '\0';
+			return out;
+		}
+	}
 	/* The shortest text that reads back to the same double. If one of at most 15 significant
 	 * digits exists, "%.15g" prints exactly it (rounding v to 15 digits lands on it and %g drops
 	 * the trailing zeros), so only 16 and 17 digits remain to try. */

@@ -117,8 +117,22 @@ static void test_fmt_double(void **state)
 
 		if (i % 4 == 0)
 			v = round(v * 100) / 100; /* decimal-looking values like 0.42 */
+		if (i % 4 == 1)
+			v = round(v * 1e6) / 1e6;
+		if (i % 4 == 2)
+			v = (double)(rand() % 100000) / 1000.0 * (rand() % 2 ? 1 : -1);
 		fmt_double(out, v);
 		assert_true(strtod(out, NULL) == v);
+		/* Exactly printf's text for the non-integers: the first of %.15g, %.16g, %.17g that
+		 * reads back (the decimal fast path may not change a single character). */
+		if (v != floor(v)) {
+			for (int prec = 15; prec <= 17; prec++) {
+				snprintf(shorter, sizeof(shorter), "%.*g", prec, v);
+				if (prec == 17 || strtod(shorter, NULL) == v)
+					break;
+			}
+			assert_string_equal(out, shorter);
+		}
 		/* The first precision that round-trips gives the shortest text; ours is no longer. */
 		for (int prec = 1; prec <= 17; prec++) {
 			snprintf(shorter, sizeof(shorter), "%.*g", prec, v);
