@@ -229,7 +229,9 @@ static int fmt_fixed_long(char *out, double v)
 		for (int i = 0; i < k; i++)
 			scale *= 10.0L;
 		sc = a * scale;
-		m = nearbyintl(sc);
+		/* sc < 1e17 < 2^57: sc + 0.5 is exact, and the cast truncates (ties are refused
+		 * below, so rounding half up is as good as printf's rounding here) */
+		m = (long double)(uint64_t)(sc + 0.5L);
 		if (fabsl(fabsl(sc - m) - 0.5L) < 0.01L)
 			return 0;
 		if (prec == 16) {
@@ -304,7 +306,9 @@ char *fmt_double(char out[FMT_DOUBLE_MAX], double v)
 		double a = fabs(v);
 
 		for (int k = 1; k <= 19 && a * p10[k] < 1e15; k++) {
-			double m = nearbyint(a * p10[k]);
+			/* below 2^50, x + 0.5 is exact: the nearest integer without a libm call (a
+			 * tie is no decimal of k digits either way) */
+			double m = (double)(uint64_t)(a * p10[k] + 0.5);
 			uint64_t um = (uint64_t)m, frac = um % u10[k];
 			char tmp[24], *o = out, *ip;
 

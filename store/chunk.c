@@ -480,12 +480,14 @@ static int seq_dec_begin(struct seq_dec *s, struct rd *r, size_t m, uint64_t bas
 static inline bool rd_peek64(const struct rd *r, uint64_t *w)
 {
 	size_t byte = r->bitpos >> 3;
-	uint64_t v = 0;
+	uint64_t v;
 
 	if (byte + 8 > r->len)
 		return false;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | r->p[byte + i];
+	memcpy(&v, r->p + byte, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	v = __builtin_bswap64(v); /* the stream is most significant bit first */
+#endif
 	*w = v << (r->bitpos & 7);
 	return true;
 }
