@@ -565,6 +565,36 @@ static int seq_dec_next(struct seq_dec *s, uint64_t *x)
 	return 0;
 }
 
+/*
+ * The next cnt elements into x: seq_dec_next()'s work in one loop, the Rice fast path inline
+ * (a chunk's values are mostly one long run of these).
+ */
+static int seq_dec_many(struct seq_dec *s, uint64_t *x, size_t cnt)
+{
+	uint64_t u, w, v;
+
+	if (cnt > s->m - s->i)
+		return -EINVAL;
+	for (size_t j = 0; j < cnt; j++) {
+		unsigned ones;
+
+		if (s->coding == SEQ_RICE && rd_peek64(s->r, &w) && ~w &&
+		    (ones = (unsigned)__builtin_clzll(~w)) < RICE_QMAX && ones + 1 + s->k <= 57) {
+			u = ((uint64_t)ones << s->k) |
+			    (s->k ? (w << (ones + 1)) >> (64 - s->k) : 0);
+			s->r->bitpos += ones + 1 + s->k;
+		} else if (seq_dec_residual(s, &u)) {
+			return -EINVAL;
+		}
+		v = seq_predict(s->order, s->d0, s->base, s->i, s->p1, s->p2) + unzigzag(u);
+		s->p2 = s->p1;
+		s->p1 = v;
+		s->i++;
+		x[j] = v;
+	}
+	return 0;
+}
+
 /* After the last element: everything announced was consumed; continue after the sequence. */
 static int seq_dec_end(struct seq_dec *s)
 {
@@ -790,7 +820,7 @@ static int dec_finish(double *vals, size_t m, unsigned k, struct rd *exc, uint64
 static int dec_decode(struct rd *r, double *vals, size_t n, size_t m, bool corr)
 {
 	uint8_t k;
-	uint64_t m0z, g, nexc, gap = 0, bits = 0, y = 0, c = 0;
+	uint64_t m0z, g, nexc, gap = 0, bits = 0, c = 0;
 	size_t nm = corr ? n : m;
 	struct rd exc;
 	struct seq_dec s;
@@ -807,10 +837,17 @@ static int dec_decode(struct rd *r, double *vals, size_t n, size_t m, bool corr)
 	}
 	if (n > 1 && seq_dec_begin(&s, r, n - 1, 0))
 		return -EINVAL;
-	for (size_t i = 0; i < nm; i++) {
-		if (i > 0 && seq_dec_next(&s, &y))
+	if (nm)
+		store_u64(&vals[0], unzigzag(m0z));
+	for (size_t i = 1; i < nm;) {
+		uint64_t ys[256];
+		size_t cnt = nm - i < 256 ? nm - i : 256;
+
+		if (seq_dec_many(&s, ys, cnt))
 			return -EINVAL;
-		store_u64(&vals[i], unzigzag(m0z) + g * y);
+		for (size_t j = 0; j < cnt; j++)
+			store_u64(&vals[i + j], unzigzag(m0z) + g * ys[j]);
+		i += cnt;
 	}
 	if (nm < n)
 		return dec_finish(vals, m, k, &exc, nexc);
