@@ -1132,7 +1132,7 @@ static int decode(const uint8_t *data, size_t len, int64_t *ts, double *vals, si
 	if (times_decode(&r, ts, cnt, first, span) || rd_byte(&r, &mode))
 		return -EINVAL;
 	m = cnt;
-	if (first + (int64_t)span > to_ts) {
+	if ((int64_t)((uint64_t)first + span) > to_ts) { /* the last timestamp, as times_decode */
 		size_t lo = 0, hi = cnt; /* the first index past to_ts */
 
 		while (lo < hi) {

@@ -698,6 +698,8 @@ static int window_chunk(struct store_reader *r, struct window_read *wr, const MD
 		;
 	if (wr->n + (j - i) > wr->max)
 		return -E2BIG;
+	if (j == i)
+		return 0;
 	windows_reserve(r, wr->n, j - i);
 	memcpy(r->wt + wr->n, r->ts + i, (j - i) * sizeof(*r->wt));
 	memcpy(r->wv + wr->n, r->vals + i, (j - i) * sizeof(*r->wv));
