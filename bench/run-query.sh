@@ -72,7 +72,7 @@ if command -v victoria-metrics > /dev/null; then
 	vm_port=$(free_port)
 	victoria-metrics -storageDataPath="$work/query-vm" -retentionPeriod=100y \
 		-httpListenAddr="127.0.0.1:$vm_port" -search.maxPointsPerTimeseries=100000 \
-		-search.latencyOffset=0s \
+		-search.latencyOffset=0s -search.disableCache \
 		> "$work/query-vm.log" 2>&1 &
 	pids+=($!); vm_pid=$!
 	vm_url="http://127.0.0.1:$vm_port"

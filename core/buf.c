@@ -1,6 +1,7 @@
 #include "core/buf.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,6 +188,88 @@ static char *format_u64(char *end, uint64_t u)
 	return end;
 }
 
+/*
+ * fmt_double's 16- and 17-digit case for 1e-4 <= |v| < 1e15 (where %g prints no exponent),
+ * in 64-bit long double arithmetic instead of printf's multi-precision: the 16 digits when
+ * they read back to v, else the 17 (what "%.16g" / "%.17g" print, trailing zeros dropped).
+ * v * 10^k is off by at most one rounding of a 64-bit mantissa (10^k is exact there for
+ * k <= 27), far below the digit that decides; when the decision is closer than a safe margin
+ * (a digit near a half, the 16 digits near the edge of v's rounding interval) this returns 0
+ * and the caller asks printf. Returns the length written, or 0.
+ */
+static int fmt_fixed_long(char *out, double v)
+{
+	long double a = fabsl((long double)v), p = 1.0L;
+	int e10 = 0, k;
+
+	/* a power of two has a narrower rounding interval below it: printf decides those */
+	if (LDBL_MANT_DIG < 64 || frexp(v, &k) == 0.5 || frexp(v, &k) == -0.5)
+		return 0;
+	/* e10 = floor(log10(a)), by exact comparisons: 10^j (j <= 15) and a * 10^j (j <= 4: 53 +
+	 * 10 bits) are exact in a 64-bit mantissa, 10^-j is not */
+	while (e10 < 14 && a >= p * 10.0L) {
+		p *= 10.0L;
+		e10++;
+	}
+	if (a < 1.0L) {
+		do {
+			p *= 10.0L;
+			e10--;
+		} while (e10 > -4 && a * p < 1.0L);
+		if (a * p < 1.0L)
+			return 0;
+	}
+	for (int prec = 16; prec <= 17; prec++) {
+		long double scale = 1.0L, sc, m, half_ulp;
+		char digits[24];
+		int len = 0, tz = 0, o = 0;
+		uint64_t um;
+
+		k = prec - 1 - e10; /* 1..21: 10^k exact in a long double */
+		for (int i = 0; i < k; i++)
+			scale *= 10.0L;
+		sc = a * scale;
+		/* sc < 1e17 < 2^57: sc + 0.5 is exact, and the cast truncates (ties are refused
+		 * below, so rounding half up is as good as printf's rounding here) */
+		m = (long double)(uint64_t)(sc + 0.5L);
+		if (fabsl(fabsl(sc - m) - 0.5L) < 0.01L)
+			return 0;
+		if (prec == 16) {
+			/* Does the 16-digit m / 10^k read back to v: within half an ulp of v? */
+			half_ulp = ldexpl(1.0L, ilogb(v) - 53) * scale;
+			if (fabsl(fabsl(m - sc) - half_ulp) < 0.01L * half_ulp + 0.01L)
+				return 0;
+			if (fabsl(m - sc) > half_ulp)
+				continue;
+		}
+		um = (uint64_t)m;
+		do {
+			digits[len++] = (char)('0' + um % 10);
+			um /= 10;
+		} while (um);
+		/* digits[] holds m backwards; the low k of them are the fraction, and %g drops
+		 * its trailing zeros (tz of them). */
+		while (tz < k && tz < len && digits[tz] == '0')
+			tz++;
+		if (signbit(v))
+			out[o++] = '-';
+		if (len > k) {
+			for (int i = len - 1; i >= k; i--)
+				out[o++] = digits[i];
+		} else {
+			out[o++] = '0';
+		}
+		if (tz < k) {
+			out[o++] = '.';
+			for (int i = k - 1; i >= tz; i--)
+				out[o++] = i < len ? digits[i] : '0';
+		}
+		out[o] = '\0';
+		return o;
+	}
+	return 0;
+}
+
 char *fmt_double(char out[FMT_DOUBLE_MAX], double v)
 {
 	if (isnan(v))
@@ -201,6 +284,54 @@ char *fmt_double(char out[FMT_DOUBLE_MAX], double v)
 		out[0] = '-';
 		strcpy(out + (signbit(v) ? 1 : 0), digits);
 		return out;
+	}
+	/*
+	 * Decimals of up to 15 digits (rates, averages, 0.95): the smallest k with v == m / 10^k,
+	 * m below 10^15 (k <= 19 reaches 15 digits from 1e-4 on), is exactly what "%.15g" prints
+	 * below (rounding v to 15 digits lands on m / 10^k, and %g drops the trailing zeros),
+	 * written out without printf's multi-precision arithmetic. m / 10^k, a division of two
+	 * exact doubles, rounds as strtod reads the text,
+	 * so the test is the round-trip test. Below 1e-4 %g switches to an exponent: not here.
+	 */
+	if (fabs(v) >= 1e-4 && fabs(v) < 1e15) {
+		/* 10^k up to 10^19: exact as doubles (5^19 < 2^53) and as uint64_t */
+		static const double p10[20] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9,
+						 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
+						 1e18, 1e19 };
+		uint64_t u10[20];
+
+		u10[0] = 1;
+		for (int i = 1; i < 20; i++)
+			u10[i] = u10[i - 1] * 10;
+		double a = fabs(v);
+
+		for (int k = 1; k <= 19 && a * p10[k] < 1e15; k++) {
+			/* below 2^50, x + 0.5 is exact: the nearest integer without a libm call (a
+			 * tie is no decimal of k digits either way) */
+			double m = (double)(uint64_t)(a * p10[k] + 0.5);
+			uint64_t um = (uint64_t)m, frac = um % u10[k];
+			char tmp[24], *o = out, *ip;
+
+			if (m / p10[k] != a)
+				continue;
+			if (signbit(v))
+				*o++ = '-';
+			ip = format_u64(tmp + sizeof(tmp), um / u10[k]);
+			o = stpcpy(o, ip);
+			*o++ = '.';
+			for (int d = k - 1; d >= 0; d--) {
+				o[d] = (char)('0' + frac % 10);
+				frac /= 10;
+			}
+			o[k] = '\0';
+			return out;
+		}
+	}
+	if (fabs(v) >= 1e-4 && fabs(v) < 1e15) {
+		int n = fmt_fixed_long(out, v);
+
+		if (n > 0)
+			return out;
 	}
 	/* The shortest text that reads back to the same double. If one of at most 15 significant
 	 * digits exists, "%.15g" prints exactly it (rounding v to 15 digits lands on it and %g drops

@@ -65,25 +65,40 @@ int promql_api_put_string(struct buf *out, const char *s)
 
 int promql_api_put_time(struct buf *out, int64_t ms)
 {
-	/* Integer arithmetic: ms / 1000.0 as a double would print 1700000000.1230001. */
+	/* Integer arithmetic: ms / 1000.0 as a double would print 1700000000.1230001. Digits by
+	 * hand: a range answer writes one time per point, and printf costs more than the rest. */
 	uint64_t mag = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
 	unsigned frac = (unsigned)(mag % 1000);
-	char digits[4];
-	int n = 3;
+	char tmp[32], *p = tmp + 20, *e = p;
 
-	if (!frac)
-		return buf_printf(out, "%s%" PRIu64, ms < 0 ? "-" : "", mag / 1000);
-	snprintf(digits, sizeof(digits), "%03u", frac);
-	while (digits[n - 1] == '0')
-		n--;
-	return buf_printf(out, "%s%" PRIu64 ".%.*s", ms < 0 ? "-" : "", mag / 1000, n, digits);
+	if (frac) {
+		*e++ = '.';
+		*e++ = (char)('0' + frac / 100);
+		*e++ = (char)('0' + frac / 10 % 10);
+		*e++ = (char)('0' + frac % 10);
+		while (e[-1] == '0')
+			e--;
+	}
+	mag /= 1000;
+	do {
+		*--p = (char)('0' + mag % 10);
+		mag /= 10;
+	} while (mag);
+	if (ms < 0)
+		*--p = '-';
+	return buf_append(out, p, (size_t)(e - p));
 }
 
 static int put_value(struct buf *out, double v)
 {
-	char num[FMT_DOUBLE_MAX];
+	char num[FMT_DOUBLE_MAX + 2];
+	size_t n;
 
-	return buf_printf(out, "\"%s\"", fmt_double(num, v));
+	num[0] = '"';
+	fmt_double(num + 1, v);
+	n = strlen(num);
+	num[n] = '"';
+	return buf_append(out, num, n + 1);
 }
 
 static int put_point(struct buf *out, int64_t t_ms, double v)

@@ -381,7 +381,8 @@ static int visit_series(void *vctx, const struct promql_source_series *s)
 	/* Stale markers leave range windows; a stored NaN that happens to carry our "absent"
 	 * payload becomes a plain NaN. Both are rare: copy only then. */
 	for (size_t i = 0; i < s->nsamples && !filter; i++)
-		filter = promql_is_absent(s->v[i]) || (vi->drop_stale && model_is_stale(s->v[i]));
+		filter = isnan(s->v[i]) && (promql_is_absent(s->v[i]) ||
+					    (vi->drop_stale && model_is_stale(s->v[i])));
 	if (filter) {
 		size_t k = 0;
 
@@ -408,17 +409,63 @@ static int visit_series(void *vctx, const struct promql_source_series *s)
 	return 0;
 }
 
-/* Stream the series of selector 'sel' with samples in [from, to] through fn. */
-static void each_series(struct promql_ev *ev, const struct promql_node *sel, int64_t from,
-			int64_t to, bool drop_stale, promql_series_fn fn, void *ctx)
+/*
+ * The windows [te[k] - width, te[k]] of the steps, overlapping ones merged, into wf/wt (nsteps
+ * entries each, in the arena). Returns their number, or 0 when the window ends are not in
+ * ascending order (the caller then reads the whole span).
+ */
+static size_t step_windows(struct promql_ev *ev, const int64_t *te, int64_t width,
+			   int64_t **wf_out, int64_t **wt_out)
+{
+	int64_t *wf = promql_arena_array(ev->a, ev->nsteps, sizeof(*wf));
+	int64_t *wt = promql_arena_array(ev->a, ev->nsteps, sizeof(*wt));
+	size_t n = 0;
+
+	for (size_t k = 0; k < ev->nsteps; k++) {
+		if (k && te[k] < te[k - 1])
+			return 0;
+		if (n && te[k] - width <= wt[n - 1] + 1) {
+			wt[n - 1] = te[k];
+			continue;
+		}
+		wf[n] = te[k] - width;
+		wt[n] = te[k];
+		n++;
+	}
+	*wf_out = wf;
+	*wt_out = wt;
+	return n;
+}
+
+/*
+ * Stream the series of selector 'sel' through fn, each with its samples in the windows
+ * [te[k] - width, te[k]] of the steps. When the steps lie further apart than the width (a 5m
+ * rate at a 1h step) and the source can, only the windows are read; else the whole span.
+ */
+static void each_series(struct promql_ev *ev, const struct promql_node *sel, const int64_t *te,
+			int64_t width, bool drop_stale, promql_series_fn fn, void *ctx)
 {
 	struct visit vi = { .ev = ev, .drop_stale = drop_stale, .fn = fn, .ctx = ctx };
 	char msg[256] = "";
+	int64_t lo = te[0], hi = te[0], *wf = NULL, *wt = NULL;
+	size_t nwin = 0;
 	int rc;
 
+	for (size_t k = 1; k < ev->nsteps; k++) {
+		lo = te[k] < lo ? te[k] : lo;
+		hi = te[k] > hi ? te[k] : hi;
+	}
 	promql_ev_poll(ev);
-	rc = ev->src->ops->select(ev->src->ctx, sel->matchers, sel->nmatchers, from, to, true,
-				  ev->lim.max_samples, visit_series, &vi, msg, sizeof(msg));
+	if (ev->src->ops->select_windows && ev->nsteps > 1)
+		nwin = step_windows(ev, te, width, &wf, &wt);
+	if (nwin > 1)
+		rc = ev->src->ops->select_windows(ev->src->ctx, sel->matchers, sel->nmatchers, wf,
+						  wt, nwin, ev->lim.max_samples, visit_series,
+						  &vi, msg, sizeof(msg));
+	else
+		rc = ev->src->ops->select(ev->src->ctx, sel->matchers, sel->nmatchers, lo - width,
+					  hi, true, ev->lim.max_samples, visit_series, &vi, msg,
+					  sizeof(msg));
 	if (!rc)
 		return;
 	if (ev->code && rc == ev->code)
@@ -485,18 +532,12 @@ void promql_eval_selector(struct promql_ev *ev, const struct promql_node *sel, b
 			  struct promql_value *out)
 {
 	struct sel_ctx c = { .timestamps = timestamps, .out = out };
-	int64_t *te = window_ends(ev, sel);
-	int64_t lo = te[0], hi = te[0];
 
-	for (size_t k = 1; k < ev->nsteps; k++) {
-		lo = te[k] < lo ? te[k] : lo;
-		hi = te[k] > hi ? te[k] : hi;
-	}
-	c.te = te;
+	c.te = window_ends(ev, sel);
 	out->type = PROMQL_TYPE_VECTOR;
 	out->vs = NULL;
 	out->nvs = 0;
-	each_series(ev, sel, lo - ev->lim.lookback_ms, hi, false, select_series, &c);
+	each_series(ev, sel, c.te, ev->lim.lookback_ms, false, select_series, &c);
 }
 
 /* Convert a vector evaluated over the current steps into raw series (a subquery's points). */
@@ -557,7 +598,7 @@ void promql_range_arg_each(struct promql_ev *ev, const struct promql_node *n, in
 	*te_out = te;
 	*range_ms = n->range_ms;
 	if (n->kind == NODE_MATRIX_SEL) {
-		each_series(ev, n->expr, lo - n->range_ms, hi, true, fn, ctx);
+		each_series(ev, n->expr, te, n->range_ms, true, fn, ctx);
 		return;
 	}
 	/* A subquery: evaluate the inner expression at the multiples of its step in

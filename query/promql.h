@@ -176,6 +176,19 @@ struct promql_source_ops {
 			    int64_t from_ms, int64_t to_ms,
 			    int (*fn)(void *sink, const char *value), void *sink, char *err,
 			    size_t errlen);
+	/*
+	 * Optional (NULL: the engine calls select() over the windows' span): select() with the
+	 * samples of each series only inside 'nwin' windows [from_ms[i], to_ms[i]] (inclusive,
+	 * ascending, disjoint: to_ms[i] < from_ms[i + 1]), in time order, so a query whose steps
+	 * lie far apart reads its windows rather than the whole span. The series are those
+	 * select() would pass for [from_ms[0], to_ms[nwin - 1]]; one with no sample in any
+	 * window may be left out. 'max_samples' bounds the samples inside the windows.
+	 */
+	int (*select_windows)(void *ctx, const struct matcher *m, size_t nm,
+			      const int64_t *from_ms, const int64_t *to_ms, size_t nwin,
+			      uint64_t max_samples,
+			      int (*fn)(void *sink, const struct promql_source_series *s),
+			      void *sink, char *err, size_t errlen);
 };
 
 /* A source: its functions and their context. Plain data; the owner decides its lifetime. */

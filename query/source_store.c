@@ -1,6 +1,6 @@
 /*
- * The PromQL source over the local store: store_select() for the series, store_read_samples()
- * decoding whole chunks into arrays the engine then walks by index.
+ * The PromQL source over the local store: store_select() for the series, store_read_windows()
+ * decoding chunks into arrays the engine then walks by index.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -10,29 +10,41 @@
 #include "query/promql.h"
 #include "store/store.h"
 
-/* The samples of one series, reused from series to series within one select. */
-struct sample_buf {
-	int64_t *t;
-	double *v;
-	size_t n, cap;
-	uint64_t max;       /* the most samples one series may bring */
-};
-
-static int sample_add(void *ctx, int64_t t_ms, double v)
+/*
+ * The series of the selection, each with its samples inside the windows (with_samples), read
+ * by store_read_windows() into the reader's arrays: decoded chunks land where the engine reads
+ * them, one buffer for the whole query, no copy per sample.
+ */
+static int read_series(struct store_reader *r, const struct matcher *m, size_t nm,
+		       const int64_t *from_ms, const int64_t *to_ms, size_t nwin,
+		       bool with_samples, uint64_t max_samples,
+		       int (*fn)(void *sink, const struct promql_source_series *s), void *sink,
+		       char *err, size_t errlen)
 {
-	struct sample_buf *b = ctx;
+	struct store_series_set *set;
+	int rc;
 
-	if (b->n >= b->max)
-		return PROMQL_E_TOO_MANY_SAMPLES;
-	if (b->n == b->cap) {
-		b->cap = b->cap ? b->cap * 2 : 256;
-		b->t = xrealloc(b->t, b->cap * sizeof(*b->t));
-		b->v = xrealloc(b->v, b->cap * sizeof(*b->v));
+	rc = store_select(r, m, nm, from_ms[0], to_ms[nwin - 1], &set, err, errlen);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < store_series_set_len(set) && !rc; i++) {
+		struct promql_source_series s = { 0 };
+
+		s.labels = store_series_set_labels(set, i, &s.nlabels);
+		if (with_samples && from_ms[0] <= to_ms[0]) {
+			rc = store_read_windows(r, store_series_set_id(set, i), from_ms, to_ms, nwin,
+						max_samples, &s.t_ms, &s.v, &s.nsamples);
+			if (rc == -E2BIG)
+				rc = PROMQL_E_TOO_MANY_SAMPLES;
+			if (rc)
+				break;
+			if (!s.nsamples && nwin > 1)
+				continue; /* in the span, but in none of the windows */
+		}
+		rc = fn(sink, &s);
 	}
-	b->t[b->n] = t_ms;
-	b->v[b->n] = v;
-	b->n++;
-	return 0;
+	store_series_set_free(set);
+	return rc;
 }
 
 static int store_src_select(void *ctx, const struct matcher *m, size_t nm, int64_t from_ms,
@@ -40,34 +52,20 @@ static int store_src_select(void *ctx, const struct matcher *m, size_t nm, int64
 			    int (*fn)(void *sink, const struct promql_source_series *s),
 			    void *sink, char *err, size_t errlen)
 {
-	struct store_reader *r = ctx;
-	struct store_series_set *set;
-	struct sample_buf b = { .max = max_samples };
-	int rc;
+	return read_series(ctx, m, nm, &from_ms, &to_ms, 1, with_samples, max_samples, fn, sink,
+			   err, errlen);
+}
 
-	rc = store_select(r, m, nm, from_ms, to_ms, &set, err, errlen);
-	if (rc)
-		return rc;
-	for (size_t i = 0; i < store_series_set_len(set) && !rc; i++) {
-		struct promql_source_series s = { 0 };
-
-		s.labels = store_series_set_labels(set, i, &s.nlabels);
-		if (with_samples) {
-			b.n = 0;
-			rc = store_read_samples(r, store_series_set_id(set, i), from_ms, to_ms,
-						sample_add, &b);
-			if (rc)
-				break;
-			s.t_ms = b.n ? b.t : NULL;
-			s.v = b.n ? b.v : NULL;
-			s.nsamples = b.n;
-		}
-		rc = fn(sink, &s);
-	}
-	free(b.t);
-	free(b.v);
-	store_series_set_free(set);
-	return rc;
+static int store_src_select_windows(void *ctx, const struct matcher *m, size_t nm,
+				    const int64_t *from_ms, const int64_t *to_ms, size_t nwin,
+				    uint64_t max_samples,
+				    int (*fn)(void *sink, const struct promql_source_series *s),
+				    void *sink, char *err, size_t errlen)
+{
+	if (!nwin)
+		return 0;
+	return read_series(ctx, m, nm, from_ms, to_ms, nwin, true, max_samples, fn, sink, err,
+			   errlen);
 }
 
 /* A sorted set of distinct strings, for names and values gathered from matching series. */
@@ -167,6 +165,7 @@ static int store_src_label_values(void *ctx, const char *name, const struct matc
 
 static const struct promql_source_ops store_source_ops = {
 	.select = store_src_select,
+	.select_windows = store_src_select_windows,
 	.label_names = store_src_label_names,
 	.label_values = store_src_label_values,
 };

@@ -50,6 +50,20 @@ static const double pow10_tab[DEC_MAX_DIGITS + 1] = {
 
 /* ---- small helpers ---- */
 
+/* A double's bits and back, inline in the decoder's loops (bits_double() is a call away). */
+static void store_u64(double *slot, uint64_t u)
+{
+	memcpy(slot, &u, sizeof(u));
+}
+
+static uint64_t load_u64(const double *slot)
+{
+	uint64_t u;
+
+	memcpy(&u, slot, sizeof(u));
+	return u;
+}
+
 static uint64_t zigzag(uint64_t r)
 {
 	return (r << 1) ^ (0 - (r >> 63));
@@ -458,13 +472,48 @@ static int seq_dec_begin(struct seq_dec *s, struct rd *r, size_t m, uint64_t bas
 	}
 }
 
+/*
+ * The 64 bits of the stream from the current bit on, when 8 bytes from the current byte lie
+ * inside the chunk (at least 57 of them are the stream's then); false near the end, where the
+ * bit-by-bit reader takes over.
+ */
+static inline bool rd_peek64(const struct rd *r, uint64_t *w)
+{
+	size_t byte = r->bitpos >> 3;
+	uint64_t v;
+
+	if (byte + 8 > r->len)
+		return false;
+	memcpy(&v, r->p + byte, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	v = __builtin_bswap64(v); /* the stream is most significant bit first */
+#endif
+	*w = v << (r->bitpos & 7);
+	return true;
+}
+
 static int seq_dec_residual(struct seq_dec *s, uint64_t *u)
 {
-	uint64_t q = 0, low;
+	uint64_t q = 0, low, w;
 	unsigned bit = 1;
 
 	switch (s->coding) {
 	case SEQ_RICE:
+		/*
+		 * The common case in one step: the unary quotient's ones counted at once, then the
+		 * k low bits, when all of it lies in the next 57 bits. Exactly what the loop below
+		 * reads, bit for bit.
+		 */
+		if (rd_peek64(s->r, &w) && ~w) {
+			unsigned ones = (unsigned)__builtin_clzll(~w);
+
+			if (ones < RICE_QMAX && ones + 1 + s->k <= 57) {
+				low = s->k ? (w << (ones + 1)) >> (64 - s->k) : 0;
+				*u = ((uint64_t)ones << s->k) | low;
+				s->r->bitpos += ones + 1 + s->k;
+				return 0;
+			}
+		}
 		while (q < RICE_QMAX) {
 			if (rd_bit(s->r, &bit))
 				return -EINVAL;
@@ -513,6 +562,36 @@ static int seq_dec_next(struct seq_dec *s, uint64_t *x)
 	s->p2 = s->p1;
 	s->p1 = *x;
 	s->i++;
+	return 0;
+}
+
+/*
+ * The next cnt elements into x: seq_dec_next()'s work in one loop, the Rice fast path inline
+ * (a chunk's values are mostly one long run of these).
+ */
+static int seq_dec_many(struct seq_dec *s, uint64_t *x, size_t cnt)
+{
+	uint64_t u, w, v;
+
+	if (cnt > s->m - s->i)
+		return -EINVAL;
+	for (size_t j = 0; j < cnt; j++) {
+		unsigned ones;
+
+		if (s->coding == SEQ_RICE && rd_peek64(s->r, &w) && ~w &&
+		    (ones = (unsigned)__builtin_clzll(~w)) < RICE_QMAX && ones + 1 + s->k <= 57) {
+			u = ((uint64_t)ones << s->k) |
+			    (s->k ? (w << (ones + 1)) >> (64 - s->k) : 0);
+			s->r->bitpos += ones + 1 + s->k;
+		} else if (seq_dec_residual(s, &u)) {
+			return -EINVAL;
+		}
+		v = seq_predict(s->order, s->d0, s->base, s->i, s->p1, s->p2) + unzigzag(u);
+		s->p2 = s->p1;
+		s->p1 = v;
+		s->i++;
+		x[j] = v;
+	}
 	return 0;
 }
 
@@ -586,7 +665,7 @@ static int xor_decode(struct rd *r, double *vals, size_t n)
 
 	if (rd_raw64(r, &prev))
 		return -EINVAL;
-	vals[0] = bits_double(prev);
+	store_u64(&vals[0], prev);
 	rd_bits_begin(r);
 	for (size_t i = 1; i < n; i++) {
 		if (rd_bit(r, &bit))
@@ -611,7 +690,7 @@ static int xor_decode(struct rd *r, double *vals, size_t n)
 				prev ^= x << ptrail;
 			}
 		}
-		vals[i] = bits_double(prev);
+		store_u64(&vals[i], prev);
 	}
 	rd_bits_end(r);
 	return 0;
@@ -707,28 +786,42 @@ static bool dec_encode(struct wr *w, const double *vals, const signed char *mk, 
 	return true;
 }
 
-static void store_u64(double *slot, uint64_t u)
+/* The exceptions' raw bits over values [0, m); the list was validated by dec_decode. */
+static void dec_exceptions(double *vals, size_t m, struct rd *exc, uint64_t nexc)
 {
-	memcpy(slot, &u, sizeof(u));
+	uint64_t gap = 0, bits = 0;
+
+	for (uint64_t j = 0, pos = 0; j < nexc; j++) {
+		rd_uvarint(exc, &gap);
+		rd_raw64(exc, &bits);
+		pos += gap;
+		if (pos >= m)
+			break;
+		store_u64(&vals[pos], bits);
+		pos++;
+	}
 }
 
-static uint64_t load_u64(const double *slot)
+/* A prefix of a plain decimal body: mantissas [0, m) to doubles, then the exceptions. */
+static int dec_finish(double *vals, size_t m, unsigned k, struct rd *exc, uint64_t nexc)
 {
-	uint64_t u;
-
-	memcpy(&u, slot, sizeof(u));
-	return u;
+	for (size_t i = 0; i < m; i++)
+		vals[i] = dec_value((int64_t)load_u64(&vals[i]), k);
+	dec_exceptions(vals, m, exc, nexc);
+	return 0;
 }
 
 /*
  * Two passes: the mantissas first (kept as integers in the value slots), then, once the
  * mantissa sequence's end is known, the corrections, the conversion to doubles and the
- * exceptions.
+ * exceptions. Only values [0, m) are produced (m <= n): without corrections the mantissa
+ * sequence stops there; with them it must be read to its end to reach the corrections.
  */
-static int dec_decode(struct rd *r, double *vals, size_t n, bool corr)
+static int dec_decode(struct rd *r, double *vals, size_t n, size_t m, bool corr)
 {
 	uint8_t k;
-	uint64_t m0z, g, nexc, gap = 0, bits = 0, y = 0, c = 0;
+	uint64_t m0z, g, nexc, gap = 0, bits = 0, c = 0;
+	size_t nm = corr ? n : m;
 	struct rd exc;
 	struct seq_dec s;
 
@@ -744,11 +837,20 @@ static int dec_decode(struct rd *r, double *vals, size_t n, bool corr)
 	}
 	if (n > 1 && seq_dec_begin(&s, r, n - 1, 0))
 		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		if (i > 0 && seq_dec_next(&s, &y))
+	if (nm)
+		store_u64(&vals[0], unzigzag(m0z));
+	for (size_t i = 1; i < nm;) {
+		uint64_t ys[256];
+		size_t cnt = nm - i < 256 ? nm - i : 256;
+
+		if (seq_dec_many(&s, ys, cnt))
 			return -EINVAL;
-		store_u64(&vals[i], unzigzag(m0z) + g * y);
+		for (size_t j = 0; j < cnt; j++)
+			store_u64(&vals[i + j], unzigzag(m0z) + g * ys[j]);
+		i += cnt;
 	}
+	if (nm < n)
+		return dec_finish(vals, m, k, &exc, nexc);
 	if (n > 1 && seq_dec_end(&s))
 		return -EINVAL;
 	if (corr && seq_dec_begin(&s, r, n, 0))
@@ -756,19 +858,15 @@ static int dec_decode(struct rd *r, double *vals, size_t n, bool corr)
 	for (size_t i = 0; i < n; i++) {
 		if (corr && seq_dec_next(&s, &c))
 			return -EINVAL;
-		bits = double_bits(dec_value((int64_t)load_u64(&vals[i]), k)) + c;
-		vals[i] = bits_double(bits);
+		if (i >= m)
+			continue; /* the corrections are read to the end; the values stop at m */
+		vals[i] = dec_value((int64_t)load_u64(&vals[i]), k);
+		if (c)
+			store_u64(&vals[i], load_u64(&vals[i]) + c);
 	}
 	if (corr && seq_dec_end(&s))
 		return -EINVAL;
-	/* The list was validated above. */
-	for (uint64_t j = 0, pos = 0; j < nexc; j++) {
-		rd_uvarint(&exc, &gap);
-		rd_raw64(&exc, &bits);
-		pos += gap;
-		vals[pos] = bits_double(bits);
-		pos++;
-	}
+	dec_exceptions(vals, m, &exc, nexc);
 	return 0;
 }
 
@@ -1012,10 +1110,16 @@ static int times_decode(struct rd *r, int64_t *ts, size_t n, int64_t first, uint
 	return 0;
 }
 
-int chunk_decode(const uint8_t *data, size_t len, int64_t *ts, double *vals, size_t cap, size_t *n)
+/*
+ * Decode the samples at or before 'to_ts' (all of them with INT64_MAX): the timestamps all (a
+ * sequence must be read to its end to find the values), the values only as far as needed. Only
+ * a chunk decoded to its end is checked for trailing bytes.
+ */
+static int decode(const uint8_t *data, size_t len, int64_t *ts, double *vals, size_t cap,
+		  int64_t to_ts, size_t *n)
 {
 	struct rd r = { .p = data, .len = data ? len : 0 };
-	size_t cnt;
+	size_t cnt, m;
 	int64_t first;
 	uint64_t span, bits;
 	uint8_t mode;
@@ -1027,27 +1131,52 @@ int chunk_decode(const uint8_t *data, size_t len, int64_t *ts, double *vals, siz
 		return -ENOSPC;
 	if (times_decode(&r, ts, cnt, first, span) || rd_byte(&r, &mode))
 		return -EINVAL;
+	m = cnt;
+	if ((int64_t)((uint64_t)first + span) > to_ts) { /* the last timestamp, as times_decode */
+		size_t lo = 0, hi = cnt; /* the first index past to_ts */
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (ts[mid] <= to_ts)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		m = lo;
+	}
 	switch (mode) {
 	case VAL_CONST:
 		if (rd_raw64(&r, &bits))
 			return -EINVAL;
-		for (size_t i = 0; i < cnt; i++)
-			vals[i] = bits_double(bits);
+		for (size_t i = 0; i < m; i++)
+			store_u64(&vals[i], bits);
 		err = 0;
 		break;
 	case VAL_DECIMAL:
 	case VAL_DECIMAL_CORR:
-		err = dec_decode(&r, vals, cnt, mode == VAL_DECIMAL_CORR);
+		err = dec_decode(&r, vals, cnt, m, mode == VAL_DECIMAL_CORR);
 		break;
 	case VAL_XOR:
-		err = xor_decode(&r, vals, cnt);
+		err = m ? xor_decode(&r, vals, m) : 0;
 		break;
 	default:
 		err = -EINVAL;
 	}
 	/* Trailing bytes mean the chunk is not what we wrote. */
-	if (err || r.pos != len)
+	if (err || (m == cnt && r.pos != len))
 		return -EINVAL;
-	*n = cnt;
+	*n = m;
 	return 0;
+}
+
+int chunk_decode(const uint8_t *data, size_t len, int64_t *ts, double *vals, size_t cap, size_t *n)
+{
+	return decode(data, len, ts, vals, cap, INT64_MAX, n);
+}
+
+int chunk_decode_until(const uint8_t *data, size_t len, int64_t to_ts, int64_t *ts,
+		       double *vals, size_t cap, size_t *n)
+{
+	return decode(data, len, ts, vals, cap, to_ts, n);
 }

@@ -31,4 +31,13 @@ int chunk_peek(const uint8_t *data, size_t len, size_t *n, int64_t *first_ts, in
  * malformed or truncated chunk (never reads past 'len'), -ENOSPC if cap is too small. */
 int chunk_decode(const uint8_t *data, size_t len, int64_t *ts, double *vals, size_t cap, size_t *n);
 
+/*
+ * chunk_decode(), but only the samples at or before 'to_ts' (*n of them, 0..count): a window
+ * that ends inside a chunk decodes its values no further than it needs. The timestamps are all
+ * decoded, so ts must still hold the chunk's count. Errors as chunk_decode(); a prefix is not
+ * checked for trailing bytes (the rest of the body is not read).
+ */
+int chunk_decode_until(const uint8_t *data, size_t len, int64_t to_ts, int64_t *ts,
+		       double *vals, size_t cap, size_t *n);
+
 #endif

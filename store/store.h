@@ -184,6 +184,22 @@ void store_series_set_free(struct store_series_set *s);
 int store_read_samples(struct store_reader *r, uint64_t id, int64_t from_ms, int64_t to_ms,
 		       int (*fn)(void *ctx, int64_t t_ms, double v), void *ctx);
 
+/*
+ * The samples of series 'id' inside the 'nwin' time windows [from_ms[i], to_ms[i]] (inclusive;
+ * ascending and disjoint: from_ms[i] <= to_ms[i] < from_ms[i + 1]), in time order, in arrays
+ * the reader owns: *t_ms and *v (NULL when *n is 0) are borrowed until the next
+ * store_read_windows() on 'r' or store_reader_end(), so one buffer serves every series of a
+ * query. A chunk that misses every window is skipped by its key and header without being
+ * decoded; one inside a window is decoded straight into the arrays; one ending past a window
+ * is decoded only as far as the window's end. For a query evaluated at steps far apart (a 5m
+ * rate at a 1h step) this reads the windows, not the span. Stale markers come as stored.
+ * Returns 0, -EINVAL for windows out of order, -E2BIG when more than 'max_samples' samples
+ * fall inside the windows, STORE_E_CORRUPT, STORE_E_LMDB. The thread that began 'r'.
+ */
+int store_read_windows(struct store_reader *r, uint64_t id, const int64_t *from_ms,
+		       const int64_t *to_ms, size_t nwin, uint64_t max_samples,
+		       const int64_t **t_ms, const double **v, size_t *n);
+
 /* Call fn for every label name in sorted order (for /api/v1/labels); the name is borrowed for
  * the call. A non-zero return from fn stops and is returned; otherwise 0 or a store error. */
 int store_label_names(struct store_reader *r, int (*fn)(void *ctx, const char *name), void *ctx);

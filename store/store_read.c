@@ -17,6 +17,9 @@ struct store_reader {
 	MDB_txn *txn;
 	int64_t *ts;            /* decode scratch: CHUNK_MAX_SAMPLES entries, allocated lazily */
 	double *vals;
+	int64_t *wt;            /* store_read_windows()'s answer, reused from call to call */
+	double *wv;
+	size_t wcap;
 };
 
 int store_reader_begin(struct store *st, struct store_reader **out)
@@ -43,6 +46,8 @@ void store_reader_end(struct store_reader *r)
 	store_txn_end(r->st, r->txn, false);
 	free(r->ts);
 	free(r->vals);
+	free(r->wt);
+	free(r->wv);
 	free(r);
 }
 
@@ -622,6 +627,188 @@ int store_read_samples(struct store_reader *r, uint64_t id, int64_t from_ms, int
 	if (first > to_ms || last < from_ms)
 		return 0;
 	return emit_chunk(r, id, &d, from_ms, to_ms, fn, ctx);
+}
+
+/* Room for 'more' samples after the first 'n' of the window arrays. */
+static void windows_reserve(struct store_reader *r, size_t n, size_t more)
+{
+	size_t cap = r->wcap ? r->wcap : 1024;
+
+	if (n + more <= r->wcap)
+		return;
+	while (cap < n + more)
+		cap *= 2;
+	r->wt = xrealloc(r->wt, cap * sizeof(*r->wt));
+	r->wv = xrealloc(r->wv, cap * sizeof(*r->wv));
+	r->wcap = cap;
+}
+
+/*
+ * One store_read_windows() call: the samples gathered so far, and which chunk the scratch arrays
+ * hold (a sealed chunk by its key time, or the head), decoded as far as 'to' (INT64_MAX: all).
+ */
+struct window_read {
+	uint64_t id, max;
+	size_t n;
+	bool valid, head;
+	int64_t kt, to;
+	size_t sn;
+};
+
+/*
+ * Append the samples of chunk 'd' inside [from, to] to the window arrays. A chunk inside the
+ * window decodes straight into them; one that straddles an edge decodes into the scratch (no
+ * further than 'to') and its slice is copied, and stays there for the next window, which may
+ * need the same chunk. Returns 0, -E2BIG past the maximum, STORE_E_CORRUPT.
+ */
+static int window_chunk(struct store_reader *r, struct window_read *wr, const MDB_val *d,
+			bool head, int64_t kt, int64_t from, int64_t to)
+{
+	size_t cnt, got, i, j;
+	int64_t first, last, upto;
+
+	if (chunk_peek(d->mv_data, d->mv_size, &cnt, &first, &last))
+		goto corrupt;
+	if (first > to || last < from)
+		return 0;
+	if (first >= from && last <= to) {
+		if (wr->n + cnt > wr->max)
+			return -E2BIG;
+		windows_reserve(r, wr->n, cnt);
+		if (chunk_decode(d->mv_data, d->mv_size, r->wt + wr->n, r->wv + wr->n, cnt, &got))
+			goto corrupt;
+		wr->n += got;
+		return 0;
+	}
+	upto = last <= to ? INT64_MAX : to;
+	if (!wr->valid || wr->head != head || wr->kt != kt || wr->to < upto) {
+		reader_scratch(r);
+		wr->valid = false;
+		if (chunk_decode_until(d->mv_data, d->mv_size, upto, r->ts, r->vals,
+				       CHUNK_MAX_SAMPLES, &wr->sn))
+			goto corrupt;
+		wr->valid = true;
+		wr->head = head;
+		wr->kt = kt;
+		wr->to = upto;
+	}
+	for (i = 0; i < wr->sn && r->ts[i] < from; i++)
+		;
+	for (j = i; j < wr->sn && r->ts[j] <= to; j++)
+		;
+	if (wr->n + (j - i) > wr->max)
+		return -E2BIG;
+	if (j == i)
+		return 0;
+	windows_reserve(r, wr->n, j - i);
+	memcpy(r->wt + wr->n, r->ts + i, (j - i) * sizeof(*r->wt));
+	memcpy(r->wv + wr->n, r->vals + i, (j - i) * sizeof(*r->wv));
+	wr->n += j - i;
+	return 0;
+corrupt:
+	store_note_error(r->st, STORE_E_CORRUPT, "series %llu has a malformed chunk",
+			 (unsigned long long)wr->id);
+	return STORE_E_CORRUPT;
+}
+
+int store_read_windows(struct store_reader *r, uint64_t id, const int64_t *from_ms,
+		       const int64_t *to_ms, size_t nwin, uint64_t max_samples,
+		       const int64_t **t_out, const double **v_out, size_t *n_out)
+{
+	struct window_read wr = { .id = id, .max = max_samples };
+	MDB_val k, d;
+	MDB_cursor *cur;
+	uint64_t kid;
+	int64_t kt, first, last, prev_last = INT64_MIN;
+	size_t w;
+	bool positioned = false;
+	int rc = 0, e = 0;
+
+	*t_out = NULL;
+	*v_out = NULL;
+	*n_out = 0;
+	for (size_t i = 0; i < nwin; i++)
+		if (from_ms[i] > to_ms[i] || (i && from_ms[i] <= to_ms[i - 1]))
+			return -EINVAL;
+	if (!nwin)
+		return 0;
+	rc = mdb_cursor_open(r->txn, r->st->chunks, &cur);
+	if (rc)
+		return store_lmdb_err(r->st, rc, "open cursor");
+	/* Sealed chunks first, then the head: the head's samples are all later. */
+	for (w = 0; w < nwin; w++) {
+		/*
+		 * Where the previous window stopped, the cursor sits on the first chunk past it.
+		 * When the chunk before that one (the last the previous window read) ended before
+		 * this window and the cursor's chunk reaches it, this window starts there;
+		 * otherwise seek.
+		 */
+		if (positioned && prev_last < from_ms[w]) {
+			if (chunk_peek(d.mv_data, d.mv_size, NULL, NULL, &last)) {
+				e = STORE_E_CORRUPT;
+				break;
+			}
+			positioned = last >= from_ms[w];
+		} else {
+			positioned = false;
+		}
+		if (!positioned)
+			rc = seek_chunk(cur, id, from_ms[w], &k, &d);
+		positioned = false;
+		prev_last = INT64_MIN;
+		while (rc == 0) {
+			if (k.mv_size != 16) {
+				e = STORE_E_CORRUPT;
+				break;
+			}
+			store_chunk_key_parse(k.mv_data, &kid, &kt);
+			if (kid != id) {
+				rc = MDB_NOTFOUND;
+				break;
+			}
+			if (kt > to_ms[w]) {
+				positioned = true;
+				break;
+			}
+			if (chunk_peek(d.mv_data, d.mv_size, NULL, NULL, &prev_last)) {
+				e = STORE_E_CORRUPT;
+				break;
+			}
+			e = window_chunk(r, &wr, &d, false, kt, from_ms[w], to_ms[w]);
+			if (e)
+				break;
+			rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+		}
+		if (!e && rc && rc != MDB_NOTFOUND)
+			e = store_lmdb_err(r->st, rc, "read chunks");
+		if (e)
+			break;
+		/* No sealed chunk past this window: done, unless the last one read reaches on
+		 * into the next window. */
+		if (rc == MDB_NOTFOUND && (w + 1 == nwin || prev_last < from_ms[w + 1]))
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (e)
+		return e;
+	rc = store_head_get(r->st, r->txn, id, &d);
+	if (rc && rc != MDB_NOTFOUND)
+		return store_lmdb_err(r->st, rc, "read head");
+	if (rc == 0) {
+		if (chunk_peek(d.mv_data, d.mv_size, NULL, &first, &last))
+			return STORE_E_CORRUPT;
+		for (w = 0; w < nwin && to_ms[w] < first; w++)
+			;
+		for (; w < nwin && from_ms[w] <= last; w++) {
+			e = window_chunk(r, &wr, &d, true, 0, from_ms[w], to_ms[w]);
+			if (e)
+				return e;
+		}
+	}
+	*t_out = wr.n ? r->wt : NULL;
+	*v_out = wr.n ? r->wv : NULL;
+	*n_out = wr.n;
+	return 0;
 }
 
 int store_label_names(struct store_reader *r, int (*fn)(void *ctx, const char *name), void *ctx)

@@ -1,7 +1,8 @@
 /*
  * Fuzz target: the chunk decoder. Any input must decode or fail with -EINVAL, never read out of
  * bounds; whatever decodes must be a valid run (strictly increasing timestamps that agree with
- * chunk_peek) and must survive a re-encode bit for bit.
+ * chunk_peek) and must survive a re-encode bit for bit; chunk_decode_until() at a cut inside
+ * it must give the same samples up to the cut.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -40,5 +41,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    n2 != n || memcmp(ts, ts2, n * sizeof(*ts)) || memcmp(vals, vals2, n * sizeof(*vals)))
 		abort();
 	buf_release(&b);
+	{
+		int64_t cut = ts[n / 2];
+
+		if (chunk_decode_until(data, size, cut, ts2, vals2, CHUNK_MAX_SAMPLES, &n2) ||
+		    n2 != n / 2 + 1 || memcmp(ts, ts2, n2 * sizeof(*ts)) ||
+		    memcmp(vals, vals2, n2 * sizeof(*vals)))
+			abort();
+	}
 	return 0;
 }

@@ -87,7 +87,7 @@ static int fz_select(void *ctx, const struct matcher *m, size_t nm, int64_t from
 	return 0;
 }
 
-static const struct promql_source_ops fz_ops = { fz_select, NULL, NULL };
+static const struct promql_source_ops fz_ops = { fz_select, NULL, NULL, NULL };
 
 static void check_code(int rc)
 {

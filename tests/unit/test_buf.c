@@ -117,8 +117,22 @@ static void test_fmt_double(void **state)
 
 		if (i % 4 == 0)
 			v = round(v * 100) / 100; /* decimal-looking values like 0.42 */
+		if (i % 4 == 1)
+			v = round(v * 1e6) / 1e6;
+		if (i % 4 == 2)
+			v = (double)(rand() % 100000) / 1000.0 * (rand() % 2 ? 1 : -1);
 		fmt_double(out, v);
 		assert_true(strtod(out, NULL) == v);
+		/* Exactly printf's text for the non-integers: the first of %.15g, %.16g, %.17g that
+		 * reads back (the decimal fast path may not change a single character). */
+		if (v != floor(v)) {
+			for (int prec = 15; prec <= 17; prec++) {
+				snprintf(shorter, sizeof(shorter), "%.*g", prec, v);
+				if (prec == 17 || strtod(shorter, NULL) == v)
+					break;
+			}
+			assert_string_equal(out, shorter);
+		}
 		/* The first precision that round-trips gives the shortest text; ours is no longer. */
 		for (int prec = 1; prec <= 17; prec++) {
 			snprintf(shorter, sizeof(shorter), "%.*g", prec, v);
@@ -131,12 +145,64 @@ static void test_fmt_double(void **state)
 	}
 }
 
+/*
+ * fmt_double's fast paths (short decimals, and 16 or 17 digits in long double) print exactly
+ * what printf's shortest of "%.15g", "%.16g", "%.17g" prints: random bit patterns across
+ * 1e-5 .. 1e16 and values next to powers of ten and of two.
+ */
+static void test_fmt_double_printf(void **state)
+{
+	char out[FMT_DOUBLE_MAX], want[64];
+	uint64_t x = 88172645463325252ull;
+
+	(void)state;
+	for (int i = 0; i < 300000; i++) {
+		double v;
+		uint64_t bits;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		if (i % 3 == 0) {
+			/* any double from 1e-5 to 1e16: exponent 2^-17 .. 2^53 */
+			bits = (x & 0x000fffffffffffffull) |
+			       ((uint64_t)(1023 - 17 + (x >> 58) % 71) << 52);
+			memcpy(&v, &bits, sizeof(v));
+		} else if (i % 3 == 1) {
+			/* one ulp or two around a power of ten or two, or a short decimal */
+			double base = (x >> 40) % 2 ? pow(10, (int)((x >> 20) % 20) - 5)
+						    : ldexp(1, (int)((x >> 20) % 70) - 17);
+
+			v = nextafter(base, (x >> 30) % 2 ? 0 : INFINITY);
+			if ((x >> 50) % 2)
+				v = nextafter(v, (x >> 31) % 2 ? 0 : INFINITY);
+		} else {
+			v = (double)(x % 100000000) / pow(10, (int)((x >> 40) % 12));
+		}
+		if ((x >> 63) & 1)
+			v = -v;
+		if (v == floor(v) && fabs(v) < 9007199254740992.0)
+			continue; /* integers: the digit path */
+		for (int prec = 15; prec <= 17; prec++) {
+			snprintf(want, sizeof(want), "%.*g", prec, v);
+			if (prec == 17 || strtod(want, NULL) == v)
+				break;
+		}
+		if (fabs(v) < 1e21 && v == floor(v) && strchr(want, 'e'))
+			snprintf(want, sizeof(want), "%.0f", v);
+		fmt_double(out, v);
+		if (strcmp(out, want))
+			fail_msg("fmt_double(%a) = %s, printf %s", v, out, want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_append_and_cap),
 		cmocka_unit_test(test_detach),
 		cmocka_unit_test(test_fmt_double),
+		cmocka_unit_test(test_fmt_double_printf),
 		cmocka_unit_test(test_json_string),
 	};
 

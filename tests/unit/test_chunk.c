@@ -53,6 +53,42 @@ static double val_buf[CHUNK_MAX_SAMPLES];
 static int64_t ts_out[CHUNK_MAX_SAMPLES];
 static double val_out[CHUNK_MAX_SAMPLES];
 
+/*
+ * chunk_decode_until() at cuts around a few samples (just before one, exactly at one, past the
+ * last): the prefix up to the cut, bit for bit, and nothing after it.
+ */
+static void decode_prefixes(const uint8_t *p, size_t len, const int64_t *ts, const double *vals,
+			    size_t n)
+{
+	size_t at[] = { 0, 1, n / 3, n / 2, n > 1 ? n - 2 : 0, n - 1 };
+
+	for (size_t c = 0; c < sizeof(at) / sizeof(at[0]); c++) {
+		size_t i = at[c] < n ? at[c] : n - 1;
+
+		for (int64_t d = -1; d <= 0; d++) {
+			int64_t cut;
+			size_t want = d ? i : i + 1, got = 99999;
+
+			if (d && ts[i] == INT64_MIN)
+				continue;
+			cut = ts[i] + d;
+			assert_int_equal(chunk_decode_until(p, len, cut, ts_out, val_out,
+							    CHUNK_MAX_SAMPLES, &got), 0);
+			assert_int_equal(got, want);
+			assert_memory_equal(ts_out, ts, want * sizeof(*ts));
+			assert_memory_equal(val_out, vals, want * sizeof(*vals));
+		}
+	}
+	{
+		size_t got = 0;
+
+		assert_int_equal(chunk_decode_until(p, len, INT64_MAX, ts_out, val_out,
+						    CHUNK_MAX_SAMPLES, &got), 0);
+		assert_int_equal(got, n);
+		assert_memory_equal(val_out, vals, n * sizeof(*vals));
+	}
+}
+
 /* Encode, decode, peek and compare bit for bit; returns the encoded size. */
 static size_t roundtrip(const int64_t *ts, const double *vals, size_t n)
 {
@@ -72,6 +108,7 @@ static size_t roundtrip(const int64_t *ts, const double *vals, size_t n)
 	assert_int_equal(got, n);
 	assert_memory_equal(ts_out, ts, n * sizeof(*ts));
 	assert_memory_equal(val_out, vals, n * sizeof(*vals));
+	decode_prefixes((const uint8_t *)b.data, b.len, ts, vals, n);
 	len = b.len;
 	buf_release(&b);
 	return len;

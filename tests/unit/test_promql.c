@@ -141,7 +141,8 @@ static int mem_label_values(void *ctx, const char *name, const struct matcher *m
 	return -ENOTSUP;
 }
 
-static const struct promql_source_ops mem_ops = { mem_select, mem_label_names, mem_label_values };
+static const struct promql_source_ops mem_ops = { mem_select, mem_label_names, mem_label_values,
+						     NULL };
 
 static void memsrc_clear(struct memsrc *ms)
 {

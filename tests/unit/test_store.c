@@ -540,6 +540,221 @@ static void check_series(struct store *st, uint64_t id, int n, int64_t step, dou
 	}
 }
 
+/* ---- store_read_windows: the samples inside a set of windows ---- */
+
+#define WT(k) (1000000 + (int64_t)(k) * 10000) /* sample k of the windows series, 10 s apart */
+#define WN 1000
+
+/* The windows series: 1000 samples, stale markers on both sides of a chunk edge and inside. */
+static double win_value(int k)
+{
+	if (k == STORE_SEAL_SAMPLES - 1 || k == STORE_SEAL_SAMPLES || k == 500)
+		return stale_nan();
+	return k % 3 ? (double)k : scaled(k, 1.000000123456789); /* decimal and XOR chunks */
+}
+
+/* Read 'nw' windows and compare with the samples filtered by hand, bit for bit. */
+static void check_windows(struct store *st, uint64_t id, const int64_t *from, const int64_t *to,
+			  size_t nw)
+{
+	struct store_reader *r;
+	const int64_t *t;
+	const double *v;
+	size_t n, want = 0;
+
+	assert_int_equal(store_reader_begin(st, &r), 0);
+	assert_int_equal(store_read_windows(r, id, from, to, nw, WN, &t, &v, &n), 0);
+	for (int k = 0; k < WN; k++) {
+		bool in = false;
+
+		for (size_t w = 0; w < nw && !in; w++)
+			in = WT(k) >= from[w] && WT(k) <= to[w];
+		if (!in)
+			continue;
+		if (want >= n || t[want] != WT(k) || bits_of(v[want]) != bits_of(win_value(k)))
+			fail_msg("windows: sample %d (t %lld) missing or wrong at %zu of %zu", k,
+				 (long long)WT(k), want, n);
+		want++;
+	}
+	assert_int_equal(n, want);
+	store_reader_end(r);
+}
+
+static void test_read_windows(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path, false, 0, 0);
+	struct store_batch *b = store_batch_new();
+	struct store_reader *r;
+	const int64_t *t;
+	const double *v;
+	size_t n;
+	uint64_t id;
+	/* Rows of up to 4 windows [from, to]; 0, 0 ends a row. In sample units via WT(). */
+	static const struct {
+		const char *what;
+		int64_t w[8];
+	} rows[] = {
+		{ "everything", { INT64_MIN, INT64_MAX } },
+		{ "one sample, both edges on it", { WT(5), WT(5) } },
+		{ "a chunk edge inside the window", { WT(230), WT(250) } },
+		{ "split at the chunk edge, stale markers at both edges",
+		  { WT(235), WT(239), WT(240), WT(245) } },
+		{ "a 5m lookback crossing into the previous chunk", { WT(240) - 300000, WT(240) } },
+		{ "between two samples", { WT(3) + 1, WT(4) - 1 } },
+		{ "1h steps, 5m windows: chunks in between skipped",
+		  { WT(0) - 300000, WT(0), WT(360) - 300000, WT(360), WT(720) - 300000, WT(720),
+		    WT(999) - 300000, WT(999) } },
+		{ "before the first and past the last sample", { WT(-100), WT(2000) } },
+		{ "only in the head", { WT(990), WT(995), WT(998), WT(999) } },
+		{ "two windows in one chunk, the second further in",
+		  { WT(10), WT(20), WT(30), WT(40) } },
+		{ "a straddling chunk that reaches the next window", { WT(200), WT(250), WT(260),
+								     WT(270) } },
+		{ "edges just off the samples", { WT(100) + 1, WT(110) - 1, WT(479) + 1, WT(481) } },
+	};
+	uint64_t seed = 42;
+
+	for (int k = 0; k < WN; k++) {
+		assert_int_equal(add(b, "win", WT(k), win_value(k), NULL), 0);
+		if (k % 100 == 99)
+			assert_int_equal(store_commit(st, b, NULL), 0);
+	}
+	store_batch_free(b);
+	id = series_id(st, "win", NULL, NULL);
+	assert_true(count_chunks(f->path, id) >= 4);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		size_t nw = 0;
+
+		while (nw < 4 && (rows[i].w[2 * nw] || rows[i].w[2 * nw + 1]))
+			nw++;
+		print_message("windows: %s\n", rows[i].what);
+		check_windows(st, id, rows[i].w, rows[i].w + 1, 0); /* no windows: nothing */
+		{
+			int64_t from[4], to[4];
+
+			for (size_t w = 0; w < nw; w++) {
+				from[w] = rows[i].w[2 * w];
+				to[w] = rows[i].w[2 * w + 1];
+			}
+			check_windows(st, id, from, to, nw);
+		}
+	}
+	/* Random window sets, ascending and disjoint, against the same filter by hand. */
+	for (int round = 0; round < 300; round++) {
+		int64_t from[8], to[8], at = WT(-20);
+		size_t nw = 1 + (size_t)(seed >> 33) % 8;
+
+		for (size_t w = 0; w < nw; w++) {
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+			from[w] = at + 1 + (int64_t)((seed >> 33) % 1500000);
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+			to[w] = from[w] + (int64_t)((seed >> 33) % 3000000);
+			at = to[w];
+		}
+		check_windows(st, id, from, to, nw);
+	}
+
+	assert_int_equal(store_reader_begin(st, &r), 0);
+	{
+		int64_t from[2] = { WT(10), WT(20) }, to[2] = { WT(20), WT(30) };
+		int64_t all_from = INT64_MIN, all_to = INT64_MAX;
+
+		/* Overlapping windows are the caller's mistake. */
+		assert_int_equal(store_read_windows(r, id, from, to, 2, WN, &t, &v, &n), -EINVAL);
+		/* The limit counts the samples inside the windows. */
+		assert_int_equal(store_read_windows(r, id, &all_from, &all_to, 1, WN - 1, &t, &v,
+						    &n), -E2BIG);
+		assert_int_equal(store_read_windows(r, id, &all_from, &all_to, 1, WN, &t, &v, &n),
+				 0);
+		assert_int_equal(n, WN);
+	}
+	store_reader_end(r);
+	store_close(st);
+}
+
+/*
+ * Chunks that miss every window are never decoded: with the body of one sealed chunk in the
+ * middle overwritten (its header intact), windows around it read fine; one inside it does not.
+ */
+static void test_read_windows_skip(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path, false, 0, 0);
+	struct store_batch *b = store_batch_new();
+	struct store_reader *r;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_cursor *cur;
+	MDB_val k, d;
+	uint8_t key[16], body[STORE_SEAL_BYTES];
+	int64_t first = 0, last = 0, kt;
+	size_t seen = 0, hl = 1;
+	uint64_t id, kid;
+	const int64_t *t;
+	const double *v;
+	size_t n;
+	int rc;
+
+	for (int i = 0; i < WN; i++) {
+		assert_int_equal(add(b, "win", WT(i), win_value(i), NULL), 0);
+		if (i % 100 == 99)
+			assert_int_equal(store_commit(st, b, NULL), 0);
+	}
+	store_batch_free(b);
+	id = series_id(st, "win", NULL, NULL);
+	store_close(st);
+
+	/* The third sealed chunk: keep the header (version, n, first, span), garble the rest. */
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, f->path, MDB_NOTLS, 0640), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "chunks", 0, &dbi), 0);
+	assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		store_chunk_key_parse(k.mv_data, &kid, &kt);
+		if (kid == id && seen++ == 2)
+			break;
+	}
+	assert_int_equal(rc, 0);
+	memcpy(key, k.mv_data, 16);
+	assert_true(d.mv_size <= sizeof(body));
+	memcpy(body, d.mv_data, d.mv_size);
+	assert_int_equal(chunk_peek(body, d.mv_size, NULL, &first, &last), 0);
+	for (int field = 0; field < 3; field++) /* the three uvarints after the version */
+		while (body[hl++] & 0x80)
+			;
+	memset(body + hl, 0xff, d.mv_size - hl); /* 0xff is no time mode */
+	d.mv_data = body;
+	k.mv_size = 16;
+	k.mv_data = key;
+	mdb_cursor_close(cur);
+	assert_int_equal(mdb_put(txn, dbi, &k, &d, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+
+	st = open_store(f->path, false, 0, 0);
+	{
+		/* windows before, between (ending right before its first sample) and after it */
+		int64_t from[3] = { WT(10), first - 300000, last + 1 };
+		int64_t to[3] = { WT(20), first - 1, WT(999) };
+
+		check_windows(st, id, from, to, 3);
+	}
+	assert_int_equal(store_reader_begin(st, &r), 0);
+	{
+		int64_t from[2] = { WT(10), last }, to[2] = { WT(20), last };
+
+		assert_int_equal(store_read_windows(r, id, from, to, 2, WN, &t, &v, &n),
+				 STORE_E_CORRUPT);
+	}
+	store_reader_end(r);
+	store_close(st);
+}
+
 static void test_append_readback(void **state)
 {
 	struct fixture *f = *state;
@@ -1683,6 +1898,8 @@ int main(void)
 		cmocka_unit_test(test_invalid_labels),
 		cmocka_unit_test_setup_teardown(test_layout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_readback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_windows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_windows_skip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_batch_one_series, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_matchers, setup, teardown),
