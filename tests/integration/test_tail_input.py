@@ -245,8 +245,54 @@ def log_time_and_replay(a):
     print("log time and replay: at log time, counted once")
 
 
+def exception(cls, msg, ts, frame):
+    return ('[%s] production.ERROR: %s {"exception":"[object] (%s(code: 0): %s at '
+            '/var/www/app/%s:12)\n[stacktrace]\n#0 /var/www/app/%s(12): run()\n#1 {main}\n"}\n'
+            % (ts, msg, cls.replace("\\", "\\\\"), msg, frame, frame))
+
+
+def errors_since_deploy(a):
+    """deploywatch errors --deploy NAME: the fingerprints first seen at or after the marker."""
+    work = os.path.join(a.workdir, "deploy")
+    os.makedirs(os.path.join(work, "logs"))
+    cfg = config(work, os.path.join(work, "logs"))
+    now = int(time.time())
+
+    def ts(t):
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+    old = write(os.path.join(work, "old.log"),
+                exception("App\\OldBug", "old bug", ts(now - 7200), "app/Old.php") +
+                exception("App\\Both", "both", ts(now - 7000), "app/Both.php"))
+    new = write(os.path.join(work, "new.log"),
+                exception("App\\Both", "both", ts(now - 600), "app/Both.php") +
+                exception("App\\NewBug", "new bug", ts(now - 500), "app/New.php"))
+    for f in (old, new):
+        rc, out, err = run([a.binary, "replay", "-c", cfg, "--source", "app", f])
+        check(rc == 0 and "2 entries" in out, "replay %s: %r %r" % (f, out, err))
+    rc, out, err = run([a.binary, "errors", "-c", cfg, "--deploy", "v2"])
+    check(rc == 66 and "no deploy marker v2" in err, "errors --deploy without a marker: %d %r"
+          % (rc, err))
+    rc, out, err = run([a.binary, "mark", "-c", cfg, "v2", "--at", str(now - 3600)])
+    check(rc == 0, "mark: %r" % err)
+    rc, out, err = run([a.binary, "errors", "-c", cfg, "--deploy", "v2"])
+    check(rc == 0, "errors --deploy: %d %r" % (rc, err))
+    # App\Both was first seen before the deploy: not the deploy's; App\OldBug is older still.
+    check("App\\NewBug" in out and "App\\Both" not in out and "App\\OldBug" not in out,
+          "errors --deploy v2 lists only the new bug:\n%s" % out)
+    rc, out, err = run([a.binary, "errors", "-c", cfg, "--deploy", "v2", "--json"])
+    check(rc == 0 and out.count('"fingerprint"') == 1 and "NewBug" in out,
+          "errors --deploy --json: %r" % out)
+    rc, out, err = run([a.binary, "errors", "-c", cfg, "--since", "3h"])
+    check(all(c in out for c in ("NewBug", "OldBug", "Both")), "errors --since 3h:\n%s" % out)
+    rc, out, err = run([a.binary, "mark", "-c", cfg, "v3", "--at", str(now)])
+    rc, out, err = run([a.binary, "errors", "-c", cfg, "--deploy", "v3"])
+    check(rc == 0 and "no exceptions first seen since deploy v3" in out, "v3: %r" % out)
+    print("errors --deploy: only what the deploy brought")
+
+
 def main():
     a = args()
+    errors_since_deploy(a)
     bad_input(a)
     log_time_and_replay(a)
 
