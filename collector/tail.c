@@ -53,6 +53,7 @@ struct tfile {
 	int64_t drain_until;    /* draining: close after this */
 	int64_t last_line_ms;   /* when the last line was read (idle timeout) */
 	int64_t caught_up_ms;   /* when the offset last reached the end of the file */
+	uint64_t last_size;     /* the file's size when last looked at (what a truncation lost) */
 	int open_err;           /* the last open error, logged once until it changes */
 	int read_err;           /* the last read error, logged once until it changes */
 	bool seen;              /* sync: still matched by the glob */
@@ -118,7 +119,7 @@ struct tail {
 	int64_t now;            /* the current call's time, for callbacks */
 	struct series *m_overflows;
 	struct metric *f_lines, *f_bytes, *f_lag_bytes, *f_lag_seconds, *f_rotations,
-		*f_truncations, *f_long, *f_repaired, *f_errors;
+		*f_truncations, *f_long, *f_repaired, *f_errors, *f_lost_files, *f_lost_bytes;
 };
 
 /* ---- self-metrics ---- */
@@ -155,6 +156,13 @@ static void register_metrics(struct tail *t)
 	t->f_errors = registry_counter(r, "deploywatch_tail_errors_total",
 				       "Open and read errors per file (permission denied, I/O).",
 				       file_labels);
+	t->f_lost_files = registry_counter(r, "deploywatch_tail_lost_files_total",
+					   "Files truncated, replaced or deleted before their end was "
+					   "read, whose unread part was found in no rotated copy.",
+					   file_labels);
+	t->f_lost_bytes = registry_counter(r, "deploywatch_tail_lost_bytes_total",
+					   "Bytes of those files known to be unread (a lower bound: what "
+					   "was written after the last look is not known).", file_labels);
 	m = registry_counter(r, "deploywatch_tail_inotify_overflows_total",
 			     "Times inotify's queue overflowed; every file was checked again.", NULL);
 	t->m_overflows = m ? metric_series(m, NULL) : NULL;
@@ -307,6 +315,7 @@ static void publish(struct tfile *tf, int64_t now, off_t size)
 		log_warn("tail", "%s: %llu line(s) with NUL bytes or invalid UTF-8, repaired",
 			 tf->path ? tf->path : "(rotated file)",
 			 (unsigned long long)(rd->repaired - tf->repaired_seen));
+	tf->last_size = (uint64_t)size;
 	tf->lines_seen = rd->lines;
 	tf->long_seen = rd->long_lines;
 	tf->repaired_seen = rd->repaired;
@@ -329,6 +338,27 @@ static void file_error(struct tfile *tf, int err, const char *what)
 
 static struct tfile *drain_file(struct tsource *src, const char *path, int fd,
 			       const struct tail_id *id, uint64_t offset);
+
+/*
+ * The unread end of tf's file is gone for good (truncated or replaced with no copy found, or
+ * deleted while the agent was down): never silent, a log line and the lost-files counter; the
+ * bytes are counted when known ('bytes' 0: not known).
+ */
+static void lost(struct tfile *tf, uint64_t bytes, const char *how)
+{
+	add(file_series(tf->src->t->f_lost_files, tf), 1);
+	add(file_series(tf->src->t->f_lost_bytes, tf), (double)bytes);
+	if (bytes)
+		log_warn("tail", "%s was %s before %llu byte(s) after offset %llu were read, and no "
+				 "rotated copy beside it holds them: they are lost (counted in "
+				 "deploywatch_tail_lost_bytes_total)", tf->path, how,
+			 (unsigned long long)bytes, (unsigned long long)tf->rd.offset);
+	else
+		log_warn("tail", "%s was %s and no rotated copy beside it holds what followed offset "
+				 "%llu: anything written there after the last commit is lost (counted in "
+				 "deploywatch_tail_lost_files_total)", tf->path, how,
+			 (unsigned long long)tf->rd.offset);
+}
 static int find_counterpart(const char *dir, const struct tail_id *id, uint64_t offset,
 			    uint64_t except, char *found, size_t flen);
 
@@ -350,6 +380,9 @@ static void truncated(struct tfile *tf, const struct stat *st)
 		drain_file(tf->src, tf->path, cfd, &tf->id, ml_committable_offset(tf->ml));
 		ml_free(tf->ml);
 		tf->ml = ml_new(logp_get_format(tf->src->logp), &tf->src->t->mlopt);
+	} else if (tf->last_size > tf->rd.offset) {
+		/* Truncated with bytes we had seen and not read, and no copy beside it holds them. */
+		lost(tf, tf->last_size - tf->rd.offset, "truncated");
 	}
 	ml_flush(tf->ml, on_entry, tf);
 	log_info("tail", "%s was truncated (%llu bytes, was read to %llu); reading it from the start",
@@ -357,6 +390,7 @@ static void truncated(struct tfile *tf, const struct stat *st)
 	tail_reader_reset(&tf->rd, 0);
 	ml_set_offset(tf->ml, 0);
 	tf->have_ckey = false;
+	tf->last_size = 0;
 	tail_id_take(tf->fd, st, &tf->id);
 	add(tf->m_truncations, 1);
 }
@@ -625,10 +659,9 @@ static void tfile_open(struct tail *t, struct tfile *tf, bool is_new)
 							 (unsigned long long)rec.offset);
 						drain_file(tf->src, tf->path, ofd, &rec.id, rec.offset);
 					} else {
-						log_warn("tail", "%s was replaced while stopped and the old "
-								 "file is gone: what was written to it after "
-								 "offset %llu was not counted",
-							 tf->path, (unsigned long long)rec.offset);
+						tf->rd.offset = rec.offset;
+						lost(tf, 0, "replaced or deleted while the agent was "
+							 "stopped");
 					}
 				}
 				is_new = true;

@@ -242,6 +242,20 @@ def log_time_and_replay(a):
     # A replay of the file the agent follows counts nothing new.
     rc, out, err = run([a.binary, "replay", "-c", cfg, "--source", "app", live])
     check(rc == 0 and "0 entries" in out, "replay of a followed file: %r %r" % (out, err))
+
+    # Written and then deleted while the agent was stopped, no copy anywhere: lost for anyone,
+    # and said so — a log line and deploywatch_tail_lost_files_total, never silence.
+    append(live, entry("WARNING", "lost with its file", ts(now - 60)))
+    os.unlink(live)
+    write(live, entry("WARNING", "in the new file", ts(now - 30)))
+    agent = Agent(a.binary, cfg, work, name="agent3")
+    agent.wait_listening()
+    wait_value(agent, "the entry of the new file", "laravel_log_entries_total", 3, level="warning")
+    check(value(agent, "deploywatch_tail_lost_files_total", path=live) == 1,
+          "the deleted file's loss is not counted: %s" % value(agent, "deploywatch_tail_lost_files_total"))
+    agent.wait_log(r'laravel.log was replaced or deleted while the agent was stopped and no '
+                   r'rotated copy')
+    check(agent.stop() == 0, "agent exit status")
     print("log time and replay: at log time, counted once")
 
 
