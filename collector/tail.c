@@ -59,8 +59,10 @@ struct tfile {
 	bool seen;              /* sync: still matched by the glob */
 	bool more;              /* the last read stopped at the budget: more is waiting */
 	bool done;              /* drained and closed: goes once its last record is written */
-	bool have_ckey;         /* ckey holds the content record's key (tail_content_key) */
-	char ckey[TAIL_KEY_MAX];
+	bool have_ckey;         /* ckey/lkey hold the content record's keys (tail_content_key) */
+	char *origin;           /* the followed path its content lived at (content key); NULL */
+	char ckey[TAIL_KEY_MAX]; /* with the origin (lkey when there is none) */
+	char lkey[TAIL_KEY_MAX]; /* without it */
 	uint64_t lines_seen, long_seen, repaired_seen; /* reader counters already in the registry */
 	struct series *m_lines, *m_bytes, *m_lag_bytes, *m_lag_seconds, *m_rotations,
 		*m_truncations, *m_long, *m_repaired, *m_errors;
@@ -76,7 +78,7 @@ struct tsource {
 	bool none_logged;       /* "matches no file yet" was logged */
 	bool cap_logged;
 	bool unmatched_logged;
-	int64_t floor;          /* start-up: the latest tick of its path records (INT64_MIN: none) */
+	int64_t floor;          /* start-up: the latest tick committed for it (INT64_MIN: none) */
 	struct series *m_entries, *m_unmatched, *m_late, *m_events, *m_files;
 };
 
@@ -214,6 +216,30 @@ static void register_source_metrics(struct tsource *src)
 	src->m_files = m ? metric_series(m, values) : NULL;
 }
 
+/* The key of a source's own record (its last tick), beside its paths' "tail/<source>/<path>". */
+static void source_key(const struct tsource *src, char out[TAIL_KEY_MAX])
+{
+	snprintf(out, TAIL_KEY_MAX, "tailsrc/%.180s", src->cfg->name);
+}
+
+/* Start-up: the source's last committed tick is the floor for what recover() reads. */
+static void load_source_floor(struct tail *t, struct tsource *src)
+{
+	struct tail_record rec;
+	char key[TAIL_KEY_MAX];
+	struct buf b;
+
+	if (!t->get)
+		return;
+	source_key(src, key);
+	buf_init(&b, 64);
+	if (t->get(t->get_ctx, key, &b) == 0 && tail_record_decode(b.data, b.len, &rec) == 0) {
+		src->floor = rec.tick_ms;
+		tail_time_set_floor(t->time, rec.tick_ms);
+	}
+	buf_release(&b);
+}
+
 /* ---- the pipeline ---- */
 
 static void sink_counted(void *ctx, struct series *s, double delta, int64_t t_ms)
@@ -337,7 +363,7 @@ static void file_error(struct tfile *tf, int err, const char *what)
 }
 
 static struct tfile *drain_file(struct tsource *src, const char *path, int fd,
-			       const struct tail_id *id, uint64_t offset);
+			       const struct tail_id *id, uint64_t offset, const char *origin);
 
 /*
  * The unread end of tf's file is gone for good (truncated or replaced with no copy found, or
@@ -377,7 +403,7 @@ static void truncated(struct tfile *tf, const struct stat *st)
 		log_info("tail", "%s: reading the rest of the truncated file from its copy %s",
 			 tf->path, found);
 		/* The pending entry's lines are read again from the copy, at its start. */
-		drain_file(tf->src, tf->path, cfd, &tf->id, ml_committable_offset(tf->ml));
+		drain_file(tf->src, tf->path, cfd, &tf->id, ml_committable_offset(tf->ml), tf->path);
 		ml_free(tf->ml);
 		tf->ml = ml_new(logp_get_format(tf->src->logp), &tf->src->t->mlopt);
 	} else if (tf->last_size > tf->rd.offset) {
@@ -469,6 +495,7 @@ static struct tfile *tfile_new(struct tsource *src, const char *path)
 
 	tf->src = src;
 	tf->path = xstrdup(path);
+	tf->origin = xstrdup(path);
 	split_path(tf);
 	tf->fd = -1;
 	tf->wd = -1;
@@ -517,6 +544,7 @@ static void tfile_free(struct tail *t, struct tfile *tf)
 	tail_reader_release(&tf->rd);
 	ml_free(tf->ml);
 	free(tf->path);
+	free(tf->origin);
 	free(tf->dir);
 	free(tf->base);
 	free(tf);
@@ -584,12 +612,19 @@ static int find_counterpart(const char *dir, const struct tail_id *id, uint64_t 
 	return best;
 }
 
-/* A draining copy of 'tf' for an old file (rotated away): read it to the end, then close it. */
+/*
+ * A draining copy of 'tf' for an old file (rotated away): read it to the end, then close it.
+ * 'path' names its series; 'origin' the followed path its content lived at (its content record's
+ * key; NULL: not known).
+ */
 static struct tfile *drain_file(struct tsource *src, const char *path, int fd,
-			       const struct tail_id *id, uint64_t offset)
+			       const struct tail_id *id, uint64_t offset, const char *origin)
 {
 	struct tail *t = src->t;
 	struct tfile *old = tfile_new(src, path);
+
+	free(old->origin);
+	old->origin = origin ? xstrdup(origin) : NULL;
 
 	/* The series carry the path; the file is no longer its path's (no truncation check). */
 	free(old->path);
@@ -657,7 +692,8 @@ static void tfile_open(struct tail *t, struct tfile *tf, bool is_new)
 						log_info("tail", "%s was rotated to %s while stopped: "
 								 "reading it from %llu", tf->path, found,
 							 (unsigned long long)rec.offset);
-						drain_file(tf->src, tf->path, ofd, &rec.id, rec.offset);
+						drain_file(tf->src, tf->path, ofd, &rec.id, rec.offset,
+							   tf->path);
 					} else {
 						tf->rd.offset = rec.offset;
 						lost(tf, 0, "replaced or deleted while the agent was "
@@ -693,6 +729,7 @@ static void rotated(struct tail *t, struct tfile *tf)
 	old->id = tf->id;
 	old->have_ckey = tf->have_ckey;
 	memcpy(old->ckey, tf->ckey, sizeof(old->ckey));
+	memcpy(old->lkey, tf->lkey, sizeof(old->lkey));
 	tf->have_ckey = false;
 	tfile_position(old, tf->rd.offset);
 	free(old->path);
@@ -849,19 +886,23 @@ static bool compressed(const char *name)
 	return false;
 }
 
+/* Origins a rotated file's name suggests, at most (laravel-2026-12-01.log.3 has five). */
+#define MAX_ORIGINS 8
+
 /*
  * Start-up after a crash: files rotated away beside the followed ones that this source's
- * records do not cover. A file with a "counted/" record goes on from its offset; one without
- * any record whose name changed after the last commit lived at a followed path between two
- * commits (every counted file is recorded in the transaction of its counts), so it is read from
- * its start. Older unrecorded files predate the agent and are left to replay.
+ * records do not cover. A file with a "counted/" record (looked up under the origins its name
+ * suggests, then by content alone; tail_content_find) goes on from its offset; one without any
+ * record whose name changed after the last commit lived at a followed path between two commits
+ * (every counted file is recorded in the transaction of its counts), so it is read from its
+ * start. Older unrecorded files predate the agent and are left to replay.
  */
 static void recover(struct tail *t, struct tsource *src)
 {
 	char *copy, pattern[4096];
 	glob_t dirs, g;
 
-	if (src->floor == INT64_MIN || !t->get)
+	if (!t->get)
 		return;
 	copy = xstrdup(src->cfg->path);
 	if (glob(dirname(copy), GLOB_ONLYDIR | GLOB_NOSORT, NULL, &dirs) != 0) {
@@ -875,13 +916,15 @@ static void recover(struct tail *t, struct tsource *src)
 		for (size_t i = 0; i < g.gl_pathc; i++) {
 			const char *path = g.gl_pathv[i];
 			struct tail_record rec;
-			char key[TAIL_KEY_MAX];
+			char key[TAIL_KEY_MAX], head[TAIL_SIG_MAX];
+			char *origins[MAX_ORIGINS];
 			struct tail_id id;
 			struct stat st;
-			struct buf b;
 			uint64_t from = 0;
 			bool go = false;
-			int fd;
+			size_t no;
+			ssize_t hn;
+			int fd, at;
 
 			if (fnmatch(src->cfg->path, path, FNM_PATHNAME) == 0 || compressed(path) ||
 			    stat(path, &st) < 0 || !S_ISREG(st.st_mode) || held(src, &st))
@@ -893,28 +936,37 @@ static void recover(struct tail *t, struct tsource *src)
 				close(fd);
 				continue;
 			}
-			buf_init(&b, 4096);
-			if (tail_content_key_fd(src->cfg->name, fd, key) &&
-			    t->get(t->get_ctx, key, &b) == 0 &&
-			    tail_record_decode(b.data, b.len, &rec) == 0) {
+			hn = pread(fd, head, sizeof(head), 0);
+			no = tail_origins_by_name(path, src->cfg->path, origins, MAX_ORIGINS);
+			at = hn > 0 ? tail_content_find(src->cfg->name, head, (size_t)hn, &st,
+							(const char *const *)origins, no, t->get,
+							t->get_ctx, &rec, key)
+				    : -ENOENT;
+			if (at >= 0) {
 				from = rec.offset;
 				go = rec.offset < (uint64_t)st.st_size;
-			} else {
+			} else if (src->floor != INT64_MIN) {
 				int64_t ctime_ms = (int64_t)st.st_ctim.tv_sec * 1000 +
 						   st.st_ctim.tv_nsec / 1000000;
 
 				/* A minute of slack: a rename just before the commit's tick time. */
 				go = ctime_ms >= src->floor - 60000;
 			}
-			buf_release(&b);
 			if (!go) {
+				for (size_t k = 0; k < no; k++)
+					free(origins[k]);
 				close(fd);
 				continue;
 			}
 			log_info("tail", "source %s: %s was rotated while stopped and not fully "
 					 "counted; reading it from %llu", src->cfg->name, path,
 				 (unsigned long long)from);
-			drain_file(src, path, fd, &id, from);
+			/* Its record goes on under the key it was found by, or the origin its name
+			 * suggests. */
+			drain_file(src, path, fd, &id, from,
+				   at >= 0 && (size_t)at < no ? origins[at] : no ? origins[0] : NULL);
+			for (size_t k = 0; k < no; k++)
+				free(origins[k]);
 		}
 		globfree(&g);
 	}
@@ -1053,6 +1105,7 @@ int tail_new(const struct tail_options *opt, int64_t now_ms, struct tail **out, 
 	}
 	t->starting = true;
 	for (size_t i = 0; i < t->nsources; i++) {
+		load_source_floor(t, &t->sources[i]);
 		sync_source(t, &t->sources[i]);
 		recover(t, &t->sources[i]);
 	}
@@ -1150,7 +1203,7 @@ static void process_moves(struct tail *t)
 			}
 			log_info("tail", "%s was rotated to %s before it was read; reading it from "
 					 "there", from, to);
-			drain_file(src, from, fd, &id, 0);
+			drain_file(src, from, fd, &id, 0, from);
 		}
 next:
 		free(m->from);
@@ -1241,6 +1294,18 @@ int tail_records(struct tail *t, int64_t tick_ms, tail_put_fn put, void *ctx)
 {
 	for (size_t i = 0; i < t->nsources; i++) {
 		struct tsource *src = &t->sources[i];
+		struct tail_record srec = { .tick_ms = tick_ms };
+		uint8_t sval[TAIL_RECORD_SIZE];
+		char skey[TAIL_KEY_MAX];
+		int serr;
+
+		/* The source's own record: the start-up floor (recover) even when none of its
+		 * paths exists then. */
+		source_key(src, skey);
+		tail_record_encode(&srec, sval);
+		serr = put(ctx, skey, sval, TAIL_RECORD_SIZE);
+		if (serr)
+			return serr;
 
 		for (size_t j = 0; j < src->nfiles;) {
 			struct tfile *tf = src->files[j];
@@ -1263,10 +1328,17 @@ int tail_records(struct tail *t, int64_t tick_ms, tail_put_fn put, void *ctx)
 			}
 			/* By content too: the file is found again after renames and crashes, and a
 			 * replay of it is not counted twice. */
-			if (!tf->have_ckey && tf->fd >= 0 && rec.offset > 0)
-				tf->have_ckey = tail_content_key_fd(src->cfg->name, tf->fd, tf->ckey);
+			if (!tf->have_ckey && tf->fd >= 0 && rec.offset > 0 &&
+			    tail_content_key_fd(src->cfg->name, tf->fd, NULL, tf->lkey)) {
+				tf->have_ckey = true;
+				if (!tf->origin ||
+				    !tail_content_key_fd(src->cfg->name, tf->fd, tf->origin, tf->ckey))
+					memcpy(tf->ckey, tf->lkey, sizeof(tf->ckey));
+			}
 			if (tf->have_ckey) {
 				err = put(ctx, tf->ckey, val, TAIL_RECORD_SIZE);
+				if (!err && strcmp(tf->ckey, tf->lkey))
+					err = put(ctx, tf->lkey, val, TAIL_RECORD_SIZE);
 				if (err)
 					return err;
 			}

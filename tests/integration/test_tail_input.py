@@ -304,8 +304,47 @@ def errors_since_deploy(a):
     print("errors --deploy: only what the deploy brought")
 
 
+def same_first_line(a):
+    """Two files of one source whose first lines are byte-identical (a boot banner) keep
+    separate content records: a replay of either counts nothing twice, and both rotated away
+    while the agent is stopped (renamed, nothing created in their place) go on from their own
+    offsets."""
+    work = os.path.join(a.workdir, "twins")
+    logdir = os.path.join(work, "logs")
+    os.makedirs(logdir)
+    cfg = config(work, logdir)
+    first = entry("INFO", "application booted")
+    x, y = os.path.join(logdir, "shop.log"), os.path.join(logdir, "blog.log")
+    write(x, first + "".join(entry("ERROR", "shop %d" % i) for i in range(3)))
+    write(y, first + "".join(entry("ERROR", "blog %d with a longer text" % i) for i in range(8)))
+    agent = Agent(a.binary, cfg, work)
+    agent.wait_listening()
+    wait_value(agent, "both files", "laravel_log_entries_total", 11, level="error")
+    check(agent.stop() == 0, "agent exit status")
+    for f in (x, y):
+        rc, out, err = run([a.binary, "replay", "-c", cfg, "--source", "app", f])
+        check(rc == 0 and "0 entries" in out, "replay of %s, counted by the agent: %r %r"
+              % (f, out, err))
+    # While stopped: more lines, then each renamed away and not recreated.
+    append(x, entry("ERROR", "shop late"))
+    append(y, "".join(entry("ERROR", "blog late %d" % i) for i in range(2)))
+    os.rename(x, x + ".1")
+    os.rename(y, y + ".1")
+    agent = Agent(a.binary, cfg, work, name="agent2")
+    agent.wait_listening()
+    wait_value(agent, "the lines written while stopped", "laravel_log_entries_total", 14,
+               level="error")
+    check(agent.stop() == 0, "agent exit status")
+    samples = dump(a, cfg, 'laravel_log_entries_total{level="error"}')
+    check(samples and samples[-1][1] == 14, "stored %s, want 14" % (samples[-1:],))
+    samples = dump(a, cfg, 'laravel_log_entries_total{level="info"}')
+    check(samples and samples[-1][1] == 2, "stored info %s, want 2" % (samples[-1:],))
+    print("two files with the same first line: each counted once")
+
+
 def main():
     a = args()
+    same_first_line(a)
     errors_since_deploy(a)
     bad_input(a)
     log_time_and_replay(a)
