@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "collector/logparse_int.h"
 #include "core/config.h"
@@ -364,6 +365,10 @@ static void file_error(struct tfile *tf, int err, const char *what)
 
 static struct tfile *drain_file(struct tsource *src, const char *path, int fd,
 			       const struct tail_id *id, uint64_t offset, const char *origin);
+static gzFile find_gz_counterpart(const char *dir, const struct tail_id *id, char *found,
+				  size_t flen);
+static void drain_gz(struct tsource *src, const char *path, gzFile gz, const struct tail_id *id,
+		     uint64_t offset, const char *origin);
 
 /*
  * The unread end of tf's file is gone for good (truncated or replaced with no copy found, or
@@ -398,8 +403,16 @@ static void truncated(struct tfile *tf, const struct stat *st)
 	char found[4096];
 	int cfd = find_counterpart(tf->dir, &tf->id, tf->rd.offset, (uint64_t)st->st_ino, found,
 				   sizeof(found));
+	gzFile gz = cfd < 0 ? find_gz_counterpart(tf->dir, &tf->id, found, sizeof(found)) : NULL;
 
-	if (cfd >= 0) {
+	if (gz) {
+		/* The copy was compressed at once (compress without delaycompress). */
+		log_info("tail", "%s: reading the rest of the truncated file from its compressed "
+				 "copy %s", tf->path, found);
+		drain_gz(tf->src, tf->path, gz, &tf->id, ml_committable_offset(tf->ml), tf->path);
+		ml_free(tf->ml);
+		tf->ml = ml_new(logp_get_format(tf->src->logp), &tf->src->t->mlopt);
+	} else if (cfd >= 0) {
 		log_info("tail", "%s: reading the rest of the truncated file from its copy %s",
 			 tf->path, found);
 		/* The pending entry's lines are read again from the copy, at its start. */
@@ -638,6 +651,99 @@ static struct tfile *drain_file(struct tsource *src, const char *path, int fd,
 	return old;
 }
 
+/* Bytes decompressed per gzread while a compressed copy is drained. */
+#define GZ_CHUNK ((size_t)64 << 10)
+/* Compressed files looked at per search: a directory of old archives is not read whole. */
+#define MAX_GZ_PROBES 64
+
+/*
+ * Look in 'dir' for a gzip file whose decompressed first bytes are the content 'id' names: the
+ * copy logrotate compressed at once (compress without delaycompress), the plain copy gone. Only
+ * the first id->sig_len bytes of each are decompressed. Returns it open at its start, or NULL.
+ */
+static gzFile find_gz_counterpart(const char *dir, const struct tail_id *id, char *found,
+				  size_t flen)
+{
+	char pattern[4096], head[TAIL_SIG_MAX];
+	gzFile best = NULL;
+	glob_t g;
+
+	if (!id->sig_len)
+		return NULL;
+	snprintf(pattern, sizeof(pattern), "%s/*.gz", dir);
+	if (glob(pattern, 0, NULL, &g) != 0)
+		return NULL;
+	for (size_t i = 0; i < g.gl_pathc && i < MAX_GZ_PROBES && !best; i++) {
+		gzFile gz = gzopen(g.gl_pathv[i], "rb");
+		int n;
+
+		if (!gz)
+			continue;
+		n = gzread(gz, head, id->sig_len);
+		if (n == (int)id->sig_len &&
+		    model_fnv1a(MODEL_FNV1A_INIT, head, id->sig_len) == id->sig &&
+		    gzrewind(gz) == 0) {
+			best = gz;
+			snprintf(found, flen, "%s", g.gl_pathv[i]);
+		} else {
+			gzclose(gz);
+		}
+	}
+	globfree(&g);
+	return best;
+}
+
+/*
+ * drain_file for a compressed copy: decompress it from the start, skip to 'offset' (an offset
+ * in the uncompressed file) and read the rest now; it is then done. Takes 'gz'.
+ */
+static void drain_gz(struct tsource *src, const char *path, gzFile gz, const struct tail_id *id,
+		     uint64_t offset, const char *origin)
+{
+	struct tail *t = src->t;
+	struct tfile *old = tfile_new(src, path);
+	char *chunk = xmalloc(GZ_CHUNK);
+	uint64_t at = 0, fed = 0;
+	int n;
+
+	free(old->path);
+	old->path = NULL;
+	free(old->origin);
+	old->origin = origin ? xstrdup(origin) : NULL;
+	old->id = *id;
+	tfile_position(old, offset);
+	while ((n = gzread(gz, chunk, (unsigned)GZ_CHUNK)) > 0) {
+		uint64_t end = at + (uint64_t)n;
+
+		if (at == 0 && tail_content_key(src->cfg->name, chunk, (size_t)n, NULL, old->lkey)) {
+			/* No descriptor to take the keys from later: take them from the head. */
+			old->have_ckey = true;
+			if (!old->origin || !tail_content_key(src->cfg->name, chunk, (size_t)n,
+							      old->origin, old->ckey))
+				memcpy(old->ckey, old->lkey, sizeof(old->ckey));
+		}
+		if (end > offset) {
+			size_t skip = at < offset ? (size_t)(offset - at) : 0;
+
+			tail_reader_feed(&old->rd, chunk + skip, (size_t)n - skip, on_line, old);
+			fed += (size_t)n - skip;
+		}
+		at = end;
+	}
+	if (n < 0) {
+		int zerr;
+
+		log_warn("tail", "cannot decompress %s: %s; what it holds past offset %llu is not "
+				 "counted", path, gzerror(gz, &zerr), (unsigned long long)at);
+	}
+	gzclose(gz);
+	free(chunk);
+	add(old->m_bytes, (double)fed);
+	publish(old, t->now, (off_t)at);
+	ml_flush(old->ml, on_entry, old);
+	old->drain_until = t->now;
+}
+
 /* Open tf->path; on success position it (a record at start-up, else 0 or the end). */
 static void tfile_open(struct tail *t, struct tfile *tf, bool is_new)
 {
@@ -688,12 +794,24 @@ static void tfile_open(struct tail *t, struct tfile *tf, bool is_new)
 								   (uint64_t)st.st_ino, found,
 								   sizeof(found));
 
+					gzFile gz = ofd < 0 ? find_gz_counterpart(tf->dir, &rec.id,
+										  found,
+										  sizeof(found))
+							    : NULL;
+
 					if (ofd >= 0) {
 						log_info("tail", "%s was rotated to %s while stopped: "
 								 "reading it from %llu", tf->path, found,
 							 (unsigned long long)rec.offset);
 						drain_file(tf->src, tf->path, ofd, &rec.id, rec.offset,
 							   tf->path);
+					} else if (gz) {
+						log_info("tail", "%s was rotated and compressed to %s "
+								 "while stopped: reading it from %llu",
+							 tf->path, found,
+							 (unsigned long long)rec.offset);
+						drain_gz(tf->src, tf->path, gz, &rec.id, rec.offset,
+							 tf->path);
 					} else {
 						tf->rd.offset = rec.offset;
 						lost(tf, 0, "replaced or deleted while the agent was "

@@ -342,8 +342,82 @@ def same_first_line(a):
     print("two files with the same first line: each counted once")
 
 
+def gzip_away(path):
+    with open(path, "rb") as src, gzip.open(path + ".gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    os.unlink(path)
+
+
+def compressed_copies(a):
+    """logrotate's compress without delaycompress: the copy (copytruncate) or the renamed file
+    is gzipped at once and the plain one removed. What the agent had not read is read through
+    zlib from the .gz: while it was stopped (both kinds) and while it was running but stopped
+    by SIGSTOP (copytruncate: the truncated file is found with bytes never seen)."""
+    work = os.path.join(a.workdir, "gz")
+    logdir = os.path.join(work, "logs")
+    os.makedirs(logdir)
+    cfg = config(work, logdir)
+    log = os.path.join(logdir, "laravel.log")
+    n = [0]
+
+    def more(k, tag):
+        text = "".join(entry("ERROR", "%s %d padding padding padding" % (tag, n[0] + i))
+                       for i in range(k))
+        n[0] += k
+        append(log, text)
+
+    more(50, "first")
+    agent = Agent(a.binary, cfg, work)
+    agent.wait_listening()
+    wait_value(agent, "the first entries", "laravel_log_entries_total", n[0], level="error")
+    check(agent.stop() == 0, "agent exit status")
+    # Stopped: copytruncate + compress, then new lines in the truncated file.
+    more(40, "unread before copytruncate")
+    shutil.copyfile(log, log + ".1")
+    os.truncate(log, 0)
+    gzip_away(log + ".1")
+    more(5, "after copytruncate")
+    agent = Agent(a.binary, cfg, work, name="agent2")
+    agent.wait_listening()
+    wait_value(agent, "the lines only the .gz copy holds", "laravel_log_entries_total", n[0],
+               level="error")
+    agent.wait_log(r'rotated and compressed to \S+laravel.log.1.gz while stopped')
+    # Running but frozen: more lines it never saw, copytruncate + compress, fewer new lines.
+    os.kill(agent.proc.pid, signal.SIGSTOP)
+    more(60, "unseen")
+    shutil.copyfile(log, log + ".2")
+    os.truncate(log, 0)
+    gzip_away(log + ".2")
+    more(2, "after the second copytruncate")
+    os.kill(agent.proc.pid, signal.SIGCONT)
+    wait_value(agent, "the lines the frozen agent never saw", "laravel_log_entries_total", n[0],
+               level="error")
+    agent.wait_log(r'from its compressed copy \S+laravel.log.2.gz')
+    check(agent.stop() == 0, "agent exit status")
+    # Stopped: rename + compress, a new file.
+    more(30, "unread before rename")
+    os.rename(log, log + ".3")
+    gzip_away(log + ".3")
+    more(3, "in the new file")
+    agent = Agent(a.binary, cfg, work, name="agent3")
+    agent.wait_listening()
+    wait_value(agent, "the lines of the renamed and compressed file", "laravel_log_entries_total",
+               n[0], level="error")
+    check(not value(agent, "deploywatch_tail_lost_files_total"), "a loss was reported")
+    check(agent.stop() == 0, "agent exit status")
+    samples = dump(a, cfg, 'laravel_log_entries_total{level="error"}')
+    check(samples and samples[-1][1] == n[0], "stored %s, want %d" % (samples[-1:], n[0]))
+    # The .gz copies replayed: all counted already.
+    for k in (1, 2, 3):
+        rc, out, err = run([a.binary, "replay", "-c", cfg, "--source", "app",
+                            "%s.%d.gz" % (log, k)])
+        check(rc == 0 and " 0 entries" in " " + out, "replay of .%d.gz: %r %r" % (k, out, err))
+    print("compressed copies: %d entries, each counted once" % n[0])
+
+
 def main():
     a = args()
+    compressed_copies(a)
     same_first_line(a)
     errors_since_deploy(a)
     bad_input(a)
