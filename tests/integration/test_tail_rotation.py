@@ -16,7 +16,7 @@
 
 The one wait before a copytruncate: the agent has opened the file (counted one of its lines). A
 file created, written, copied and truncated before the agent ever opened it has its lines in a
-copy that no followed path ever named (docs/formats.md, "Rotation").
+copy that no followed path ever named (docs/README.md, "Rotation rule").
 
 Set DW_TAIL_SEED to replay a run; DW_TAIL_SCALE (default 1; tail.cmake sets 0.5 under ASan)
 scales the number of rotations and the SIGKILL phase's duration.
