@@ -390,6 +390,7 @@ static void lost(struct tfile *tf, uint64_t bytes, const char *how)
 				 "deploywatch_tail_lost_files_total)", tf->path, how,
 			 (unsigned long long)tf->rd.offset);
 }
+
 static int find_counterpart(const char *dir, const struct tail_id *id, uint64_t offset,
 			    uint64_t except, char *found, size_t flen);
 
