@@ -6,7 +6,11 @@ continuation lines, an unreadable file (the agent runs as an unprivileged user; 
 made readable later, as after logrotate's chmod), a file deleted while it is being read.
 Log time: entries written while the agent was stopped are stored at their log time. Replay:
 yesterday's file (plain and .gz) lands at yesterday's times in `dump`, and the same file
-replayed again, or a file the agent already counted, is not counted twice.
+replayed again, or a file the agent already counted, is not counted twice; a file written and
+deleted while the agent was stopped is a counted, logged loss.
+Rotated copies: logrotate's compress without delaycompress (the copy gzipped at once) and a plain
+copy, found while the agent was stopped and while it was frozen (SIGSTOP) behind the writer.
+Two files with the same first line keep their own content records. `errors --deploy NAME`.
 """
 import gzip
 import os
@@ -393,6 +397,16 @@ def compressed_copies(a):
     wait_value(agent, "the lines the frozen agent never saw", "laravel_log_entries_total", n[0],
                level="error")
     agent.wait_log(r'from its compressed copy \S+laravel.log.2.gz')
+    # The same with the plain copy kept beside it (delaycompress, logrotate's usual setup).
+    os.kill(agent.proc.pid, signal.SIGSTOP)
+    more(70, "unseen, plain copy")
+    shutil.copyfile(log, log + ".4")
+    os.truncate(log, 0)
+    more(1, "after the third copytruncate")
+    os.kill(agent.proc.pid, signal.SIGCONT)
+    wait_value(agent, "the lines the frozen agent never saw, from the plain copy",
+               "laravel_log_entries_total", n[0], level="error")
+    agent.wait_log(r'reading the rest of the truncated file from its copy \S+laravel.log.4')
     check(agent.stop() == 0, "agent exit status")
     # Stopped: rename + compress, a new file.
     more(30, "unread before rename")
@@ -408,10 +422,10 @@ def compressed_copies(a):
     samples = dump(a, cfg, 'laravel_log_entries_total{level="error"}')
     check(samples and samples[-1][1] == n[0], "stored %s, want %d" % (samples[-1:], n[0]))
     # The .gz copies replayed: all counted already.
-    for k in (1, 2, 3):
+    for name in ("1.gz", "2.gz", "3.gz", "4"):
         rc, out, err = run([a.binary, "replay", "-c", cfg, "--source", "app",
-                            "%s.%d.gz" % (log, k)])
-        check(rc == 0 and " 0 entries" in " " + out, "replay of .%d.gz: %r %r" % (k, out, err))
+                            "%s.%s" % (log, name)])
+        check(rc == 0 and " 0 entries" in " " + out, "replay of .%s: %r %r" % (name, out, err))
     print("compressed copies: %d entries, each counted once" % n[0])
 
 
