@@ -11,8 +11,8 @@
 
 static void errors_usage(FILE *out)
 {
-	fprintf(out, "Usage: deploywatch errors [-c FILE] [--since D] [--new] [--json]\n"
-		     "                          [--sample FINGERPRINT]\n"
+	fprintf(out, "Usage: deploywatch errors [-c FILE] [--since D | --deploy NAME] [--new]\n"
+		     "                          [--json] [--sample FINGERPRINT]\n"
 		     "\n"
 		     "List the exceptions the agent fingerprinted: the class, the normalised message,\n"
 		     "the top in-app location, how often it was logged and when it was first and last\n"
@@ -22,8 +22,8 @@ static void errors_usage(FILE *out)
 		     "  -c, --config FILE     configuration file (default: the embedded configuration)\n"
 		     "      --since D         fingerprints last seen within D before now (default 24h)\n"
 		     "      --new             only fingerprints first seen within that window\n"
-		     "      --deploy NAME     since a deploy marker (needs `deploywatch mark`, which is\n"
-		     "                        not built yet: refused for now)\n"
+		     "      --deploy NAME     fingerprints first seen at or after the deploy marker NAME\n"
+		     "                        (written by `deploywatch mark`): what the deploy brought\n"
 		     "      --json            the /api/v1/errors JSON instead of the table\n"
 		     "      --sample FP       print the sample entry kept for fingerprint FP\n"
 		     "  -h, --help            show this help\n"
@@ -68,7 +68,7 @@ int cmd_errors(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = NULL, *sample = NULL;
+	const char *path = NULL, *sample = NULL, *deploy = NULL;
 	dw_millis since = 24 * 3600 * 1000LL;
 	bool new_only = false, json = false;
 	struct config *cfg;
@@ -92,8 +92,8 @@ int cmd_errors(int argc, char **argv)
 			new_only = true;
 			break;
 		case OPT_DEPLOY:
-			return cli_usage_error("errors", "--deploy: deploy markers are not recorded "
-					       "yet (deploywatch mark is not built); use --since");
+			deploy = optarg;
+			break;
 		case OPT_JSON:
 			json = true;
 			break;
@@ -111,6 +111,8 @@ int cmd_errors(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage_error("errors", "unexpected argument '%s'", argv[optind]);
+	if (deploy && !store_deploy_name_valid(deploy))
+		return cli_usage_error("errors", "--deploy: '%s' is not a deploy name", deploy);
 
 	rc = cli_load_config(path, &cfg);
 	if (rc)
@@ -119,6 +121,25 @@ int cmd_errors(int argc, char **argv)
 	if (rc) {
 		config_free(cfg);
 		return rc;
+	}
+	if (deploy) {
+		struct store_deploy d;
+
+		rc = store_deploy_find(st, deploy, INT64_MAX, &d);
+		if (rc == -ENOENT) {
+			fprintf(stderr, "deploywatch errors: no deploy marker %s in %s (deploywatch "
+					"mark -c FILE %s writes one)\n", deploy, cfg->storage.path, deploy);
+			code = EXIT_NOINPUT;
+			goto out;
+		} else if (rc) {
+			fprintf(stderr, "deploywatch errors: %s: %s\n", cfg->storage.path,
+				err_str(rc));
+			code = EXIT_IOERR;
+			goto out;
+		}
+		/* What the deploy brought: first seen at or after its marker, whatever --since said. */
+		since = now > d.at_ms ? now - d.at_ms : 0;
+		new_only = true;
 	}
 	if (sample) {
 		struct buf b;
@@ -167,11 +188,14 @@ int cmd_errors(int argc, char **argv)
 			fprintf(stderr, "deploywatch errors: %s: %s\n", cfg->storage.path,
 				err_str(rc));
 			code = EXIT_IOERR;
+		} else if (n == 0 && deploy) {
+			printf("(no exceptions first seen since deploy %s)\n", deploy);
 		} else if (n == 0) {
 			printf("(no exceptions %s in the last %s)\n",
 			       new_only ? "first seen" : "seen", duration_format(since, err, 32));
 		}
 	}
+out:
 	store_close(st);
 	config_free(cfg);
 	return code;

@@ -65,7 +65,8 @@ static int mysql_error_init(struct logp *p, char *err, size_t errlen)
 	struct mysql_error_state *st = xcalloc(1, sizeof(*st));
 
 	p->fmt_state = st;
-	st->re = logp_compile("^([0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]{8,15}(?:Z|[+-][0-9]{2}:?"
+	/* MariaDB pads the hour with a space ("2026-11-30  8:00:00", its log.cc "%2d"). */
+	st->re = logp_compile("^([0-9]{4}-[0-9]{2}-[0-9]{2}[T ][ 0-9][0-9:.]{7,14}(?:Z|[+-][0-9]{2}:?"
 			      "[0-9]{2})?) +(?:[0-9]+ +)?\\[([A-Za-z]{1,16})\\]"
 			      "(?: \\[MY-[0-9]+\\] \\[([A-Za-z_]{1,32})\\])? ?",
 			      0, "mysql-error line", err, errlen);
@@ -97,7 +98,7 @@ static bool mysql_error_parse(struct logp *p, const char *text, size_t len, int6
 			      const struct logp_sink *sink)
 {
 	struct mysql_error_state *st = p->fmt_state;
-	char level[17], sub[LOGP_MAX_LABEL_VALUE + 1];
+	char level[17], sub[LOGP_MAX_LABEL_VALUE + 1], ts[40];
 	const char *v[3] = { level, sub, NULL };
 	const char *s, *msg;
 	size_t n, mlen;
@@ -106,6 +107,12 @@ static bool mysql_error_parse(struct logp *p, const char *text, size_t len, int6
 	if (mysql_error_line_start(text, len) != ML_START || logp_match(p, st->re, text, len) <= 0)
 		return false;
 	logp_group(p, 1, text, &s, &n);
+	if (n > 11 && n < sizeof(ts) && s[11] == ' ') {
+		/* MariaDB's space-padded hour, read as the ISO form. */
+		memcpy(ts, s, n);
+		ts[11] = '0';
+		s = ts;
+	}
 	if (logp_parse_iso(p, s, n, &t) != n)
 		t = fallback_ms;
 	p->t_ms = t;

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "collector/logparse_int.h"
 #include "core/config.h"
@@ -54,13 +55,16 @@ struct tfile {
 	int64_t drain_until;    /* draining: close after this */
 	int64_t last_line_ms;   /* when the last line was read (idle timeout) */
 	int64_t caught_up_ms;   /* when the offset last reached the end of the file */
+	uint64_t last_size;     /* the file's size when last looked at (what a truncation lost) */
 	int open_err;           /* the last open error, logged once until it changes */
 	int read_err;           /* the last read error, logged once until it changes */
 	bool seen;              /* sync: still matched by the glob */
 	bool more;              /* the last read stopped at the budget: more is waiting */
 	bool done;              /* drained and closed: goes once its last record is written */
-	bool have_ckey;         /* ckey holds the content record's key (tail_content_key) */
-	char ckey[TAIL_KEY_MAX];
+	bool have_ckey;         /* ckey/lkey hold the content record's keys (tail_content_key) */
+	char *origin;           /* the followed path its content lived at (content key); NULL */
+	char ckey[TAIL_KEY_MAX]; /* with the origin (lkey when there is none) */
+	char lkey[TAIL_KEY_MAX]; /* without it */
 	uint64_t lines_seen, long_seen, repaired_seen; /* reader counters already in the registry */
 	struct series *m_lines, *m_bytes, *m_lag_bytes, *m_lag_seconds, *m_rotations,
 		*m_truncations, *m_long, *m_repaired, *m_errors;
@@ -76,7 +80,7 @@ struct tsource {
 	bool none_logged;       /* "matches no file yet" was logged */
 	bool cap_logged;
 	bool unmatched_logged;
-	int64_t floor;          /* start-up: the latest tick of its path records (INT64_MIN: none) */
+	int64_t floor;          /* start-up: the latest tick committed for it (INT64_MIN: none) */
 	struct series *m_entries, *m_unmatched, *m_late, *m_events, *m_files;
 };
 
@@ -120,7 +124,7 @@ struct tail {
 	int64_t now;            /* the current call's time, for callbacks */
 	struct series *m_overflows;
 	struct metric *f_lines, *f_bytes, *f_lag_bytes, *f_lag_seconds, *f_rotations,
-		*f_truncations, *f_long, *f_repaired, *f_errors;
+		*f_truncations, *f_long, *f_repaired, *f_errors, *f_lost_files, *f_lost_bytes;
 };
 
 /* ---- self-metrics ---- */
@@ -157,6 +161,13 @@ static void register_metrics(struct tail *t)
 	t->f_errors = registry_counter(r, "deploywatch_tail_errors_total",
 				       "Open and read errors per file (permission denied, I/O).",
 				       file_labels);
+	t->f_lost_files = registry_counter(r, "deploywatch_tail_lost_files_total",
+					   "Files truncated, replaced or deleted before their end was "
+					   "read, whose unread part was found in no rotated copy.",
+					   file_labels);
+	t->f_lost_bytes = registry_counter(r, "deploywatch_tail_lost_bytes_total",
+					   "Bytes of those files known to be unread (a lower bound: what "
+					   "was written after the last look is not known).", file_labels);
 	m = registry_counter(r, "deploywatch_tail_inotify_overflows_total",
 			     "Times inotify's queue overflowed; every file was checked again.", NULL);
 	t->m_overflows = m ? metric_series(m, NULL) : NULL;
@@ -206,6 +217,30 @@ static void register_source_metrics(struct tsource *src)
 	m = registry_gauge(r, "deploywatch_tail_files", "Files followed per source.",
 			   source_labels);
 	src->m_files = m ? metric_series(m, values) : NULL;
+}
+
+/* The key of a source's own record (its last tick), beside its paths' "tail/<source>/<path>". */
+static void source_key(const struct tsource *src, char out[TAIL_KEY_MAX])
+{
+	snprintf(out, TAIL_KEY_MAX, "tailsrc/%.180s", src->cfg->name);
+}
+
+/* Start-up: the source's last committed tick is the floor for what recover() reads. */
+static void load_source_floor(struct tail *t, struct tsource *src)
+{
+	struct tail_record rec;
+	char key[TAIL_KEY_MAX];
+	struct buf b;
+
+	if (!t->get)
+		return;
+	source_key(src, key);
+	buf_init(&b, 64);
+	if (t->get(t->get_ctx, key, &b) == 0 && tail_record_decode(b.data, b.len, &rec) == 0) {
+		src->floor = rec.tick_ms;
+		tail_time_set_floor(t->time, rec.tick_ms);
+	}
+	buf_release(&b);
 }
 
 /* ---- the pipeline ---- */
@@ -309,6 +344,7 @@ static void publish(struct tfile *tf, int64_t now, off_t size)
 		log_warn("tail", "%s: %llu line(s) with NUL bytes or invalid UTF-8, repaired",
 			 tf->path ? tf->path : "(rotated file)",
 			 (unsigned long long)(rd->repaired - tf->repaired_seen));
+	tf->last_size = (uint64_t)size;
 	tf->lines_seen = rd->lines;
 	tf->long_seen = rd->long_lines;
 	tf->repaired_seen = rd->repaired;
@@ -330,7 +366,33 @@ static void file_error(struct tfile *tf, int err, const char *what)
 }
 
 static struct tfile *drain_file(struct tsource *src, const char *path, int fd,
-			       const struct tail_id *id, uint64_t offset);
+			       const struct tail_id *id, uint64_t offset, const char *origin);
+static gzFile find_gz_counterpart(const char *dir, const struct tail_id *id, char *found,
+				  size_t flen);
+static void drain_gz(struct tsource *src, const char *path, gzFile gz, const struct tail_id *id,
+		     uint64_t offset, const char *origin);
+
+/*
+ * The unread end of tf's file is gone for good (truncated or replaced with no copy found, or
+ * deleted while the agent was down): never silent, a log line and the lost-files counter; the
+ * bytes are counted when known ('bytes' 0: not known).
+ */
+static void lost(struct tfile *tf, uint64_t bytes, const char *how)
+{
+	add(file_series(tf->src->t->f_lost_files, tf), 1);
+	add(file_series(tf->src->t->f_lost_bytes, tf), (double)bytes);
+	if (bytes)
+		log_warn("tail", "%s was %s before %llu byte(s) after offset %llu were read, and no "
+				 "rotated copy beside it holds them: they are lost (counted in "
+				 "deploywatch_tail_lost_bytes_total)", tf->path, how,
+			 (unsigned long long)bytes, (unsigned long long)tf->rd.offset);
+	else
+		log_warn("tail", "%s was %s and no rotated copy beside it holds what followed offset "
+				 "%llu: anything written there after the last commit is lost (counted in "
+				 "deploywatch_tail_lost_files_total)", tf->path, how,
+			 (unsigned long long)tf->rd.offset);
+}
+
 static int find_counterpart(const char *dir, const struct tail_id *id, uint64_t offset,
 			    uint64_t except, char *found, size_t flen);
 
@@ -344,14 +406,25 @@ static void truncated(struct tfile *tf, const struct stat *st)
 	char found[4096];
 	int cfd = find_counterpart(tf->dir, &tf->id, tf->rd.offset, (uint64_t)st->st_ino, found,
 				   sizeof(found));
+	gzFile gz = cfd < 0 ? find_gz_counterpart(tf->dir, &tf->id, found, sizeof(found)) : NULL;
 
-	if (cfd >= 0) {
+	if (gz) {
+		/* The copy was compressed at once (compress without delaycompress). */
+		log_info("tail", "%s: reading the rest of the truncated file from its compressed "
+				 "copy %s", tf->path, found);
+		drain_gz(tf->src, tf->path, gz, &tf->id, ml_committable_offset(tf->ml), tf->path);
+		ml_free(tf->ml);
+		tf->ml = ml_new(logp_get_format(tf->src->logp), &tf->src->t->mlopt);
+	} else if (cfd >= 0) {
 		log_info("tail", "%s: reading the rest of the truncated file from its copy %s",
 			 tf->path, found);
 		/* The pending entry's lines are read again from the copy, at its start. */
-		drain_file(tf->src, tf->path, cfd, &tf->id, ml_committable_offset(tf->ml));
+		drain_file(tf->src, tf->path, cfd, &tf->id, ml_committable_offset(tf->ml), tf->path);
 		ml_free(tf->ml);
 		tf->ml = ml_new(logp_get_format(tf->src->logp), &tf->src->t->mlopt);
+	} else if (tf->last_size > tf->rd.offset) {
+		/* Truncated with bytes we had seen and not read, and no copy beside it holds them. */
+		lost(tf, tf->last_size - tf->rd.offset, "truncated");
 	}
 	ml_flush(tf->ml, on_entry, tf);
 	log_info("tail", "%s was truncated (%llu bytes, was read to %llu); reading it from the start",
@@ -359,6 +432,7 @@ static void truncated(struct tfile *tf, const struct stat *st)
 	tail_reader_reset(&tf->rd, 0);
 	ml_set_offset(tf->ml, 0);
 	tf->have_ckey = false;
+	tf->last_size = 0;
 	tail_id_take(tf->fd, st, &tf->id);
 	add(tf->m_truncations, 1);
 }
@@ -437,6 +511,7 @@ static struct tfile *tfile_new(struct tsource *src, const char *path)
 
 	tf->src = src;
 	tf->path = xstrdup(path);
+	tf->origin = xstrdup(path);
 	split_path(tf);
 	tf->fd = -1;
 	tf->wd = -1;
@@ -485,6 +560,7 @@ static void tfile_free(struct tail *t, struct tfile *tf)
 	tail_reader_release(&tf->rd);
 	ml_free(tf->ml);
 	free(tf->path);
+	free(tf->origin);
 	free(tf->dir);
 	free(tf->base);
 	free(tf);
@@ -552,12 +628,19 @@ static int find_counterpart(const char *dir, const struct tail_id *id, uint64_t 
 	return best;
 }
 
-/* A draining copy of 'tf' for an old file (rotated away): read it to the end, then close it. */
+/*
+ * A draining copy of 'tf' for an old file (rotated away): read it to the end, then close it.
+ * 'path' names its series; 'origin' the followed path its content lived at (its content record's
+ * key; NULL: not known).
+ */
 static struct tfile *drain_file(struct tsource *src, const char *path, int fd,
-			       const struct tail_id *id, uint64_t offset)
+			       const struct tail_id *id, uint64_t offset, const char *origin)
 {
 	struct tail *t = src->t;
 	struct tfile *old = tfile_new(src, path);
+
+	free(old->origin);
+	old->origin = origin ? xstrdup(origin) : NULL;
 
 	/* The series carry the path; the file is no longer its path's (no truncation check). */
 	free(old->path);
@@ -569,6 +652,99 @@ static struct tfile *drain_file(struct tsource *src, const char *path, int fd,
 	ml_flush(old->ml, on_entry, old);
 	old->drain_until = t->now + DRAIN_GRACE_MS;
 	return old;
+}
+
+/* Bytes decompressed per gzread while a compressed copy is drained. */
+#define GZ_CHUNK ((size_t)64 << 10)
+/* Compressed files looked at per search: a directory of old archives is not read whole. */
+#define MAX_GZ_PROBES 64
+
+/*
+ * Look in 'dir' for a gzip file whose decompressed first bytes are the content 'id' names: the
+ * copy logrotate compressed at once (compress without delaycompress), the plain copy gone. Only
+ * the first id->sig_len bytes of each are decompressed. Returns it open at its start, or NULL.
+ */
+static gzFile find_gz_counterpart(const char *dir, const struct tail_id *id, char *found,
+				  size_t flen)
+{
+	char pattern[4096], head[TAIL_SIG_MAX];
+	gzFile best = NULL;
+	glob_t g;
+
+	if (!id->sig_len)
+		return NULL;
+	snprintf(pattern, sizeof(pattern), "%s/*.gz", dir);
+	if (glob(pattern, 0, NULL, &g) != 0)
+		return NULL;
+	for (size_t i = 0; i < g.gl_pathc && i < MAX_GZ_PROBES && !best; i++) {
+		gzFile gz = gzopen(g.gl_pathv[i], "rb");
+		int n;
+
+		if (!gz)
+			continue;
+		n = gzread(gz, head, id->sig_len);
+		if (n == (int)id->sig_len &&
+		    model_fnv1a(MODEL_FNV1A_INIT, head, id->sig_len) == id->sig &&
+		    gzrewind(gz) == 0) {
+			best = gz;
+			snprintf(found, flen, "%s", g.gl_pathv[i]);
+		} else {
+			gzclose(gz);
+		}
+	}
+	globfree(&g);
+	return best;
+}
+
+/*
+ * drain_file for a compressed copy: decompress it from the start, skip to 'offset' (an offset
+ * in the uncompressed file) and read the rest now; it is then done. Takes 'gz'.
+ */
+static void drain_gz(struct tsource *src, const char *path, gzFile gz, const struct tail_id *id,
+		     uint64_t offset, const char *origin)
+{
+	struct tail *t = src->t;
+	struct tfile *old = tfile_new(src, path);
+	char *chunk = xmalloc(GZ_CHUNK);
+	uint64_t at = 0, fed = 0;
+	int n;
+
+	free(old->path);
+	old->path = NULL;
+	free(old->origin);
+	old->origin = origin ? xstrdup(origin) : NULL;
+	old->id = *id;
+	tfile_position(old, offset);
+	while ((n = gzread(gz, chunk, (unsigned)GZ_CHUNK)) > 0) {
+		uint64_t end = at + (uint64_t)n;
+
+		if (at == 0 && tail_content_key(src->cfg->name, chunk, (size_t)n, NULL, old->lkey)) {
+			/* No descriptor to take the keys from later: take them from the head. */
+			old->have_ckey = true;
+			if (!old->origin || !tail_content_key(src->cfg->name, chunk, (size_t)n,
+							      old->origin, old->ckey))
+				memcpy(old->ckey, old->lkey, sizeof(old->ckey));
+		}
+		if (end > offset) {
+			size_t skip = at < offset ? (size_t)(offset - at) : 0;
+
+			tail_reader_feed(&old->rd, chunk + skip, (size_t)n - skip, on_line, old);
+			fed += (size_t)n - skip;
+		}
+		at = end;
+	}
+	if (n < 0) {
+		int zerr;
+
+		log_warn("tail", "cannot decompress %s: %s; what it holds past offset %llu is not "
+				 "counted", path, gzerror(gz, &zerr), (unsigned long long)at);
+	}
+	gzclose(gz);
+	free(chunk);
+	add(old->m_bytes, (double)fed);
+	publish(old, t->now, (off_t)at);
+	ml_flush(old->ml, on_entry, old);
+	old->drain_until = t->now;
 }
 
 /* Open tf->path; on success position it (a record at start-up, else 0 or the end). */
@@ -627,16 +803,28 @@ static void tfile_open(struct tail *t, struct tfile *tf, bool is_new)
 								   (uint64_t)st.st_ino, found,
 								   sizeof(found));
 
+					gzFile gz = ofd < 0 ? find_gz_counterpart(tf->dir, &rec.id,
+										  found,
+										  sizeof(found))
+							    : NULL;
+
 					if (ofd >= 0) {
 						log_info("tail", "%s was rotated to %s while stopped: "
 								 "reading it from %llu", tf->path, found,
 							 (unsigned long long)rec.offset);
-						drain_file(tf->src, tf->path, ofd, &rec.id, rec.offset);
+						drain_file(tf->src, tf->path, ofd, &rec.id, rec.offset,
+							   tf->path);
+					} else if (gz) {
+						log_info("tail", "%s was rotated and compressed to %s "
+								 "while stopped: reading it from %llu",
+							 tf->path, found,
+							 (unsigned long long)rec.offset);
+						drain_gz(tf->src, tf->path, gz, &rec.id, rec.offset,
+							 tf->path);
 					} else {
-						log_warn("tail", "%s was replaced while stopped and the old "
-								 "file is gone: what was written to it after "
-								 "offset %llu was not counted",
-							 tf->path, (unsigned long long)rec.offset);
+						tf->rd.offset = rec.offset;
+						lost(tf, 0, "replaced or deleted while the agent was "
+							 "stopped");
 					}
 				}
 				is_new = true;
@@ -668,6 +856,7 @@ static void rotated(struct tail *t, struct tfile *tf)
 	old->id = tf->id;
 	old->have_ckey = tf->have_ckey;
 	memcpy(old->ckey, tf->ckey, sizeof(old->ckey));
+	memcpy(old->lkey, tf->lkey, sizeof(old->lkey));
 	tf->have_ckey = false;
 	tfile_position(old, tf->rd.offset);
 	free(old->path);
@@ -824,19 +1013,23 @@ static bool compressed(const char *name)
 	return false;
 }
 
+/* Origins a rotated file's name suggests, at most (laravel-2026-12-01.log.3 has five). */
+#define MAX_ORIGINS 8
+
 /*
  * Start-up after a crash: files rotated away beside the followed ones that this source's
- * records do not cover. A file with a "counted/" record goes on from its offset; one without
- * any record whose name changed after the last commit lived at a followed path between two
- * commits (every counted file is recorded in the transaction of its counts), so it is read from
- * its start. Older unrecorded files predate the agent and are left to replay.
+ * records do not cover. A file with a "counted/" record (looked up under the origins its name
+ * suggests, then by content alone; tail_content_find) goes on from its offset; one without any
+ * record whose name changed after the last commit lived at a followed path between two commits
+ * (every counted file is recorded in the transaction of its counts), so it is read from its
+ * start. Older unrecorded files predate the agent and are left to replay.
  */
 static void recover(struct tail *t, struct tsource *src)
 {
 	char *copy, pattern[4096];
 	glob_t dirs, g;
 
-	if (src->floor == INT64_MIN || !t->get)
+	if (!t->get)
 		return;
 	copy = xstrdup(src->cfg->path);
 	if (glob(dirname(copy), GLOB_ONLYDIR | GLOB_NOSORT, NULL, &dirs) != 0) {
@@ -850,13 +1043,15 @@ static void recover(struct tail *t, struct tsource *src)
 		for (size_t i = 0; i < g.gl_pathc; i++) {
 			const char *path = g.gl_pathv[i];
 			struct tail_record rec;
-			char key[TAIL_KEY_MAX];
+			char key[TAIL_KEY_MAX], head[TAIL_SIG_MAX];
+			char *origins[MAX_ORIGINS];
 			struct tail_id id;
 			struct stat st;
-			struct buf b;
 			uint64_t from = 0;
 			bool go = false;
-			int fd;
+			size_t no;
+			ssize_t hn;
+			int fd, at;
 
 			if (fnmatch(src->cfg->path, path, FNM_PATHNAME) == 0 || compressed(path) ||
 			    stat(path, &st) < 0 || !S_ISREG(st.st_mode) || held(src, &st))
@@ -868,28 +1063,37 @@ static void recover(struct tail *t, struct tsource *src)
 				close(fd);
 				continue;
 			}
-			buf_init(&b, 4096);
-			if (tail_content_key_fd(src->cfg->name, fd, key) &&
-			    t->get(t->get_ctx, key, &b) == 0 &&
-			    tail_record_decode(b.data, b.len, &rec) == 0) {
+			hn = pread(fd, head, sizeof(head), 0);
+			no = tail_origins_by_name(path, src->cfg->path, origins, MAX_ORIGINS);
+			at = hn > 0 ? tail_content_find(src->cfg->name, head, (size_t)hn, &st,
+							(const char *const *)origins, no, t->get,
+							t->get_ctx, &rec, key)
+				    : -ENOENT;
+			if (at >= 0) {
 				from = rec.offset;
 				go = rec.offset < (uint64_t)st.st_size;
-			} else {
+			} else if (src->floor != INT64_MIN) {
 				int64_t ctime_ms = (int64_t)st.st_ctim.tv_sec * 1000 +
 						   st.st_ctim.tv_nsec / 1000000;
 
 				/* A minute of slack: a rename just before the commit's tick time. */
 				go = ctime_ms >= src->floor - 60000;
 			}
-			buf_release(&b);
 			if (!go) {
+				for (size_t k = 0; k < no; k++)
+					free(origins[k]);
 				close(fd);
 				continue;
 			}
 			log_info("tail", "source %s: %s was rotated while stopped and not fully "
 					 "counted; reading it from %llu", src->cfg->name, path,
 				 (unsigned long long)from);
-			drain_file(src, path, fd, &id, from);
+			/* Its record goes on under the key it was found by, or the origin its name
+			 * suggests. */
+			drain_file(src, path, fd, &id, from,
+				   at >= 0 && (size_t)at < no ? origins[at] : no ? origins[0] : NULL);
+			for (size_t k = 0; k < no; k++)
+				free(origins[k]);
 		}
 		globfree(&g);
 	}
@@ -1029,6 +1233,7 @@ int tail_new(const struct tail_options *opt, int64_t now_ms, struct tail **out, 
 	}
 	t->starting = true;
 	for (size_t i = 0; i < t->nsources; i++) {
+		load_source_floor(t, &t->sources[i]);
 		sync_source(t, &t->sources[i]);
 		recover(t, &t->sources[i]);
 	}
@@ -1126,7 +1331,7 @@ static void process_moves(struct tail *t)
 			}
 			log_info("tail", "%s was rotated to %s before it was read; reading it from "
 					 "there", from, to);
-			drain_file(src, from, fd, &id, 0);
+			drain_file(src, from, fd, &id, 0, from);
 		}
 next:
 		free(m->from);
@@ -1219,6 +1424,18 @@ int tail_records(struct tail *t, int64_t tick_ms, tail_put_fn put, void *ctx)
 {
 	for (size_t i = 0; i < t->nsources; i++) {
 		struct tsource *src = &t->sources[i];
+		struct tail_record srec = { .tick_ms = tick_ms };
+		uint8_t sval[TAIL_RECORD_SIZE];
+		char skey[TAIL_KEY_MAX];
+		int serr;
+
+		/* The source's own record: the start-up floor (recover) even when none of its
+		 * paths exists then. */
+		source_key(src, skey);
+		tail_record_encode(&srec, sval);
+		serr = put(ctx, skey, sval, TAIL_RECORD_SIZE);
+		if (serr)
+			return serr;
 
 		for (size_t j = 0; j < src->nfiles;) {
 			struct tfile *tf = src->files[j];
@@ -1241,10 +1458,17 @@ int tail_records(struct tail *t, int64_t tick_ms, tail_put_fn put, void *ctx)
 			}
 			/* By content too: the file is found again after renames and crashes, and a
 			 * replay of it is not counted twice. */
-			if (!tf->have_ckey && tf->fd >= 0 && rec.offset > 0)
-				tf->have_ckey = tail_content_key_fd(src->cfg->name, tf->fd, tf->ckey);
+			if (!tf->have_ckey && tf->fd >= 0 && rec.offset > 0 &&
+			    tail_content_key_fd(src->cfg->name, tf->fd, NULL, tf->lkey)) {
+				tf->have_ckey = true;
+				if (!tf->origin ||
+				    !tail_content_key_fd(src->cfg->name, tf->fd, tf->origin, tf->ckey))
+					memcpy(tf->ckey, tf->lkey, sizeof(tf->ckey));
+			}
 			if (tf->have_ckey) {
 				err = put(ctx, tf->ckey, val, TAIL_RECORD_SIZE);
+				if (!err && strcmp(tf->ckey, tf->lkey))
+					err = put(ctx, tf->lkey, val, TAIL_RECORD_SIZE);
 				if (err)
 					return err;
 			}

@@ -8,7 +8,9 @@
 #include "collector/tail_int.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -139,25 +141,92 @@ void tail_record_key(const char *source, const char *path, char out[TAIL_KEY_MAX
 	}
 }
 
-bool tail_content_key(const char *source, const char *head, size_t len, char out[TAIL_KEY_MAX])
+bool tail_content_key(const char *source, const char *head, size_t len, const char *origin,
+		      char out[TAIL_KEY_MAX])
 {
 	const char *nl = memchr(head, '\n', len);
+	unsigned long long h;
 	size_t n;
 
 	if (!nl)
 		return false;
 	n = (size_t)(nl - head) + 1;
-	snprintf(out, TAIL_KEY_MAX, "counted/%.150s/%016llx-%zu", source,
-		 (unsigned long long)model_fnv1a(MODEL_FNV1A_INIT, head, n), n);
+	h = (unsigned long long)model_fnv1a(MODEL_FNV1A_INIT, head, n);
+	if (origin)
+		snprintf(out, TAIL_KEY_MAX, "counted/%.120s/%016llx-%zu/%016llx", source, h, n,
+			 (unsigned long long)model_fnv1a(MODEL_FNV1A_INIT, origin, strlen(origin)));
+	else
+		snprintf(out, TAIL_KEY_MAX, "counted/%.150s/%016llx-%zu", source, h, n);
 	return true;
 }
 
-bool tail_content_key_fd(const char *source, int fd, char out[TAIL_KEY_MAX])
+bool tail_content_key_fd(const char *source, int fd, const char *origin, char out[TAIL_KEY_MAX])
 {
 	char head[TAIL_SIG_MAX];
 	ssize_t n = pread(fd, head, sizeof(head), 0);
 
-	return n > 0 && tail_content_key(source, head, (size_t)n, out);
+	return n > 0 && tail_content_key(source, head, (size_t)n, origin, out);
+}
+
+/* Whether record 'rec' is of the content 'head' begins with. */
+static bool content_matches(const struct tail_record *rec, const char *head, size_t len)
+{
+	return rec->id.sig_len && rec->id.sig_len <= len &&
+	       model_fnv1a(MODEL_FNV1A_INIT, head, rec->id.sig_len) == rec->id.sig;
+}
+
+int tail_content_find(const char *source, const char *head, size_t len, const struct stat *st,
+		      const char *const *origins, size_t n, tail_get_fn get, void *ctx,
+		      struct tail_record *rec, char key[TAIL_KEY_MAX])
+{
+	char k[TAIL_KEY_MAX];
+	struct tail_record r;
+	struct buf b;
+	int found = -ENOENT;
+
+	if (!get)
+		return -ENOENT;
+	buf_init(&b, 64);
+	for (size_t i = 0; i <= n; i++) {
+		bool same_file;
+
+		if (!tail_content_key(source, head, len, i < n ? origins[i] : NULL, k))
+			break;
+		buf_reset(&b);
+		if (get(ctx, k, &b) || tail_record_decode(b.data, b.len, &r) ||
+		    !content_matches(&r, head, len))
+			continue;
+		same_file = st && r.id.dev == (uint64_t)st->st_dev && r.id.ino == (uint64_t)st->st_ino;
+		if (found < 0 || same_file) {
+			found = (int)i;
+			*rec = r;
+			memcpy(key, k, TAIL_KEY_MAX);
+		}
+		if (same_file)
+			break;
+	}
+	buf_release(&b);
+	return found;
+}
+
+size_t tail_origins_by_name(const char *path, const char *pattern, char **out, size_t max)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	size_t n = 0;
+
+	for (const char *p = base + 1; *p && n < max; p++) {
+		char *cand;
+
+		if (*p != '.' && *p != '-')
+			continue;
+		cand = xstrndup(path, (size_t)(p - path));
+		if (fnmatch(pattern, cand, FNM_PATHNAME) == 0)
+			out[n++] = cand;
+		else
+			free(cand);
+	}
+	return n;
 }
 
 /* ---- the line reader ---- */

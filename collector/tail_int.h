@@ -87,13 +87,37 @@ void tail_record_key(const char *source, const char *path, char out[TAIL_KEY_MAX
 /*
  * The key of a file's content record, which says how far the content was counted whatever its
  * name (renamed, copied, compressed and replayed): "counted/<source>/<FNV-1a of the first line
- * as 16 hex digits>-<its length>". The first line is fixed once written, unlike the first KiB
- * of a file that is still growing. 'head' holds the file's first bytes; returns false when it
- * has no complete line (nothing of it can have been counted). 'out' holds TAIL_KEY_MAX bytes.
+ * as 16 hex digits>-<its length>", and with 'origin' (the followed path the content lived at;
+ * NULL: none known) "/<FNV-1a of origin as 16 hex digits>" after it. The first line is fixed once
+ * written, unlike the first KiB of a file that is still growing. Two files can begin with the
+ * same line (a boot banner): the origin keeps their records apart, the key without it (written
+ * too, last writer wins) serves a copy whose origin cannot be told. 'head' holds the file's first
+ * bytes; returns false when it has no complete line (nothing of it can have been counted). 'out'
+ * holds TAIL_KEY_MAX bytes.
  */
-bool tail_content_key(const char *source, const char *head, size_t len, char out[TAIL_KEY_MAX]);
+bool tail_content_key(const char *source, const char *head, size_t len, const char *origin,
+		      char out[TAIL_KEY_MAX]);
 /* The same for an open file: reads its first TAIL_SIG_MAX bytes with pread. */
-bool tail_content_key_fd(const char *source, int fd, char out[TAIL_KEY_MAX]);
+bool tail_content_key_fd(const char *source, int fd, const char *origin, char out[TAIL_KEY_MAX]);
+/*
+ * Find how far the content whose first bytes are 'head' (len of them, at most TAIL_SIG_MAX) was
+ * counted: the content records under each of the 'n' candidate origins, then the one without an
+ * origin. A record counts only if its signature matches head (its sig_len first bytes hash to its
+ * sig): the record of another file that begins with the same line does not. Among several, the
+ * one whose device and inode are 'st''s (NULL: unknown) wins (a rename keeps the inode), else the
+ * first. Returns the index of the origin it was found under (n: none), or -ENOENT; *rec and 'key'
+ * (TAIL_KEY_MAX bytes) are set.
+ */
+int tail_content_find(const char *source, const char *head, size_t len, const struct stat *st,
+		      const char *const *origins, size_t n, tail_get_fn get, void *ctx,
+		      struct tail_record *rec, char key[TAIL_KEY_MAX]);
+/*
+ * Origins a rotated file's name suggests: each prefix of its base name ending before a '.' or
+ * '-' ("laravel.log.3" -> "laravel", "laravel.log") that, in the same directory, matches the
+ * glob 'pattern'. Returns how many were put into out[] (each malloc'd: the caller frees them),
+ * at most 'max'.
+ */
+size_t tail_origins_by_name(const char *path, const char *pattern, char **out, size_t max);
 
 /* ---- the line reader (tail_file.c) ---- */
 

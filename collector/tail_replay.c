@@ -10,6 +10,7 @@
 #include "collector/tail_int.h"
 
 #include <errno.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,8 @@ struct tail_replay {
 	bool decided;
 	struct tail_id id;      /* of the content: sig of the head */
 	bool have_key;
-	char key[TAIL_KEY_MAX]; /* the content record (tail_content_key) */
+	char key[TAIL_KEY_MAX]; /* the content record it was found under (tail_content_find) */
+	char lkey[TAIL_KEY_MAX]; /* the content record without an origin */
 	uint64_t skip;          /* bytes counted before */
 	uint64_t fed;           /* bytes fed so far */
 	int64_t max_t;          /* the latest event time */
@@ -165,23 +167,36 @@ void tail_replay_free(struct tail_replay *r)
 	free(r);
 }
 
-/* The head is complete: find how much of this content was counted already (by the agent, which
- * keeps a content record for every file it follows, or by an earlier replay). */
+/* Most origins looked up for a replayed file: the source's followed paths. */
+#define REPLAY_MAX_ORIGINS 512
+
+/*
+ * The head is complete: find how much of this content was counted already (by the agent, which
+ * keeps a content record for every file it follows, under the path it followed it at, or by an
+ * earlier replay). The replayed file's own name says nothing (a copy, a .gz anywhere): the
+ * origins looked up are the paths the source's glob matches now, then the content alone.
+ */
 static void decide(struct tail_replay *r)
 {
 	struct tail_record rec;
-	struct buf b;
+	glob_t g = { 0 };
+	size_t n = 0;
 
 	r->decided = true;
 	r->id.sig_len = (uint32_t)r->head_len;
 	r->id.sig = model_fnv1a(MODEL_FNV1A_INIT, r->head, r->head_len);
-	r->have_key = tail_content_key(r->src->name, r->head, r->head_len, r->key);
+	r->have_key = tail_content_key(r->src->name, r->head, r->head_len, NULL, r->lkey);
+	memcpy(r->key, r->lkey, sizeof(r->key));
 	if (!r->get || !r->have_key)
 		return;
-	buf_init(&b, 4096);
-	if (r->get(r->get_ctx, r->key, &b) == 0 && tail_record_decode(b.data, b.len, &rec) == 0)
+	if (glob(r->src->path, GLOB_NOSORT, NULL, &g) == 0)
+		n = g.gl_pathc < REPLAY_MAX_ORIGINS ? g.gl_pathc : REPLAY_MAX_ORIGINS;
+	if (tail_content_find(r->src->name, r->head, r->head_len, NULL,
+			      (const char *const *)g.gl_pathv, n, r->get, r->get_ctx, &rec,
+			      r->key) >= 0)
 		r->skip = rec.offset;
-	buf_release(&b);
+	if (n || g.gl_pathv)
+		globfree(&g);
 	if (r->skip) {
 		tail_reader_reset(&r->rd, r->skip);
 		ml_set_offset(r->ml, r->skip);
@@ -261,13 +276,19 @@ int tail_replay_records(struct tail_replay *r, tail_put_fn put, void *ctx)
 {
 	struct tail_record rec = { .id = r->id, .tick_ms = r->now };
 	uint8_t val[TAIL_RECORD_SIZE];
+	int rc;
 
 	if (!r->decided || !r->have_key)
 		return 0;
+
 	rec.offset = ml_committable_offset(r->ml);
 	if (rec.offset < r->skip)
 		rec.offset = r->skip;
-	return put(ctx, r->key, val, tail_record_encode(&rec, val));
+	tail_record_encode(&rec, val);
+	rc = put(ctx, r->key, val, TAIL_RECORD_SIZE);
+	if (!rc && strcmp(r->key, r->lkey))
+		rc = put(ctx, r->lkey, val, TAIL_RECORD_SIZE);
+	return rc;
 }
 
 void tail_replay_get_stats(const struct tail_replay *r, struct tail_replay_stats *out)

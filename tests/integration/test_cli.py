@@ -124,7 +124,7 @@ expect(["check-config", "-c", tz], EX_CONFIG, "timezone Mars/Olympus_Mons")
 
 # errors: options, and an empty catalog in a store created by import.
 expect(["errors", "--help"], 0, "Usage: deploywatch errors", "--since", stream="stdout")
-expect(["errors", "--deploy", "v1"], EX_USAGE, "deploy markers")
+expect(["errors", "--deploy", "bad\x01name"], EX_USAGE, "not a deploy name")
 expect(["errors", "--since", "soon"], EX_USAGE, "--since")
 os.makedirs(os.path.join(a.workdir, "errors"), exist_ok=True)
 ecfg = agent_config(os.path.join(a.workdir, "errors"))

@@ -6,7 +6,11 @@ continuation lines, an unreadable file (the agent runs as an unprivileged user; 
 made readable later, as after logrotate's chmod), a file deleted while it is being read.
 Log time: entries written while the agent was stopped are stored at their log time. Replay:
 yesterday's file (plain and .gz) lands at yesterday's times in `dump`, and the same file
-replayed again, or a file the agent already counted, is not counted twice.
+replayed again, or a file the agent already counted, is not counted twice; a file written and
+deleted while the agent was stopped is a counted, logged loss.
+Rotated copies: logrotate's compress without delaycompress (the copy gzipped at once) and a plain
+copy, found while the agent was stopped and while it was frozen (SIGSTOP) behind the writer.
+Two files with the same first line keep their own content records. `errors --deploy NAME`.
 """
 import gzip
 import os
@@ -242,11 +246,194 @@ def log_time_and_replay(a):
     # A replay of the file the agent follows counts nothing new.
     rc, out, err = run([a.binary, "replay", "-c", cfg, "--source", "app", live])
     check(rc == 0 and "0 entries" in out, "replay of a followed file: %r %r" % (out, err))
+
+    # Written and then deleted while the agent was stopped, no copy anywhere: lost for anyone,
+    # and said so — a log line and deploywatch_tail_lost_files_total, never silence.
+    append(live, entry("WARNING", "lost with its file", ts(now - 60)))
+    os.unlink(live)
+    write(live, entry("WARNING", "in the new file", ts(now - 30)))
+    agent = Agent(a.binary, cfg, work, name="agent3")
+    agent.wait_listening()
+    wait_value(agent, "the entry of the new file", "laravel_log_entries_total", 3, level="warning")
+    check(value(agent, "deploywatch_tail_lost_files_total", path=live) == 1,
+          "the deleted file's loss is not counted: %s" % value(agent, "deploywatch_tail_lost_files_total"))
+    agent.wait_log(r'laravel.log was replaced or deleted while the agent was stopped and no '
+                   r'rotated copy')
+    check(agent.stop() == 0, "agent exit status")
     print("log time and replay: at log time, counted once")
+
+
+def exception(cls, msg, ts, frame):
+    return ('[%s] production.ERROR: %s {"exception":"[object] (%s(code: 0): %s at '
+            '/var/www/app/%s:12)\n[stacktrace]\n#0 /var/www/app/%s(12): run()\n#1 {main}\n"}\n'
+            % (ts, msg, cls.replace("\\", "\\\\"), msg, frame, frame))
+
+
+def errors_since_deploy(a):
+    """deploywatch errors --deploy NAME: the fingerprints first seen at or after the marker."""
+    work = os.path.join(a.workdir, "deploy")
+    os.makedirs(os.path.join(work, "logs"))
+    cfg = config(work, os.path.join(work, "logs"))
+    now = int(time.time())
+
+    def ts(t):
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+    old = write(os.path.join(work, "old.log"),
+                exception("App\\OldBug", "old bug", ts(now - 7200), "app/Old.php") +
+                exception("App\\Both", "both", ts(now - 7000), "app/Both.php"))
+    new = write(os.path.join(work, "new.log"),
+                exception("App\\Both", "both", ts(now - 600), "app/Both.php") +
+                exception("App\\NewBug", "new bug", ts(now - 500), "app/New.php"))
+    for f in (old, new):
+        rc, out, err = run([a.binary, "replay", "-c", cfg, "--source", "app", f])
+        check(rc == 0 and "2 entries" in out, "replay %s: %r %r" % (f, out, err))
+    rc, out, err = run([a.binary, "errors", "-c", cfg, "--deploy", "v2"])
+    check(rc == 66 and "no deploy marker v2" in err, "errors --deploy without a marker: %d %r"
+          % (rc, err))
+    rc, out, err = run([a.binary, "mark", "-c", cfg, "v2", "--at", str(now - 3600)])
+    check(rc == 0, "mark: %r" % err)
+    rc, out, err = run([a.binary, "errors", "-c", cfg, "--deploy", "v2"])
+    check(rc == 0, "errors --deploy: %d %r" % (rc, err))
+    # App\Both was first seen before the deploy: not the deploy's; App\OldBug is older still.
+    check("App\\NewBug" in out and "App\\Both" not in out and "App\\OldBug" not in out,
+          "errors --deploy v2 lists only the new bug:\n%s" % out)
+    rc, out, err = run([a.binary, "errors", "-c", cfg, "--deploy", "v2", "--json"])
+    check(rc == 0 and out.count('"fingerprint"') == 1 and "NewBug" in out,
+          "errors --deploy --json: %r" % out)
+    rc, out, err = run([a.binary, "errors", "-c", cfg, "--since", "3h"])
+    check(all(c in out for c in ("NewBug", "OldBug", "Both")), "errors --since 3h:\n%s" % out)
+    rc, out, err = run([a.binary, "mark", "-c", cfg, "v3", "--at", str(now)])
+    rc, out, err = run([a.binary, "errors", "-c", cfg, "--deploy", "v3"])
+    check(rc == 0 and "no exceptions first seen since deploy v3" in out, "v3: %r" % out)
+    print("errors --deploy: only what the deploy brought")
+
+
+def same_first_line(a):
+    """Two files of one source whose first lines are byte-identical (a boot banner) keep
+    separate content records: a replay of either counts nothing twice, and both rotated away
+    while the agent is stopped (renamed, nothing created in their place) go on from their own
+    offsets."""
+    work = os.path.join(a.workdir, "twins")
+    logdir = os.path.join(work, "logs")
+    os.makedirs(logdir)
+    cfg = config(work, logdir)
+    first = entry("INFO", "application booted")
+    x, y = os.path.join(logdir, "shop.log"), os.path.join(logdir, "blog.log")
+    write(x, first + "".join(entry("ERROR", "shop %d" % i) for i in range(3)))
+    write(y, first + "".join(entry("ERROR", "blog %d with a longer text" % i) for i in range(8)))
+    agent = Agent(a.binary, cfg, work)
+    agent.wait_listening()
+    wait_value(agent, "both files", "laravel_log_entries_total", 11, level="error")
+    check(agent.stop() == 0, "agent exit status")
+    for f in (x, y):
+        rc, out, err = run([a.binary, "replay", "-c", cfg, "--source", "app", f])
+        check(rc == 0 and "0 entries" in out, "replay of %s, counted by the agent: %r %r"
+              % (f, out, err))
+    # While stopped: more lines, then each renamed away and not recreated.
+    append(x, entry("ERROR", "shop late"))
+    append(y, "".join(entry("ERROR", "blog late %d" % i) for i in range(2)))
+    os.rename(x, x + ".1")
+    os.rename(y, y + ".1")
+    agent = Agent(a.binary, cfg, work, name="agent2")
+    agent.wait_listening()
+    wait_value(agent, "the lines written while stopped", "laravel_log_entries_total", 14,
+               level="error")
+    check(agent.stop() == 0, "agent exit status")
+    samples = dump(a, cfg, 'laravel_log_entries_total{level="error"}')
+    check(samples and samples[-1][1] == 14, "stored %s, want 14" % (samples[-1:],))
+    samples = dump(a, cfg, 'laravel_log_entries_total{level="info"}')
+    check(samples and samples[-1][1] == 2, "stored info %s, want 2" % (samples[-1:],))
+    print("two files with the same first line: each counted once")
+
+
+def gzip_away(path):
+    with open(path, "rb") as src, gzip.open(path + ".gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    os.unlink(path)
+
+
+def compressed_copies(a):
+    """logrotate's compress without delaycompress: the copy (copytruncate) or the renamed file
+    is gzipped at once and the plain one removed. What the agent had not read is read through
+    zlib from the .gz: while it was stopped (both kinds) and while it was running but stopped
+    by SIGSTOP (copytruncate: the truncated file is found with bytes never seen)."""
+    work = os.path.join(a.workdir, "gz")
+    logdir = os.path.join(work, "logs")
+    os.makedirs(logdir)
+    cfg = config(work, logdir)
+    log = os.path.join(logdir, "laravel.log")
+    n = [0]
+
+    def more(k, tag):
+        text = "".join(entry("ERROR", "%s %d padding padding padding" % (tag, n[0] + i))
+                       for i in range(k))
+        n[0] += k
+        append(log, text)
+
+    more(50, "first")
+    agent = Agent(a.binary, cfg, work)
+    agent.wait_listening()
+    wait_value(agent, "the first entries", "laravel_log_entries_total", n[0], level="error")
+    check(agent.stop() == 0, "agent exit status")
+    # Stopped: copytruncate + compress, then new lines in the truncated file.
+    more(40, "unread before copytruncate")
+    shutil.copyfile(log, log + ".1")
+    os.truncate(log, 0)
+    gzip_away(log + ".1")
+    more(5, "after copytruncate")
+    agent = Agent(a.binary, cfg, work, name="agent2")
+    agent.wait_listening()
+    wait_value(agent, "the lines only the .gz copy holds", "laravel_log_entries_total", n[0],
+               level="error")
+    agent.wait_log(r'rotated and compressed to \S+laravel.log.1.gz while stopped')
+    # Running but frozen: more lines it never saw, copytruncate + compress, fewer new lines.
+    os.kill(agent.proc.pid, signal.SIGSTOP)
+    more(60, "unseen")
+    shutil.copyfile(log, log + ".2")
+    os.truncate(log, 0)
+    gzip_away(log + ".2")
+    more(2, "after the second copytruncate")
+    os.kill(agent.proc.pid, signal.SIGCONT)
+    wait_value(agent, "the lines the frozen agent never saw", "laravel_log_entries_total", n[0],
+               level="error")
+    agent.wait_log(r'from its compressed copy \S+laravel.log.2.gz')
+    # The same with the plain copy kept beside it (delaycompress, logrotate's usual setup).
+    os.kill(agent.proc.pid, signal.SIGSTOP)
+    more(70, "unseen, plain copy")
+    shutil.copyfile(log, log + ".4")
+    os.truncate(log, 0)
+    more(1, "after the third copytruncate")
+    os.kill(agent.proc.pid, signal.SIGCONT)
+    wait_value(agent, "the lines the frozen agent never saw, from the plain copy",
+               "laravel_log_entries_total", n[0], level="error")
+    agent.wait_log(r'reading the rest of the truncated file from its copy \S+laravel.log.4')
+    check(agent.stop() == 0, "agent exit status")
+    # Stopped: rename + compress, a new file.
+    more(30, "unread before rename")
+    os.rename(log, log + ".3")
+    gzip_away(log + ".3")
+    more(3, "in the new file")
+    agent = Agent(a.binary, cfg, work, name="agent3")
+    agent.wait_listening()
+    wait_value(agent, "the lines of the renamed and compressed file", "laravel_log_entries_total",
+               n[0], level="error")
+    check(not value(agent, "deploywatch_tail_lost_files_total"), "a loss was reported")
+    check(agent.stop() == 0, "agent exit status")
+    samples = dump(a, cfg, 'laravel_log_entries_total{level="error"}')
+    check(samples and samples[-1][1] == n[0], "stored %s, want %d" % (samples[-1:], n[0]))
+    # The .gz copies replayed: all counted already.
+    for name in ("1.gz", "2.gz", "3.gz", "4"):
+        rc, out, err = run([a.binary, "replay", "-c", cfg, "--source", "app",
+                            "%s.%s" % (log, name)])
+        check(rc == 0 and " 0 entries" in " " + out, "replay of .%s: %r %r" % (name, out, err))
+    print("compressed copies: %d entries, each counted once" % n[0])
 
 
 def main():
     a = args()
+    compressed_copies(a)
+    same_first_line(a)
+    errors_since_deploy(a)
     bad_input(a)
     log_time_and_replay(a)
 

@@ -248,6 +248,124 @@ static void test_record(void **state)
 	assert_string_not_equal(key, key2);
 }
 
+/* ---- content records ---- */
+
+/* A tiny store for tail_content_find: keys and 48-byte records. */
+struct kv {
+	char key[8][TAIL_KEY_MAX];
+	uint8_t val[8][TAIL_RECORD_SIZE];
+	size_t n;
+};
+
+static void kv_put(struct kv *kv, const char *key, const struct tail_record *r)
+{
+	size_t i;
+
+	for (i = 0; i < kv->n && strcmp(kv->key[i], key); i++)
+		;
+	assert_true(i < 8);
+	snprintf(kv->key[i], TAIL_KEY_MAX, "%s", key);
+	tail_record_encode(r, kv->val[i]);
+	if (i == kv->n)
+		kv->n++;
+}
+
+static int kv_get(void *ctx, const char *key, struct buf *out)
+{
+	struct kv *kv = ctx;
+
+	for (size_t i = 0; i < kv->n; i++) {
+		if (!strcmp(kv->key[i], key)) {
+			buf_reset(out);
+			buf_append(out, kv->val[i], TAIL_RECORD_SIZE);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static struct tail_record content_record(const char *head, uint64_t ino, uint64_t offset)
+{
+	struct tail_record r = { .id = { .dev = 1, .ino = ino, .sig_len = (uint32_t)strlen(head) },
+				 .offset = offset };
+
+	r.id.sig = model_fnv1a(MODEL_FNV1A_INIT, head, strlen(head));
+	return r;
+}
+
+/*
+ * Two files whose first lines are the same (issue 9: they shared one record): each has its own
+ * record under its origin; the record without an origin (last writer wins) is taken only for the
+ * content it describes.
+ */
+static void test_content_records(void **state)
+{
+	const char *shop = "[boot] up\nshop 1\n", *blog = "[boot] up\nblog 1 longer\n";
+	const char *origins[] = { "/l/blog.log", "/l/shop.log" };
+	char k1[TAIL_KEY_MAX], k2[TAIL_KEY_MAX], k3[TAIL_KEY_MAX], key[TAIL_KEY_MAX];
+	struct tail_record rec, rs = content_record(shop, 10, 17), rb = content_record(blog, 20, 24);
+	struct stat st = { .st_dev = 1, .st_ino = 10 };
+	struct kv kv = { .n = 0 };
+	char *cand[8];
+	size_t n;
+
+	(void)state;
+	assert_false(tail_content_key("app", "no newline", 10, NULL, k1));
+	assert_true(tail_content_key("app", shop, strlen(shop), NULL, k1));
+	assert_true(tail_content_key("app", blog, strlen(blog), NULL, k2));
+	assert_string_equal(k1, k2); /* the same first line: the same key without an origin */
+	assert_true(tail_content_key("app", shop, strlen(shop), origins[1], k2));
+	assert_true(tail_content_key("app", blog, strlen(blog), origins[0], k3));
+	assert_string_not_equal(k2, k3);
+	assert_true(strncmp(k2, k1, strlen(k1)) == 0 && k2[strlen(k1)] == '/');
+
+	assert_int_equal(tail_content_find("app", shop, strlen(shop), NULL, origins, 2, kv_get, &kv,
+					   &rec, key), -ENOENT);
+	kv_put(&kv, k2, &rs);
+	kv_put(&kv, k3, &rb);
+	kv_put(&kv, k1, &rb); /* blog wrote the shared key last */
+	/* shop: found under its origin (index 1), not blog's record under the other. */
+	assert_int_equal(tail_content_find("app", shop, strlen(shop), NULL, origins, 2, kv_get, &kv,
+					   &rec, key), 1);
+	assert_int_equal(rec.offset, 17);
+	assert_string_equal(key, k2);
+	/* No origin known: the shared key holds blog's record, whose signature is not shop's. */
+	assert_int_equal(tail_content_find("app", shop, strlen(shop), NULL, NULL, 0, kv_get, &kv,
+					   &rec, key), -ENOENT);
+	assert_int_equal(tail_content_find("app", blog, strlen(blog), NULL, NULL, 0, kv_get, &kv,
+					   &rec, key), 0);
+	assert_int_equal(rec.offset, 24);
+	assert_string_equal(key, k1);
+	/* The same content under two origins: the record of the same inode wins. */
+	kv_put(&kv, k3, &rs);
+	assert_int_equal(tail_content_find("app", shop, strlen(shop), &st, origins, 2, kv_get, &kv,
+					   &rec, key), 0);
+	rs.id.ino = 11;
+	rs.offset = 5;
+	kv_put(&kv, k3, &rs);
+	assert_int_equal(tail_content_find("app", shop, strlen(shop), &st, origins, 2, kv_get, &kv,
+					   &rec, key), 1);
+	assert_int_equal(rec.offset, 17);
+
+	/* Origins from a rotated file's name: the prefixes the source's glob matches. */
+	n = tail_origins_by_name("/l/laravel-2026-12-01.log.3", "/l/laravel*.log", cand, 8);
+	assert_int_equal(n, 1);
+	assert_string_equal(cand[0], "/l/laravel-2026-12-01.log");
+	free(cand[0]);
+	n = tail_origins_by_name("/l/a.log.1.gz", "/l/*.log", cand, 8);
+	assert_int_equal(n, 1);
+	assert_string_equal(cand[0], "/l/a.log");
+	free(cand[0]);
+	n = tail_origins_by_name("/l/access.log-20261201", "/l/*", cand, 8);
+	assert_int_equal(n, 2);
+	assert_string_equal(cand[0], "/l/access");
+	assert_string_equal(cand[1], "/l/access.log");
+	free(cand[0]);
+	free(cand[1]);
+	assert_int_equal(tail_origins_by_name("/l/other.txt", "/l/*.log", cand, 8), 0);
+	assert_int_equal(tail_origins_by_name("/l/.hidden", "/l/*", cand, 8), 0);
+}
+
 /* ---- log time ---- */
 
 struct emitted {
@@ -371,6 +489,7 @@ int main(void)
 		cmocka_unit_test(test_reader_file),
 		cmocka_unit_test(test_identity),
 		cmocka_unit_test(test_record),
+		cmocka_unit_test(test_content_records),
 		cmocka_unit_test(test_time_counter),
 		cmocka_unit_test(test_time_histogram),
 		cmocka_unit_test(test_time_replay),
