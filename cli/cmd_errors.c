@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "core/clock.h"
+#include "query/api.h"
 #include "store/store.h"
 
 static void errors_usage(FILE *out)
@@ -151,18 +152,21 @@ int cmd_errors(int argc, char **argv)
 		values[0] = start;
 		values[1] = new_only ? "true" : "false";
 		buf_init(&b, 0);
-		status = store_catalog_api(st, names, values, 2, now, &b);
+		status = promql_api_errors(st, names, values, 2, now, &b);
 		fwrite(b.data, 1, b.len, stdout);
 		putchar('\n');
 		if (status != 200)
 			code = EXIT_IOERR;
 		buf_release(&b);
 	} else {
+		const struct store_catalog_filter f = {
+			.since_ms = now - since, .until_ms = INT64_MAX, .new_only = new_only,
+		};
 		size_t n = 0;
 
 		printf("%-32s %8s  %-20s  %-20s  %s\n", "FINGERPRINT", "COUNT", "FIRST SEEN",
 		       "LAST SEEN", "CLASS / MESSAGE / LOCATION");
-		rc = store_catalog_list(st, now - since, new_only, print_row, &n);
+		rc = store_catalog_list(st, &f, print_row, &n);
 		if (rc) {
 			fprintf(stderr, "deploywatch errors: %s: %s\n", cfg->storage.path,
 				err_str(rc));

@@ -136,7 +136,7 @@ static int api_route(void *ctx, const struct http_request *req, struct http_resp
 	return http_response_compress(resp, req);
 }
 
-/* GET /api/v1/errors: the error catalog (store_catalog_api). Request thread: the store pointer
+/* GET /api/v1/errors: the error catalog (promql_api_errors). Request thread: the store pointer
  * is published once by the collector thread (open_store) and read atomically here. */
 static int errors_route(void *ctx, const struct http_request *req, struct http_response *resp)
 {
@@ -161,7 +161,7 @@ static int errors_route(void *ctx, const struct http_request *req, struct http_r
 	values = xcalloc(n ? n : 1, sizeof(*values));
 	for (size_t i = 0; i < n; i++)
 		http_request_arg_at(req, i, &names[i], &values[i]);
-	status = store_catalog_api(st, names, values, n, clock_now_ms(), http_response_body(resp));
+	status = promql_api_errors(st, names, values, n, clock_now_ms(), http_response_body(resp));
 	free(names);
 	free(values);
 	http_response_status(resp, (unsigned)status);

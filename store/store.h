@@ -249,30 +249,28 @@ struct store_catalog_entry {
 	size_t sample_len;       /* the uncompressed sample's length (store_catalog_sample) */
 };
 
+/* Which catalog records store_catalog_list() reads. */
+struct store_catalog_filter {
+	int64_t since_ms;  /* last seen at or after this */
+	int64_t until_ms;  /* first seen at or before this (INT64_MAX: no bound) */
+	bool new_only;     /* first seen at or after since_ms too */
+	size_t limit;      /* at most this many, the most recently seen (0: no limit) */
+};
+
 /*
- * Call fn for every fingerprint last seen at or after 'since_ms' (and, with 'new_only', first
- * seen at or after it too), in its own read transaction, most recent last_seen first. A non-zero
- * return from fn stops and is returned. Returns 0, STORE_E_CORRUPT for a record that does not
- * decode, or an LMDB error. Any thread.
+ * Call fn for every fingerprint 'f' selects (borrowed for the call), in its own read transaction,
+ * most recent last_seen first (ties by fingerprint). The one reader of the catalog: `deploywatch
+ * errors`, /api/v1/errors (query/api.h) and the judge's new exceptions. A non-zero return from
+ * fn stops and is returned. Returns 0, STORE_E_CORRUPT for a record that does not decode, or an
+ * LMDB error. Any thread.
  */
-int store_catalog_list(struct store *st, int64_t since_ms, bool new_only,
+int store_catalog_list(struct store *st, const struct store_catalog_filter *f,
 		       int (*fn)(void *ctx, const struct store_catalog_entry *e), void *ctx);
 /*
  * The sample entry of one fingerprint, decompressed into 'out' (replacing its contents).
  * Returns 0, -ENOENT, -EINVAL (not a fingerprint) or STORE_E_CORRUPT. Any thread.
  */
 int store_catalog_sample(struct store *st, const char *fingerprint, struct buf *out);
-
-/*
- * GET /api/v1/errors, transport-neutral: 'names'/'values' are the n query parameters (start,
- * end: RFC 3339 or Unix seconds, as the Prometheus API takes times; default the last hour
- * before now_ms; new: "true" for fingerprints first seen in the range; limit: at most that many,
- * default 1000), decoded by the caller. Writes the Prometheus API envelope to 'json'
- * ({"status":"success","data":[...]} or {"status":"error","errorType":"bad_data",...}) and
- * returns the HTTP status: 200, 400 for a bad parameter, 500 for a store error. Any thread.
- */
-int store_catalog_api(struct store *st, const char *const *names, const char *const *values,
-		      size_t n, int64_t now_ms, struct buf *json);
 
 /* ---- deploy markers (store/deploys.c; layout in docs/store-format.md) ---- */
 
