@@ -354,10 +354,10 @@ static int tick_extra(void *ctx, struct store_batch *b)
 }
 
 /* An exception the tailer parsed: pending for the error catalog until the next commit. */
-static void on_exception(void *ctx, const struct tail_exception *x)
+static void on_exception(void *ctx, const struct logged_exception *x)
 {
 	struct agent *ag = ctx;
-	int err = cli_catalog_add(ag->catalog, x);
+	int err = store_catalog_buf_add(ag->catalog, x);
 
 	if (err) {
 		series_add(ag->catalog_dropped, 1);

@@ -116,7 +116,7 @@ static void pending_merge(struct pending *dst, struct pending *src)
 	}
 }
 
-int store_catalog_buf_add(struct store_catalog_buf *cb, const struct store_exception *e)
+int store_catalog_buf_add(struct store_catalog_buf *cb, const struct logged_exception *e)
 {
 	struct pending *p;
 	size_t raw = e->entry_len < STORE_CATALOG_MAX_SAMPLE ? e->entry_len

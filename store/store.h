@@ -194,21 +194,6 @@ int store_label_values(struct store_reader *r, const char *name,
 
 /* ---- the error catalog (store/catalog.c; layout in docs/store-format.md) ---- */
 
-/*
- * One logged exception, as the collector reports it (collector's struct logp_exception, copied
- * field by field by the agent's glue in cli/: the store does not include collector headers).
- * All pointers borrowed for the duration of the call.
- */
-struct store_exception {
-	const char *fingerprint; /* 32 hex digits */
-	const char *class_name;
-	const char *message;     /* normalised */
-	const char *location;    /* in-app "file:function" or "" */
-	const char *entry;       /* the whole entry: the first one seen is kept as the sample */
-	size_t entry_len;
-	int64_t t_ms;            /* the entry's log time */
-};
-
 #define STORE_CATALOG_MAX_PENDING 10000      /* distinct fingerprints awaiting one commit */
 #define STORE_CATALOG_MAX_SAMPLE ((size_t)64 << 10) /* sample bytes kept (before zlib) */
 
@@ -224,9 +209,11 @@ void store_catalog_buf_free(struct store_catalog_buf *cb);
  * last seen), or a new pending record whose sample is the entry (cut at STORE_CATALOG_MAX_SAMPLE
  * and compressed now). Strings are copied. Returns 0, -EINVAL for a fingerprint that is not 32
  * hex digits, or -E2BIG past STORE_CATALOG_MAX_PENDING distinct fingerprints (nothing added: the
- * caller counts it). Writer thread; the agent calls it from the tailer's exception callback.
+ * caller counts it). 'e' (core/model.h; its 'previous' is not kept) is borrowed for the call.
+ * Writer thread; the agent calls it from the tailer's exception callback with the parser's
+ * report as it is.
  */
-int store_catalog_buf_add(struct store_catalog_buf *cb, const struct store_exception *e);
+int store_catalog_buf_add(struct store_catalog_buf *cb, const struct logged_exception *e);
 /* Distinct fingerprints pending (0 for NULL). Writer thread. */
 size_t store_catalog_buf_len(const struct store_catalog_buf *cb);
 /*

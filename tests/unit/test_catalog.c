@@ -67,12 +67,14 @@ static int list(struct store *st, int64_t since_ms, bool new_only,
 #define FP_A "0123456789abcdef0123456789abcdef"
 #define FP_B "fedcba9876543210fedcba9876543210"
 
-static struct store_exception exc(const char *fp, const char *entry, int64_t t)
+static struct logged_exception exc(const char *fp, const char *entry, int64_t t)
 {
-	struct store_exception e = { fp, "Illuminate\\Database\\QueryException",
-				     "SQLSTATE[HY000] [N] Connection refused (SQL: select N)",
-				     "app/Http/Controllers/OrderController.php:{main}", entry,
-				     strlen(entry), t };
+	struct logged_exception e = {
+		.fingerprint = fp, .class_name = "Illuminate\\Database\\QueryException",
+		.message = "SQLSTATE[HY000] [N] Connection refused (SQL: select N)",
+		.location = "app/Http/Controllers/OrderController.php:{main}", .previous = "",
+		.entry = entry, .entry_len = strlen(entry), .t_ms = t,
+	};
 	return e;
 }
 
@@ -99,7 +101,7 @@ static void test_catalog_exactly_once(void **state)
 	struct store_catalog_buf *cb = store_catalog_buf_new();
 	struct store_batch *b = store_batch_new();
 	struct label l[] = { { "__name__", "laravel_exceptions_total" } };
-	struct store_exception e;
+	struct logged_exception e;
 	struct rows r = { "", 0 };
 	struct buf sample;
 	char big[3000];
@@ -200,7 +202,7 @@ static void test_catalog_api(void **state)
 	struct store *st = open_store(false);
 	struct store_catalog_buf *cb = store_catalog_buf_new();
 	struct store_batch *b = store_batch_new();
-	struct store_exception e = exc(FP_A, "entry \"quoted\"\n#0 {main}", 1795800000000);
+	struct logged_exception e = exc(FP_A, "entry \"quoted\"\n#0 {main}", 1795800000000);
 	const char *n1[] = { "start", "end" }, *v1[] = { "2026-11-27T17:00:00Z", "1795803600" };
 	const char *n2[] = { "start" }, *v2[] = { "yesterday" };
 	const char *n3[] = { "limit" }, *v3[] = { "0" };
