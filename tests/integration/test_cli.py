@@ -135,3 +135,19 @@ expect(["errors", "-c", ecfg], 0, "FINGERPRINT", "no exceptions seen in the last
 expect(["errors", "-c", ecfg, "--json"], 0, '{"status":"success","data":[]}', stream="stdout")
 expect(["errors", "-c", ecfg, "--sample", "zz"], EX_USAGE, "not a fingerprint")
 expect(["errors", "-c", ecfg, "--sample", "0" * 32], 66, "no fingerprint")
+
+# Control bytes a query carries (raw, or as PromQL's \x escapes) are shown as \xNN in its
+# errors, never written to the terminal as they are.
+for query, code, shown in [
+        ('count_values("a\x01b", up)', EX_USAGE, 'parse error: invalid label name "a\\x01b"'),
+        ('label_join(up, "a\x1b[31m", ",", "c")', 65,
+         "invalid destination label name in label_join(): a\\x1b[31m"),
+        ('label_join(up, "a", ",", "c\x7f")', 65,
+         "invalid source label name in label_join(): c\\x7f"),
+        ('label_replace(up, "a\x01", "", "job", "")', 65,
+         "invalid destination label name in label_replace(): a\\x01"),
+        ('label_replace(up, "a", "", "job", "\x01(")', 65,
+         "invalid regular expression in label_replace(): \\x01("),
+        ("rate(\x01)", EX_USAGE, "unexpected character: '\\x01'")]:
+    _, err = expect(["query", "-c", ecfg, "--at", "1795800000", query], code, shown)
+    check(not any(c in err for c in "\x01\x1b\x7f"), "a raw control byte in:\n%r" % err)

@@ -345,7 +345,13 @@ static void test_malformed(void **state)
 	      "x{a=\"v\"}1 1000\n"                    /* 18 */
 	      "x{a=\"v\"\n"                           /* 19 */
 	      "hexval 0x10 1000\n"                    /* 20 */
-	      "good 2 2000\n",                        /* 21 */
+	      "cr 1\r 1000\n"                         /* 21: control bytes are echoed as \xNN */
+	      "esc 1 17\x1b[31m00\n"                  /* 22 */
+	      "# TYPE t \x07" "bell\n"                /* 23 */
+	      "x\x01 1 1000\n"                        /* 24 */
+	      "x\xc3\xa9 1 1000\n"                    /* 25: a whole character, not its lead byte */
+	      "x\xff 1 1000\n"                        /* 26 */
+	      "good 2 2000\n",                        /* 27 */
 	      "1: good{} 1 1000 gauge\n"
 	      "2: ERROR sample has no timestamp; import needs a timestamp on every sample\n"
 	      "3: ERROR sample has no value\n"
@@ -366,7 +372,13 @@ static void test_malformed(void **state)
 	      "18: ERROR unexpected character '1' after the metric name\n"
 	      "19: ERROR unexpected end of line inside braces\n"
 	      "20: ERROR invalid sample value \"0x10\"\n"
-	      "21: good{} 2 2000 gauge\n",
+	      "21: ERROR invalid sample value \"1\\x0d\"\n"
+	      "22: ERROR invalid timestamp \"17\\x1b[31m00\" (text format: integer milliseconds)\n"
+	      "23: ERROR # TYPE t: unknown type \"\\x07bell\"\n"
+	      "24: ERROR unexpected character '\\x01' after the metric name\n"
+	      "25: ERROR unexpected character '\xc3\xa9' after the metric name\n"
+	      "26: ERROR unexpected character '\\xff' after the metric name\n"
+	      "27: good{} 2 2000 gauge\n",
 	      STORE_IMPORT_TEXT);
 }
 
