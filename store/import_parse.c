@@ -54,6 +54,7 @@ struct store_import_parser {
 	bool saw_eof;             /* OpenMetrics "# EOF" seen */
 	bool om_hint;             /* AUTO: an OpenMetrics-only construct was seen */
 	bool detected;            /* AUTO decided from the first timestamp's look alone */
+	enum store_import_ending ending; /* set by finish() */
 
 	struct family *fams;      /* open hash on name, fmask + 1 slots */
 	size_t fmask, nfams;
@@ -827,6 +828,7 @@ int store_import_parser_finish(struct store_import_parser *p)
 		/* An empty input is reported at line 1 (there is no line 0), yet has no line. */
 		if (!lines)
 			p->lineno = 1;
+		p->ending = cut ? STORE_IMPORT_END_CUT : STORE_IMPORT_END_NO_EOF;
 		if (cut)
 			bad(p, "truncated input: it ends inside this line, without a newline and "
 			       "without # EOF; the line is not imported");
@@ -835,12 +837,18 @@ int store_import_parser_finish(struct store_import_parser *p)
 			       "stops after this line without it");
 		p->lineno = lines;
 	} else if (cut) {
+		p->ending = STORE_IMPORT_END_CUT;
 		bad(p, "the input ends inside this line (no newline at the end): it may be cut "
 		       "off, so it is not imported");
 	}
 	buf_reset(&p->line);
 	p->overlong = false;
 	return rc;
+}
+
+enum store_import_ending store_import_parser_ending(const struct store_import_parser *p)
+{
+	return p->ending;
 }
 
 enum store_import_format store_import_parser_format(const struct store_import_parser *p)

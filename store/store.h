@@ -78,6 +78,13 @@ int store_batch_add(struct store_batch *b, const struct label *labels, size_t n,
 		    enum metric_type type, int64_t t_ms, double v);
 /* Put a caller record (key: up to 200 bytes, value: up to 1 KiB) written in the same transaction. */
 int store_batch_put_meta(struct store_batch *b, const char *key, const void *val, size_t len);
+/*
+ * Count, in store_commit_stats.written_before_horizon, the samples a commit of 'b' writes with a
+ * timestamp before 't_ms' (INT64_MIN, the default: none). Kept across commits. For `import`,
+ * which says how many of the samples it wrote are older than the retention, so the next
+ * retention step deletes them. Writer thread.
+ */
+void store_batch_set_horizon(struct store_batch *b, int64_t t_ms);
 /* Samples currently held by the batch. */
 size_t store_batch_len(const struct store_batch *b);
 
@@ -85,6 +92,8 @@ struct store_commit_stats {
 	uint64_t samples_written;
 	uint64_t out_of_order;     /* refused per series: at or before the series' last timestamp */
 	uint64_t series_created;
+	uint64_t written_before_horizon; /* of samples_written, those older than the batch's
+					  * horizon (store_batch_set_horizon) */
 };
 
 /*
