@@ -12,8 +12,8 @@
 
 static void errors_usage(FILE *out)
 {
-	fprintf(out, "Usage: deploywatch errors [-c FILE] [--since D] [--new] [--json]\n"
-		     "                          [--sample FINGERPRINT]\n"
+	fprintf(out, "Usage: deploywatch errors [-c FILE] [--since D | --deploy NAME] [--new]\n"
+		     "                          [--json] [--sample FINGERPRINT]\n"
 		     "\n"
 		     "List the exceptions the agent fingerprinted: the class, the normalised message,\n"
 		     "the top in-app location, how often it was logged and when it was first and last\n"
@@ -23,13 +23,15 @@ static void errors_usage(FILE *out)
 		     "  -c, --config FILE     configuration file (default: the embedded configuration)\n"
 		     "      --since D         fingerprints last seen within D before now (default 24h)\n"
 		     "      --new             only fingerprints first seen within that window\n"
-		     "      --deploy NAME     since a deploy marker (needs `deploywatch mark`, which is\n"
-		     "                        not built yet: refused for now)\n"
+		     "      --deploy NAME     since the deploy marker NAME (deploywatch mark) instead\n"
+		     "                        of --since: with --new, what the deploy brought\n"
 		     "      --json            the /api/v1/errors JSON instead of the table\n"
 		     "      --sample FP       print the sample entry kept for fingerprint FP\n"
 		     "  -h, --help            show this help\n"
 		     "\n"
-		     "COUNT is every occurrence since the fingerprint was first seen.\n");
+		     "COUNT is every occurrence since the fingerprint was first seen. Exit codes: 0 ok,\n"
+		     "64 bad arguments, 66 no store, no such deploy marker or fingerprint, 74 a read\n"
+		     "error, 78 bad configuration.\n");
 }
 
 static void fmt_time(char out[32], int64_t ms)
@@ -69,9 +71,10 @@ int cmd_errors(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = NULL, *sample = NULL;
+	const char *path = NULL, *sample = NULL, *deploy = NULL;
 	dw_millis since = 24 * 3600 * 1000LL;
-	bool new_only = false, json = false;
+	bool new_only = false, json = false, have_since = false;
+	struct store_deploy d;
 	struct config *cfg;
 	struct store *st;
 	char err[1024];
@@ -88,13 +91,14 @@ int cmd_errors(int argc, char **argv)
 			if (duration_parse(optarg, &since) || since <= 0)
 				return cli_usage_error("errors", "--since: '%s' is not a duration such "
 						       "as 30m, 2h or 7d", optarg);
+			have_since = true;
 			break;
 		case OPT_NEW:
 			new_only = true;
 			break;
 		case OPT_DEPLOY:
-			return cli_usage_error("errors", "--deploy: deploy markers are not recorded "
-					       "yet (deploywatch mark is not built); use --since");
+			deploy = optarg;
+			break;
 		case OPT_JSON:
 			json = true;
 			break;
@@ -112,6 +116,9 @@ int cmd_errors(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage_error("errors", "unexpected argument '%s'", argv[optind]);
+	if (deploy && have_since)
+		return cli_usage_error("errors", "--since and --deploy both say where the window "
+				       "starts: give one");
 
 	rc = cli_load_config(path, &cfg);
 	if (rc)
@@ -120,6 +127,21 @@ int cmd_errors(int argc, char **argv)
 	if (rc) {
 		config_free(cfg);
 		return rc;
+	}
+	if (deploy && !sample) {
+		rc = store_deploy_find(st, deploy, now, &d);
+		if (rc) {
+			if (rc == -ENOENT)
+				fprintf(stderr, "deploywatch errors: no deploy marker named '%s' "
+						"(deploywatch mark --list)\n", deploy);
+			else
+				fprintf(stderr, "deploywatch errors: %s: %s\n", cfg->storage.path,
+					err_str(rc));
+			code = rc == -ENOENT ? EXIT_NOINPUT : EXIT_IOERR;
+			goto out;
+		}
+		/* the window is the marker's time to now: a marker in the future has none */
+		since = now > d.at_ms ? now - d.at_ms : 1;
 	}
 	if (sample) {
 		struct buf b;
@@ -171,11 +193,15 @@ int cmd_errors(int argc, char **argv)
 			fprintf(stderr, "deploywatch errors: %s: %s\n", cfg->storage.path,
 				err_str(rc));
 			code = EXIT_IOERR;
+		} else if (n == 0 && deploy) {
+			printf("(no exceptions %s since deploy %s)\n", new_only ? "first seen" : "seen",
+			       deploy);
 		} else if (n == 0) {
 			printf("(no exceptions %s in the last %s)\n",
 			       new_only ? "first seen" : "seen", duration_format(since, err, 32));
 		}
 	}
+out:
 	store_close(st);
 	config_free(cfg);
 	return code;
