@@ -23,7 +23,7 @@ struct ctx {
 	size_t entries, exceptions, unmatched;
 };
 
-static void on_exc(void *c, const struct logp_exception *e)
+static void on_exc(void *c, const struct logged_exception *e)
 {
 	(void)e;
 	((struct ctx *)c)->exceptions++;

@@ -66,12 +66,6 @@ struct store;
  */
 int cli_open_store_read(const char *command, const struct config *cfg, struct store **out);
 
-struct store_catalog_buf;
-struct tail_exception;
-/* Count one exception the tailer (or replay) parsed into the error catalog's pending records
- * (store_catalog_buf_add): the glue between collector/ and store/, which know nothing of each
- * other. Returns 0, or store_catalog_buf_add's error (nothing added: the caller counts it). */
-int cli_catalog_add(struct store_catalog_buf *cb, const struct tail_exception *x);
 /* ---- the deploy verdict in the agent and the judge command (cli/agent_judge.c) ---- */
 
 struct judge_check;

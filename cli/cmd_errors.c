@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "core/clock.h"
+#include "query/api.h"
 #include "store/store.h"
 
 static void errors_usage(FILE *out)
@@ -28,7 +29,9 @@ static void errors_usage(FILE *out)
 		     "      --sample FP       print the sample entry kept for fingerprint FP\n"
 		     "  -h, --help            show this help\n"
 		     "\n"
-		     "COUNT is every occurrence since the fingerprint was first seen.\n");
+		     "COUNT is every occurrence since the fingerprint was first seen. Exit codes: 0 ok,\n"
+		     "64 bad arguments, 66 no store, no such deploy marker or fingerprint, 74 a read\n"
+		     "error, 78 bad configuration.\n");
 }
 
 static void fmt_time(char out[32], int64_t ms)
@@ -70,7 +73,8 @@ int cmd_errors(int argc, char **argv)
 	};
 	const char *path = NULL, *sample = NULL, *deploy = NULL;
 	dw_millis since = 24 * 3600 * 1000LL;
-	bool new_only = false, json = false;
+	bool new_only = false, json = false, have_since = false;
+	struct store_deploy d;
 	struct config *cfg;
 	struct store *st;
 	char err[1024];
@@ -87,6 +91,7 @@ int cmd_errors(int argc, char **argv)
 			if (duration_parse(optarg, &since) || since <= 0)
 				return cli_usage_error("errors", "--since: '%s' is not a duration such "
 						       "as 30m, 2h or 7d", optarg);
+			have_since = true;
 			break;
 		case OPT_NEW:
 			new_only = true;
@@ -113,6 +118,9 @@ int cmd_errors(int argc, char **argv)
 		return cli_usage_error("errors", "unexpected argument '%s'", argv[optind]);
 	if (deploy && !store_deploy_name_valid(deploy))
 		return cli_usage_error("errors", "--deploy: '%s' is not a deploy name", deploy);
+	if (deploy && have_since)
+		return cli_usage_error("errors", "--since and --deploy both say where the window "
+				       "starts: give one");
 
 	rc = cli_load_config(path, &cfg);
 	if (rc)
@@ -123,8 +131,6 @@ int cmd_errors(int argc, char **argv)
 		return rc;
 	}
 	if (deploy) {
-		struct store_deploy d;
-
 		rc = store_deploy_find(st, deploy, INT64_MAX, &d);
 		if (rc == -ENOENT) {
 			fprintf(stderr, "deploywatch errors: no deploy marker %s in %s (deploywatch "
@@ -137,7 +143,7 @@ int cmd_errors(int argc, char **argv)
 			code = EXIT_IOERR;
 			goto out;
 		}
-		/* What the deploy brought: first seen at or after its marker, whatever --since said. */
+		/* What the deploy brought: first seen at or after its marker. */
 		since = now > d.at_ms ? now - d.at_ms : 0;
 		new_only = true;
 	}
@@ -172,18 +178,21 @@ int cmd_errors(int argc, char **argv)
 		values[0] = start;
 		values[1] = new_only ? "true" : "false";
 		buf_init(&b, 0);
-		status = store_catalog_api(st, names, values, 2, now, &b);
+		status = promql_api_errors(st, names, values, 2, now, &b);
 		fwrite(b.data, 1, b.len, stdout);
 		putchar('\n');
 		if (status != 200)
 			code = EXIT_IOERR;
 		buf_release(&b);
 	} else {
+		const struct store_catalog_filter f = {
+			.since_ms = now - since, .until_ms = INT64_MAX, .new_only = new_only,
+		};
 		size_t n = 0;
 
 		printf("%-32s %8s  %-20s  %-20s  %s\n", "FINGERPRINT", "COUNT", "FIRST SEEN",
 		       "LAST SEEN", "CLASS / MESSAGE / LOCATION");
-		rc = store_catalog_list(st, now - since, new_only, print_row, &n);
+		rc = store_catalog_list(st, &f, print_row, &n);
 		if (rc) {
 			fprintf(stderr, "deploywatch errors: %s: %s\n", cfg->storage.path,
 				err_str(rc));

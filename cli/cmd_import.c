@@ -8,6 +8,7 @@
 #include <zlib.h>
 
 #include "cli/cli.h"
+#include "core/clock.h"
 #include "store/import.h"
 #include "store/store.h"
 
@@ -40,10 +41,13 @@ static void import_usage(FILE *out)
 		     "backslash before any other character is kept, as Prometheus does. Where this\n"
 		     "differs from promtool, and why: docs/import.md.\n"
 		     "Samples at or before their series' last stored timestamp are refused and counted.\n"
+		     "Samples older than storage.retention are imported with a warning: the agent's\n"
+		     "next retention step deletes them.\n"
 		     "\n"
-		     "Exit codes: 0 imported, 65 some lines were malformed or the gzip stream is\n"
-		     "corrupt or cut short (what came before is imported), 66 FILE unreadable,\n"
-		     "73 the store cannot be opened, 74 read or write error, 78 bad configuration.\n"
+		     "Exit codes: 0 imported, 65 some lines were malformed, the input ended part-way\n"
+		     "or the gzip stream is corrupt or cut short (what came before is imported),\n"
+		     "66 FILE unreadable, 73 the store cannot be opened, 74 read or write error,\n"
+		     "78 bad configuration.\n"
 		     "\n"
 		     "Options:\n"
 		     "  -c, --config FILE    configuration file (default: the embedded configuration)\n"
@@ -65,6 +69,18 @@ static size_t lines_read(const struct store_import *imp)
 
 	store_import_get_stats(imp, &s);
 	return (size_t)s.lines;
+}
+
+/* What was written, and what the store refused. */
+static void print_imported(const struct store_import_stats *s, const char *file)
+{
+	fprintf(stderr, "imported %llu samples into %llu series from %s (%llu refused out of order)\n",
+		(unsigned long long)s->samples_written, (unsigned long long)s->series, file,
+		(unsigned long long)s->out_of_order);
+	if (s->out_of_order)
+		fprintf(stderr, "%llu samples refused as out of order in %llu series\n",
+			(unsigned long long)s->out_of_order,
+			(unsigned long long)s->out_of_order_series);
 }
 
 static int exit_for(int err)
@@ -90,7 +106,7 @@ int cmd_import(int argc, char **argv)
 	const char *path = NULL, *file;
 	struct config *cfg;
 	struct store *st;
-	char err[1024], data[1 << 16];
+	char err[1024], ret[32], data[1 << 16];
 	struct stat sb;
 	gzFile gz;
 	int opt, rc, n = 0, zerr = Z_OK, code = EXIT_OK;
@@ -155,6 +171,7 @@ int cmd_import(int argc, char **argv)
 		return EXIT_CANTCREAT;
 	}
 	imp = store_import_new(st, fmt, 0, report_malformed, &rep);
+	store_import_set_now(imp, clock_now_ms());
 	rc = 0;
 	while ((n = gzread(gz, data, sizeof(data))) > 0) {
 		rc = store_import_feed(imp, data, (size_t)n);
@@ -199,14 +216,25 @@ int cmd_import(int argc, char **argv)
 	if (stats.malformed)
 		fprintf(stderr, "%s: %llu malformed lines skipped\n", rep.file,
 			(unsigned long long)stats.malformed);
-	fprintf(stderr, "imported %llu samples into %llu series from %s (%llu refused out of order)\n",
-		(unsigned long long)stats.samples_written, (unsigned long long)stats.series, rep.file,
-		(unsigned long long)stats.out_of_order);
-	if (stats.out_of_order)
-		fprintf(stderr, "%llu samples refused as out of order in %llu series\n",
-			(unsigned long long)stats.out_of_order,
-			(unsigned long long)stats.out_of_order_series);
-	if (!code && stats.malformed)
+	/* The end of the input is no skipped line: say what it means for what was imported. */
+	if (stats.ending == STORE_IMPORT_END_NO_EOF)
+		fprintf(stderr, "%s: input ended without # EOF (truncated?); every complete line was "
+				"imported\n", rep.file);
+	else if (stats.ending == STORE_IMPORT_END_CUT)
+		fprintf(stderr, "%s: input ended inside its last line (truncated?); every complete "
+				"line was imported, the cut one was not\n", rep.file);
+	if (!rc && stats.samples && !stats.samples_written)
+		fprintf(stderr, "nothing new in %s: %llu samples already stored (each at or before "
+				"its series' last stored timestamp), in %llu series\n", rep.file,
+			(unsigned long long)stats.out_of_order, (unsigned long long)stats.series);
+	else
+		print_imported(&stats, rep.file);
+	if (stats.expired)
+		fprintf(stderr, "%s: %llu samples older than the retention (%s) will be deleted by "
+				"the next retention step; raise storage.retention to keep them\n",
+			rep.file, (unsigned long long)stats.expired,
+			duration_format(cfg->storage.retention, ret, sizeof(ret)));
+	if (!code && (stats.malformed || stats.ending != STORE_IMPORT_END_COMPLETE))
 		code = EXIT_DATAERR;
 	store_import_free(imp);
 	store_close(st);

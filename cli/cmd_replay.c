@@ -56,11 +56,11 @@ struct replay_ctx {
 	uint64_t catalog_dropped;
 };
 
-static void on_exception(void *ctx, const struct tail_exception *x)
+static void on_exception(void *ctx, const struct logged_exception *x)
 {
 	struct replay_ctx *c = ctx;
 
-	if (cli_catalog_add(c->catalog, x))
+	if (store_catalog_buf_add(c->catalog, x))
 		c->catalog_dropped++;
 }
 

@@ -84,8 +84,10 @@ static void run_usage(FILE *out)
 		     "\n"
 		     "Run the agent: follow the configured log files (counting their entries at the\n"
 		     "time they were logged, each line exactly once across rotations and restarts),\n"
-		     "sample the host, keep time series in the store and serve the live values on\n"
-		     "/metrics. Without -c it runs the embedded default configuration\n"
+		     "sample the host, keep time series in the store, serve the live values on\n"
+		     "/metrics and the store through Prometheus's HTTP API (/api/v1/query, ...,\n"
+		     "/api/v1/errors, /api/v1/deploys, /api/v1/judge; docs/api.md). Without -c it\n"
+		     "runs the embedded default configuration\n"
 		     "(store in ./data, listening on 127.0.0.1:9466; see 'deploywatch check-config').\n"
 		     "\n"
 		     "Signals: SIGHUP reloads the configuration (a bad file keeps the running one and\n"
@@ -136,7 +138,7 @@ static int api_route(void *ctx, const struct http_request *req, struct http_resp
 	return http_response_compress(resp, req);
 }
 
-/* GET /api/v1/errors: the error catalog (store_catalog_api). Request thread: the store pointer
+/* GET /api/v1/errors: the error catalog (promql_api_errors). Request thread: the store pointer
  * is published once by the collector thread (open_store) and read atomically here. */
 static int errors_route(void *ctx, const struct http_request *req, struct http_response *resp)
 {
@@ -161,7 +163,7 @@ static int errors_route(void *ctx, const struct http_request *req, struct http_r
 	values = xcalloc(n ? n : 1, sizeof(*values));
 	for (size_t i = 0; i < n; i++)
 		http_request_arg_at(req, i, &names[i], &values[i]);
-	status = store_catalog_api(st, names, values, n, clock_now_ms(), http_response_body(resp));
+	status = promql_api_errors(st, names, values, n, clock_now_ms(), http_response_body(resp));
 	free(names);
 	free(values);
 	http_response_status(resp, (unsigned)status);
@@ -354,10 +356,10 @@ static int tick_extra(void *ctx, struct store_batch *b)
 }
 
 /* An exception the tailer parsed: pending for the error catalog until the next commit. */
-static void on_exception(void *ctx, const struct tail_exception *x)
+static void on_exception(void *ctx, const struct logged_exception *x)
 {
 	struct agent *ag = ctx;
-	int err = cli_catalog_add(ag->catalog, x);
+	int err = store_catalog_buf_add(ag->catalog, x);
 
 	if (err) {
 		series_add(ag->catalog_dropped, 1);

@@ -44,18 +44,3 @@ int cli_open_store_read(const char *command, const struct config *cfg, struct st
 	fprintf(stderr, "deploywatch %s: %s\n", command, err);
 	return rc == -ENOENT ? EXIT_NOINPUT : rc == STORE_E_FORMAT ? EXIT_DATAERR : EXIT_IOERR;
 }
-
-int cli_catalog_add(struct store_catalog_buf *cb, const struct tail_exception *x)
-{
-	const struct store_exception e = {
-		.fingerprint = x->fingerprint,
-		.class_name = x->class_name,
-		.message = x->message,
-		.location = x->location,
-		.entry = x->entry,
-		.entry_len = x->entry_len,
-		.t_ms = x->t_ms,
-	};
-
-	return store_catalog_buf_add(cb, &e);
-}

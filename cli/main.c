@@ -9,7 +9,7 @@
 #include "core/version.h"
 
 static const struct command commands[] = {
-	{ "run", "the agent: sample the host, store the series, serve /metrics", cmd_run },
+	{ "run", "the agent: follow the logs, sample the host, store, serve /metrics", cmd_run },
 	{ "check-config", "validate a configuration and print what would be watched", cmd_check_config },
 	{ "import", "backfill Prometheus text / OpenMetrics samples into the store", cmd_import },
 	{ "dump", "print stored samples as promtool tsdb dump does", cmd_dump },
@@ -26,8 +26,8 @@ static void usage(FILE *out)
 {
 	fprintf(out, "Usage: deploywatch COMMAND [options]\n"
 		     "\n"
-		     "Watches a Laravel + MySQL host after a deploy: samples the host, keeps compact time\n"
-		     "series and serves them to Prometheus.\n"
+		     "Watches a Laravel + MySQL host after a deploy: follows its logs and samples the\n"
+		     "host, keeps compact time series, serves them to Prometheus, and judges deploys.\n"
 		     "\n"
 		     "Commands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)

@@ -274,7 +274,7 @@ static bool laravel_parse(struct logp *p, const char *text, size_t len, int64_t 
 		const char *v[2] = { NULL, NULL };
 		struct fp_input in = { 0 };
 		struct fp_result fr;
-		struct logp_exception e;
+		struct logged_exception e;
 		struct laravel_exc px;
 		const char *q = x.next;
 		int nprev = 0;
@@ -308,7 +308,7 @@ static bool laravel_parse(struct logp *p, const char *text, size_t len, int64_t 
 		in.throw_file_len = x.at_len;
 		in.app_root = p->app_root;
 		fp_compute(&in, &fr);
-		memcpy(e.fingerprint, fr.fingerprint, sizeof(e.fingerprint));
+		e.fingerprint = fr.fingerprint;
 		e.class_name = cls->data;
 		e.message = fr.message;
 		e.location = fr.location;

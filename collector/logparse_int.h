@@ -87,27 +87,14 @@ uint64_t ml_committable_offset(const struct ml *m);
 /* The format named as in the config's `format:` key, or NULL. */
 const struct logp_format *logp_format_find(const char *name);
 
-/* One exception, borrowed for the duration of the sink callback. */
-struct logp_exception {
-	char fingerprint[33];   /* hex, 128 bits */
-	const char *class_name; /* outermost class, PHP spelling (Illuminate\Database\QueryException) */
-	const char *message;    /* normalised message */
-	const char *location;   /* in-app "file:function" or "" when none */
-	const char *previous;   /* (added) the previous exceptions' classes, outermost first,
-				 * joined with ", "; "" when none */
-	const char *entry;      /* the whole entry, for the catalog's sample */
-	size_t entry_len;
-	int64_t t_ms;
-};
-
 /* Where a parser's events go. Every callback may be NULL. */
 struct logp_sink {
 	/* A counter series of the registry was incremented by 'delta' for an event at t_ms. */
 	void (*counted)(void *ctx, struct series *s, double delta, int64_t t_ms);
 	/* A histogram series observed 'value' for an event at t_ms. */
 	void (*observed)(void *ctx, struct series *s, double value, int64_t t_ms);
-	/* An exception was logged. */
-	void (*exception)(void *ctx, const struct logp_exception *e);
+	/* An exception was logged ('e' borrowed for the call: core/model.h). */
+	void (*exception)(void *ctx, const struct logged_exception *e);
 	/* An entry matched no pattern of its format (counted by the caller per source). */
 	void (*unmatched)(void *ctx, const char *text, size_t len);
 	void *ctx;

@@ -277,27 +277,12 @@ static void sink_unmatched(void *ctx, const char *text, size_t len)
 	src->unmatched_logged = true;
 }
 
-void tail_exception_forward(tail_exception_fn fn, void *ctx, const struct logp_exception *x)
-{
-	const struct tail_exception e = {
-		.fingerprint = x->fingerprint,
-		.class_name = x->class_name,
-		.message = x->message,
-		.location = x->location,
-		.entry = x->entry,
-		.entry_len = x->entry_len,
-		.t_ms = x->t_ms,
-	};
-
-	fn(ctx, &e);
-}
-
-static void sink_exception(void *ctx, const struct logp_exception *x)
+static void sink_exception(void *ctx, const struct logged_exception *x)
 {
 	struct tsource *src = ctx;
 
 	if (src->t->exception)
-		tail_exception_forward(src->t->exception, src->t->exception_ctx, x);
+		src->t->exception(src->t->exception_ctx, x);
 }
 
 static int on_entry(void *ctx, const struct ml_entry *e)

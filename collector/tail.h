@@ -38,21 +38,12 @@ typedef int (*tail_put_fn)(void *ctx, const char *key, const void *val, size_t l
 typedef int (*tail_get_fn)(void *ctx, const char *key, struct buf *out);
 
 /*
- * One logged exception (the parser's fingerprint and what the error catalog keeps), borrowed for
- * the duration of the callback. The agent hands it to the store's catalog (store_catalog_buf_add)
- * so it is committed in the same transaction as the samples and offsets of its entry.
+ * Called for each exception an entry carries, with the parser's report as it is ('e' borrowed for
+ * the call: struct logged_exception in core/model.h). The agent hands it to the store's catalog
+ * (store_catalog_buf_add) so it is committed in the same transaction as the samples and offsets
+ * of its entry. Collector thread.
  */
-struct tail_exception {
-	const char *fingerprint; /* 32 hex digits */
-	const char *class_name;  /* outermost class, PHP spelling */
-	const char *message;     /* normalised */
-	const char *location;    /* in-app "file:function", or "" */
-	const char *entry;       /* the whole entry */
-	size_t entry_len;
-	int64_t t_ms;            /* the entry's log time */
-};
-/* Called for each exception an entry carries. Collector thread. */
-typedef void (*tail_exception_fn)(void *ctx, const struct tail_exception *e);
+typedef void (*tail_exception_fn)(void *ctx, const struct logged_exception *e);
 
 struct tail_options {
 	const struct config *cfg; /* sources, rules and tail: keys; borrowed until tail_free() */

@@ -225,8 +225,5 @@ int tail_watch_drain(struct tail_watch *w, tail_watch_fn fn, void *ctx);
 
 /* ---- exceptions (tail.c) ---- */
 
-struct logp_exception;
-/* Hand the parser's exception 'x' to the agent's callback as a struct tail_exception. */
-void tail_exception_forward(tail_exception_fn fn, void *ctx, const struct logp_exception *x);
 
 #endif

@@ -83,12 +83,12 @@ static void r_unmatched(void *ctx, const char *text, size_t len)
 	r->st.unmatched++;
 }
 
-static void r_exception(void *ctx, const struct logp_exception *x)
+static void r_exception(void *ctx, const struct logged_exception *x)
 {
 	struct tail_replay *r = ctx;
 
 	if (r->exception)
-		tail_exception_forward(r->exception, r->exception_ctx, x);
+		r->exception(r->exception_ctx, x);
 }
 
 void tail_replay_set_exception(struct tail_replay *r, tail_exception_fn fn, void *ctx)

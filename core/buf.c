@@ -1,4 +1,5 @@
 #include "core/buf.h"
+#include "core/model.h"
 
 #include <errno.h>
 #include <float.h>
@@ -367,4 +368,72 @@ int buf_put_json_string(struct buf *b, const char *s)
 			err = buf_putc(b, (char)c);
 	}
 	return err ? err : buf_putc(b, '"');
+}
+
+/* How buf_put_escaped shows the character at 's' (len > 0 bytes): into 'esc', *esclen bytes
+ * (not NUL-terminated). Returns the input bytes it stands for. */
+static size_t escape_one(const unsigned char *s, size_t len, char esc[12], size_t *esclen)
+{
+	size_t size;
+	long cp;
+
+	cp = model_utf8_decode(s, len, &size);
+	if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0)) {
+		/* C0 and C1 controls byte by byte: the two bytes of a C1 control both escaped */
+		if (cp < 0x80)
+			size = 1;
+		for (size_t i = 0; i < size; i++)
+			snprintf(esc + 4 * i, 5, "\\x%02x", s[i]);
+		*esclen = 4 * size;
+		return size;
+	}
+	memcpy(esc, s, size);
+	*esclen = size;
+	return size;
+}
+
+int buf_put_escaped(struct buf *b, const void *s, size_t len)
+{
+	const unsigned char *p = s;
+	size_t start = b->len, i = 0;
+	char esc[12];
+	size_t n;
+	int err = 0;
+
+	while (!err && i < len) {
+		i += escape_one(p + i, len - i, esc, &n);
+		err = buf_append(b, esc, n);
+	}
+	if (err) {
+		b->len = start;
+		if (b->data)
+			b->data[start] = '\0';
+	}
+	return err;
+}
+
+char *buf_escape(char *out, size_t size, const void *s, size_t len)
+{
+	const unsigned char *p = s;
+	size_t o = 0, i = 0, n, mark = 0;
+	char esc[12];
+
+	while (i < len) {
+		size_t used = escape_one(p + i, len - i, esc, &n);
+
+		if (o + 4 <= size)
+			mark = o; /* the last boundary with room for "..." and the NUL */
+		if (o + n + 1 > size)
+			break;
+		memcpy(out + o, esc, n);
+		o += n;
+		i += used;
+	}
+	if (i < len) {
+		o = mark;
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
+	return out;
 }

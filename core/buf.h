@@ -40,6 +40,24 @@ int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((forma
  */
 int buf_put_json_string(struct buf *b, const char *s);
 
+/*
+ * Append 'len' bytes of untrusted text (an input line, a configuration value, a query) for an
+ * error message, so it can neither move the terminal nor hide what it holds: control bytes
+ * (0x00-0x1f, 0x7f, and the C1 controls U+0080-U+009F) and every byte that is not valid UTF-8
+ * become \xNN; everything else, valid UTF-8 included, is copied as written, so a name or a
+ * regex reads as the user typed it (Prometheus's messages print a regex's backslashes as they
+ * are; the rare input that holds the text "\x01" itself reads the same as the byte). Returns 0
+ * or -E2BIG at the buffer's cap (nothing appended then). Pure; any thread.
+ */
+int buf_put_escaped(struct buf *b, const void *s, size_t len);
+
+/*
+ * The same into a fixed array, for messages built with snprintf: 'out' (size > 4 bytes) gets the
+ * escaped text of the first 'len' bytes of 's', cut before an escape or character that does not
+ * fit, then "..." when anything was left out. Always NUL-terminated. Returns 'out'. Pure.
+ */
+char *buf_escape(char *out, size_t size, const void *s, size_t len);
+
 /* Take the contents (caller frees with free()); the buffer is left empty. Never NULL. */
 char *buf_detach(struct buf *b, size_t *len);
 

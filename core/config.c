@@ -107,37 +107,19 @@ static bool ynode_is_null(const struct ynode *n)
 }
 
 /*
- * 'len' bytes of 's' as a double-quoted, escaped string, shortened to 48 bytes of input (never
- * inside a UTF-8 sequence) with "..." when longer. 'outlen' must be at least GOT_MAX.
+ * 'len' bytes of 's' as a double-quoted string escaped by buf_escape (control bytes as \xNN, so
+ * a value cannot move the terminal), shortened to 48 bytes of input (never inside a UTF-8
+ * sequence) with "..." when longer. 'outlen' must be at least GOT_MAX.
  */
 static void cfg_quote(const char *s, size_t len, char *out, size_t outlen)
 {
-	size_t o = 0, i, end = len < 48 ? len : 48;
+	char shown[GOT_MAX - 6]; /* 48 bytes escaped are at most 192 */
+	size_t end = len < 48 ? len : 48;
 
 	while (end < len && end > 0 && ((unsigned char)s[end] & 0xc0) == 0x80)
 		end--;
-	out[o++] = '"';
-	for (i = 0; i < end && o + 10 < outlen; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '"' || c == '\\') {
-			out[o++] = '\\';
-			out[o++] = (char)c;
-		} else if (c == '\n') {
-			out[o++] = '\\';
-			out[o++] = 'n';
-		} else if (c < 0x20 || c == 0x7f) {
-			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
-		} else {
-			out[o++] = (char)c;
-		}
-	}
-	if (i < len) {
-		memcpy(out + o, "...", 3);
-		o += 3;
-	}
-	out[o++] = '"';
-	out[o] = '\0';
+	snprintf(out, outlen, "\"%s%s\"", buf_escape(shown, sizeof(shown), s, end),
+		 end < len ? "..." : "");
 }
 
 /* How a node reads in "got ...": the quoted scalar, "null", "a sequence", "a mapping". */
@@ -174,18 +156,12 @@ static size_t __attribute__((format(printf, 2, 3))) cfg_path_push(struct cfg_par
 	return old;
 }
 
-/* Push ".key" (or "key" at the top), with anything unprintable shown as '?'. */
+/* Push ".key" (or "key" at the top), escaped by buf_escape (control bytes as \xNN). */
 static size_t cfg_path_key(struct cfg_parser *p, const char *key, size_t keylen)
 {
-	char clean[64];
-	size_t n = keylen < sizeof(clean) - 1 ? keylen : sizeof(clean) - 1;
+	char clean[80];
 
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)key[i];
-
-		clean[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
-	}
-	clean[n] = '\0';
+	buf_escape(clean, sizeof(clean), key, keylen);
 	return cfg_path_push(p, "%s%s", p->pathlen ? "." : "", clean);
 }
 

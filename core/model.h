@@ -4,7 +4,7 @@
 /*
  * The data model every module shares, as Prometheus keeps model/labels apart from its storage:
  * labels and label sets, label matchers, metric types, the stale marker, the name rules, UTF-8,
- * and the label-set hash. A module that needs a label or a matcher includes this header, never
+ * the label-set hash, and the logged exception the log parsers report and the error catalog keeps. A module that needs a label or a matcher includes this header, never
  * another module's header for it.
  *
  * Everything here is pure and thread-safe, except that one compiled matcher
@@ -164,5 +164,28 @@ bool model_matcher_matches_empty(const struct model_matcher_prog *p);
 const struct matcher *model_matcher_prog_matcher(const struct model_matcher_prog *p);
 /* Free a compiled matcher. NULL is a no-op. */
 void model_matcher_prog_free(struct model_matcher_prog *p);
+
+/* ---- logged exceptions ---- */
+
+/*
+ * One exception a log entry carries: what the log parsers report (collector/) and what the error
+ * catalog keeps (store/), one type on both sides of the seam, so the agent hands the parser's
+ * report to store_catalog_buf_add() as it is (collector and store never include each other).
+ * Ownership: nothing here is owned by the struct. Every pointer is borrowed from the reporter
+ * (the parser's entry and its scratch buffers) for the duration of the one call that hands the
+ * struct over (the parser's sink, the tailer's exception callback, store_catalog_buf_add); a
+ * receiver that keeps anything copies it during that call. All strings are NUL-terminated.
+ */
+struct logged_exception {
+	const char *fingerprint; /* 32 lowercase hex digits (128 bits; docs/formats.md) */
+	const char *class_name;  /* outermost class, PHP spelling: Illuminate\Database\QueryException */
+	const char *message;     /* normalised: numbers, quoted values and ids replaced */
+	const char *location;    /* the top in-app frame as "file:function", or "" */
+	const char *previous;    /* the previous exceptions' classes, outermost first, joined with
+				  * ", "; "" when none (the catalog does not keep it) */
+	const char *entry;       /* the whole entry, not NUL-terminated: the catalog's sample */
+	size_t entry_len;
+	int64_t t_ms;            /* the entry's log time, Unix milliseconds */
+};
 
 #endif

@@ -176,8 +176,11 @@ void promql_eval_aggr(struct promql_ev *ev, const struct promql_node *n, struct 
 		promql_ev_eval(ev, n->param, &param);
 	promql_ev_eval(ev, n->expr, &in);
 	if (op == AGGR_COUNT_VALUES) {
+		char q[512];
+
 		if (!model_label_name_valid(param.str, strlen(param.str)))
-			promql_ev_fail(ev, PROMQL_E_EXECUTION, "invalid label name \"%s\"", param.str);
+			promql_ev_fail(ev, PROMQL_E_EXECUTION, "invalid label name \"%s\"",
+				       buf_escape(q, sizeof(q), param.str, strlen(param.str)));
 		count_values(ev, n, &in, param.str, out);
 		return;
 	}

@@ -103,6 +103,19 @@ int promql_api_handle(struct promql_api *api, const struct promql_api_request *r
 const char *promql_api_route(size_t i, bool *prefix);
 
 /*
+ * GET /api/v1/errors: the error catalog's fingerprints, apart from the API's request type so
+ * `deploywatch errors --json` prints the same. 'names'/'values' are the n decoded parameters
+ * (borrowed): start, end (RFC 3339 or Unix seconds, as the Prometheus API takes times; default
+ * the hour before now_ms), new ("true" or "1": only fingerprints first seen in the range), limit
+ * (1 to 100000, default 1000: the most recently seen); others are ignored, as Prometheus does.
+ * Writes the envelope to 'json' (replacing its contents): {"status":"success","data":[...]} or
+ * {"status":"error","errorType":"bad_data",...}; returns the HTTP status: 200, 400 for a bad
+ * parameter, 500 for a store error. Reads 'st' in one read transaction. Any thread.
+ */
+int promql_api_errors(struct store *st, const char *const *names, const char *const *values,
+		      size_t n, int64_t now_ms, struct buf *json);
+
+/*
  * Append the success envelope of a query result: {"status":"success","data":{"resultType":...,
  * "result":...}} with "warnings" when the result has any. 'r' is borrowed for the call. For
  * `deploywatch query --json`, which prints what the API would answer. Returns 0 or -E2BIG at

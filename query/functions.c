@@ -864,6 +864,15 @@ static void expand(struct buf *b, const char *tmpl, const char *subject, PCRE2_S
 	}
 }
 
+#define SHOWN_MAX 512 /* bytes of an argument's escaped text in a message */
+
+/* A string argument for a message: a query may hold control bytes, the message may reach a
+ * terminal (`deploywatch query`), so they are shown as \xNN (buf_escape). */
+static const char *shown(char out[SHOWN_MAX], const char *s)
+{
+	return buf_escape(out, SHOWN_MAX, s, strlen(s));
+}
+
 static void s_label_replace(struct promql_ev *ev, const struct promql_node *n,
 			    struct promql_value *out)
 {
@@ -876,7 +885,7 @@ static void s_label_replace(struct promql_ev *ev, const struct promql_node *n,
 	pcre2_match_data *md;
 	int code;
 	PCRE2_SIZE off;
-	char msg[160];
+	char msg[160], q[SHOWN_MAX];
 	struct buf b;
 
 	/* Evaluate first: nothing below may longjmp while PCRE2 memory is held. */
@@ -887,12 +896,12 @@ static void s_label_replace(struct promql_ev *ev, const struct promql_node *n,
 	if (!re) {
 		pcre2_get_error_message(code, (PCRE2_UCHAR *)msg, sizeof(msg));
 		promql_ev_fail(ev, PROMQL_E_EXECUTION,
-			       "invalid regular expression in label_replace(): %s", regex);
+			       "invalid regular expression in label_replace(): %s", shown(q, regex));
 	}
 	if (!model_label_name_valid(dst, strlen(dst))) {
 		pcre2_code_free(re);
 		promql_ev_fail(ev, PROMQL_E_EXECUTION,
-			       "invalid destination label name in label_replace(): %s", dst);
+			       "invalid destination label name in label_replace(): %s", shown(q, dst));
 	}
 	md = pcre2_match_data_create_from_pattern(re, NULL);
 	labels = promql_arena_array(ev->a, in.nvs ? in.nvs : 1, sizeof(*labels));
@@ -930,18 +939,20 @@ static void s_label_join(struct promql_ev *ev, const struct promql_node *n,
 	const char **srcs = promql_arena_array(ev->a, n->nargs, sizeof(*srcs));
 	struct label **labels;
 	size_t *nlabels, nsrc = 0;
+	char q[SHOWN_MAX];
 	struct buf b;
 
 	for (size_t i = 3; i < n->nargs; i++) {
 		srcs[nsrc] = arg_str(ev, n->args[i]);
 		if (!model_label_name_valid(srcs[nsrc], strlen(srcs[nsrc])))
 			promql_ev_fail(ev, PROMQL_E_EXECUTION,
-				       "invalid source label name in label_join(): %s", srcs[nsrc]);
+				       "invalid source label name in label_join(): %s",
+				       shown(q, srcs[nsrc]));
 		nsrc++;
 	}
 	if (!model_label_name_valid(dst, strlen(dst)))
 		promql_ev_fail(ev, PROMQL_E_EXECUTION,
-			       "invalid destination label name in label_join(): %s", dst);
+			       "invalid destination label name in label_join(): %s", shown(q, dst));
 	promql_ev_eval(ev, n->args[0], &in);
 	labels = promql_arena_array(ev->a, in.nvs ? in.nvs : 1, sizeof(*labels));
 	nlabels = promql_arena_array(ev->a, in.nvs ? in.nvs : 1, sizeof(*nlabels));

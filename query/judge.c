@@ -458,10 +458,11 @@ static int collect_exception(void *ctx, const struct store_catalog_entry *e)
 static int new_exceptions(struct judge_report *r, struct store *st, char *err, size_t errlen)
 {
 	struct exc_ctx x = { r, 0 };
+	const struct store_catalog_filter f = { r->opt.marker_ms, INT64_MAX, true, 0 };
 	struct buf b;
 	int rc;
 
-	rc = store_catalog_list(st, r->opt.marker_ms, true, collect_exception, &x);
+	rc = store_catalog_list(st, &f, collect_exception, &x);
 	if (rc) {
 		snprintf(err, errlen, "the error catalog: %s", err_str(rc));
 		return rc;

@@ -372,7 +372,10 @@ static struct promql_node *parse_aggr(struct parser *p, int op)
 			return NULL;
 		if (op == AGGR_COUNT_VALUES && n->param->kind == NODE_STRING &&
 		    !model_label_name_valid(n->param->str, strlen(n->param->str))) {
-			error_at(p, n->param->pos, "invalid label name \"%s\"", n->param->str);
+			char q[512];
+
+			error_at(p, n->param->pos, "invalid label name \"%s\"",
+				 buf_escape(q, sizeof(q), n->param->str, strlen(n->param->str)));
 			return NULL;
 		}
 	}

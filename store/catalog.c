@@ -16,7 +16,6 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "core/timeparse.h"
 #include "store/store_int.h"
 
 #define CATALOG_PREFIX "catalog/"
@@ -117,7 +116,7 @@ static void pending_merge(struct pending *dst, struct pending *src)
 	}
 }
 
-int store_catalog_buf_add(struct store_catalog_buf *cb, const struct store_exception *e)
+int store_catalog_buf_add(struct store_catalog_buf *cb, const struct logged_exception *e)
 {
 	struct pending *p;
 	size_t raw = e->entry_len < STORE_CATALOG_MAX_SAMPLE ? e->entry_len
@@ -352,7 +351,7 @@ static int listed_cmp(const void *a, const void *b)
 	return strcmp(x->fp, y->fp);
 }
 
-int store_catalog_list(struct store *st, int64_t since_ms, bool new_only,
+int store_catalog_list(struct store *st, const struct store_catalog_filter *f,
 		       int (*fn)(void *ctx, const struct store_catalog_entry *e), void *ctx)
 {
 	struct listed *v = NULL;
@@ -382,7 +381,8 @@ int store_catalog_list(struct store *st, int64_t since_ms, bool new_only,
 		err = rec_decode(d.mv_data, d.mv_size, &r);
 		if (err)
 			break;
-		if (r.last < since_ms || (new_only && r.first < since_ms))
+		if (r.last < f->since_ms || (f->new_only && r.first < f->since_ms) ||
+		    r.first > f->until_ms)
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
@@ -415,7 +415,7 @@ int store_catalog_list(struct store *st, int64_t since_ms, bool new_only,
 		err = store_lmdb_err(st, rc, "read the error catalog");
 	if (!err && n > 1)
 		qsort(v, n, sizeof(*v), listed_cmp);
-	for (size_t i = 0; !err && i < n; i++) {
+	for (size_t i = 0; !err && i < n && (!f->limit || i < f->limit); i++) {
 		v[i].e.fingerprint = v[i].fp;
 		err = fn(ctx, &v[i].e);
 	}
@@ -462,117 +462,4 @@ int store_catalog_sample(struct store *st, const char *fingerprint, struct buf *
 	}
 	store_txn_end(st, txn, false);
 	return err;
-}
-
-/* ---- /api/v1/errors ---- */
-
-/* RFC 3339 with milliseconds, UTC. */
-static void json_time(struct buf *b, int64_t ms)
-{
-	int64_t s = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
-	int64_t days = s >= 0 ? s / 86400 : (s - 86399) / 86400, sod = s - days * 86400;
-	/* civil_from_days (Howard Hinnant) */
-	int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
-	int64_t doe = z - era * 146097, yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int64_t y = yoe + era * 400, doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	int64_t mp = (5 * doy + 2) / 153, d = doy - (153 * mp + 2) / 5 + 1;
-	int64_t m = mp < 10 ? mp + 3 : mp - 9;
-
-	y += m <= 2;
-	buf_printf(b, "\"%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ\"", (long long)y,
-		   (long long)m, (long long)d, (long long)(sod / 3600), (long long)(sod / 60 % 60),
-		   (long long)(sod % 60), (long long)(ms - s * 1000));
-}
-
-struct api_ctx {
-	struct buf *json;
-	int64_t end;
-	size_t limit, n;
-};
-
-static int api_row(void *ctx, const struct store_catalog_entry *e)
-{
-	struct api_ctx *a = ctx;
-	struct buf *b = a->json;
-
-	if (e->first_seen_ms > a->end)
-		return 0;
-	if (a->n == a->limit)
-		return 1;
-	buf_puts(b, a->n++ ? ",{" : "{");
-	buf_puts(b, "\"fingerprint\":");
-	buf_put_json_string(b, e->fingerprint);
-	buf_puts(b, ",\"class\":");
-	buf_put_json_string(b, e->class_name);
-	buf_puts(b, ",\"message\":");
-	buf_put_json_string(b, e->message);
-	buf_puts(b, ",\"location\":");
-	buf_put_json_string(b, e->location);
-	buf_puts(b, ",\"first_seen\":");
-	json_time(b, e->first_seen_ms);
-	buf_puts(b, ",\"last_seen\":");
-	json_time(b, e->last_seen_ms);
-	buf_printf(b, ",\"count\":%llu}", (unsigned long long)e->count);
-	return 0;
-}
-
-static int api_error(struct buf *json, int status, const char *type, const char *msg)
-{
-	buf_reset(json);
-	buf_printf(json, "{\"status\":\"error\",\"errorType\":\"%s\",\"error\":", type);
-	buf_put_json_string(json, msg);
-	buf_putc(json, '}');
-	return status;
-}
-
-int store_catalog_api(struct store *st, const char *const *names, const char *const *values,
-		      size_t n, int64_t now_ms, struct buf *json)
-{
-	struct api_ctx a = { json, now_ms, 1000, 0 };
-	int64_t start = now_ms - 3600 * 1000;
-	bool new_only = false;
-	char msg[256];
-	int rc;
-
-	for (size_t i = 0; i < n; i++) {
-		const char *k = names[i], *v = values[i];
-
-		if (strcmp(k, "start") == 0 || strcmp(k, "end") == 0) {
-			if (time_parse(v, strcmp(k, "start") == 0 ? &start : &a.end)) {
-				snprintf(msg, sizeof(msg), "invalid parameter \"%s\": cannot parse "
-					 "\"%.64s\" to a valid timestamp", k, v);
-				return api_error(json, 400, "bad_data", msg);
-			}
-		} else if (strcmp(k, "new") == 0) {
-			if (strcmp(v, "true") && strcmp(v, "false") && strcmp(v, "1") &&
-			    strcmp(v, "0")) {
-				snprintf(msg, sizeof(msg), "invalid parameter \"new\": expected true "
-					 "or false, got \"%.64s\"", v);
-				return api_error(json, 400, "bad_data", msg);
-			}
-			new_only = strcmp(v, "true") == 0 || strcmp(v, "1") == 0;
-		} else if (strcmp(k, "limit") == 0) {
-			char *end;
-			unsigned long l = strtoul(v, &end, 10);
-
-			if (!*v || *end || l == 0 || l > 100000) {
-				snprintf(msg, sizeof(msg), "invalid parameter \"limit\": expected "
-					 "1 to 100000, got \"%.64s\"", v);
-				return api_error(json, 400, "bad_data", msg);
-			}
-			a.limit = l;
-		}
-		/* other parameters are ignored, as Prometheus's API does */
-	}
-	if (a.end < start)
-		return api_error(json, 400, "bad_data",
-				 "invalid parameter \"end\": end timestamp must not be before start "
-				 "time");
-	buf_reset(json);
-	buf_puts(json, "{\"status\":\"success\",\"data\":[");
-	rc = store_catalog_list(st, start, new_only, api_row, &a);
-	if (rc < 0)
-		return api_error(json, 500, "internal", err_str(rc));
-	buf_puts(json, "]}");
-	return 200;
 }

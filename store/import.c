@@ -43,7 +43,9 @@ static void import_malformed(void *ctx, size_t line, const char *msg)
 {
 	struct store_import *imp = ctx;
 
-	imp->stats.malformed++;
+	/* The end-of-input report is a line, but no malformed one (stats.ending says it). */
+	if (store_import_parser_ending(imp->parser) == STORE_IMPORT_END_COMPLETE)
+		imp->stats.malformed++;
 	imp->malformed(imp->ctx, line, msg);
 }
 
@@ -189,6 +191,7 @@ static int import_commit(struct store_import *imp)
 	if (rc)
 		return rc;
 	imp->stats.samples_written += cs.samples_written;
+	imp->stats.expired += cs.written_before_horizon;
 	imp->stats.out_of_order += cs.out_of_order;
 	for (size_t i = 0; i < imp->nfresh; i++)
 		imp->tab[imp->fresh[i]].fresh = false;
@@ -250,6 +253,14 @@ struct store_import *store_import_new(struct store *st, enum store_import_format
 	return imp;
 }
 
+void store_import_set_now(struct store_import *imp, int64_t now_ms)
+{
+	int64_t r = imp->st->retention_ms;
+
+	if (r > 0)
+		store_batch_set_horizon(imp->batch, now_ms < INT64_MIN + r ? INT64_MIN : now_ms - r);
+}
+
 int store_import_feed(struct store_import *imp, const void *data, size_t len)
 {
 	return store_import_parser_feed(imp->parser, data, len);
@@ -271,6 +282,7 @@ void store_import_get_stats(const struct store_import *imp, struct store_import_
 {
 	*out = imp->stats;
 	out->lines = store_import_parser_lines(imp->parser);
+	out->ending = store_import_parser_ending(imp->parser);
 }
 
 void store_import_free(struct store_import *imp)

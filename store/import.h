@@ -64,6 +64,20 @@ int store_import_parser_feed(struct store_import_parser *p, const void *data, si
  * as OpenMetrics's "# EOF") and otherwise reported as cut off, never imported; OpenMetrics input
  * that did not end with "# EOF" is reported as truncated (at its last line). Returns as feed. */
 int store_import_parser_finish(struct store_import_parser *p);
+/* How the input ended, as store_import_parser_finish() found it. */
+enum store_import_ending {
+	STORE_IMPORT_END_COMPLETE, /* every line ended, and OpenMetrics input with # EOF */
+	STORE_IMPORT_END_NO_EOF,   /* OpenMetrics without # EOF after a complete line: truncated at a
+				    * line end, perhaps; every line was parsed */
+	STORE_IMPORT_END_CUT,      /* inside a sample line (no newline at the end): that line is
+				    * not imported */
+};
+/*
+ * How the input ended (COMPLETE until finish() has run). An input that ended otherwise was
+ * reported through malformed() at its last line (the report is set before that call, so a
+ * malformed() callback can tell this report from a malformed line's).
+ */
+enum store_import_ending store_import_parser_ending(const struct store_import_parser *p);
 /* The format in use (AUTO until the first sample decided it). */
 enum store_import_format store_import_parser_format(const struct store_import_parser *p);
 /* Lines read so far (a last line without a newline counts once finish() has run). */
@@ -76,12 +90,16 @@ void store_import_parser_free(struct store_import_parser *p);
 /* What one import did; filled by store_import_get_stats(). */
 struct store_import_stats {
 	uint64_t lines;               /* lines read */
-	uint64_t malformed;           /* malformed lines (skipped) */
+	uint64_t malformed;           /* malformed lines (skipped); not the end-of-input report */
+	enum store_import_ending ending; /* how the input ended (after store_import_finish) */
 	uint64_t samples;             /* valid samples parsed */
 	uint64_t samples_written;     /* samples the store accepted */
 	uint64_t out_of_order;        /* samples refused: at or before the series' last timestamp */
 	uint64_t out_of_order_series; /* series with at least one such sample */
 	uint64_t series;              /* distinct series among the valid samples */
+	uint64_t expired;             /* of samples_written, those older than now - the store's
+				       * retention (store_import_set_now): the next retention step
+				       * deletes them */
 };
 
 struct store_import;
@@ -98,6 +116,11 @@ struct store_import *store_import_new(struct store *st, enum store_import_format
 				      size_t batch_samples,
 				      void (*malformed)(void *ctx, size_t line, const char *msg),
 				      void *ctx);
+/*
+ * Count in stats.expired the samples written that are older than now_ms minus the store's
+ * retention (store_options.retention_ms; nothing when it is 0). Call before the first feed.
+ */
+void store_import_set_now(struct store_import *imp, int64_t now_ms);
 /* Parse and commit as batches fill. Returns 0 or store_commit()'s error (the failed batch is not
  * written; earlier batches stay committed). */
 int store_import_feed(struct store_import *imp, const void *data, size_t len);

@@ -22,6 +22,8 @@
 #include "core/model.h"
 #include "store/import.h"
 
+#define SHOWN_MAX 40 /* bytes of an offending token a message quotes */
+
 /* ---- families: # TYPE name type ---- */
 
 enum fam_type {
@@ -52,6 +54,7 @@ struct store_import_parser {
 	bool saw_eof;             /* OpenMetrics "# EOF" seen */
 	bool om_hint;             /* AUTO: an OpenMetrics-only construct was seen */
 	bool detected;            /* AUTO decided from the first timestamp's look alone */
+	enum store_import_ending ending; /* set by finish() */
 
 	struct family *fams;      /* open hash on name, fmask + 1 slots */
 	size_t fmask, nfams;
@@ -61,6 +64,7 @@ struct store_import_parser {
 	size_t voff[STORE_IMPORT_MAX_LABELS + 1];
 	struct label labels[STORE_IMPORT_MAX_LABELS + 1];
 	char err[256];
+	char shown[4 * SHOWN_MAX + 4]; /* the offending token of the message in err, escaped */
 };
 
 static uint64_t name_hash(const char *s, size_t n)
@@ -326,6 +330,13 @@ static bool parse_ts_seconds(const char *s, size_t n, int64_t *t)
 
 /* ---- lines ---- */
 
+/* Up to SHOWN_MAX bytes of input for a message, control bytes and invalid UTF-8 as \xNN
+ * (buf_escape): a line may hold anything, and the message goes to a terminal. */
+static const char *shown(struct store_import_parser *p, const char *s, size_t n)
+{
+	return buf_escape(p->shown, sizeof(p->shown), s, n > SHOWN_MAX ? SHOWN_MAX : n);
+}
+
 static void __attribute__((format(printf, 2, 3))) bad(struct store_import_parser *p, const char *fmt, ...)
 {
 	va_list ap;
@@ -406,8 +417,7 @@ static int parse_comment(struct store_import_parser *p, struct cursor *c)
 		fam_set(p, c->s + name_at, n, types[i].type);
 		return 0;
 	}
-	bad(p, "# TYPE %.*s: unknown type \"%.*s\"", (int)n, c->s + name_at, (int)(tn > 40 ? 40 : tn),
-	    tok);
+	bad(p, "# TYPE %.*s: unknown type \"%s\"", (int)n, c->s + name_at, shown(p, tok, tn));
 	return 0;
 }
 
@@ -597,14 +607,14 @@ static bool parse_exemplar(struct store_import_parser *p, struct cursor *c, cons
 	}
 	n = c_token(c, &tok);
 	if (!parse_value(tok, n, &v)) {
-		bad(p, "invalid exemplar value \"%.*s\"", (int)(n > 40 ? 40 : n), tok);
+		bad(p, "invalid exemplar value \"%s\"", shown(p, tok, n));
 		return false;
 	}
 	c_skip_blank(c);
 	if (!c_eol(c)) {
 		n = c_token(c, &tok);
 		if (!parse_ts_seconds(tok, n, &t)) {
-			bad(p, "invalid exemplar timestamp \"%.*s\"", (int)(n > 40 ? 40 : n), tok);
+			bad(p, "invalid exemplar timestamp \"%s\"", shown(p, tok, n));
 			return false;
 		}
 		c_skip_blank(c);
@@ -659,12 +669,16 @@ static int parse_sample(struct store_import_parser *p, struct cursor *c)
 		return 0;
 	}
 	if (c->pos == after_name) {
-		bad(p, "unexpected character '%c' after the metric name", c_peek(c));
+		size_t size;
+
+		model_utf8_decode((const unsigned char *)c->s + c->pos, c->len - c->pos, &size);
+		bad(p, "unexpected character '%s' after the metric name",
+		    shown(p, c->s + c->pos, size));
 		return 0;
 	}
 	n = c_token(c, &tok);
 	if (!parse_value(tok, n, &s.v)) {
-		bad(p, "invalid sample value \"%.*s\"", (int)(n > 40 ? 40 : n), tok);
+		bad(p, "invalid sample value \"%s\"", shown(p, tok, n));
 		return 0;
 	}
 	c_skip_blank(c);
@@ -680,7 +694,7 @@ static int parse_sample(struct store_import_parser *p, struct cursor *c)
 	}
 	if (p->fmt == STORE_IMPORT_TEXT ? !parse_ts_ms(tok, n, &s.t_ms)
 					: !parse_ts_seconds(tok, n, &s.t_ms)) {
-		bad(p, "invalid timestamp \"%.*s\" (%s)", (int)(n > 40 ? 40 : n), tok,
+		bad(p, "invalid timestamp \"%s\" (%s)", shown(p, tok, n),
 		    p->fmt == STORE_IMPORT_TEXT ? "text format: integer milliseconds"
 						: "OpenMetrics: seconds");
 		return 0;
@@ -690,9 +704,9 @@ static int parse_sample(struct store_import_parser *p, struct cursor *c)
 	 * sample nobody wrote (an explicit --format openmetrics, or OpenMetrics syntax such as a
 	 * counter's _total sample, keeps promtool's reading). */
 	if (p->detected && p->fmt == STORE_IMPORT_OPENMETRICS && s.t_ms >= 100000000000000LL) {
-		bad(p, "timestamp \"%.*s\" is after the year 5138 as OpenMetrics seconds: the input was "
+		bad(p, "timestamp \"%s\" is after the year 5138 as OpenMetrics seconds: the input was "
 		    "detected as OpenMetrics at its first sample; give --format text if its timestamps "
-		    "are milliseconds", (int)(n > 40 ? 40 : n), tok);
+		    "are milliseconds", shown(p, tok, n));
 		return 0;
 	}
 	c_skip_blank(c);
@@ -814,6 +828,7 @@ int store_import_parser_finish(struct store_import_parser *p)
 		/* An empty input is reported at line 1 (there is no line 0), yet has no line. */
 		if (!lines)
 			p->lineno = 1;
+		p->ending = cut ? STORE_IMPORT_END_CUT : STORE_IMPORT_END_NO_EOF;
 		if (cut)
 			bad(p, "truncated input: it ends inside this line, without a newline and "
 			       "without # EOF; the line is not imported");
@@ -822,12 +837,18 @@ int store_import_parser_finish(struct store_import_parser *p)
 			       "stops after this line without it");
 		p->lineno = lines;
 	} else if (cut) {
+		p->ending = STORE_IMPORT_END_CUT;
 		bad(p, "the input ends inside this line (no newline at the end): it may be cut "
 		       "off, so it is not imported");
 	}
 	buf_reset(&p->line);
 	p->overlong = false;
 	return rc;
+}
+
+enum store_import_ending store_import_parser_ending(const struct store_import_parser *p)
+{
+	return p->ending;
 }
 
 enum store_import_format store_import_parser_format(const struct store_import_parser *p)

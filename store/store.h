@@ -78,6 +78,13 @@ int store_batch_add(struct store_batch *b, const struct label *labels, size_t n,
 		    enum metric_type type, int64_t t_ms, double v);
 /* Put a caller record (key: up to 200 bytes, value: up to 1 KiB) written in the same transaction. */
 int store_batch_put_meta(struct store_batch *b, const char *key, const void *val, size_t len);
+/*
+ * Count, in store_commit_stats.written_before_horizon, the samples a commit of 'b' writes with a
+ * timestamp before 't_ms' (INT64_MIN, the default: none). Kept across commits. For `import`,
+ * which says how many of the samples it wrote are older than the retention, so the next
+ * retention step deletes them. Writer thread.
+ */
+void store_batch_set_horizon(struct store_batch *b, int64_t t_ms);
 /* Samples currently held by the batch. */
 size_t store_batch_len(const struct store_batch *b);
 
@@ -85,6 +92,8 @@ struct store_commit_stats {
 	uint64_t samples_written;
 	uint64_t out_of_order;     /* refused per series: at or before the series' last timestamp */
 	uint64_t series_created;
+	uint64_t written_before_horizon; /* of samples_written, those older than the batch's
+					  * horizon (store_batch_set_horizon) */
 };
 
 /*
@@ -210,21 +219,6 @@ int store_label_values(struct store_reader *r, const char *name,
 
 /* ---- the error catalog (store/catalog.c; layout in docs/store-format.md) ---- */
 
-/*
- * One logged exception, as the collector reports it (collector's struct logp_exception, copied
- * field by field by the agent's glue in cli/: the store does not include collector headers).
- * All pointers borrowed for the duration of the call.
- */
-struct store_exception {
-	const char *fingerprint; /* 32 hex digits */
-	const char *class_name;
-	const char *message;     /* normalised */
-	const char *location;    /* in-app "file:function" or "" */
-	const char *entry;       /* the whole entry: the first one seen is kept as the sample */
-	size_t entry_len;
-	int64_t t_ms;            /* the entry's log time */
-};
-
 #define STORE_CATALOG_MAX_PENDING 10000      /* distinct fingerprints awaiting one commit */
 #define STORE_CATALOG_MAX_SAMPLE ((size_t)64 << 10) /* sample bytes kept (before zlib) */
 
@@ -240,9 +234,11 @@ void store_catalog_buf_free(struct store_catalog_buf *cb);
  * last seen), or a new pending record whose sample is the entry (cut at STORE_CATALOG_MAX_SAMPLE
  * and compressed now). Strings are copied. Returns 0, -EINVAL for a fingerprint that is not 32
  * hex digits, or -E2BIG past STORE_CATALOG_MAX_PENDING distinct fingerprints (nothing added: the
- * caller counts it). Writer thread; the agent calls it from the tailer's exception callback.
+ * caller counts it). 'e' (core/model.h; its 'previous' is not kept) is borrowed for the call.
+ * Writer thread; the agent calls it from the tailer's exception callback with the parser's
+ * report as it is.
  */
-int store_catalog_buf_add(struct store_catalog_buf *cb, const struct store_exception *e);
+int store_catalog_buf_add(struct store_catalog_buf *cb, const struct logged_exception *e);
 /* Distinct fingerprints pending (0 for NULL). Writer thread. */
 size_t store_catalog_buf_len(const struct store_catalog_buf *cb);
 /*
@@ -265,30 +261,28 @@ struct store_catalog_entry {
 	size_t sample_len;       /* the uncompressed sample's length (store_catalog_sample) */
 };
 
+/* Which catalog records store_catalog_list() reads. */
+struct store_catalog_filter {
+	int64_t since_ms;  /* last seen at or after this */
+	int64_t until_ms;  /* first seen at or before this (INT64_MAX: no bound) */
+	bool new_only;     /* first seen at or after since_ms too */
+	size_t limit;      /* at most this many, the most recently seen (0: no limit) */
+};
+
 /*
- * Call fn for every fingerprint last seen at or after 'since_ms' (and, with 'new_only', first
- * seen at or after it too), in its own read transaction, most recent last_seen first. A non-zero
- * return from fn stops and is returned. Returns 0, STORE_E_CORRUPT for a record that does not
- * decode, or an LMDB error. Any thread.
+ * Call fn for every fingerprint 'f' selects (borrowed for the call), in its own read transaction,
+ * most recent last_seen first (ties by fingerprint). The one reader of the catalog: `deploywatch
+ * errors`, /api/v1/errors (query/api.h) and the judge's new exceptions. A non-zero return from
+ * fn stops and is returned. Returns 0, STORE_E_CORRUPT for a record that does not decode, or an
+ * LMDB error. Any thread.
  */
-int store_catalog_list(struct store *st, int64_t since_ms, bool new_only,
+int store_catalog_list(struct store *st, const struct store_catalog_filter *f,
 		       int (*fn)(void *ctx, const struct store_catalog_entry *e), void *ctx);
 /*
  * The sample entry of one fingerprint, decompressed into 'out' (replacing its contents).
  * Returns 0, -ENOENT, -EINVAL (not a fingerprint) or STORE_E_CORRUPT. Any thread.
  */
 int store_catalog_sample(struct store *st, const char *fingerprint, struct buf *out);
-
-/*
- * GET /api/v1/errors, transport-neutral: 'names'/'values' are the n query parameters (start,
- * end: RFC 3339 or Unix seconds, as the Prometheus API takes times; default the last hour
- * before now_ms; new: "true" for fingerprints first seen in the range; limit: at most that many,
- * default 1000), decoded by the caller. Writes the Prometheus API envelope to 'json'
- * ({"status":"success","data":[...]} or {"status":"error","errorType":"bad_data",...}) and
- * returns the HTTP status: 200, 400 for a bad parameter, 500 for a store error. Any thread.
- */
-int store_catalog_api(struct store *st, const char *const *names, const char *const *values,
-		      size_t n, int64_t now_ms, struct buf *json);
 
 /* ---- deploy markers (store/deploys.c; layout in docs/store-format.md) ---- */
 

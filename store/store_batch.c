@@ -84,7 +84,13 @@ struct store_batch *store_batch_new(void)
 	struct store_batch *b = xcalloc(1, sizeof(*b));
 
 	buf_init(&b->scratch, STORE_MAX_CANON_LEN);
+	b->horizon_ms = INT64_MIN;
 	return b;
+}
+
+void store_batch_set_horizon(struct store_batch *b, int64_t t_ms)
+{
+	b->horizon_ms = t_ms;
 }
 
 void store_batch_clear(struct store_batch *b)

@@ -434,6 +434,8 @@ static int commit_series(struct commit_ctx *c, const struct store_batch *b, uint
 		w->n++;
 		w->last_ts = s->t;
 		c->stats.samples_written++;
+		if (s->t < b->horizon_ms)
+			c->stats.written_before_horizon++;
 		touched = true;
 		if (w->n >= STORE_SEAL_SAMPLES) {
 			rc = head_write(c, w, true);

@@ -144,6 +144,7 @@ struct store_batch {
 	size_t nmeta, meta_cap;
 	struct buf scratch;     /* canonical bytes of the label set being added */
 	struct store_catalog_buf *catalog; /* error catalog records (catalog.c); NULL: none */
+	int64_t horizon_ms;     /* store_batch_set_horizon: INT64_MIN until set */
 };
 
 /* FNV-1a (model_fnv1a), 64 bits: the series_by_key key and the in-memory hash tables. */

@@ -55,7 +55,7 @@ struct fz {
 	struct logp *p;
 };
 
-static void on_exc(void *ctx, const struct logp_exception *e)
+static void on_exc(void *ctx, const struct logged_exception *e)
 {
 	(void)ctx;
 	if (strlen(e->fingerprint) != 32 || !e->class_name || !e->message || !e->location)

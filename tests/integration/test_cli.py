@@ -1,6 +1,7 @@
 """The command line and configuration errors: every bad input gets a clear message and a
 non-zero exit, never a crash."""
 import os
+import re
 import socket
 
 from dwtest import Agent, agent_config, args, check, run, write
@@ -125,6 +126,7 @@ expect(["check-config", "-c", tz], EX_CONFIG, "timezone Mars/Olympus_Mons")
 # errors: options, and an empty catalog in a store created by import.
 expect(["errors", "--help"], 0, "Usage: deploywatch errors", "--since", stream="stdout")
 expect(["errors", "--deploy", "bad\x01name"], EX_USAGE, "not a deploy name")
+expect(["errors", "--deploy", "v1", "--since", "1h"], EX_USAGE, "give one")
 expect(["errors", "--since", "soon"], EX_USAGE, "--since")
 os.makedirs(os.path.join(a.workdir, "errors"), exist_ok=True)
 ecfg = agent_config(os.path.join(a.workdir, "errors"))
@@ -135,3 +137,58 @@ expect(["errors", "-c", ecfg], 0, "FINGERPRINT", "no exceptions seen in the last
 expect(["errors", "-c", ecfg, "--json"], 0, '{"status":"success","data":[]}', stream="stdout")
 expect(["errors", "-c", ecfg, "--sample", "zz"], EX_USAGE, "not a fingerprint")
 expect(["errors", "-c", ecfg, "--sample", "0" * 32], 66, "no fingerprint")
+# --deploy NAME: the window starts at the marker.
+expect(["errors", "-c", ecfg, "--deploy", "v1"], 66, "no deploy marker named 'v1'")
+rc, out, err = run([dw, "mark", "-c", ecfg, "v1", "--at", "1795790000"])
+check(rc == 0, "mark: %d %s" % (rc, err))
+expect(["errors", "-c", ecfg, "--deploy", "v1"], 0, "FINGERPRINT", "no exceptions seen since deploy v1",
+       stream="stdout")
+expect(["errors", "-c", ecfg, "--deploy", "v1", "--new", "--json"], 0,
+       '{"status":"success","data":[]}', stream="stdout")
+
+# The command line as documented: every command `deploywatch --help` lists has a row in README's
+# command table, and the long options of the row are exactly those of the command's --help;
+# every option --help lists is one the command accepts.
+readme = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md"),
+              encoding="utf-8").read()
+rows = {}
+for line in readme.splitlines():
+    m = re.match(r"\| `([a-z-]+)[ `]", line)
+    if m:  # the first cell, whose escaped pipes (\|) are no cell borders
+        rows[m.group(1)] = set(re.findall(r"--[a-z][a-z-]*", re.split(r"(?<!\\)\|", line)[1]))
+out, _ = expect(["--help"], 0, stream="stdout")
+commands = re.findall(r"^  ([a-z][a-z-]+)  ", out.split("Commands:")[1].split("Options:")[0],
+                      re.M)
+check(len(commands) >= 9, "commands in --help: %s" % commands)
+check(set(commands) == set(rows), "--help lists %s, README's table %s" % (sorted(commands),
+                                                                         sorted(rows)))
+missing_store = write(os.path.join(a.workdir, "nostore.yml"),
+                      "storage:\n  path: %s/nostore\nsources: []\n" % a.workdir)
+for cmd in commands:
+    help_text, _ = expect([cmd, "--help"], 0, "Usage: deploywatch " + cmd, stream="stdout")
+    opts = set(re.findall(r"^ +(?:-[a-zA-Z], )?(--[a-z][a-z-]*)", help_text, re.M))
+    opts -= {"--help", "--config"}
+    check(opts == rows[cmd], "%s: --help has %s, README's row %s" % (cmd, sorted(opts),
+                                                                    sorted(rows[cmd])))
+    for opt in opts:
+        # getopt reads the option first (and a value, if it takes one); an option the command
+        # does not know is the only way to see "unknown option" naming it.
+        rc, o, e = run([dw, cmd, "-c", missing_store, opt, "--zz-not-an-option"])
+        check("unknown option '%s'" % opt not in e, "%s: %s is refused:\n%s" % (cmd, opt, e))
+check(not os.path.exists(os.path.join(a.workdir, "nostore")), "an option created a store")
+
+# Control bytes a query carries (raw, or as PromQL's \x escapes) are shown as \xNN in its
+# errors, never written to the terminal as they are.
+for query, code, shown in [
+        ('count_values("a\x01b", up)', EX_USAGE, 'parse error: invalid label name "a\\x01b"'),
+        ('label_join(up, "a\x1b[31m", ",", "c")', 65,
+         "invalid destination label name in label_join(): a\\x1b[31m"),
+        ('label_join(up, "a", ",", "c\x7f")', 65,
+         "invalid source label name in label_join(): c\\x7f"),
+        ('label_replace(up, "a\x01", "", "job", "")', 65,
+         "invalid destination label name in label_replace(): a\\x01"),
+        ('label_replace(up, "a", "", "job", "\x01(")', 65,
+         "invalid regular expression in label_replace(): \\x01("),
+        ("rate(\x01)", EX_USAGE, "unexpected character: '\\x01'")]:
+    _, err = expect(["query", "-c", ecfg, "--at", "1795800000", query], code, shown)
+    check(not any(c in err for c in "\x01\x1b\x7f"), "a raw control byte in:\n%r" % err)

@@ -7,6 +7,7 @@ import gzip
 import os
 import shutil
 import subprocess
+import time
 
 from dwtest import Agent, agent_config, args, check, run, wait_until, write
 
@@ -83,11 +84,17 @@ expect_in("imported 12 samples into 8 series from %s (0 refused out of order)" %
 out, _ = dw_run(["dump", "-c", cfg], 0)
 check(out == TEXT_DUMP, "text dump:\n%s\nwant:\n%s" % (out, TEXT_DUMP))
 
-# Importing the same file again: every sample refused as out of order, data unchanged.
+# The samples are from 2023, older than the default retention (30d): imported, with a warning
+# that the next retention step deletes them.
+expect_in("%s: 12 samples older than the retention (30d) will be deleted by the next retention "
+          "step; raise storage.retention to keep them" % text_file, err, "import stderr")
+
+# Importing the same file again: every sample refused as out of order, data unchanged; the
+# summary says nothing new was stored (and warns of no sample it did not write).
 _, err = dw_run(["import", "-c", cfg, text_file], 0)
-expect_in("imported 0 samples into 8 series from %s (12 refused out of order)" % text_file, err,
-          "re-import stderr")
-expect_in("12 samples refused as out of order in 8 series", err, "re-import stderr")
+expect_in("nothing new in %s: 12 samples already stored (each at or before its series' last "
+          "stored timestamp), in 8 series" % text_file, err, "re-import stderr")
+check("imported 0 samples" not in err and "retention" not in err, "re-import stderr:\n" + err)
 out, _ = dw_run(["dump", "-c", cfg], 0)
 check(out == TEXT_DUMP, "dump after re-import changed:\n%s" % out)
 
@@ -257,6 +264,9 @@ cut_file = write(os.path.join(a.workdir, "cut.om"), '# TYPE disk_used gauge\n'
 _, err = dw_run(["import", "-c", cfg, "--format", "openmetrics", cut_file], EX_DATAERR)
 expect_in("%s:3: truncated input: it ends inside this line, without a newline and without "
           "# EOF; the line is not imported" % cut_file, err, "cut import stderr")
+expect_in("%s: input ended inside its last line (truncated?); every complete line was imported, "
+          "the cut one was not" % cut_file, err, "cut import stderr")
+check("malformed" not in err, "the cut end counted as a malformed line:\n" + err)
 expect_in("imported 1 samples into 1 series", err, "cut import stderr")
 out, _ = dw_run(["dump", "-c", cfg], 0)
 check(out == '{__name__="disk_used", host="a"} 1 1700000000000\n', "cut dump:\n" + out)
@@ -266,6 +276,48 @@ _, err = dw_run(["import", "-c", cfg, cut_file], EX_DATAERR)
 expect_in("%s:3: truncated input" % cut_file, err, "cut auto import stderr")
 out, _ = dw_run(["dump", "-c", cfg], 0)
 check("170000006" not in out and out.count("\n") == 1, "cut auto dump:\n" + out)
+# Complete lines and no # EOF: every line is imported, exit 65, and the summary says the input
+# ended early, not that a line was skipped.
+cfg = config("no-eof")
+noeof_file = write(os.path.join(a.workdir, "noeof.om"), "a 1 1700000000\nb 2 1700000001\n")
+_, err = dw_run(["import", "-c", cfg, "--format", "openmetrics", noeof_file], EX_DATAERR)
+expect_in('%s:2: truncated input: OpenMetrics ends with "# EOF"' % noeof_file, err, "no-eof stderr")
+expect_in("%s: input ended without # EOF (truncated?); every complete line was imported"
+          % noeof_file, err, "no-eof stderr")
+check("malformed" not in err and "skipped" not in err, "no-eof stderr:\n" + err)
+expect_in("imported 2 samples into 2 series", err, "no-eof stderr")
+out, _ = dw_run(["dump", "-c", cfg], 0)
+check(out == '{__name__="a"} 1 1700000000000\n{__name__="b"} 2 1700000001000\n',
+      "no-eof dump:\n" + out)
+# A malformed line besides: counted as one, the end said apart.
+bad_noeof = write(os.path.join(a.workdir, "badnoeof.om"), "c 1 1700000000\nc x 1700000001\n")
+_, err = dw_run(["import", "-c", cfg, "--format", "openmetrics", bad_noeof], EX_DATAERR)
+expect_in("%s: 1 malformed lines skipped" % bad_noeof, err, "no-eof stderr")
+expect_in("%s: input ended without # EOF" % bad_noeof, err, "no-eof stderr")
+
+# ---- retention: samples older than storage.retention are imported with a warning ----
+cfg = write(os.path.join(a.workdir, "ret.yml"),
+            "storage:\n  path: %s/ret-data\n  retention: 5d\nsources: []\n" % a.workdir)
+now_ms = int(time.time()) * 1000
+ret_file = write(os.path.join(a.workdir, "ret.prom"), "".join(
+    "r{i=\"%d\"} 1 %d\n" % (i, now_ms - d * 86400000) for i, d in enumerate([30, 10, 6, 1, 0])))
+_, err = dw_run(["import", "-c", cfg, ret_file], 0)
+expect_in("imported 5 samples into 5 series", err, "retention stderr")
+expect_in("%s: 3 samples older than the retention (5d) will be deleted by the next retention "
+          "step; raise storage.retention to keep them" % ret_file, err, "retention stderr")
+# Recent samples only: no warning.
+recent = write(os.path.join(a.workdir, "recent.prom"), "r{i=\"4\"} 2 %d\n" % (now_ms + 1000))
+_, err = dw_run(["import", "-c", cfg, recent], 0)
+check("retention" not in err, "a warning for recent samples:\n" + err)
+
+# ---- messages echo control bytes as \xNN ----
+ctl_file = write(os.path.join(a.workdir, "ctl.prom"), "v 1\r 1700000000000\n"
+                 "w 1 17000\x1b[31m00\n")
+_, err = dw_run(["import", "-c", cfg, "--format", "text", ctl_file], EX_DATAERR)
+expect_in('%s:1: invalid sample value "1\\x0d"' % ctl_file, err, "control bytes")
+expect_in('%s:2: invalid timestamp "17000\\x1b[31m00"' % ctl_file, err, "control bytes")
+check("\r" not in err and "\x1b" not in err, "a raw control byte:\n%r" % err)
+
 # An undefined escape in a label value is kept, backslash and all, as promtool keeps it.
 cfg = config("issue7-esc")
 esc_file = write(os.path.join(a.workdir, "esc.om"),

@@ -53,6 +53,57 @@ static void test_detach(void **state)
 	free(s);
 }
 
+/* buf_put_escaped and buf_escape: one row per case (input bytes, length, the escaped text, and
+ * the text buf_escape gives in 12 bytes). */
+static void test_escaped(void **state)
+{
+	static const struct {
+		const char *in;
+		size_t len;
+		const char *want, *want12;
+	} cases[] = {
+		{ "", 0, "", "" },
+		{ "plain", 5, "plain", "plain" },
+		{ "1\r", 2, "1\\x0d", "1\\x0d" },
+		{ "a\x01" "b\x1b[31m", 8, "a\\x01b\\x1b[31m", "a\\x01b..." },
+		{ "n\nt\tc\x7f", 6, "n\\x0at\\x09c\\x7f", "n\\x0at..." },
+		{ "nul\0x", 5, "nul\\x00x", "nul\\x00x" },
+		{ "q\"b\\s", 5, "q\"b\\s", "q\"b\\s" }, /* as written */
+		{ "\xc3\xa9t\xc3\xa9", 5, "\xc3\xa9t\xc3\xa9", "\xc3\xa9t\xc3\xa9" },
+		{ "\xff\xfe", 2, "\\xff\\xfe", "\\xff\\xfe" },
+		{ "\xc3", 1, "\\xc3", "\\xc3" },       /* a cut sequence */
+		{ "\xc2\x9b" "1m", 4, "\\xc2\\x9b1m", "\\xc2\\x9b1m" }, /* C1 CSI */
+		{ "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac", 12,
+		  "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac",
+		  "\xe2\x82\xac\xe2\x82\xac..." },      /* never cut inside a character */
+		{ "abcdefghijkl", 12, "abcdefghijkl", "abcdefgh..." },
+		{ "abcdefghijk", 11, "abcdefghijk", "abcdefghijk" },
+	};
+	struct buf b;
+	char out[12];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		buf_init(&b, 0);
+		buf_puts(&b, "<");
+		assert_int_equal(buf_put_escaped(&b, cases[i].in, cases[i].len), 0);
+		buf_puts(&b, ">");
+		if (b.len != strlen(cases[i].want) + 2)
+			fail_msg("case %zu: got %s", i, b.data);
+		assert_memory_equal(b.data + 1, cases[i].want, b.len - 2);
+		buf_release(&b);
+		assert_string_equal(buf_escape(out, sizeof(out), cases[i].in, cases[i].len),
+				    cases[i].want12);
+	}
+	/* at the cap nothing is appended */
+	buf_init(&b, 6);
+	buf_puts(&b, "ab");
+	assert_int_equal(buf_put_escaped(&b, "\x01\x02", 2), -E2BIG);
+	assert_int_equal(b.len, 2);
+	assert_string_equal(b.data, "ab");
+	buf_release(&b);
+}
+
 static void test_json_string(void **state)
 {
 	static const struct {
@@ -204,6 +255,7 @@ int main(void)
 		cmocka_unit_test(test_fmt_double),
 		cmocka_unit_test(test_fmt_double_printf),
 		cmocka_unit_test(test_json_string),
+		cmocka_unit_test(test_escaped),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "query/api.h"
 #include "store/store.h"
 
 static char dir[64];
@@ -54,15 +55,26 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* The catalog since 'since_ms' with no other bound. */
+static int list(struct store *st, int64_t since_ms, bool new_only,
+		int (*fn)(void *ctx, const struct store_catalog_entry *e), void *ctx)
+{
+	const struct store_catalog_filter f = { since_ms, INT64_MAX, new_only, 0 };
+
+	return store_catalog_list(st, &f, fn, ctx);
+}
+
 #define FP_A "0123456789abcdef0123456789abcdef"
 #define FP_B "fedcba9876543210fedcba9876543210"
 
-static struct store_exception exc(const char *fp, const char *entry, int64_t t)
+static struct logged_exception exc(const char *fp, const char *entry, int64_t t)
 {
-	struct store_exception e = { fp, "Illuminate\\Database\\QueryException",
-				     "SQLSTATE[HY000] [N] Connection refused (SQL: select N)",
-				     "app/Http/Controllers/OrderController.php:{main}", entry,
-				     strlen(entry), t };
+	struct logged_exception e = {
+		.fingerprint = fp, .class_name = "Illuminate\\Database\\QueryException",
+		.message = "SQLSTATE[HY000] [N] Connection refused (SQL: select N)",
+		.location = "app/Http/Controllers/OrderController.php:{main}", .previous = "",
+		.entry = entry, .entry_len = strlen(entry), .t_ms = t,
+	};
 	return e;
 }
 
@@ -89,7 +101,7 @@ static void test_catalog_exactly_once(void **state)
 	struct store_catalog_buf *cb = store_catalog_buf_new();
 	struct store_batch *b = store_batch_new();
 	struct label l[] = { { "__name__", "laravel_exceptions_total" } };
-	struct store_exception e;
+	struct logged_exception e;
 	struct rows r = { "", 0 };
 	struct buf sample;
 	char big[3000];
@@ -131,7 +143,7 @@ static void test_catalog_exactly_once(void **state)
 	/* committing the emptied batch again writes nothing more */
 	assert_int_equal(store_commit(st, b, NULL), 0);
 
-	assert_int_equal(store_catalog_list(st, 0, false, collect, &r), 0);
+	assert_int_equal(list(st, 0, false, collect, &r), 0);
 	assert_int_equal(r.n, 2);
 	assert_string_equal(r.text,
 		FP_A " 3 1000 3000 Illuminate\\Database\\QueryException|SQLSTATE[HY000] [N] "
@@ -146,12 +158,29 @@ static void test_catalog_exactly_once(void **state)
 	assert_int_equal(store_commit(st, b, NULL), 0);
 	r.text[0] = '\0';
 	r.n = 0;
-	assert_int_equal(store_catalog_list(st, 2000, false, collect, &r), 0);
+	assert_int_equal(list(st, 2000, false, collect, &r), 0);
 	assert_int_equal(r.n, 1); /* B was last seen at 1500 */
 	assert_non_null(strstr(r.text, FP_A " 4 1000 5000 "));
 	r.n = 0;
-	assert_int_equal(store_catalog_list(st, 1200, true, collect, &r), 0);
+	assert_int_equal(list(st, 1200, true, collect, &r), 0);
 	assert_int_equal(r.n, 1); /* new since 1200: only B (A was first seen at 1000) */
+	/* first seen at or before 1200: only A; a limit keeps the most recently seen */
+	{
+		struct store_catalog_filter f = { .since_ms = 0, .until_ms = 1200 };
+
+		r.text[0] = '\0';
+		r.n = 0;
+		assert_int_equal(store_catalog_list(st, &f, collect, &r), 0);
+		assert_int_equal(r.n, 1);
+		assert_non_null(strstr(r.text, FP_A " 4 1000 5000 "));
+		f.until_ms = INT64_MAX;
+		f.limit = 1;
+		r.text[0] = '\0';
+		r.n = 0;
+		assert_int_equal(store_catalog_list(st, &f, collect, &r), 0);
+		assert_int_equal(r.n, 1);
+		assert_non_null(strstr(r.text, FP_A " 4 1000 5000 ")); /* last seen 5000 > 1500 */
+	}
 
 	buf_init(&sample, 0);
 	assert_int_equal(store_catalog_sample(st, FP_A, &sample), 0);
@@ -173,7 +202,7 @@ static void test_catalog_api(void **state)
 	struct store *st = open_store(false);
 	struct store_catalog_buf *cb = store_catalog_buf_new();
 	struct store_batch *b = store_batch_new();
-	struct store_exception e = exc(FP_A, "entry \"quoted\"\n#0 {main}", 1795800000000);
+	struct logged_exception e = exc(FP_A, "entry \"quoted\"\n#0 {main}", 1795800000000);
 	const char *n1[] = { "start", "end" }, *v1[] = { "2026-11-27T17:00:00Z", "1795803600" };
 	const char *n2[] = { "start" }, *v2[] = { "yesterday" };
 	const char *n3[] = { "limit" }, *v3[] = { "0" };
@@ -184,7 +213,7 @@ static void test_catalog_api(void **state)
 	assert_int_equal(store_batch_take_catalog(b, cb), 0);
 	assert_int_equal(store_commit(st, b, NULL), 0);
 	buf_init(&json, 0);
-	assert_int_equal(store_catalog_api(st, n1, v1, 2, 1795803600000, &json), 200);
+	assert_int_equal(promql_api_errors(st, n1, v1, 2, 1795803600000, &json), 200);
 	assert_string_equal(json.data,
 		"{\"status\":\"success\",\"data\":[{\"fingerprint\":\"" FP_A "\","
 		"\"class\":\"Illuminate\\\\Database\\\\QueryException\","
@@ -193,11 +222,11 @@ static void test_catalog_api(void **state)
 		"\"first_seen\":\"2026-11-27T17:20:00.000Z\",\"last_seen\":\"2026-11-27T17:20:00.000Z\","
 		"\"count\":1}]}");
 	/* default window: the hour before now, which here ends before the exception */
-	assert_int_equal(store_catalog_api(st, NULL, NULL, 0, 1795790000000, &json), 200);
+	assert_int_equal(promql_api_errors(st, NULL, NULL, 0, 1795790000000, &json), 200);
 	assert_string_equal(json.data, "{\"status\":\"success\",\"data\":[]}");
-	assert_int_equal(store_catalog_api(st, n2, v2, 1, 1795803600000, &json), 400);
+	assert_int_equal(promql_api_errors(st, n2, v2, 1, 1795803600000, &json), 400);
 	assert_non_null(strstr(json.data, "\"errorType\":\"bad_data\""));
-	assert_int_equal(store_catalog_api(st, n3, v3, 1, 1795803600000, &json), 400);
+	assert_int_equal(promql_api_errors(st, n3, v3, 1, 1795803600000, &json), 400);
 	buf_release(&json);
 	store_batch_free(b);
 	store_catalog_buf_free(cb);

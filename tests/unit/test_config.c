@@ -560,6 +560,13 @@ static const struct error_case error_cases[] = {
 	{ "log_level: \"\\xff\\x00\"\n",
 	  "t.yml:1:12: log_level: expected one of debug, info, warn, error, got "
 	  "\"\xc3\xbf\\x00\"" },
+	/* control bytes in values and keys are escaped: they cannot move the terminal */
+	{ "storage:\n  retention: \"3\\x1b[31md\\n\\x9b\"\n",
+	  "t.yml:2:14: storage.retention: expected a duration such as 30s, 5m, 2h or 7d, got "
+	  "\"3\\x1b[31md\\x0a\\xc2\\x9b\"" },
+	{ "storage:\n  \"k\\x01\\ty\": 1\n",
+	  "t.yml:2:3: storage.k\\x01\\x09y: expected one of the keys path, retention, "
+	  "sample_interval, max_size, got \"k\\x01\\x09y\"" },
 	/* long values are cut after 48 bytes, never inside a UTF-8 sequence */
 	{ "log_level: a" E10 E10 E10 "\n",
 	  "t.yml:1:12: log_level: expected one of debug, info, warn, error, got \"a"

@@ -345,7 +345,13 @@ static void test_malformed(void **state)
 	      "x{a=\"v\"}1 1000\n"                    /* 18 */
 	      "x{a=\"v\"\n"                           /* 19 */
 	      "hexval 0x10 1000\n"                    /* 20 */
-	      "good 2 2000\n",                        /* 21 */
+	      "cr 1\r 1000\n"                         /* 21: control bytes are echoed as \xNN */
+	      "esc 1 17\x1b[31m00\n"                  /* 22 */
+	      "# TYPE t \x07" "bell\n"                /* 23 */
+	      "x\x01 1 1000\n"                        /* 24 */
+	      "x\xc3\xa9 1 1000\n"                    /* 25: a whole character, not its lead byte */
+	      "x\xff 1 1000\n"                        /* 26 */
+	      "good 2 2000\n",                        /* 27 */
 	      "1: good{} 1 1000 gauge\n"
 	      "2: ERROR sample has no timestamp; import needs a timestamp on every sample\n"
 	      "3: ERROR sample has no value\n"
@@ -366,7 +372,13 @@ static void test_malformed(void **state)
 	      "18: ERROR unexpected character '1' after the metric name\n"
 	      "19: ERROR unexpected end of line inside braces\n"
 	      "20: ERROR invalid sample value \"0x10\"\n"
-	      "21: good{} 2 2000 gauge\n",
+	      "21: ERROR invalid sample value \"1\\x0d\"\n"
+	      "22: ERROR invalid timestamp \"17\\x1b[31m00\" (text format: integer milliseconds)\n"
+	      "23: ERROR # TYPE t: unknown type \"\\x07bell\"\n"
+	      "24: ERROR unexpected character '\\x01' after the metric name\n"
+	      "25: ERROR unexpected character '\xc3\xa9' after the metric name\n"
+	      "26: ERROR unexpected character '\\xff' after the metric name\n"
+	      "27: good{} 2 2000 gauge\n",
 	      STORE_IMPORT_TEXT);
 }
 
@@ -612,6 +624,62 @@ static void test_out_of_order(void **state)
 	buf_release(&after);
 }
 
+/* Samples written older than now - retention are counted (the next retention step deletes
+ * them); refused ones are not. How the input ended is in the stats, apart from malformed lines. */
+static void test_expired_and_ending(void **state)
+{
+	struct fixture *f = *state;
+	struct store_options o = { .path = f->path, .retention_ms = 10000 };
+	struct store_import_stats s;
+	struct store_import *imp;
+	struct store *st;
+	const char *in = "a 1 1000\na 2 50000\nb 1 49999\nc 1 60000\n";
+	char err[256];
+
+	if (store_open(&o, &st, err, sizeof(err)))
+		fail_msg("store_open: %s", err);
+	/* now 60000, retention 10 s: a@1000 and b@49999 are older than 50000; two commits */
+	imp = store_import_new(st, STORE_IMPORT_TEXT, 2, record_error, &f->errors);
+	store_import_set_now(imp, 60000);
+	assert_int_equal(store_import_feed(imp, in, strlen(in)), 0);
+	assert_int_equal(store_import_finish(imp), 0);
+	store_import_get_stats(imp, &s);
+	store_import_free(imp);
+	assert_int_equal(s.samples_written, 4);
+	assert_int_equal(s.expired, 2);
+	assert_int_equal(s.ending, STORE_IMPORT_END_COMPLETE);
+
+	/* again, plus one old and one recent sample that are new: only the old new one counts;
+	 * the input ends without its newline: no malformed line, the ending says it */
+	imp = store_import_new(st, STORE_IMPORT_TEXT, 0, record_error, &f->errors);
+	store_import_set_now(imp, 60000);
+	assert_int_equal(store_import_feed(imp, in, strlen(in)), 0);
+	assert_int_equal(store_import_feed(imp, "d 1 2000\ne 1 59000\ne 2 59", 26), 0);
+	assert_int_equal(store_import_finish(imp), 0);
+	store_import_get_stats(imp, &s);
+	store_import_free(imp);
+	assert_int_equal(s.samples_written, 2);
+	assert_int_equal(s.out_of_order, 4);
+	assert_int_equal(s.expired, 1);
+	assert_int_equal(s.malformed, 0);
+	assert_int_equal(s.ending, STORE_IMPORT_END_CUT);
+	assert_string_equal(f->errors.data, "7: the input ends inside this line (no newline at the "
+					    "end): it may be cut off, so it is not imported\n");
+	buf_reset(&f->errors);
+
+	/* OpenMetrics without # EOF after a malformed line: one malformed line, ending NO_EOF */
+	imp = store_import_new(st, STORE_IMPORT_OPENMETRICS, 0, record_error, &f->errors);
+	assert_int_equal(store_import_feed(imp, "f 1 70\nf x 71\n", 14), 0);
+	assert_int_equal(store_import_finish(imp), 0);
+	store_import_get_stats(imp, &s);
+	store_import_free(imp);
+	assert_int_equal(s.samples_written, 1);
+	assert_int_equal(s.expired, 0); /* no store_import_set_now: nothing counted */
+	assert_int_equal(s.malformed, 1);
+	assert_int_equal(s.ending, STORE_IMPORT_END_NO_EOF);
+	store_close(st);
+}
+
 static void test_store_limits(void **state)
 {
 	struct fixture *f = *state;
@@ -649,6 +717,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expired_and_ending, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -81,7 +81,7 @@ static void on_observed(void *ctx, struct series *s, double v, int64_t t)
 	on_time(ctx, t);
 }
 
-static void on_exception(void *ctx, const struct logp_exception *e)
+static void on_exception(void *ctx, const struct logged_exception *e)
 {
 	struct run *r = ctx;
 	char line[40];
