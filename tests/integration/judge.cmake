@@ -1,2 +1,4 @@
 # The deploy verdict: scenarios built from the corpus shapes, replayed, marked and judged.
 dw_integration_test(integration_judge test_judge.py)
+# The CPU and memory checks on live agents reading fixture /proc trees rewritten over time.
+dw_integration_test(integration_judge_system test_judge_system.py)
