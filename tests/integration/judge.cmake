@@ -2,3 +2,5 @@
 dw_integration_test(integration_judge test_judge.py)
 # The CPU and memory checks on live agents reading fixture /proc trees rewritten over time.
 dw_integration_test(integration_judge_system test_judge_system.py)
+# The first event of a log counter reaches increase() (replayed and live).
+dw_integration_test(integration_first_event test_first_event.py)
