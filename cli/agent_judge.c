@@ -9,10 +9,15 @@
  * request ever reads the configuration a reload may free.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "core/clock.h"
@@ -41,8 +46,20 @@ struct judge_conf {
 	size_t max_points;
 };
 
+/* A watched path (judge.watch_paths): what it showed at the last tick. Collector thread only. */
+struct watch {
+	char *path;
+	bool known;                   /* read once: the state at start is no deploy */
+	char sig[PATH_MAX + 128];     /* what changes when the path changes (see watch_read) */
+	char name[STORE_DEPLOY_MAX_NAME + 1]; /* the deploy it names; "" when none */
+	bool bad_logged;
+};
+
 struct cli_judge {
 	struct registry *reg;
+	struct watch *watch;          /* judge.watch_paths, collector thread only */
+	size_t nwatch;
+	int64_t last_tick_ms;
 	struct judge_conf *conf;      /* swapped by the collector under lock; readers take a ref */
 	struct metric *deploy_ts, *verdict;
 	struct store *store;          /* set once by the collector, closed after the server */
@@ -118,6 +135,8 @@ struct cli_judge *cli_judge_new(struct registry *reg)
 	return j;
 }
 
+static void watch_configure(struct cli_judge *j, const struct config *cfg);
+
 static void conf_free(struct judge_conf *c)
 {
 	if (!c)
@@ -170,6 +189,7 @@ void cli_judge_configure(struct cli_judge *j, const struct config *cfg)
 		old = NULL; /* a request still judges with it: the last release frees it */
 	pthread_mutex_unlock(&j->lock);
 	conf_free(old);
+	watch_configure(j, cfg);
 }
 
 static struct judge_conf *conf_get(struct cli_judge *j)
@@ -200,6 +220,9 @@ void cli_judge_free(struct cli_judge *j)
 	if (!j)
 		return;
 	conf_free(j->conf);
+	for (size_t k = 0; k < j->nwatch; k++)
+		free(j->watch[k].path);
+	free(j->watch);
 	pthread_mutex_destroy(&j->lock);
 	free(j->json);
 	free(j);
@@ -294,12 +317,283 @@ static void judge_latest(struct cli_judge *j, const struct store_deploy *d, int6
 	judge_report_free(r);
 }
 
+/* ---- automatic markers: judge.watch_paths ---- */
+
+/* The last path component of 's' (trailing slashes ignored) into 'out'. */
+static void last_component(const char *s, char *out, size_t outlen)
+{
+	size_t end = strlen(s), start;
+
+	while (end > 1 && s[end - 1] == '/')
+		end--;
+	start = end;
+	while (start > 0 && s[start - 1] != '/')
+		start--;
+	if (end - start >= outlen)
+		end = start + outlen - 1;
+	memcpy(out, s + start, end - start);
+	out[end - start] = '\0';
+}
+
+/* 'a' then 'b' into out; false when that does not fit. */
+static bool join(char *out, size_t outlen, const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la + lb >= outlen)
+		return false;
+	memcpy(out, a, la);
+	memcpy(out + la, b, lb + 1);
+	return true;
+}
+
+/* 's' cut to fit 'out'. */
+static void copy_cut(char *out, size_t outlen, const char *s)
+{
+	size_t n = strnlen(s, outlen - 1);
+
+	memcpy(out, s, n);
+	out[n] = '\0';
+}
+
+/* Up to len-1 bytes of the file 'path', NUL-terminated; its first line only. -errno on error. */
+static int read_line(const char *path, char *out, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), err = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, out, len - 1);
+	if (n < 0)
+		err = -errno;
+	close(fd);
+	if (err)
+		return err;
+	out[n] = '\0';
+	out[strcspn(out, "\r\n")] = '\0';
+	return 0;
+}
+
+static int64_t mtime_ms(const struct stat *st)
+{
+	return (int64_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000;
+}
+
+/*
+ * A .git/HEAD: the commit it stands for, through the branch it names (a loose ref, else
+ * packed-refs). *sig gets what changes with it (HEAD's text, the ref file's identity), *when the
+ * latest modification time. 'name' is the commit's first 12 hex digits ("" when unresolved).
+ */
+static void read_git_head(const struct watch *w, char *sig, size_t siglen, char *name,
+			  size_t namelen, int64_t *when)
+{
+	const char *head = w->path;
+	char text[512], gitdir[PATH_MAX], refpath[PATH_MAX], sha[128] = "";
+	const char *ref;
+	struct stat st;
+	size_t dirlen = strlen(head) - strlen("HEAD");
+
+	name[0] = '\0';
+	if (read_line(head, text, sizeof(text))) {
+		snprintf(sig, siglen, "-");
+		return;
+	}
+	memcpy(gitdir, head, dirlen);
+	gitdir[dirlen] = '\0';
+	if (strncmp(text, "ref: ", 5) != 0) {
+		copy_cut(sha, sizeof(sha), text); /* detached: the commit itself */
+		snprintf(sig, siglen, "G:%s", text);
+	} else {
+		ref = text + 5;
+		/* a ref is a path under the git directory: nothing that climbs out of it */
+		if (strncmp(ref, "refs/", 5) != 0 || strstr(ref, "..")) {
+			snprintf(sig, siglen, "G:%s", text);
+			return;
+		}
+		if (!join(refpath, sizeof(refpath), gitdir, ref)) {
+			snprintf(sig, siglen, "G:%s", text);
+			return;
+		}
+		if (lstat(refpath, &st) == 0 && S_ISREG(st.st_mode)) {
+			if (mtime_ms(&st) > *when)
+				*when = mtime_ms(&st);
+			read_line(refpath, sha, sizeof(sha));
+		} else {
+			/* packed-refs: "<sha> <ref>" lines; scanned only when the file changed */
+			FILE *f = join(refpath, sizeof(refpath), gitdir, "packed-refs")
+					  ? fopen(refpath, "re") : NULL;
+			char line[1024];
+			size_t rl = strlen(ref);
+			bool packed = f && fstat(fileno(f), &st) == 0;
+
+			if (packed) {
+				if (mtime_ms(&st) > *when)
+					*when = mtime_ms(&st);
+				snprintf(sig, siglen, "G:%s:P:%ju:%lld.%09ld:%lld", text,
+					 (uintmax_t)st.st_ino, (long long)st.st_mtim.tv_sec,
+					 st.st_mtim.tv_nsec, (long long)st.st_size);
+			}
+			if (packed && strcmp(sig, w->sig) == 0) {
+				snprintf(name, namelen, "%s", w->name);
+				fclose(f);
+				return;
+			}
+			for (unsigned i = 0; packed && i < 1000000 && fgets(line, sizeof(line), f);
+			     i++) {
+				char *sp = strchr(line, ' ');
+
+				if (sp && !strncmp(sp + 1, ref, rl) &&
+				    (sp[1 + rl] == '\n' || sp[1 + rl] == '\0')) {
+					*sp = '\0';
+					copy_cut(sha, sizeof(sha), line);
+					break;
+				}
+			}
+			if (f)
+				fclose(f);
+			if (packed)
+				goto out_name; /* sig: the packed-refs identity */
+		}
+		snprintf(sig, siglen, "G:%s:%s", text, sha);
+	}
+out_name:
+	if (strspn(sha, "0123456789abcdef") >= 12 && namelen > 12) {
+		memcpy(name, sha, 12);
+		name[12] = '\0';
+	}
+}
+
+/*
+ * What the watched 'path' shows: a symlink its target (the deploy is the target's last
+ * component: releases/20261127164000 -> "20261127164000"), a .git/HEAD the commit, another
+ * file its first line (a REVISION file). *sig changes whenever that may have changed; *when is
+ * the path's modification time. A missing path gives sig "-" and no name.
+ */
+static void watch_read(struct watch *w, char *sig, size_t siglen, char *name, size_t namelen,
+		       int64_t *when)
+{
+	struct stat st;
+	char target[PATH_MAX];
+	ssize_t n;
+
+	name[0] = '\0';
+	*when = INT64_MIN;
+	if (lstat(w->path, &st) < 0) {
+		snprintf(sig, siglen, "-");
+		return;
+	}
+	*when = mtime_ms(&st);
+	if (S_ISLNK(st.st_mode)) {
+		n = readlink(w->path, target, sizeof(target) - 1);
+		if (n < 0) {
+			snprintf(sig, siglen, "-");
+			return;
+		}
+		target[n] = '\0';
+		snprintf(sig, siglen, "L:%s", target);
+		last_component(target, name, namelen);
+	} else if (S_ISREG(st.st_mode)) {
+		size_t len = strlen(w->path);
+
+		if (len >= 5 && strcmp(w->path + len - 5, "/HEAD") == 0) {
+			read_git_head(w, sig, siglen, name, namelen, when);
+			return;
+		}
+		snprintf(sig, siglen, "F:%ju:%lld.%09ld:%lld", (uintmax_t)st.st_ino,
+			 (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, (long long)st.st_size);
+		if (strcmp(sig, w->sig) != 0 && read_line(w->path, name, namelen) == 0) {
+			/* surrounding blanks are not part of a revision */
+			size_t a = strspn(name, " \t"), b = strlen(name);
+
+			while (b > a && (name[b - 1] == ' ' || name[b - 1] == '\t'))
+				b--;
+			memmove(name, name + a, b - a);
+			name[b - a] = '\0';
+		} else if (strcmp(sig, w->sig) == 0) {
+			snprintf(name, namelen, "%s", w->name);
+		}
+	} else {
+		snprintf(sig, siglen, "D:%ju", (uintmax_t)st.st_ino);
+		if (!w->bad_logged)
+			log_warn("judge", "judge.watch_paths: %s is neither a symlink nor a file: "
+					  "its changes mark no deploy (logged once)", w->path);
+		w->bad_logged = true;
+	}
+}
+
+/* Each tick: a watched path that now names another deploy marks it, at the path's change time
+ * when that falls since the last tick (else now). */
+static void watch_tick(struct cli_judge *j, int64_t now)
+{
+	for (size_t i = 0; i < j->nwatch; i++) {
+		struct watch *w = &j->watch[i];
+		char sig[sizeof(w->sig)], name[sizeof(w->name)], note[STORE_DEPLOY_MAX_NOTE + 1];
+		int64_t when, at;
+		int rc;
+
+		watch_read(w, sig, sizeof(sig), name, sizeof(name), &when);
+		if (w->known && strcmp(sig, w->sig) == 0)
+			continue;
+		snprintf(w->sig, sizeof(w->sig), "%s", sig);
+		if (!w->known || !name[0] || strcmp(name, w->name) == 0) {
+			/* the state at start, a vanished path or the same deploy: no new marker */
+			w->known = true;
+			if (name[0])
+				snprintf(w->name, sizeof(w->name), "%s", name);
+			continue;
+		}
+		snprintf(w->name, sizeof(w->name), "%s", name);
+		if (!store_deploy_name_valid(name)) {
+			log_warn("judge", "judge.watch_paths: %s changed, but '%s' is not a deploy name "
+					  "(1 to %d bytes of UTF-8 without control characters): not marked",
+				 w->path, name, STORE_DEPLOY_MAX_NAME);
+			continue;
+		}
+		at = when > j->last_tick_ms && when <= now ? when : now;
+		snprintf(note, sizeof(note), "automatic: %.900s changed", w->path);
+		rc = store_deploy_put(j->store, name, at, now, note);
+		if (rc)
+			log_warn("judge", "judge.watch_paths: %s changed to %s, but the marker cannot be "
+					  "written: %s", w->path, name, err_str(rc));
+		else
+			log_info("judge", "deploy %s marked: %s changed", name, w->path);
+	}
+	j->last_tick_ms = now;
+}
+
+/* The watch list from the configuration; paths watched before keep what they last showed. */
+static void watch_configure(struct cli_judge *j, const struct config *cfg)
+{
+	struct watch *v = xcalloc(cfg->judge.nwatch_paths ? cfg->judge.nwatch_paths : 1, sizeof(*v));
+
+	for (size_t i = 0; i < cfg->judge.nwatch_paths; i++) {
+		v[i].path = xstrdup(cfg->judge.watch_paths[i]);
+		for (size_t k = 0; k < j->nwatch; k++) {
+			if (j->watch[k].path && strcmp(j->watch[k].path, v[i].path) == 0) {
+				free(v[i].path);
+				v[i] = j->watch[k];
+				j->watch[k].path = NULL;
+				break;
+			}
+		}
+	}
+	for (size_t k = 0; k < j->nwatch; k++)
+		free(j->watch[k].path);
+	free(j->watch);
+	j->watch = v;
+	j->nwatch = cfg->judge.nwatch_paths;
+}
+
 void cli_judge_tick(struct cli_judge *j, const struct config *cfg, int64_t now)
 {
 	struct store_deploy *v = NULL, *latest = NULL;
 	size_t n = 0;
 
-	if (!j->store || !j->conf || store_deploy_list(j->store, &v, &n))
+	if (!j->store || !j->conf)
+		return;
+	watch_tick(j, now);
+	if (store_deploy_list(j->store, &v, &n))
 		return;
 	for (size_t i = 0; i < n; i++) {
 		const char *lv[] = { v[i].name };
