@@ -43,7 +43,9 @@ class FakeProc(threading.Thread):
         super().__init__(daemon=True)
         self.proc = os.path.join(root, "proc")
         os.makedirs(self.proc)
-        self.marker, self.after = marker, after
+        # The sample stamped at the marker is read a little after it (the tick runs late on a
+        # busy machine): switch 0.8 s after, still inside the warm-up the window leaves out.
+        self.marker, self.after = marker + 0.8, after
         self.busy = self.idle = 0.0   # seconds per CPU
         self.last = time.time()
         self.stop = threading.Event()
@@ -138,9 +140,9 @@ check(rc == 1 and j["verdict"] == "FAIL", "high: %d %s" % (rc, j["summary"]))
 for name, limit, want in (("cpu_usage", 0.8, HIGH[0]), ("memory_usage", 0.85, HIGH[1])):
     c = checks[name]
     check(c["result"] == "FAIL" and name in j["summary"], "high: %s %s" % (name, c["reason"]))
-    check(abs(c["window"] - want) < 0.03, "high: %s window value %r, written %r"
+    check(abs(c["window"] - want) < 0.05, "high: %s window value %r, written %r"
           % (name, c["window"], want))
-    check(abs(c["baseline"] - LOW[name == "memory_usage"]) < 0.03,
+    check(abs(c["baseline"] - LOW[name == "memory_usage"]) < 0.05,
           "high: %s baseline %r" % (name, c["baseline"]))
     check(c["threshold"] == limit, "high: %s limit %r" % (name, c["threshold"]))
 
@@ -150,7 +152,7 @@ check(rc != 1, "low: %d %s" % (rc, j["summary"]))
 for name in ("cpu_usage", "memory_usage"):
     c = checks[name]
     check(c["result"] == "PASS", "low: %s %s" % (name, c["reason"]))
-    check(abs(c["window"] - c["baseline"]) < 0.03, "low: %s %r vs %r"
+    check(abs(c["window"] - c["baseline"]) < 0.05, "low: %s %r vs %r"
           % (name, c["window"], c["baseline"]))
 # nothing else was collected on this fake host: no traffic, so never a silent PASS either
 check(rc == 2 and "traffic" in j["summary"], "low: %d %s" % (rc, j["summary"]))
