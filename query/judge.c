@@ -594,7 +594,7 @@ int judge_run(const char *deploy, const struct judge_check *checks, size_t nchec
 	const struct judge_backend *be = &memo_be;
 	struct judge_report *r;
 	struct period pb, pw;
-	int64_t t0 = clock_mono_ns(), win_start, win_end;
+	int64_t t0 = clock_mono_ns(), cpu0 = clock_thread_cpu_ns(), win_start, win_end;
 	size_t nfail = 0, nincon = 0, nskip = 0;
 	char qerr[200];
 	size_t n;
@@ -738,6 +738,7 @@ out:
 	memo_release(m);
 	free(m);
 	r->elapsed_ms = (double)(clock_mono_ns() - t0) / 1e6;
+	r->cpu_ms = (double)(clock_thread_cpu_ns() - cpu0) / 1e6;
 	*out = r;
 	return 0;
 }
