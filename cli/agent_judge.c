@@ -2,11 +2,15 @@
  * The agent's side of the deploy verdict: the markers as deploywatch_deploy_timestamp_seconds
  * {deploy}, the latest deploy judged once a minute while its window is open (and once after it
  * closes) as deploywatch_verdict{deploy,check}, and the HTTP routes /api/v1/deploys (GET, POST)
- * and /api/v1/judge (GET: the last judgement's JSON).
+ * and /api/v1/judge (GET: the last judgement's JSON, or one made for the request's deploy,
+ * baseline, window and at); and deploys marked automatically when a watched path changes.
  *
  * Threads: agent_judge_tick runs on the collector thread (it owns the registry and evaluates);
- * the HTTP handlers only read the store (markers) or copy the cached JSON under a mutex, so no
- * request ever reads the configuration a reload may free.
+ * the HTTP handlers read the store (markers; a judgement asked for with parameters) and copy the
+ * cached JSON under a mutex; what a request's judgement needs of the configuration is a
+ * reference-counted copy (struct judge_conf), so no request ever reads the configuration a
+ * reload may free. The watched paths (judge.watch_paths) are looked at on the collector thread,
+ * in the tick, and their markers written there.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,11 +40,10 @@
  */
 struct judge_conf {
 	unsigned refs;
-	struct judge_check *checks;   /* own copies of the config's checks, or the built-in table */
+	const struct judge_check *checks; /* 'own', or the built-in table */
+	struct judge_check *own;      /* copies of the config's checks (strings owned), or NULL */
 	size_t nchecks;
-	bool own_checks;
 	struct judge_options opt;     /* marker and now left 0; traffic owned */
-	int64_t window_ms;
 	uint64_t max_samples;
 	int64_t timeout_ms;
 	size_t max_points;
@@ -63,7 +66,7 @@ struct cli_judge {
 	struct judge_conf *conf;      /* swapped by the collector under lock; readers take a ref */
 	struct metric *deploy_ts, *verdict;
 	struct store *store;          /* set once by the collector, closed after the server */
-	pthread_mutex_t lock;         /* guards json */
+	pthread_mutex_t lock;         /* guards json, conf and conf->refs */
 	char *json;                   /* the last judgement; NULL before the first */
 	char last_deploy[STORE_DEPLOY_MAX_NAME + 1];
 	int64_t last_marker_ms, next_ms;
@@ -141,15 +144,13 @@ static void conf_free(struct judge_conf *c)
 {
 	if (!c)
 		return;
-	if (c->own_checks) {
-		for (size_t i = 0; i < c->nchecks; i++) {
-			free((char *)c->checks[i].name);
-			free((char *)c->checks[i].expr);
-			free((char *)c->checks[i].description);
-			free((char *)c->checks[i].exposure);
-		}
-		free(c->checks);
+	for (size_t i = 0; c->own && i < c->nchecks; i++) {
+		free((char *)c->own[i].name);
+		free((char *)c->own[i].expr);
+		free((char *)c->own[i].description);
+		free((char *)c->own[i].exposure);
 	}
+	free(c->own);
 	free((char *)c->opt.traffic);
 	free(c);
 }
@@ -165,20 +166,19 @@ void cli_judge_configure(struct cli_judge *j, const struct config *cfg)
 
 	c->refs = 1;
 	if (cfg->judge.nchecks) {
-		c->checks = cli_judge_checks(cfg, &c->nchecks);
-		c->own_checks = true;
+		c->own = cli_judge_checks(cfg, &c->nchecks);
 		for (size_t i = 0; i < c->nchecks; i++) {
-			c->checks[i].name = xstrdup(c->checks[i].name);
-			c->checks[i].expr = xstrdup(c->checks[i].expr);
-			c->checks[i].description = strdup_or_null(c->checks[i].description);
-			c->checks[i].exposure = strdup_or_null(c->checks[i].exposure);
+			c->own[i].name = xstrdup(c->own[i].name);
+			c->own[i].expr = xstrdup(c->own[i].expr);
+			c->own[i].description = strdup_or_null(c->own[i].description);
+			c->own[i].exposure = strdup_or_null(c->own[i].exposure);
 		}
+		c->checks = c->own;
 	} else {
-		c->checks = (struct judge_check *)judge_default_checks(&c->nchecks);
+		c->checks = judge_default_checks(&c->nchecks);
 	}
 	cli_judge_options(cfg, 0, 0, &c->opt);
 	c->opt.traffic = strdup_or_null(c->opt.traffic);
-	c->window_ms = cfg->judge.window;
 	c->max_samples = cfg->query.max_samples;
 	c->timeout_ms = cfg->query.timeout;
 	c->max_points = (size_t)cfg->query.max_points_per_series + 1;
