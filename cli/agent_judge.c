@@ -536,6 +536,9 @@ static void watch_tick(struct cli_judge *j, int64_t now)
 		if (w->known && strcmp(sig, w->sig) == 0)
 			continue;
 		snprintf(w->sig, sizeof(w->sig), "%s", sig);
+		if (!w->known)
+			log_info("judge", "watching %s for deploys; it shows %s now", w->path,
+				 name[0] ? name : "none");
 		if (!w->known || !name[0] || strcmp(name, w->name) == 0) {
 			/* the state at start, a vanished path or the same deploy: no new marker */
 			w->known = true;

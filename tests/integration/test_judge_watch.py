@@ -6,6 +6,7 @@ show when the agent starts is no deploy, and the same deploy shown again is not 
 """
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -79,7 +80,10 @@ def wait_deploy(name, t0):
     return got
 
 
-wait_ticks(2)
+# the agent has read what each path shows (the state at start: no deploy)
+for p in (current, os.path.join(git, "HEAD"), revision):
+    agent.wait_log(r'watching %s for deploys; it shows \S+ now' % re.escape(p))
+agent.wait_log(r'watching %s/missing-link for deploys; it shows none now' % re.escape(d))
 check(deploys() == {}, "the state at start marked a deploy: %r" % deploys())
 
 # the release symlink re-pointed (a trailing slash in the target is not part of the name)
