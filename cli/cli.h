@@ -89,11 +89,17 @@ struct cli_judge *cli_judge_new(struct registry *reg);
 void cli_judge_free(struct cli_judge *j);
 /* Use 'st' (borrowed; it stays open until after the HTTP server is freed). Collector thread. */
 void cli_judge_set_store(struct cli_judge *j, struct store *st);
+/* Take the judge: section of 'cfg' (copied: 'cfg' is borrowed for the call only) for the agent's
+ * judgements and the requests' (GET /api/v1/judge?deploy=...). Call at start and after each
+ * reload; a request still judging keeps the old copy until it ends. Collector thread. */
+void cli_judge_configure(struct cli_judge *j, const struct config *cfg);
 /* Each tick: export the markers; judge the latest deploy once a minute while its window is open
  * and once after it closes (logged). Collector thread; 'cfg' borrowed for the call. */
 void cli_judge_tick(struct cli_judge *j, const struct config *cfg, int64_t now);
 /* HTTP handlers (request threads; ctx is the cli_judge): GET/POST /api/v1/deploys and GET
- * /api/v1/judge (the last judgement, 404 before one). */
+ * /api/v1/judge: without parameters the agent's last judgement (404 before one); with deploy,
+ * baseline, window or at, a judgement made for the request (as `judge --json`; 400 for a bad
+ * parameter, 404 for an unknown deploy). */
 int cli_judge_route_deploys(void *ctx, const struct http_request *req, struct http_response *resp);
 int cli_judge_route_judge(void *ctx, const struct http_request *req, struct http_response *resp);
 

@@ -542,6 +542,7 @@ static void reload(struct agent *ag, int64_t now_ms)
 	if (ag->cfg != ag->tail_cfg)
 		config_free(ag->cfg);
 	ag->cfg = cfg;
+	cli_judge_configure(ag->judge, cfg);
 	series_set(ag->reload_ok, 1);
 	series_set(ag->reload_time, (double)now_ms / 1000.0);
 	log_info("config", "configuration reloaded from %s", cfg->file);
@@ -693,6 +694,7 @@ int cmd_run(int argc, char **argv)
 	ag.catalog = store_catalog_buf_new();
 	register_self_metrics(&ag);
 	ag.judge = cli_judge_new(ag.reg);
+	cli_judge_configure(ag.judge, ag.cfg);
 	rc = system_sampler_new(ag.cfg, ag.reg, &ag.sampler);
 	if (rc) {
 		fprintf(stderr, "deploywatch: %s: host sampler: %s\n", ag.cfg->file, strerror(-rc));

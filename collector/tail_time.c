@@ -33,6 +33,10 @@ struct tt_series {
 	enum tt_kind kind[TT_MAX_VALS];
 	double bound[TT_MAX_VALS];      /* TT_BUCKET: its upper bound */
 	double base[TT_MAX_VALS];       /* values at the last emitted point or tick */
+	/* A counter or histogram created by its first event: a zero sample is stored one grid
+	 * step before that event's point (see zero_sample), so increase() sees the first rise. */
+	bool zero_pending;
+	int64_t zero_t;
 	struct tt_point **points;       /* sorted by t */
 	size_t npoints, cap;
 };
@@ -173,7 +177,8 @@ static void contribution(const struct tt_series *ts, double x, double *out)
 	}
 }
 
-static struct tt_series *tts_get(struct tail_time *tt, struct series *s, double x)
+static struct tt_series *tts_get(struct tail_time *tt, struct series *s, double x,
+				 bool *created)
 {
 	struct tt_series *ts;
 	double contrib[TT_MAX_VALS];
@@ -195,6 +200,7 @@ static struct tt_series *tts_get(struct tail_time *tt, struct series *s, double 
 		}
 		table_grow(tt);
 	}
+	*created = true;
 	ts = xcalloc(1, sizeof(*ts));
 	ts->s = s;
 	ts->type = metric_type_of(series_metric(s));
@@ -211,9 +217,30 @@ static struct tt_series *tts_get(struct tail_time *tt, struct series *s, double 
 	return ts;
 }
 
+/*
+ * increase() and rate() take a series' first sample as their starting point, so a counter created
+ * by an event at 1 would hide that event: the first exception of a class, the first 5xx after a
+ * quiet start. Prometheus's advice is to initialise counters to zero; a log counter cannot be
+ * known before its first event, so a zero is stored one grid step before the event's point, in
+ * the same transaction: increase() over a range holding both sees the rise. Only for a counter
+ * or histogram whose value before the event was zero (a brand-new series; a counter seeded from
+ * the store after a restart continues instead).
+ */
+static void zero_sample(const struct tail_time *tt, struct tt_series *ts, int64_t g)
+{
+	if (ts->type != METRIC_COUNTER && ts->type != METRIC_HISTOGRAM)
+		return;
+	for (size_t i = 0; i < ts->nvals; i++)
+		if (ts->base[i] != 0)
+			return;
+	ts->zero_pending = true;
+	ts->zero_t = g - tt->res;
+}
+
 bool tail_time_note(struct tail_time *tt, struct series *s, int64_t t_ms, double x)
 {
-	struct tt_series *ts = tts_get(tt, s, x);
+	bool created = false;
+	struct tt_series *ts = tts_get(tt, s, x, &created);
 	double contrib[TT_MAX_VALS];
 	bool late;
 	int64_t g;
@@ -231,6 +258,8 @@ bool tail_time_note(struct tail_time *tt, struct series *s, int64_t t_ms, double
 		while (g <= tt->done)
 			g += tt->res;
 	}
+	if (created)
+		zero_sample(tt, ts, g);
 	i = ts->npoints;
 	while (i > 0 && ts->points[i - 1]->t > g)
 		i--;
@@ -280,6 +309,22 @@ static int emit_sample(void *ctx, const struct metric_info *info, const struct s
 	return e->fn(e->ctx, labels, n, e->type, e->t, e->vals[e->i++]);
 }
 
+/* The pending zero of a new series (zero_sample), before its first point; never at or after
+ * 'limit', where the tick's own sample (or a later point) goes. */
+static int emit_zero(struct tt_series *ts, int64_t limit, int64_t res, tail_sample_fn fn,
+		     void *ctx)
+{
+	static const struct registry_visitor v = { .sample = emit_sample };
+	static const double zeros[TT_MAX_VALS];
+	struct emit_ctx e = { .vals = zeros, .t = ts->zero_t, .type = ts->type, .fn = fn,
+			      .ctx = ctx };
+
+	ts->zero_pending = false;
+	if (e.t >= limit)
+		e.t = limit - res; /* an event stamped after the tick: still zero before it */
+	return series_visit(ts->s, &v, &e);
+}
+
 int tail_time_emit(struct tail_time *tt, int64_t tick_ms, tail_sample_fn fn, void *ctx)
 {
 	static const struct registry_visitor v = { .sample = emit_sample };
@@ -291,6 +336,14 @@ int tail_time_emit(struct tail_time *tt, int64_t tick_ms, tail_sample_fn fn, voi
 
 		if (!ts)
 			continue;
+		if (ts->zero_pending) {
+			int64_t limit = ts->npoints && ts->points[0]->t < tick_ms ? ts->points[0]->t
+										  : tick_ms;
+			int zerr = emit_zero(ts, limit, tt->res, fn, ctx);
+
+			if (!err)
+				err = zerr;
+		}
 		memcpy(run, ts->base, sizeof(run));
 		for (size_t k = 0; k < ts->npoints; k++) {
 			struct emit_ctx e = { .vals = run, .t = ts->points[k]->t, .type = ts->type,
@@ -327,6 +380,12 @@ int tail_time_emit_before(struct tail_time *tt, int64_t bound, tail_sample_fn fn
 
 		if (!ts)
 			continue;
+		if (ts->zero_pending && ts->npoints && ts->points[0]->t < bound) {
+			int zerr = emit_zero(ts, ts->points[0]->t, tt->res, fn, ctx);
+
+			if (!err)
+				err = zerr;
+		}
 		for (; used < ts->npoints && ts->points[used]->t < bound; used++) {
 			struct emit_ctx e = { .vals = ts->base, .t = ts->points[used]->t,
 					      .type = ts->type, .fn = fn, .ctx = ctx };

@@ -1554,6 +1554,14 @@ static int set_judge_new_exception_min(struct cfg_parser *p, const struct ynode 
 	return err;
 }
 
+static int set_judge_watch_paths(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	struct config *cfg = obj;
+
+	return cfg_string_list(p, v, &cfg->judge.watch_paths, &cfg->judge.nwatch_paths,
+			       "absolute paths", cfg_is_absolute);
+}
+
 static const struct cfg_key judge_keys[] = {
 	{ "baseline", set_judge_baseline },
 	{ "window", set_judge_window },
@@ -1565,6 +1573,7 @@ static const struct cfg_key judge_keys[] = {
 	{ "traffic", set_judge_traffic },
 	{ "new_exceptions", set_judge_new_exceptions },
 	{ "new_exception_min_count", set_judge_new_exception_min },
+	{ "watch_paths", set_judge_watch_paths },
 };
 
 static int set_judge(struct cfg_parser *p, const struct ynode *v, void *obj)
@@ -1948,6 +1957,7 @@ void config_free(struct config *cfg)
 	}
 	free(cfg->judge.checks);
 	free(cfg->judge.traffic);
+	cfg_free_strings(cfg->judge.watch_paths, cfg->judge.nwatch_paths);
 	free(cfg->log_level);
 	free(cfg);
 }

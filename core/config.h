@@ -134,6 +134,9 @@ struct config {
 		char *traffic;            /* the traffic count's expression; NULL: the built-in */
 		unsigned new_exceptions;  /* 0 fail (default), 1 warn, 2 off */
 		unsigned new_exception_min_count; /* occurrences a new exception needs; default 3 */
+		char **watch_paths;       /* absolute paths (a `current` symlink, a .git/HEAD) whose
+					   * change marks a deploy (docs/judge.md); default none */
+		size_t nwatch_paths;
 	} judge;
 
 	struct {

@@ -204,6 +204,112 @@ void judge_backend_local(struct judge_backend *be, struct judge_local *l,
 	be->ctx = l;
 }
 
+/*
+ * One judgement asks the same question more than once: the built-in 5xx checks share their
+ * expression (ratio and count differ only in the exposure), so their baseline, window and
+ * sparkline queries would run twice. The memo answers a repeated (expression, time, fold) from
+ * the first answer, errors included; it lives for one judge_run.
+ */
+#define MEMO_MAX 64
+
+struct memo_entry {
+	char *expr;
+	int64_t t_ms, step_ms;    /* range: start and step; instant: step 0 */
+	size_t n;                 /* range: points; instant: 0 */
+	bool sum;
+	int rc;
+	double v;                 /* instant */
+	size_t nseries;           /* instant */
+	double *vals;             /* range: n values */
+	char err[200];
+};
+
+struct memo {
+	const struct judge_backend *be;
+	struct memo_entry e[MEMO_MAX];
+	size_t len;
+};
+
+static struct memo_entry *memo_find(struct memo *m, const char *expr, int64_t t, int64_t step,
+				    size_t n, bool sum)
+{
+	for (size_t i = 0; i < m->len; i++)
+		if (m->e[i].t_ms == t && m->e[i].step_ms == step && m->e[i].n == n &&
+		    m->e[i].sum == sum && strcmp(m->e[i].expr, expr) == 0)
+			return &m->e[i];
+	return NULL;
+}
+
+static int memo_instant(void *ctx, const char *expr, int64_t t_ms, bool sum, double *v,
+			size_t *nseries, char *err, size_t errlen)
+{
+	struct memo *m = ctx;
+	struct memo_entry *e = memo_find(m, expr, t_ms, 0, 0, sum);
+	int rc;
+
+	if (e) {
+		*v = e->v;
+		*nseries = e->nseries;
+		if (e->rc)
+			snprintf(err, errlen, "%s", e->err);
+		return e->rc;
+	}
+	rc = m->be->instant(m->be->ctx, expr, t_ms, sum, v, nseries, err, errlen);
+	if (m->len < MEMO_MAX) {
+		e = &m->e[m->len++];
+		memset(e, 0, sizeof(*e));
+		e->expr = xstrdup(expr);
+		e->t_ms = t_ms;
+		e->sum = sum;
+		e->rc = rc;
+		e->v = *v;
+		e->nseries = *nseries;
+		if (rc)
+			snprintf(e->err, sizeof(e->err), "%s", err);
+	}
+	return rc;
+}
+
+static int memo_range(void *ctx, const char *expr, int64_t start_ms, int64_t step_ms, size_t n,
+		      bool sum, double *v, char *err, size_t errlen)
+{
+	struct memo *m = ctx;
+	struct memo_entry *e = memo_find(m, expr, start_ms, step_ms, n, sum);
+	int rc;
+
+	if (e) {
+		memcpy(v, e->vals, n * sizeof(*v));
+		if (e->rc)
+			snprintf(err, errlen, "%s", e->err);
+		return e->rc;
+	}
+	rc = m->be->range(m->be->ctx, expr, start_ms, step_ms, n, sum, v, err, errlen);
+	if (m->len < MEMO_MAX && step_ms > 0) {
+		e = &m->e[m->len++];
+		memset(e, 0, sizeof(*e));
+		e->expr = xstrdup(expr);
+		e->t_ms = start_ms;
+		e->step_ms = step_ms;
+		e->n = n;
+		e->sum = sum;
+		e->rc = rc;
+		e->vals = xmalloc(n * sizeof(*v));
+		memcpy(e->vals, v, n * sizeof(*v));
+		if (rc)
+			snprintf(e->err, sizeof(e->err), "%s", err);
+	}
+	return rc;
+}
+
+static void memo_release(struct memo *m)
+{
+	for (size_t i = 0; i < m->len; i++) {
+		free(m->e[i].expr);
+		free(m->e[i].vals);
+	}
+	m->len = 0;
+}
+
 enum fold { FOLD_SUM, FOLD_MAX };
 
 /*
@@ -481,18 +587,24 @@ static int new_exceptions(struct judge_report *r, struct store *st, char *err, s
 /* ---- the verdict ---- */
 
 int judge_run(const char *deploy, const struct judge_check *checks, size_t nchecks,
-	      const struct judge_options *opt, const struct judge_backend *be, struct store *st,
+	      const struct judge_options *opt, const struct judge_backend *inner, struct store *st,
 	      struct judge_report **out, char *err, size_t errlen)
 {
+	struct memo *m;
+	struct judge_backend memo_be;
+	const struct judge_backend *be = &memo_be;
 	struct judge_report *r;
 	struct period pb, pw;
-	int64_t t0 = clock_mono_ns(), win_start, win_end;
+	int64_t t0 = clock_mono_ns(), cpu0 = clock_thread_cpu_ns(), win_start, win_end;
 	size_t nfail = 0, nincon = 0, nskip = 0;
 	char qerr[200];
 	size_t n;
 	int rc;
 
 	*out = NULL;
+	m = xcalloc(1, sizeof(*m));
+	m->be = inner;
+	memo_be = (struct judge_backend){ .instant = memo_instant, .range = memo_range, .ctx = m };
 	r = xcalloc(1, sizeof(*r));
 	r->deploy = deploy;
 	r->opt = *opt;
@@ -502,6 +614,7 @@ int judge_run(const char *deploy, const struct judge_check *checks, size_t nchec
 		snprintf(err, errlen, "the warm-up (%lld ms) must be shorter than the window (%lld ms)",
 			 (long long)r->opt.warmup_ms, (long long)r->opt.window_ms);
 		free(r);
+		free(m);
 		return -EINVAL;
 	}
 	win_start = r->opt.marker_ms + r->opt.warmup_ms;
@@ -623,7 +736,10 @@ int judge_run(const char *deploy, const struct judge_check *checks, size_t nchec
 						      checks[i].name);
 	}
 out:
+	memo_release(m);
+	free(m);
 	r->elapsed_ms = (double)(clock_mono_ns() - t0) / 1e6;
+	r->cpu_ms = (double)(clock_thread_cpu_ns() - cpu0) / 1e6;
 	*out = r;
 	return 0;
 }

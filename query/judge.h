@@ -180,6 +180,8 @@ struct judge_report {
 	size_t nnew_exc;
 	bool new_exc_checked;
 	double elapsed_ms;
+	double cpu_ms;           /* CPU time of the judging thread meanwhile (elapsed_ms counts
+				  * waiting for a core too) */
 };
 
 /*

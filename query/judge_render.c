@@ -215,5 +215,7 @@ void judge_render_json(const struct judge_report *r, struct buf *out)
 	}
 	buf_puts(out, "],\"elapsed_ms\":");
 	json_num(out, r->elapsed_ms);
+	buf_puts(out, ",\"cpu_ms\":");
+	json_num(out, r->cpu_ms);
 	buf_puts(out, "}\n");
 }

@@ -164,6 +164,32 @@ text = dwtest.wait_until("the verdict metrics", lambda: metrics_have(
     'deploywatch_verdict{deploy="release-2",check="http_5xx_ratio"} 0'))
 st, _, body = dwtest.http_get(agent.url("/api/v1/deploys"))
 check(st == 200 and json.loads(body)["data"][0]["name"] == "release-2", body[:200])
+
+
+# GET /api/v1/judge with parameters judges for the request: the same JSON as judge --json.
+def without_timing(j):
+    j.pop("elapsed_ms")
+    j.pop("cpu_ms")
+    j.pop("evaluated_at")
+    return j
+
+
+bad_cfg = os.path.join(bad_dir, "dw.yml")
+for q, extra in (("deploy=release-2", []),
+                 ("deploy=release-2&baseline=10m&window=20m", ["--baseline", "10m", "--window", "20m"])):
+    st, _, body = dwtest.http_get(agent.url("/api/v1/judge?" + q))
+    check(st == 200, "GET /api/v1/judge?%s: %d %s" % (q, st, body[:300]))
+    api = json.loads(body)
+    rc, out, err = dwtest.run([a.binary, "judge", "-c", bad_cfg, "--json", "--deploy", "release-2"]
+                              + extra)
+    check(api["status"] == "success" and without_timing(api["data"]) == without_timing(json.loads(out)),
+          "%s: the API and judge --json differ:\n%s\n%s" % (q, body[:400], out[:400]))
+check(api["data"]["baseline_seconds"] == 600 and api["data"]["window_seconds"] == 1200,
+      "the parameters applied: %s" % body[:300])
+for q, want in (("deploy=nope", 404), ("deploy=release-2&window=soon", 400),
+                ("deploy=release-2&baseline=0s", 400), ("at=yesterday", 400)):
+    st, _, body = dwtest.http_get(agent.url("/api/v1/judge?" + q))
+    check(st == want and json.loads(body)["status"] == "error", "%s: %d %s" % (q, st, body[:200]))
 req = dwtest.urllib.request.Request(agent.url("/api/v1/deploys"), method="POST",
                                     data=b"name=release-3&note=hotfix")
 with dwtest.urllib.request.urlopen(req, timeout=10) as r:

@@ -212,15 +212,19 @@ def log_time_and_replay(a):
     check(rc == 0, "replay failed (%d): %s %s" % (rc, out, err))
     check("10 entries" in out, "replay summary: %r" % out)
     samples = dump(a, cfg, 'laravel_log_entries_total{level="error"}')
-    check(len(samples) == 10, "expected 10 samples at log time, got %s" % samples)
-    for i, (_, v, t) in enumerate(samples):
+    # The series starts with a zero one grid step before its first event (so increase()
+    # counts that event), then one sample per entry at its log time.
+    check(len(samples) == 11, "expected a zero and 10 samples at log time, got %s" % samples)
+    check(samples[0][1] == 0 and samples[0][2] == yesterday * 1000 - 1000,
+          "the zero before the first event: %s" % (samples[0],))
+    for i, (_, v, t) in enumerate(samples[1:]):
         g = ((yesterday + 60 * i) * 1000 + 999) // 1000 * 1000
         check(v == i + 1 and t == g, "sample %d: %s, want %d at %d" % (i, samples[i], i + 1, g))
     # The same content again, plain this time: already counted.
     rc, out, err = run([a.binary, "replay", "-c", cfg, "--source", "app", old])
     check(rc == 0 and "0 entries" in out and "already counted" in out,
           "second replay: %r %r" % (out, err))
-    check(len(dump(a, cfg, 'laravel_log_entries_total{level="error"}')) == 10,
+    check(len(dump(a, cfg, 'laravel_log_entries_total{level="error"}')) == 11,
           "a second replay changed the store")
 
     # The agent: entries written while it was stopped are stored at their log time.

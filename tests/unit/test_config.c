@@ -338,6 +338,8 @@ static const struct error_case error_cases[] = {
 	  "t.yml:2:19: judge.new_exceptions: expected fail, warn or off, got \"maybe\"" },
 	{ "judge:\n  new_exception_min_count: 0\n",
 	  "t.yml:2:28: judge.new_exception_min_count: expected an integer 1 to 1000000, got \"0\"" },
+	{ "judge:\n  watch_paths: [current]\n",
+	  "t.yml:2:17: judge.watch_paths[0]: expected absolute paths, got \"current\"" },
 	/* wrong types */
 	{ "storage:\n  path: [a, b]\n",
 	  "t.yml:2:9: storage.path: expected a directory path for the LMDB environment, "

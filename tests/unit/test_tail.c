@@ -445,13 +445,55 @@ static void test_time_histogram(void **state)
 	observe(tt, s, 3, 4000);
 	observe(tt, s, 7, 14000);
 	assert_int_equal(tail_time_emit(tt, 30000, collect_sample, &e), 0);
+	/* created by its first observation: zeros one grid step before it */
 	assert_string_equal(e.text,
+			    "d_seconds_bucket{le=1}@0=0 d_seconds_bucket{le=5}@0=0 "
+			    "d_seconds_bucket{le=+Inf}@0=0 d_seconds_sum@0=0 d_seconds_count@0=0 "
 			    "d_seconds_bucket{le=1}@10000=1 d_seconds_bucket{le=5}@10000=2 "
 			    "d_seconds_bucket{le=+Inf}@10000=2 d_seconds_sum@10000=3.5 "
 			    "d_seconds_count@10000=2 "
 			    "d_seconds_bucket{le=1}@20000=1 d_seconds_bucket{le=5}@20000=2 "
 			    "d_seconds_bucket{le=+Inf}@20000=3 d_seconds_sum@20000=10.5 "
 			    "d_seconds_count@20000=3");
+	tail_time_free(tt);
+	registry_free(reg);
+}
+
+/*
+ * A counter created by its first event gets a zero one grid step before that event's point, so
+ * increase() sees the first event; once, and never at or after the tick's own sample.
+ */
+static void test_time_first_event(void **state)
+{
+	static const char *const lv[] = { "class", NULL };
+	struct registry *reg = registry_new(0);
+	struct metric *m = registry_counter(reg, "exc_total", "h", lv);
+	struct series *a = metric_series(m, (const char *[]){ "A" });
+	struct series *b = metric_series(m, (const char *[]){ "B" });
+	struct series *c = metric_series(m, (const char *[]){ "C" });
+	struct tail_time *tt = tail_time_new(10000);
+	struct emitted e = { "" };
+
+	(void)state;
+	tail_time_set_floor(tt, 20000);          /* the last tick stored */
+	assert_false(count(tt, a, 1, 23000));    /* grid 30000: zero at the stored tick's time */
+	assert_false(count(tt, a, 1, 31000));
+	assert_false(count(tt, b, 1, 45000));    /* grid 50000 = the tick: its sample holds the 1 */
+	assert_false(count(tt, c, 1, 71000));    /* after the tick (a skewed clock): zero before it */
+	assert_int_equal(tail_time_emit(tt, 50000, collect_sample, &e), 0);
+	/* series in the table's order: compare as a set of samples */
+	assert_non_null(strstr(e.text, "exc_total{class=A}@20000=0 exc_total{class=A}@30000=1 "
+				       "exc_total{class=A}@40000=2"));
+	assert_non_null(strstr(e.text, "exc_total{class=B}@40000=0"));
+	assert_non_null(strstr(e.text, "exc_total{class=C}@40000=0"));
+	assert_int_equal(strlen(e.text), strlen("exc_total{class=A}@20000=0 exc_total{class=A}@30000=1 "
+						"exc_total{class=A}@40000=2 exc_total{class=B}@40000=0 "
+						"exc_total{class=C}@40000=0"));
+	/* the next events of the same series add no zero */
+	assert_false(count(tt, a, 1, 55000));
+	e.text[0] = 0;
+	assert_int_equal(tail_time_emit(tt, 70000, collect_sample, &e), 0);
+	assert_string_equal(e.text, "exc_total{class=A}@60000=3");
 	tail_time_free(tt);
 	registry_free(reg);
 }
@@ -469,7 +511,7 @@ static void test_time_replay(void **state)
 	count(tt, s, 1, 1500);
 	assert_int_equal(tail_time_pending(tt), 2);
 	assert_int_equal(tail_time_emit_before(tt, 2000, collect_sample, &e), 0);
-	assert_string_equal(e.text, "c_total@1000=1");
+	assert_string_equal(e.text, "c_total@0=0 c_total@1000=1");
 	count(tt, s, 1, 1700);                  /* still grid 2000 */
 	assert_true(count(tt, s, 1, 900));      /* grid 1000 is written: late, counted at 2000 */
 	count(tt, s, 1, 2100);
@@ -493,6 +535,7 @@ int main(void)
 		cmocka_unit_test(test_time_counter),
 		cmocka_unit_test(test_time_histogram),
 		cmocka_unit_test(test_time_replay),
+		cmocka_unit_test(test_time_first_event),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
