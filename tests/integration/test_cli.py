@@ -137,11 +137,11 @@ expect(["errors", "-c", ecfg], 0, "FINGERPRINT", "no exceptions seen in the last
 expect(["errors", "-c", ecfg, "--json"], 0, '{"status":"success","data":[]}', stream="stdout")
 expect(["errors", "-c", ecfg, "--sample", "zz"], EX_USAGE, "not a fingerprint")
 expect(["errors", "-c", ecfg, "--sample", "0" * 32], 66, "no fingerprint")
-# --deploy NAME: the window starts at the marker.
-expect(["errors", "-c", ecfg, "--deploy", "v1"], 66, "no deploy marker named 'v1'")
+# --deploy NAME: what the deploy brought (first seen at or after the marker).
+expect(["errors", "-c", ecfg, "--deploy", "v1"], 66, "no deploy marker v1")
 rc, out, err = run([dw, "mark", "-c", ecfg, "v1", "--at", "1795790000"])
 check(rc == 0, "mark: %d %s" % (rc, err))
-expect(["errors", "-c", ecfg, "--deploy", "v1"], 0, "FINGERPRINT", "no exceptions seen since deploy v1",
+expect(["errors", "-c", ecfg, "--deploy", "v1"], 0, "FINGERPRINT", "no exceptions first seen since deploy v1",
        stream="stdout")
 expect(["errors", "-c", ecfg, "--deploy", "v1", "--new", "--json"], 0,
        '{"status":"success","data":[]}', stream="stdout")
