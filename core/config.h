@@ -134,6 +134,17 @@ struct config {
 		char *traffic;            /* the traffic count's expression; NULL: the built-in */
 		unsigned new_exceptions;  /* 0 fail (default), 1 warn, 2 off */
 		unsigned new_exception_min_count; /* occurrences a new exception needs; default 3 */
+		/* judge.prometheus: fleet mode, the checks evaluated by a Prometheus server's HTTP
+		 * API (deploywatch judge --prometheus; docs/judge.md). Names as in Prometheus's own
+		 * remote_read configuration (basic_auth, tls_config). */
+		struct {
+			char *url;            /* http(s)://host:port[/path]; NULL: judge locally */
+			char *username;       /* basic auth; NULL: none */
+			char *password_file;  /* basic auth password, read at use; NULL: none */
+			char *ca_file;        /* CA bundle for https; NULL: the system's */
+			bool insecure_skip_verify; /* no certificate or host name check */
+			dw_millis timeout;    /* per request; default 30s */
+		} prometheus;
 	} judge;
 
 	struct {
