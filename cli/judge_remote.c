@@ -230,7 +230,10 @@ static int prom_post(struct cli_prom *p, const char *path, const char *form, jso
 			snprintf(err, errlen, "%s: response over %zu MiB", url, PROM_MAX_RESPONSE >> 20);
 			return -E2BIG;
 		}
-		snprintf(err, errlen, "%s: %s", url, cerr[0] ? cerr : curl_easy_strerror(cc));
+		snprintf(err, errlen, "%s: %s%s", url, cerr[0] ? cerr : curl_easy_strerror(cc),
+			 cc == CURLE_PEER_FAILED_VERIFICATION
+				 ? " (--prometheus-ca FILE names the CA that signed it)"
+				 : "");
 		return cc == CURLE_OPERATION_TIMEDOUT	? -ETIMEDOUT
 		       : cc == CURLE_COULDNT_CONNECT	? -ECONNREFUSED
 		       : cc == CURLE_COULDNT_RESOLVE_HOST ? -EHOSTUNREACH

@@ -1,2 +1,4 @@
 # The deploy verdict: scenarios built from the corpus shapes, replayed, marked and judged.
 dw_integration_test(integration_judge test_judge.py)
+# Fleet mode: a real Prometheus (HTTPS + basic auth) scraping two agents, judge --prometheus.
+dw_integration_test(integration_judge_fleet test_judge_fleet.py)
