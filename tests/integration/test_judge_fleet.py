@@ -208,6 +208,7 @@ check(j["deploy"] == "release-b", "the latest marker is release-b: %s" % j["depl
 check(abs(j["marker"] - t_b) < 1, "the marker's time %s, marked at %.3f" % (j["marker"], t_b))
 check(checks["http_5xx_ratio"]["result"] == "FAIL", "bad: %s" % checks["http_5xx_ratio"])
 check("http_5xx_ratio" in j["summary"], "bad: the summary names the check: %s" % j["summary"])
+print("a fleet judgement through Prometheus (HTTPS, basic auth): %.1f ms" % j["elapsed_ms"])
 check(checks["laravel_errors"]["result"] == "PASS", "bad: laravel_errors %s"
       % checks["laravel_errors"])
 state["stop"] = True
