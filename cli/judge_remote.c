@@ -214,6 +214,7 @@ static int prom_post(struct cli_prom *p, const char *path, const char *form, jso
 	json_error_t jerr;
 	long http = 0;
 	CURLcode cc;
+	int code;
 	json_t *j;
 
 	*root = *data = NULL;
@@ -252,7 +253,8 @@ static int prom_post(struct cli_prom *p, const char *path, const char *form, jso
 	if (!j || !status) {
 		body_line(&p->resp, line, sizeof(line));
 		if (http == 200)
-			snprintf(err, errlen, "%s: not a Prometheus API response (%s)", url, jerr.text);
+			snprintf(err, errlen, "%s: not a Prometheus API response (%s)", url,
+				 j ? "no status" : jerr.text);
 		else
 			snprintf(err, errlen, "%s: HTTP %ld: %s", url, http,
 				 line[0] ? line : "(empty body)");
@@ -263,12 +265,13 @@ static int prom_post(struct cli_prom *p, const char *path, const char *form, jso
 		/* Prometheus's own error: its type and message, e.g. bad_data: 1:5: parse error */
 		etype = json_string_value(json_object_get(j, "errorType"));
 		emsg = json_string_value(json_object_get(j, "error"));
-		snprintf(err, errlen, "%s: %s (HTTP %ld)", etype ? etype : "error",
-			 emsg ? emsg : "no message", http);
-		json_decref(j);
-		return etype && strcmp(etype, "bad_data") == 0 ? PROMQL_E_BAD_DATA
+		code = etype && strcmp(etype, "bad_data") == 0	 ? PROMQL_E_BAD_DATA
 		       : etype && strcmp(etype, "timeout") == 0 ? PROMQL_E_TIMEOUT
 								: PROMQL_E_EXECUTION;
+		snprintf(err, errlen, "%s: %s (HTTP %ld)", etype ? etype : "error",
+			 emsg ? emsg : "no message", http);
+		json_decref(j); /* etype and emsg belong to it */
+		return code;
 	}
 	*data = json_object_get(j, "data");
 	if (!json_is_object(*data)) {
