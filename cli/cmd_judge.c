@@ -249,7 +249,7 @@ static int remote_setup(const struct config *cfg, const struct judge_args *a, in
 	}
 	rc = cli_prom_probe(*out, now, err, sizeof(err));
 	if (rc) {
-		fprintf(stderr, "deploywatch judge: --prometheus: %s\n", err);
+		fprintf(stderr, "deploywatch judge: --prometheus %s: %s\n", po.url, err);
 		code = EXIT_IOERR;
 		goto out;
 	}

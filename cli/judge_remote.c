@@ -204,7 +204,9 @@ static void body_line(const struct buf *b, char *out, size_t outlen)
 /*
  * POST the form 'form' to base + 'path'. Returns 0 with *root (json_decref it) and *data (its
  * "data" member, borrowed from *root), or an error with one line in 'err': the transport's, the
- * HTTP status with Prometheus's errorType and error, or what was wrong with the response.
+ * HTTP status with Prometheus's errorType and error, or what was wrong with the response. The
+ * line names the path, not the URL: it becomes a check's reason, where room is short, and the URL
+ * is the same for every check.
  */
 static int prom_post(struct cli_prom *p, const char *path, const char *form, json_t **root,
 		     json_t **data, char *err, size_t errlen)
@@ -228,10 +230,10 @@ static int prom_post(struct cli_prom *p, const char *path, const char *form, jso
 	curl_easy_setopt(p->curl, CURLOPT_ERRORBUFFER, NULL);
 	if (cc != CURLE_OK) {
 		if (p->too_big) {
-			snprintf(err, errlen, "%s: response over %zu MiB", url, PROM_MAX_RESPONSE >> 20);
+			snprintf(err, errlen, "%s: response over %zu MiB", path, PROM_MAX_RESPONSE >> 20);
 			return -E2BIG;
 		}
-		snprintf(err, errlen, "%s: %s%s", url, cerr[0] ? cerr : curl_easy_strerror(cc),
+		snprintf(err, errlen, "%s: %s%s", path, cerr[0] ? cerr : curl_easy_strerror(cc),
 			 cc == CURLE_PEER_FAILED_VERIFICATION
 				 ? " (--prometheus-ca FILE names the CA that signed it)"
 				 : "");
@@ -243,7 +245,7 @@ static int prom_post(struct cli_prom *p, const char *path, const char *form, jso
 	curl_easy_getinfo(p->curl, CURLINFO_RESPONSE_CODE, &http);
 	if (http == 401 || http == 403) {
 		body_line(&p->resp, line, sizeof(line));
-		snprintf(err, errlen, "%s: HTTP %ld %s: %s", url, http, line[0] ? line : "refused",
+		snprintf(err, errlen, "%s: HTTP %ld %s: %s", path, http, line[0] ? line : "refused",
 			 p->userpwd ? "wrong user or password" : "it needs --prometheus-user and a "
 								 "password");
 		return -EACCES;
@@ -253,10 +255,10 @@ static int prom_post(struct cli_prom *p, const char *path, const char *form, jso
 	if (!j || !status) {
 		body_line(&p->resp, line, sizeof(line));
 		if (http == 200)
-			snprintf(err, errlen, "%s: not a Prometheus API response (%s)", url,
+			snprintf(err, errlen, "%s: not a Prometheus API response (%s)", path,
 				 j ? "no status" : jerr.text);
 		else
-			snprintf(err, errlen, "%s: HTTP %ld: %s", url, http,
+			snprintf(err, errlen, "%s: HTTP %ld: %s", path, http,
 				 line[0] ? line : "(empty body)");
 		json_decref(j);
 		return http == 200 ? -EPROTO : -EIO;
@@ -275,7 +277,7 @@ static int prom_post(struct cli_prom *p, const char *path, const char *form, jso
 	}
 	*data = json_object_get(j, "data");
 	if (!json_is_object(*data)) {
-		snprintf(err, errlen, "%s: a success without data", url);
+		snprintf(err, errlen, "%s: a success without data", path);
 		json_decref(j);
 		*data = NULL;
 		return -EPROTO;
@@ -394,7 +396,7 @@ static int prom_instant(struct cli_prom *p, const char *expr, int64_t t_ms, vect
 	json_decref(root);
 	return rc;
 bad:
-	snprintf(err, errlen, "%s/api/v1/query: a result that is not Prometheus's", p->base);
+	snprintf(err, errlen, "/api/v1/query: a result that is not Prometheus's");
 	json_decref(root);
 	return -EPROTO;
 }
@@ -473,8 +475,8 @@ static int remote_range(void *ctx, const char *expr, int64_t start_ms, int64_t s
 			double x;
 
 			if (!sample_pair(pair, &t, &x)) {
-				snprintf(err, errlen, "%s/api/v1/query_range: a result that is not "
-						      "Prometheus's", p->base);
+				snprintf(err, errlen, "/api/v1/query_range: a result that is "
+						      "not Prometheus's");
 				json_decref(root);
 				return -EPROTO;
 			}
