@@ -79,23 +79,29 @@ threading.Thread(target=server.serve_forever, daemon=True).start()
 URL = "http://127.0.0.1:%d" % server.server_address[1]
 
 checks = ["scalar_ok", "sum_fold", "max_fold", "inf_value", "matrix_result", "garbage_value",
-          "bad_shape", "not_json", "status_503", "huge_body", "slow_server"]
+          "bad_shape", "not_json", "status_503", "huge_body"]
 pages["not_json"] = (200, "text/html", b"<html>a login page</html>")
 pages["status_503"] = (503, "application/json", json.dumps(
     {"status": "error", "errorType": "unavailable", "error": "too many queries"}).encode())
 pages["huge_body"] = (200, "application/json", b" " * (33 << 20))
 pages["slow_server"] = (200, "application/json", b"{}")
-cfg = dwtest.write(os.path.join(a.workdir, "dw.yml"), "judge:\n  checks:\n" + "".join(
-    "    - name: %s\n      expr: %s(x[$range])\n      kind: %s\n      max: 1\n"
-    % (c, c, "count" if c == "sum_fold" else "value") for c in checks))
 
 
-def judge(*extra):
+def config(name, checks):
+    return dwtest.write(os.path.join(a.workdir, name), "judge:\n  checks:\n" + "".join(
+        "    - name: %s\n      expr: %s(x[$range])\n      kind: %s\n      max: 1\n"
+        % (c, c, "count" if c == "sum_fold" else "value") for c in checks))
+
+
+cfg = config("dw.yml", checks)
+
+
+def judge(*extra, cfg=cfg):
     return dwtest.run([a.binary, "judge", "-c", cfg, "--prometheus", URL, "--at", str(NOW),
                        "--baseline", "5m", "--window", "5m"] + list(extra), timeout=120)
 
 
-rc, out, err = judge("--json", "--prometheus-timeout", "1s")
+rc, out, err = judge("--json")
 check(rc == 1, "exit %d, want 1 (inf_value fails): %s %s" % (rc, out[:2000], err))
 j = json.loads(out)
 check(j["deploy"] == "v9" and j["marker"] == MARKER, "the marker: %s %s" % (j["deploy"], j["marker"]))
@@ -124,6 +130,11 @@ result("bad_shape", "ERROR", "a result that is not Prometheus's")
 result("not_json", "ERROR", "not a Prometheus API response")
 result("status_503", "ERROR", "unavailable: too many queries (HTTP 503)")
 result("huge_body", "ERROR", "response over 32 MiB")
+
+# a server slower than the timeout
+rc, out, err = judge("--json", "--prometheus-timeout", "1s", cfg=config("slow.yml", ["slow_server"]))
+check(rc == 2, "a slow server: exit %d, want 2: %s" % (rc, err))
+r = {c["name"]: c for c in json.loads(out)["checks"]}
 result("slow_server", "ERROR", "imed out")
 
 # the probe: a server that is not a Prometheus API is a runtime error (74), not a verdict
