@@ -117,23 +117,26 @@ struct cli_prom_options {
 	const char *ca_file;    /* PEM CA bundle for https; NULL: the system's */
 	bool insecure;          /* no certificate or host name check */
 	int64_t timeout_ms;     /* per request, also sent as the API's timeout; <= 0: 30 s */
+	const char *selector;   /* matchers added to every selector (instance=~"web-.*"), with or
+				 * without braces; NULL: the whole fleet */
 };
 
 /*
  * A client of the Prometheus HTTP API at o->url (libcurl; nothing is sent yet). Only http and
  * https, no redirects followed, responses capped at 32 MiB. Returns 0 and *out (free with
  * cli_prom_free()), or -EINVAL with one line in 'err' for a URL that is not http(s) or carries a
- * user (a password in it would be printed in errors and visible in ps), -ENOMEM when libcurl
- * cannot start. Main thread (curl_global_init is not thread-safe); one thread uses the client.
+ * user (a password in it would be printed in errors and visible in ps) or a selector that does
+ * not parse, -ENOMEM when libcurl cannot start. Main thread (curl_global_init is not
+ * thread-safe); one thread uses the client.
  */
 int cli_prom_new(const struct cli_prom_options *o, struct cli_prom **out, char *err,
 		 size_t errlen);
 /* Free the client (the password is wiped first). NULL is a no-op. */
 void cli_prom_free(struct cli_prom *p);
 /* A judge backend evaluating through 'p' (borrowed while the backend is used): instant and range
- * queries by form POST, folded as the local backend folds (judge_fold). A failure is the check's
- * "query failed" text: Prometheus's errorType and error with the HTTP status, or the transport's
- * error. */
+ * queries by form POST, each expression first given the selector's matchers (promql_add_matchers),
+ * folded as the local backend folds (judge_fold). A failure is the check's "query failed" text:
+ * Prometheus's errorType and error with the HTTP status, or the transport's error. */
 void cli_prom_backend(struct cli_prom *p, struct judge_backend *be);
 /* Evaluate time() at 't_ms': is the API there and are the credentials right? Returns 0, or an
  * error with one line in 'err' (-EACCES: refused credentials; -ECONNREFUSED, -ETIMEDOUT, -EIO:
@@ -147,7 +150,8 @@ struct cli_prom_deploy {
 };
 /*
  * The deploy named 'name' (NULL: the latest at or before 't_ms') from the agents' exported
- * deploywatch_deploy_timestamp_seconds{deploy} evaluated at 't_ms', the maximum over instances.
+ * deploywatch_deploy_timestamp_seconds{deploy} evaluated at 't_ms' (on the selector's hosts),
+ * the maximum over instances.
  * Returns 0 and *out, -ENOENT when no agent exports it (message in 'err'), or a query error as
  * cli_prom_probe's.
  */

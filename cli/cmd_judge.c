@@ -26,7 +26,8 @@ static void judge_usage(FILE *out)
 		"                         [--on-fail CMD] [--dry-run] [--deploy-at T]\n"
 		"                         [--prometheus URL [--prometheus-user U]\n"
 		"                          [--prometheus-password-file F] [--prometheus-ca FILE]\n"
-		"                          [--prometheus-insecure] [--prometheus-timeout D]]\n"
+		"                          [--prometheus-insecure] [--prometheus-timeout D]\n"
+		"                          [--selector MATCHERS]]\n"
 		"\n"
 		"Judge a deploy: its checks (the config's judge.checks, or the built-in ones of the\n"
 		"deploy plan: 5xx ratio and count, p95 response time, CPU, memory, database errors,\n"
@@ -43,8 +44,10 @@ static void judge_usage(FILE *out)
 		"--dry-run prints the command instead of running it.\n"
 		"\n"
 		"Fleet mode: --prometheus URL (or judge.prometheus.url in the config) evaluates the\n"
-		"checks through that Prometheus server's HTTP API, over every host it scrapes; no\n"
-		"local store is read. The deploy's time is --deploy-at, else the agents' exported\n"
+		"checks through that Prometheus server's HTTP API, over every host it scrapes (or\n"
+		"those --selector picks: its matchers are added to every selector of every check,\n"
+		"e.g. --selector 'instance=~\"web-.*\"'); no local store is read. The deploy's\n"
+		"time is --deploy-at, else the agents' exported\n"
 		"deploywatch_deploy_timestamp_seconds{deploy} (the latest over instances). The\n"
 		"password comes from --prometheus-password-file, else the environment variable\n"
 		"DEPLOYWATCH_PROMETHEUS_PASSWORD, else judge.prometheus.password_file. New exception\n"
@@ -73,6 +76,7 @@ static void judge_usage(FILE *out)
 		"      --prometheus-ca FILE          CA certificates (PEM) for an https URL\n"
 		"      --prometheus-insecure         do not verify the server's certificate\n"
 		"      --prometheus-timeout D        per request (default 30s)\n"
+		"      --selector MATCHERS           judge only the series these match\n"
 		"  -h, --help         show this help\n");
 }
 
@@ -125,7 +129,7 @@ struct judge_args {
 	bool have_at, have_deploy_at, wait, json, dry_run;
 	const char *on_fail;
 	/* fleet mode; each NULL/0 falls back to the config's judge.prometheus */
-	const char *prom_url, *prom_user, *prom_password_file, *prom_ca;
+	const char *prom_url, *prom_user, *prom_password_file, *prom_ca, *selector;
 	bool prom_insecure;
 	int64_t prom_timeout;
 };
@@ -215,6 +219,7 @@ static int remote_setup(const struct config *cfg, const struct judge_args *a, in
 		.ca_file = a->prom_ca ? a->prom_ca : c->judge.prometheus.ca_file,
 		.insecure = a->prom_insecure || c->judge.prometheus.insecure_skip_verify,
 		.timeout_ms = a->prom_timeout ? a->prom_timeout : c->judge.prometheus.timeout,
+		.selector = a->selector ? a->selector : c->judge.prometheus.selector,
 	};
 	const char *pwfile = a->prom_password_file, *env = getenv("DEPLOYWATCH_PROMETHEUS_PASSWORD");
 	struct cli_prom_deploy found;
@@ -304,6 +309,7 @@ int cmd_judge(int argc, char **argv)
 		{ "prometheus-ca", required_argument, NULL, 'C' },
 		{ "prometheus-insecure", no_argument, NULL, 'I' },
 		{ "prometheus-timeout", required_argument, NULL, 'T' },
+		{ "selector", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -381,6 +387,9 @@ int cmd_judge(int argc, char **argv)
 		case 'I':
 			a.prom_insecure = true;
 			break;
+		case 'S':
+			a.selector = optarg;
+			break;
 		case 'T':
 			if (duration_parse(optarg, &a.prom_timeout) || a.prom_timeout < 1000)
 				return cli_usage_error("judge", "--prometheus-timeout: '%s' is not a "
@@ -413,9 +422,9 @@ int cmd_judge(int argc, char **argv)
 		if (code)
 			goto out_cfg;
 	} else if ((a.prom_user || a.prom_password_file || a.prom_ca || a.prom_insecure ||
-		    a.prom_timeout)) {
-		code = cli_usage_error("judge", "the --prometheus-* options need --prometheus URL "
-					       "(or judge.prometheus.url)");
+		    a.prom_timeout || a.selector)) {
+		code = cli_usage_error("judge", "the --prometheus-* options and --selector need "
+					       "--prometheus URL (or judge.prometheus.url)");
 		goto out_cfg;
 	} else {
 		code = cli_open_store_read("judge", cfg, &st);

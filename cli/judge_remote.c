@@ -43,6 +43,7 @@ struct cli_prom {
 	char *base;        /* the URL without trailing slashes */
 	char *userpwd;     /* "user:password" for basic auth; NULL: none */
 	int64_t timeout_ms;
+	char *selector;    /* matchers added to every vector selector; NULL: none */
 	struct buf resp;   /* the last response's body */
 	bool too_big;      /* the last response passed PROM_MAX_RESPONSE */
 };
@@ -100,6 +101,7 @@ int cli_prom_new(const struct cli_prom_options *o, struct cli_prom **out, char *
 {
 	struct cli_prom *p;
 	const char *host;
+	char *selector = NULL;
 	size_t len;
 
 	*out = NULL;
@@ -122,13 +124,35 @@ int cli_prom_new(const struct cli_prom_options *o, struct cli_prom **out, char *
 		snprintf(err, errlen, "a password without a user (--prometheus-user)");
 		return -EINVAL;
 	}
+	if (o->selector) {
+		size_t n = strlen(o->selector);
+		char *sel = o->selector[0] == '{' && n > 1 && o->selector[n - 1] == '}'
+				    ? xstrndup(o->selector + 1, n - 2)
+				    : xstrdup(o->selector);
+		struct buf b;
+		char perr[200];
+		int rc;
+
+		buf_init(&b, 0);
+		rc = promql_add_matchers("up", sel, &b, perr, sizeof(perr));
+		buf_release(&b);
+		if (rc) {
+			snprintf(err, errlen, "--selector '%.200s': %s", o->selector, perr);
+			free(sel);
+			return -EINVAL;
+		}
+		selector = sel;
+	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
 		snprintf(err, errlen, "libcurl failed to initialise");
+		free(selector);
 		return -ENOMEM;
 	}
 	p = xcalloc(1, sizeof(*p));
+	p->selector = selector;
 	p->curl = curl_easy_init();
 	if (!p->curl) {
+		free(p->selector);
 		free(p);
 		curl_global_cleanup();
 		snprintf(err, errlen, "libcurl failed to initialise");
@@ -181,6 +205,7 @@ void cli_prom_free(struct cli_prom *p)
 		free(p->userpwd);
 	}
 	free(p->base);
+	free(p->selector);
 	buf_release(&p->resp);
 	free(p);
 	curl_global_cleanup();
@@ -286,13 +311,25 @@ static int prom_post(struct cli_prom *p, const char *path, const char *form, jso
 	return 0;
 }
 
-/* Build the form body: query=EXPR plus the extra "&name=value" text 'rest'. */
+/* Build the form body: query=EXPR (with the selector's matchers added) plus the extra
+ * "&name=value" text 'rest'. */
 static int form_query(struct cli_prom *p, const char *expr, const char *rest, struct buf *b,
 		      char *err, size_t errlen)
 {
-	char *q = curl_easy_escape(p->curl, expr, 0);
+	struct buf sel;
+	char *q;
 	int rc;
 
+	if (p->selector) {
+		buf_init(&sel, PROM_MAX_REQUEST);
+		rc = promql_add_matchers(expr, p->selector, &sel, err, errlen);
+		q = rc ? NULL : curl_easy_escape(p->curl, sel.data, (int)sel.len);
+		buf_release(&sel);
+		if (rc)
+			return rc; /* the message says why: a parse error, or too long */
+	} else {
+		q = curl_easy_escape(p->curl, expr, 0);
+	}
 	if (!q) {
 		snprintf(err, errlen, "cannot encode the expression");
 		return -ENOMEM;

@@ -1639,6 +1639,12 @@ static int set_prom_timeout(struct cfg_parser *p, const struct ynode *v, void *o
 	return cfg_duration(p, v, &((struct config *)obj)->judge.prometheus.timeout, 1000);
 }
 
+static int set_prom_selector(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_string(p, v, &((struct config *)obj)->judge.prometheus.selector,
+			  "label matchers such as instance=~\"web-.*\"", true);
+}
+
 static const struct cfg_key prom_keys[] = {
 	{ "url", set_prom_url },
 	{ "username", set_prom_username },
@@ -1646,6 +1652,7 @@ static const struct cfg_key prom_keys[] = {
 	{ "ca_file", set_prom_ca_file },
 	{ "insecure_skip_verify", set_prom_insecure },
 	{ "timeout", set_prom_timeout },
+	{ "selector", set_prom_selector },
 };
 
 static int set_judge_prometheus(struct cfg_parser *p, const struct ynode *v, void *obj)
@@ -2055,6 +2062,7 @@ void config_free(struct config *cfg)
 	free(cfg->judge.prometheus.username);
 	free(cfg->judge.prometheus.password_file);
 	free(cfg->judge.prometheus.ca_file);
+	free(cfg->judge.prometheus.selector);
 	free(cfg->log_level);
 	free(cfg);
 }

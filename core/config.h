@@ -144,6 +144,7 @@ struct config {
 			char *ca_file;        /* CA bundle for https; NULL: the system's */
 			bool insecure_skip_verify; /* no certificate or host name check */
 			dw_millis timeout;    /* per request; default 30s */
+			char *selector;       /* matchers added to every selector; NULL: all hosts */
 		} prometheus;
 	} judge;
 

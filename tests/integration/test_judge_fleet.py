@@ -211,6 +211,18 @@ check("http_5xx_ratio" in j["summary"], "bad: the summary names the check: %s" %
 print("a fleet judgement through Prometheus (HTTPS, basic auth): %.1f ms" % j["elapsed_ms"])
 check(checks["laravel_errors"]["result"] == "PASS", "bad: laravel_errors %s"
       % checks["laravel_errors"])
+# --selector judges some hosts: the healthy one passes, the failing one alone fails
+for i, want in ((0, 0), (1, 1)):
+    sel = 'instance="127.0.0.1:%d"' % agents[i][0].port
+    rc, out, err = fleet("--prometheus-password-file", password_file, "--json", "--selector", sel)
+    check(rc == want, "--selector %s: exit %d, want %d: %s %s" % (sel, rc, want, out[:800], err))
+    j = json.loads(out)
+    check(j["deploy"] == "release-b", "--selector: the marker %s" % j["deploy"])
+    ratio = {c["name"]: c for c in j["checks"]}["http_5xx_ratio"]
+    check(ratio["window_exposure"] < 1.2 * 20 * PERIOD, "--selector %s counted more than one "
+          "host: %s" % (sel, ratio["window_exposure"]))
+rc, out, err = fleet("--prometheus-password-file", password_file, "--selector", "instance=")
+check(rc == 64 and "--selector" in err, "a bad selector: exit %d %r" % (rc, err))
 state["stop"] = True
 writer.join()
 

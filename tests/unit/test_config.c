@@ -294,7 +294,7 @@ static void test_judge_prometheus_keys(void **state)
 	static const char yaml[] = "judge:\n  prometheus:\n    url: https://prom.internal:9090/\n"
 				   "    username: deploy\n    password_file: /etc/dw/prom.pass\n"
 				   "    ca_file: /etc/dw/ca.pem\n    insecure_skip_verify: true\n"
-				   "    timeout: 5s\n";
+				   "    timeout: 5s\n    selector: 'job=\"web\"'\n";
 	struct config *cfg;
 	char err[512];
 
@@ -306,6 +306,7 @@ static void test_judge_prometheus_keys(void **state)
 	assert_string_equal(cfg->judge.prometheus.ca_file, "/etc/dw/ca.pem");
 	assert_true(cfg->judge.prometheus.insecure_skip_verify);
 	assert_int_equal(cfg->judge.prometheus.timeout, 5000);
+	assert_string_equal(cfg->judge.prometheus.selector, "job=\"web\"");
 	config_free(cfg);
 	assert_int_equal(config_parse("t.yml", "{}", 2, &cfg, err, sizeof(err)), 0);
 	assert_null(cfg->judge.prometheus.url);
@@ -314,6 +315,7 @@ static void test_judge_prometheus_keys(void **state)
 	assert_null(cfg->judge.prometheus.ca_file);
 	assert_false(cfg->judge.prometheus.insecure_skip_verify);
 	assert_int_equal(cfg->judge.prometheus.timeout, 30000);
+	assert_null(cfg->judge.prometheus.selector);
 	config_free(cfg);
 }
 
@@ -378,7 +380,7 @@ static const struct error_case error_cases[] = {
 	/* no password in the configuration itself (often world-readable): password_file */
 	{ "judge:\n  prometheus:\n    password: s3cret\n",
 	  "t.yml:3:5: judge.prometheus.password: expected one of the keys url, username, "
-	  "password_file, ca_file, insecure_skip_verify, timeout, got \"password\"" },
+	  "password_file, ca_file, insecure_skip_verify, timeout, selector, got \"password\"" },
 	{ "judge:\n  new_exception_min_count: 0\n",
 	  "t.yml:2:28: judge.new_exception_min_count: expected an integer 1 to 1000000, got \"0\"" },
 	/* wrong types */
