@@ -334,7 +334,9 @@ static int form_query(struct cli_prom *p, const char *expr, const char *rest, st
 		snprintf(err, errlen, "cannot encode the expression");
 		return -ENOMEM;
 	}
-	rc = buf_printf(b, "query=%s%s&timeout=%llds", q, rest, (long long)(p->timeout_ms / 1000));
+	/* Prometheus cancels at once on timeout=0s: never less than a second */
+	rc = buf_printf(b, "query=%s%s&timeout=%llds", q, rest,
+			(long long)(p->timeout_ms < 1000 ? 1 : p->timeout_ms / 1000));
 	curl_free(q);
 	if (rc)
 		snprintf(err, errlen, "expression over %zu bytes encoded", PROM_MAX_REQUEST);
@@ -358,8 +360,9 @@ static bool sample_pair(const json_t *pair, int64_t *t_ms, double *v)
 {
 	const json_t *t = json_array_get(pair, 0);
 
+	/* a time past the year 300,000 is no Prometheus's: refuse it before llround */
 	if (json_array_size(pair) != 2 || !json_is_number(t) ||
-	    !sample_value(json_array_get(pair, 1), v))
+	    !(fabs(json_number_value(t)) < 1e13) || !sample_value(json_array_get(pair, 1), v))
 		return false;
 	*t_ms = llround(json_number_value(t) * 1000);
 	return true;

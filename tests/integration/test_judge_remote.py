@@ -34,6 +34,7 @@ INSTANT = {
     "matrix_result": {"resultType": "matrix", "result": []},
     "garbage_value": vector("twelve"),
     "bad_shape": {"resultType": "vector", "result": [{"metric": {}, "value": "7"}]},
+    "bad_time": {"resultType": "vector", "result": [{"metric": {}, "value": [1e300, "1"]}]},
 }
 pages = {}  # word -> (status, content type, body) sent as is
 
@@ -79,7 +80,7 @@ threading.Thread(target=server.serve_forever, daemon=True).start()
 URL = "http://127.0.0.1:%d" % server.server_address[1]
 
 checks = ["scalar_ok", "sum_fold", "max_fold", "inf_value", "matrix_result", "garbage_value",
-          "bad_shape", "not_json", "status_503", "huge_body"]
+          "bad_shape", "bad_time", "not_json", "status_503", "huge_body"]
 pages["not_json"] = (200, "text/html", b"<html>a login page</html>")
 pages["status_503"] = (503, "application/json", json.dumps(
     {"status": "error", "errorType": "unavailable", "error": "too many queries"}).encode())
@@ -127,6 +128,7 @@ result("inf_value", "FAIL", "inf over the limit of 1")
 result("matrix_result", "ERROR", "query failed: expected an instant vector or a scalar, got matrix")
 result("garbage_value", "ERROR", "a result that is not Prometheus's")
 result("bad_shape", "ERROR", "a result that is not Prometheus's")
+result("bad_time", "ERROR", "a result that is not Prometheus's")
 result("not_json", "ERROR", "not a Prometheus API response")
 result("status_503", "ERROR", "unavailable: too many queries (HTTP 503)")
 result("huge_body", "ERROR", "response over 32 MiB")
