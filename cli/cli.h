@@ -122,12 +122,13 @@ struct cli_prom_options {
 };
 
 /*
- * A client of the Prometheus HTTP API at o->url (libcurl; nothing is sent yet). Only http and
- * https, no redirects followed, responses capped at 32 MiB. Returns 0 and *out (free with
- * cli_prom_free()), or -EINVAL with one line in 'err' for a URL that is not http(s) or carries a
- * user (a password in it would be printed in errors and visible in ps) or a selector that does
- * not parse, -ENOMEM when libcurl cannot start. Main thread (curl_global_init is not
- * thread-safe); one thread uses the client.
+ * A client of the Prometheus HTTP API at o->url (libcurl, loaded with dlopen on the first call;
+ * nothing is sent yet). Only http and https, no redirects followed, responses capped at 32 MiB.
+ * Returns 0 and *out (free with cli_prom_free()), or -EINVAL with one line in 'err' for a URL
+ * that is not http(s) or carries a user (a password in it would be printed in errors and visible
+ * in ps) or a selector that does not parse, -ELIBACC when no usable libcurl can be loaded (the
+ * message names the package: libcurl3-gnutls), -ENOMEM when libcurl cannot start. Main thread
+ * (dlopen's table and curl_global_init are not thread-safe); one thread uses the client.
  */
 int cli_prom_new(const struct cli_prom_options *o, struct cli_prom **out, char *err,
 		 size_t errlen);

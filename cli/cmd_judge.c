@@ -207,7 +207,8 @@ static int judge_once_remote(struct cli_prom *prom, const struct config *cfg,
 /*
  * Fleet mode's set-up: the client from the command line over the config's judge.prometheus, a
  * probe (reachable, credentials accepted), and the deploy's time. Returns 0 or the exit code
- * (the message printed): 64/78 bad options, 74 the Prometheus failing, 66 no such marker.
+ * (the message printed): 64/78 bad options, 69 libcurl not installed, 74 the Prometheus failing,
+ * 66 no such marker.
  */
 static int remote_setup(const struct config *cfg, const struct judge_args *a, int64_t now,
 			struct cli_prom **out, struct store_deploy *d)
@@ -249,7 +250,7 @@ static int remote_setup(const struct config *cfg, const struct judge_args *a, in
 	rc = cli_prom_new(&po, out, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "deploywatch judge: --prometheus: %s\n", err);
-		code = EXIT_USAGE;
+		code = rc == -ELIBACC ? EXIT_UNAVAILABLE : EXIT_USAGE; /* libcurl not installed */
 		goto out;
 	}
 	rc = cli_prom_probe(*out, now, err, sizeof(err));

@@ -160,5 +160,25 @@ check(rc == 66 and "v10" in err and "--deploy-at" in err, "no marker: %d %r" % (
 # --deploy-at needs no marker
 rc, out, err = judge("--deploy-at", str(MARKER), "--json")
 check(rc == 1 and json.loads(out)["marker"] == MARKER, "--deploy-at: %d %s" % (rc, err))
+
+# libcurl is loaded only in fleet mode: the binary must not link it (every process would map it
+# and its ~20 libraries), and without it fleet mode says which package to install and exits 69.
+rc, out, err = dwtest.run(["readelf", "-d", a.binary])
+check(rc == 0 and "libjansson" in out, "readelf -d: %d %s" % (rc, err))
+check("libcurl" not in out, "the binary links libcurl: %s" % out)
+libs = set()
+rc, out, err = dwtest.run(["ldconfig", "-p"])
+for line in out.splitlines():
+    name, _, path = line.strip().partition(" => ")
+    if name.split(" ")[0] in ("libcurl-gnutls.so.4", "libcurl.so.4"):
+        libs.add(os.path.realpath(path))
+check(libs, "no libcurl in ldconfig -p (scripts/install-deps.sh installs libcurl3-gnutls)")
+# a private mount namespace hides them (an empty file over each) from this run only
+hide = "".join("mount --bind /dev/null '%s' && " % p for p in sorted(libs))
+rc, out, err = dwtest.run(["unshare", "--map-root-user", "--mount", "sh", "-c",
+                           hide + 'exec "$@"', "sh", a.binary, "judge", "-c", cfg,
+                           "--prometheus", URL, "--at", str(NOW)], timeout=120)
+check(rc == 69 and "apt-get install libcurl3-gnutls" in err,
+      "no libcurl: exit %d, want 69 naming the package: %r" % (rc, err))
 server.shutdown()
 print("integration_judge_remote: ok")
