@@ -8,6 +8,7 @@
  */
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "core/config.h"
@@ -102,5 +103,64 @@ void cli_judge_tick(struct cli_judge *j, const struct config *cfg, int64_t now);
  * parameter, 404 for an unknown deploy). */
 int cli_judge_route_deploys(void *ctx, const struct http_request *req, struct http_response *resp);
 int cli_judge_route_judge(void *ctx, const struct http_request *req, struct http_response *resp);
+
+/* ---- fleet mode: the judge's checks through a Prometheus server (cli/judge_remote.c) ---- */
+
+struct judge_backend;
+struct cli_prom;
+
+/* How to reach the Prometheus; strings borrowed for cli_prom_new()'s call only. */
+struct cli_prom_options {
+	const char *url;        /* http(s)://host:port[/prefix]; no user in it */
+	const char *username;   /* basic auth; NULL: none */
+	const char *password;   /* with username; NULL: empty */
+	const char *ca_file;    /* PEM CA bundle for https; NULL: the system's */
+	bool insecure;          /* no certificate or host name check */
+	int64_t timeout_ms;     /* per request, also sent as the API's timeout; <= 0: 30 s */
+	const char *selector;   /* matchers added to every selector (instance=~"web-.*"), with or
+				 * without braces; NULL: the whole fleet */
+};
+
+/*
+ * A client of the Prometheus HTTP API at o->url (libcurl, loaded with dlopen on the first call;
+ * nothing is sent yet). Only http and https, no redirects followed, responses capped at 32 MiB.
+ * Returns 0 and *out (free with cli_prom_free()), or -EINVAL with one line in 'err' for a URL
+ * that is not http(s) or carries a user (a password in it would be printed in errors and visible
+ * in ps) or a selector that does not parse, -ELIBACC when no usable libcurl can be loaded (the
+ * message names the package: libcurl3-gnutls), -ENOMEM when libcurl cannot start. Main thread
+ * (dlopen's table and curl_global_init are not thread-safe); one thread uses the client.
+ */
+int cli_prom_new(const struct cli_prom_options *o, struct cli_prom **out, char *err,
+		 size_t errlen);
+/* Free the client (the password is wiped first). NULL is a no-op. */
+void cli_prom_free(struct cli_prom *p);
+/* A judge backend evaluating through 'p' (borrowed while the backend is used): instant and range
+ * queries by form POST, each expression first given the selector's matchers (promql_add_matchers),
+ * folded as the local backend folds (judge_fold). A failure is the check's "query failed" text:
+ * Prometheus's errorType and error with the HTTP status, or the transport's error. */
+void cli_prom_backend(struct cli_prom *p, struct judge_backend *be);
+/* Evaluate time() at 't_ms': is the API there and are the credentials right? Returns 0, or an
+ * error with one line in 'err' (-EACCES: refused credentials; -ECONNREFUSED, -ETIMEDOUT, -EIO:
+ * transport; -EPROTO: not a Prometheus API; a PROMQL_E_* code: an error the server reported). */
+int cli_prom_probe(struct cli_prom *p, int64_t t_ms, char *err, size_t errlen);
+
+/* A deploy marker found in the Prometheus. */
+struct cli_prom_deploy {
+	char name[129];   /* STORE_DEPLOY_MAX_NAME + 1 */
+	int64_t at_ms;
+};
+/*
+ * The deploy named 'name' (NULL: the latest at or before 't_ms') from the agents' exported
+ * deploywatch_deploy_timestamp_seconds{deploy} evaluated at 't_ms' (on the selector's hosts),
+ * the maximum over instances.
+ * Returns 0 and *out, -ENOENT when no agent exports it (message in 'err'), or a query error as
+ * cli_prom_probe's.
+ */
+int cli_prom_find_deploy(struct cli_prom *p, const char *name, int64_t t_ms,
+			 struct cli_prom_deploy *out, char *err, size_t errlen);
+/* Read a basic auth password from 'path' into 'out' (outlen bytes, NUL-terminated), one trailing
+ * line end removed. Returns 0, -errno, -E2BIG (longer than outlen - 2) or -EINVAL (a NUL byte),
+ * with one line in 'err'. */
+int cli_prom_read_password(const char *path, char *out, size_t outlen, char *err, size_t errlen);
 
 #endif

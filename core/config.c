@@ -1562,6 +1562,90 @@ static int set_judge_watch_paths(struct cfg_parser *p, const struct ynode *v, vo
 			       "absolute paths", cfg_is_absolute);
 }
 
+static int set_prom_url(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	struct config *cfg = obj;
+	const char *what = "an http:// or https:// URL of a Prometheus server, without a user";
+	char got[GOT_MAX];
+	const char *host;
+	int err;
+
+	err = cfg_string(p, v, &cfg->judge.prometheus.url, what, true);
+	if (err || !cfg->judge.prometheus.url)
+		return err;
+	host = cfg->judge.prometheus.url;
+	if (strncmp(host, "http://", 7) == 0)
+		host += 7;
+	else if (strncmp(host, "https://", 8) == 0)
+		host += 8;
+	else
+		host = NULL;
+	/* a password in the URL would end up in logs and error messages: password_file instead */
+	if (!host || !*host || *host == '/' || memchr(host, '@', strcspn(host, "/")))
+		return cfg_fail_at(p, v, "expected %s, got %s", what, cfg_got(v, got, sizeof(got)));
+	return 0;
+}
+
+static int set_prom_username(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_string(p, v, &((struct config *)obj)->judge.prometheus.username,
+			  "a user name for basic auth", true);
+}
+
+static int set_prom_password_file(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_string(p, v, &((struct config *)obj)->judge.prometheus.password_file,
+			  "the path of a file holding the basic auth password", true);
+}
+
+static int set_prom_ca_file(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_string(p, v, &((struct config *)obj)->judge.prometheus.ca_file,
+			  "the path of a PEM file of CA certificates", true);
+}
+
+static const char *const booleans[] = { "false", "true" };
+
+static int set_prom_insecure(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	char got[GOT_MAX];
+	size_t idx;
+
+	if (!cfg_lookup(v, booleans, 2, &idx))
+		return cfg_fail_at(p, v, "expected true or false, got %s",
+				   cfg_got(v, got, sizeof(got)));
+	((struct config *)obj)->judge.prometheus.insecure_skip_verify = idx == 1;
+	return 0;
+}
+
+static int set_prom_timeout(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_duration(p, v, &((struct config *)obj)->judge.prometheus.timeout, 1000);
+}
+
+static int set_prom_selector(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	return cfg_string(p, v, &((struct config *)obj)->judge.prometheus.selector,
+			  "label matchers such as instance=~\"web-.*\"", true);
+}
+
+static const struct cfg_key prom_keys[] = {
+	{ "url", set_prom_url },
+	{ "username", set_prom_username },
+	{ "password_file", set_prom_password_file },
+	{ "ca_file", set_prom_ca_file },
+	{ "insecure_skip_verify", set_prom_insecure },
+	{ "timeout", set_prom_timeout },
+	{ "selector", set_prom_selector },
+};
+
+static int set_judge_prometheus(struct cfg_parser *p, const struct ynode *v, void *obj)
+{
+	uint32_t seen;
+
+	return cfg_mapping(p, v, prom_keys, ARRAY_SIZE(prom_keys), obj, &seen);
+}
+
 static const struct cfg_key judge_keys[] = {
 	{ "baseline", set_judge_baseline },
 	{ "window", set_judge_window },
@@ -1574,6 +1658,7 @@ static const struct cfg_key judge_keys[] = {
 	{ "new_exceptions", set_judge_new_exceptions },
 	{ "new_exception_min_count", set_judge_new_exception_min },
 	{ "watch_paths", set_judge_watch_paths },
+	{ "prometheus", set_judge_prometheus },
 };
 
 static int set_judge(struct cfg_parser *p, const struct ynode *v, void *obj)
@@ -1806,6 +1891,7 @@ static struct config *config_defaults(const char *file)
 	cfg->judge.alpha = 0.01;
 	cfg->judge.min_traffic = 10;
 	cfg->judge.new_exception_min_count = 3;
+	cfg->judge.prometheus.timeout = 30 * 1000;
 	cfg->limits.max_series_per_metric = 2000;
 	cfg->tail.max_line_size = (uint64_t)1 << 20;
 	cfg->tail.max_entry_size = (uint64_t)1 << 20;
@@ -1958,6 +2044,11 @@ void config_free(struct config *cfg)
 	free(cfg->judge.checks);
 	free(cfg->judge.traffic);
 	cfg_free_strings(cfg->judge.watch_paths, cfg->judge.nwatch_paths);
+	free(cfg->judge.prometheus.url);
+	free(cfg->judge.prometheus.username);
+	free(cfg->judge.prometheus.password_file);
+	free(cfg->judge.prometheus.ca_file);
+	free(cfg->judge.prometheus.selector);
 	free(cfg->log_level);
 	free(cfg);
 }

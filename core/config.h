@@ -137,6 +137,18 @@ struct config {
 		char **watch_paths;       /* absolute paths (a `current` symlink, a .git/HEAD) whose
 					   * change marks a deploy (docs/judge.md); default none */
 		size_t nwatch_paths;
+		/* judge.prometheus: fleet mode, the checks evaluated by a Prometheus server's HTTP
+		 * API (deploywatch judge --prometheus; docs/judge.md). Names as in Prometheus's own
+		 * remote_read configuration (basic_auth, tls_config). */
+		struct {
+			char *url;            /* http(s)://host:port[/path]; NULL: judge locally */
+			char *username;       /* basic auth; NULL: none */
+			char *password_file;  /* basic auth password, read at use; NULL: none */
+			char *ca_file;        /* CA bundle for https; NULL: the system's */
+			bool insecure_skip_verify; /* no certificate or host name check */
+			dw_millis timeout;    /* per request; default 30s */
+			char *selector;       /* matchers added to every selector; NULL: all hosts */
+		} prometheus;
 	} judge;
 
 	struct {

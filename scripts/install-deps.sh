@@ -2,8 +2,11 @@
 # Install the Debian 12 packages that deploywatch needs to build, test and benchmark.
 # Idempotent: it asks apt only for what is missing, so a second run does nothing.
 # Run as root (or through sudo). Usage: scripts/install-deps.sh [build|test|bench]
-#   build  compiler, CMake and the libraries the agent links
-#   test   build + cmocka, Prometheus (promtool, integration scrape), node_exporter, curl
+#   build  compiler, CMake and the libraries the agent links (jansson) or compiles against
+#          (libcurl's headers, GnuTLS flavour like the server's TLS: judge --prometheus talks to a
+#          Prometheus server's API and loads libcurl with dlopen only then)
+#   test   build + cmocka, Prometheus (promtool, integration scrape), node_exporter, curl, and
+#          libcurl3-gnutls, the library fleet mode dlopens (named: nothing links it any more)
 #   bench  test + wrk, bc, mtail (the log tailer bench compares with it), victoria-metrics (the
 #          query benchmark's fastest anchor)
 set -eu
@@ -11,8 +14,9 @@ set -eu
 level=${1:-test}
 
 build_pkgs="build-essential cmake pkg-config libinotifytools0-dev liblmdb-dev libmicrohttpd-dev
-libpcre2-dev zlib1g-dev libyaml-dev libcrypt-dev libgnutls28-dev"
-test_pkgs="libcmocka-dev prometheus prometheus-node-exporter curl python3 lmdb-utils"
+libpcre2-dev zlib1g-dev libyaml-dev libcrypt-dev libgnutls28-dev libcurl4-gnutls-dev
+libjansson-dev"
+test_pkgs="libcmocka-dev prometheus prometheus-node-exporter curl python3 lmdb-utils libcurl3-gnutls"
 bench_pkgs="wrk bc mtail victoria-metrics"
 
 case "$level" in

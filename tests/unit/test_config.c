@@ -288,6 +288,37 @@ static void test_tail_keys(void **state)
 	config_free(cfg);
 }
 
+/* judge.prometheus: fleet mode's server, as docs/config.md lists the keys and defaults. */
+static void test_judge_prometheus_keys(void **state)
+{
+	static const char yaml[] = "judge:\n  prometheus:\n    url: https://prom.internal:9090/\n"
+				   "    username: deploy\n    password_file: /etc/dw/prom.pass\n"
+				   "    ca_file: /etc/dw/ca.pem\n    insecure_skip_verify: true\n"
+				   "    timeout: 5s\n    selector: 'job=\"web\"'\n";
+	struct config *cfg;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(config_parse("t.yml", yaml, strlen(yaml), &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg->judge.prometheus.url, "https://prom.internal:9090/");
+	assert_string_equal(cfg->judge.prometheus.username, "deploy");
+	assert_string_equal(cfg->judge.prometheus.password_file, "/etc/dw/prom.pass");
+	assert_string_equal(cfg->judge.prometheus.ca_file, "/etc/dw/ca.pem");
+	assert_true(cfg->judge.prometheus.insecure_skip_verify);
+	assert_int_equal(cfg->judge.prometheus.timeout, 5000);
+	assert_string_equal(cfg->judge.prometheus.selector, "job=\"web\"");
+	config_free(cfg);
+	assert_int_equal(config_parse("t.yml", "{}", 2, &cfg, err, sizeof(err)), 0);
+	assert_null(cfg->judge.prometheus.url);
+	assert_null(cfg->judge.prometheus.username);
+	assert_null(cfg->judge.prometheus.password_file);
+	assert_null(cfg->judge.prometheus.ca_file);
+	assert_false(cfg->judge.prometheus.insecure_skip_verify);
+	assert_int_equal(cfg->judge.prometheus.timeout, 30000);
+	assert_null(cfg->judge.prometheus.selector);
+	config_free(cfg);
+}
+
 /* Ten and three copies of a two-byte UTF-8 character, for the value-shortening case. */
 #define E3 "\xc3\xa9\xc3\xa9\xc3\xa9"
 #define E10 E3 E3 E3 "\xc3\xa9"
@@ -336,6 +367,20 @@ static const struct error_case error_cases[] = {
 	  "got \"0.9\"" },
 	{ "judge:\n  new_exceptions: maybe\n",
 	  "t.yml:2:19: judge.new_exceptions: expected fail, warn or off, got \"maybe\"" },
+	{ "judge:\n  prometheus:\n    url: ftp://x\n",
+	  "t.yml:3:10: judge.prometheus.url: expected an http:// or https:// URL of a Prometheus "
+	  "server, without a user, got \"ftp://x\"" },
+	{ "judge:\n  prometheus:\n    url: https://me:pw@prom:9090\n",
+	  "t.yml:3:10: judge.prometheus.url: expected an http:// or https:// URL of a Prometheus "
+	  "server, without a user, got \"https://me:pw@prom:9090\"" },
+	{ "judge:\n  prometheus:\n    insecure_skip_verify: yes\n",
+	  "t.yml:3:27: judge.prometheus.insecure_skip_verify: expected true or false, got \"yes\"" },
+	{ "judge:\n  prometheus:\n    timeout: 0s\n",
+	  "t.yml:3:14: judge.prometheus.timeout: expected a duration of at least 1s, got \"0s\"" },
+	/* no password in the configuration itself (often world-readable): password_file */
+	{ "judge:\n  prometheus:\n    password: s3cret\n",
+	  "t.yml:3:5: judge.prometheus.password: expected one of the keys url, username, "
+	  "password_file, ca_file, insecure_skip_verify, timeout, selector, got \"password\"" },
 	{ "judge:\n  new_exception_min_count: 0\n",
 	  "t.yml:2:28: judge.new_exception_min_count: expected an integer 1 to 1000000, got \"0\"" },
 	{ "judge:\n  watch_paths: [current]\n",
@@ -897,6 +942,7 @@ int main(void)
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_tail_keys),
+		cmocka_unit_test(test_judge_prometheus_keys),
 		cmocka_unit_test(test_invalid_utf8),
 		cmocka_unit_test(test_error_from_file),
 		cmocka_unit_test(test_unreadable),
