@@ -1001,13 +1001,23 @@ static bool compressed(const char *name)
 /* Origins a rotated file's name suggests, at most (laravel-2026-12-01.log.3 has five). */
 #define MAX_ORIGINS 8
 
+/* Whether 'path' is a live file of any source (matches its glob): never a rotated copy. */
+static bool followed_by_any(const struct tail *t, const char *path)
+{
+	for (size_t i = 0; i < t->nsources; i++)
+		if (fnmatch(t->sources[i].cfg->path, path, FNM_PATHNAME) == 0)
+			return true;
+	return false;
+}
+
 /*
  * Start-up after a crash: files rotated away beside the followed ones that this source's
  * records do not cover. A file with a "counted/" record (looked up under the origins its name
- * suggests, then by content alone; tail_content_find) goes on from its offset; one without any
- * record whose name changed after the last commit lived at a followed path between two commits
- * (every counted file is recorded in the transaction of its counts), so it is read from its
- * start. Older unrecorded files predate the agent and are left to replay.
+ * suggests, then by content alone; tail_content_find) goes on from its offset. One without any
+ * record, whose name says it was rotated away from this source's path and whose name changed
+ * after the last commit, lived at a followed path between two commits (every counted file is
+ * recorded in the transaction of its counts), so it is read from its start. Older unrecorded
+ * files predate the agent and are left to replay; another source's live files are never read.
  */
 static void recover(struct tail *t, struct tsource *src)
 {
@@ -1038,8 +1048,8 @@ static void recover(struct tail *t, struct tsource *src)
 			ssize_t hn;
 			int fd, at;
 
-			if (fnmatch(src->cfg->path, path, FNM_PATHNAME) == 0 || compressed(path) ||
-			    stat(path, &st) < 0 || !S_ISREG(st.st_mode) || held(src, &st))
+			if (followed_by_any(t, path) || compressed(path) || stat(path, &st) < 0 ||
+			    !S_ISREG(st.st_mode) || held(src, &st))
 				continue;
 			fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 			if (fd < 0)
@@ -1057,7 +1067,11 @@ static void recover(struct tail *t, struct tsource *src)
 			if (at >= 0) {
 				from = rec.offset;
 				go = rec.offset < (uint64_t)st.st_size;
-			} else if (src->floor != INT64_MIN) {
+			} else if (src->floor != INT64_MIN && no > 0) {
+				/* Unrecorded: read only a file whose name says it was rotated away from
+				 * this source's path (laravel.log.1, laravel.log-20261201), never a
+				 * neighbour that belongs to another source or to nobody (worker.log beside
+				 * laravel.log, slow.log beside error.log). */
 				int64_t ctime_ms = (int64_t)st.st_ctim.tv_sec * 1000 +
 						   st.st_ctim.tv_nsec / 1000000;
 

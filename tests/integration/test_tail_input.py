@@ -350,6 +350,65 @@ def same_first_line(a):
     print("two files with the same first line: each counted once")
 
 
+def neighbours_after_kill(a):
+    """Two sources in one directory (laravel.log and worker.log) and a file nobody follows:
+    after a SIGKILL, the restart's search for files rotated away while it was down reads none
+    of them for the other source (it once read each neighbour from 0, doubling the counts)."""
+    work = os.path.join(a.workdir, "neighbours")
+    logdir = os.path.join(work, "logs")
+    os.makedirs(logdir)
+    cfg = write(os.path.join(work, "deploywatch.yml"), """\
+storage:
+  path: %s/data
+  sample_interval: 1s
+web:
+  listen_address: 127.0.0.1:0
+sources:
+  - name: web
+    path: %s/laravel.log
+    format: laravel
+  - name: worker
+    path: %s/worker.log
+    format: laravel
+system:
+  filesystems: [/]
+tail:
+  idle_timeout: 100ms
+""" % (work, logdir, logdir))
+    web, worker = os.path.join(logdir, "laravel.log"), os.path.join(logdir, "worker.log")
+    write(web, "".join(entry("INFO", "web %d" % i) for i in range(5)))
+    write(worker, "".join(entry("INFO", "worker %d" % i) for i in range(5)))
+    write(os.path.join(logdir, "other.log"), entry("INFO", "nobody follows this"))
+    agent = Agent(a.binary, cfg, work)
+    agent.wait_listening()
+    wait_value(agent, "both sources", "laravel_log_entries_total", 10, level="info")
+    sel = 'laravel_log_entries_total{level="info"}'
+    wait_until("the counts committed",
+               lambda: sum(s[1] for s in dump(a, cfg, sel)[-2:]) >= 10 and
+               len({s[0] for s in dump(a, cfg, sel)}) == 1, timeout=60)
+    agent.proc.kill()
+    agent.proc.wait()
+    # Touched while down, as a busy host would: the ctimes fall after the last commit.
+    append(web, entry("INFO", "web while down"))
+    append(worker, entry("INFO", "worker while down"))
+    append(os.path.join(logdir, "other.log"), entry("INFO", "still nobody's"))
+    agent = Agent(a.binary, cfg, work, name="agent2")
+    agent.wait_listening()
+    wait_value(agent, "the two lines written while down", "laravel_log_entries_total", 12,
+               level="info")
+    append(web, entry("ERROR", "after the restart"))
+    wait_value(agent, "a line after the restart", "laravel_log_entries_total", 1, level="error")
+    check(value(agent, "laravel_log_entries_total", level="info") == 12,
+          "info entries %s after the restart, want 12" %
+          value(agent, "laravel_log_entries_total", level="info"))
+    check("rotated while stopped" not in agent.text(),
+          "a neighbour was read as a rotated file:\n" + agent.text())
+    check(agent.stop() == 0, "agent exit status")
+    samples = dump(a, cfg, sel)
+    check(samples and samples[-1][1] == 12, "stored %s, want 12" % (samples[-1:],))
+    print("neighbours after a SIGKILL: none read for the other source")
+
+
 def gzip_away(path):
     with open(path, "rb") as src, gzip.open(path + ".gz", "wb") as dst:
         shutil.copyfileobj(src, dst)
@@ -437,6 +496,7 @@ def main():
     a = args()
     compressed_copies(a)
     same_first_line(a)
+    neighbours_after_kill(a)
     errors_since_deploy(a)
     bad_input(a)
     log_time_and_replay(a)
