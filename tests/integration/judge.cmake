@@ -8,5 +8,5 @@ dw_integration_test(integration_first_event test_first_event.py)
 dw_integration_test(integration_judge_watch test_judge_watch.py)
 # Fleet mode: a real Prometheus (HTTPS + basic auth) scraping two agents, judge --prometheus.
 dw_integration_test(integration_judge_fleet test_judge_fleet.py)
-# judge --prometheus against a stub API answering what a real Prometheus would not.
+# judge --prometheus against a fake Prometheus API answering what a real Prometheus would not.
 dw_integration_test(integration_judge_remote test_judge_remote.py)

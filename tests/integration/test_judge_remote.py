@@ -1,4 +1,4 @@
-"""judge --prometheus against a stub API on loopback that answers what a real Prometheus would
+"""judge --prometheus against a fake Prometheus API on loopback that answers what a real Prometheus would
 not: every odd answer (a matrix to an instant query, NaN and Inf values, a value that is not a
 number, a non-JSON page, an error status, a response over the cap, a server slower than the
 timeout) must become a clear error or the documented fold, never a crash and never a pass.
