@@ -33,19 +33,32 @@ int tail_id_take(int fd, const struct stat *st, struct tail_id *id)
 	return 0;
 }
 
-bool tail_id_matches(int fd, const struct stat *st, const struct tail_id *id)
+/* The identity's first half, shared by tail_id_matches and tail_id_verify: false when the file
+ * is another inode or shorter than the signature; else *n the signature's bytes read into 'buf'
+ * (0 when the identity has none, which matches). */
+static bool read_sig(int fd, const struct stat *st, const struct tail_id *id,
+		     char buf[TAIL_SIG_MAX], size_t *n)
 {
-	char head[TAIL_SIG_MAX];
-	ssize_t n;
-
+	*n = 0;
 	if ((uint64_t)st->st_dev != id->dev || (uint64_t)st->st_ino != id->ino ||
 	    st->st_size < (off_t)id->sig_len)
 		return false;
 	if (!id->sig_len)
 		return true;
-	n = pread(fd, head, id->sig_len, 0);
-	return n == (ssize_t)id->sig_len &&
-	       model_fnv1a(MODEL_FNV1A_INIT, head, id->sig_len) == id->sig;
+	if (pread(fd, buf, id->sig_len, 0) != (ssize_t)id->sig_len)
+		return false;
+	*n = id->sig_len;
+	return true;
+}
+
+bool tail_id_matches(int fd, const struct stat *st, const struct tail_id *id)
+{
+	char head[TAIL_SIG_MAX];
+	size_t n;
+
+	if (!read_sig(fd, st, id, head, &n))
+		return false;
+	return n == 0 || model_fnv1a(MODEL_FNV1A_INIT, head, n) == id->sig;
 }
 
 static bool same_id(const struct tail_id *a, const struct tail_id *b)
@@ -57,22 +70,18 @@ bool tail_id_verify(int fd, const struct stat *st, const struct tail_id *id,
 		    struct tail_head *head)
 {
 	char buf[TAIL_SIG_MAX];
-	ssize_t n;
+	size_t n;
 
-	if ((uint64_t)st->st_dev != id->dev || (uint64_t)st->st_ino != id->ino ||
-	    st->st_size < (off_t)id->sig_len)
+	if (!read_sig(fd, st, id, buf, &n))
 		return false;
-	if (!id->sig_len)
+	if (n == 0)
 		return true;
-	n = pread(fd, buf, id->sig_len, 0);
-	if (n != (ssize_t)id->sig_len)
-		return false;
 	if (same_id(&head->id, id))
-		return memcmp(buf, head->bytes, (size_t)n) == 0;
-	if (model_fnv1a(MODEL_FNV1A_INIT, buf, (size_t)n) != id->sig)
+		return memcmp(buf, head->bytes, n) == 0;
+	if (model_fnv1a(MODEL_FNV1A_INIT, buf, n) != id->sig)
 		return false;
 	head->id = *id;
-	memcpy(head->bytes, buf, (size_t)n);
+	memcpy(head->bytes, buf, n);
 	return true;
 }
 
