@@ -359,6 +359,19 @@ struct period {
 	int64_t end_ms, range_ms;
 };
 
+/* 'tmpl' over the baseline and then the window (each with its own $range): *b and *w, with the
+ * series counts in *nb and *nw. Stops at the first failure, whose message is in 'err'. */
+static int eval_periods(const struct judge_backend *be, const char *tmpl, const struct period *pb,
+			const struct period *pw, enum fold fold, double *b, double *w, size_t *nb,
+			size_t *nw, char *err, size_t errlen)
+{
+	int rc = eval_one(be, tmpl, pb->end_ms, pb->range_ms, fold, b, nb, err, errlen);
+
+	*w = NAN;
+	*nw = 0;
+	return rc ? rc : eval_one(be, tmpl, pw->end_ms, pw->range_ms, fold, w, nw, err, errlen);
+}
+
 static void judge_count(struct judge_report *r, struct judge_check_result *cr,
 			const struct judge_backend *be, const struct period *pb,
 			const struct period *pw)
@@ -370,17 +383,11 @@ static void judge_count(struct judge_report *r, struct judge_check_result *cr,
 	size_t n;
 	int rc;
 
-	rc = eval_one(be, c->expr, pb->end_ms, pb->range_ms, FOLD_SUM, &cr->base_value, &n,
-		      err, sizeof(err));
-	if (!rc)
-		rc = eval_one(be, c->expr, pw->end_ms, pw->range_ms, FOLD_SUM,
-			      &cr->win_value, &n, err, sizeof(err));
+	rc = eval_periods(be, c->expr, pb, pw, FOLD_SUM, &cr->base_value, &cr->win_value, &n, &n,
+			  err, sizeof(err));
 	if (!rc && c->exposure) {
-		rc = eval_one(be, c->exposure, pb->end_ms, pb->range_ms, FOLD_SUM,
-			      &cr->base_exposure, &n, err, sizeof(err));
-		if (!rc)
-			rc = eval_one(be, c->exposure, pw->end_ms, pw->range_ms, FOLD_SUM,
-				      &cr->win_exposure, &n, err, sizeof(err));
+		rc = eval_periods(be, c->exposure, pb, pw, FOLD_SUM, &cr->base_exposure,
+				  &cr->win_exposure, &n, &n, err, sizeof(err));
 	} else if (!rc) {
 		cr->base_exposure = (double)pb->range_ms / 1000;
 		cr->win_exposure = (double)pw->range_ms / 1000;
@@ -458,11 +465,8 @@ static void judge_value(struct judge_check_result *cr,
 	size_t n;
 	int rc;
 
-	rc = eval_one(be, c->expr, pb->end_ms, pb->range_ms, FOLD_MAX, &cr->base_value, &n,
-		      err, sizeof(err));
-	if (!rc)
-		rc = eval_one(be, c->expr, pw->end_ms, pw->range_ms, FOLD_MAX,
-			      &cr->win_value, &n, err, sizeof(err));
+	rc = eval_periods(be, c->expr, pb, pw, FOLD_MAX, &cr->base_value, &cr->win_value, &n, &n,
+			  err, sizeof(err));
 	if (rc) {
 		cr->result = JUDGE_ERROR;
 		snprintf(cr->reason, sizeof(cr->reason), "query failed: %s", err);
@@ -510,11 +514,8 @@ static void judge_alert(struct judge_check_result *cr,
 	size_t nb, nw;
 	int rc;
 
-	rc = eval_one(be, cr->check->expr, pb->end_ms, pb->range_ms, FOLD_MAX,
-		      &cr->base_value, &nb, err, sizeof(err));
-	if (!rc)
-		rc = eval_one(be, cr->check->expr, pw->end_ms, pw->range_ms, FOLD_MAX,
-			      &cr->win_value, &nw, err, sizeof(err));
+	rc = eval_periods(be, cr->check->expr, pb, pw, FOLD_MAX, &cr->base_value, &cr->win_value,
+			  &nb, &nw, err, sizeof(err));
 	if (rc) {
 		cr->result = JUDGE_ERROR;
 		snprintf(cr->reason, sizeof(cr->reason), "query failed: %s", err);
@@ -649,10 +650,8 @@ int judge_run(const char *deploy, const struct judge_check *checks, size_t nchec
 	}
 
 	const char *traffic = r->opt.traffic ? r->opt.traffic : DEFAULT_TRAFFIC;
-	if (eval_one(be, traffic, pb.end_ms, pb.range_ms, FOLD_SUM, &r->base_traffic, &n,
-		     qerr, sizeof(qerr)) ||
-	    eval_one(be, traffic, pw.end_ms, pw.range_ms, FOLD_SUM, &r->win_traffic, &n,
-		     qerr, sizeof(qerr))) {
+	if (eval_periods(be, traffic, &pb, &pw, FOLD_SUM, &r->base_traffic, &r->win_traffic, &n, &n,
+			 qerr, sizeof(qerr))) {
 		r->base_traffic = r->win_traffic = NAN;
 	}
 
