@@ -351,68 +351,64 @@ static int listed_cmp(const void *a, const void *b)
 	return strcmp(x->fp, y->fp);
 }
 
+struct catalog_listing {
+	const struct store_catalog_filter *f;
+	struct listed *v;
+	size_t n, cap;
+};
+
+/* One catalog record into the listing, copied out of LMDB's pages, if the filter keeps it. */
+static int catalog_add(void *ctx, const MDB_val *k, const MDB_val *d)
+{
+	struct catalog_listing *c = ctx;
+	const struct store_catalog_filter *f = c->f;
+	struct rec r;
+	struct listed *l;
+	size_t o;
+	int err;
+
+	if (k->mv_size != CATALOG_PREFIX_LEN + 32)
+		return 1;
+	err = rec_decode(d->mv_data, d->mv_size, &r);
+	if (err)
+		return err;
+	if (r.last < f->since_ms || (f->new_only && r.first < f->since_ms) || r.first > f->until_ms)
+		return 0;
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 64;
+		c->v = xrealloc(c->v, c->cap * sizeof(*c->v));
+	}
+	l = &c->v[c->n++];
+	memcpy(l->fp, (const char *)k->mv_data + CATALOG_PREFIX_LEN, 32);
+	l->fp[32] = '\0';
+	/* copy out: LMDB's pages live only as long as the transaction */
+	l->strs = xmalloc(r.cls_len + r.msg_len + r.loc_len + 3);
+	memcpy(l->strs, r.cls, r.cls_len);
+	l->strs[r.cls_len] = '\0';
+	o = r.cls_len + 1;
+	memcpy(l->strs + o, r.msg, r.msg_len);
+	l->strs[o + r.msg_len] = '\0';
+	o += r.msg_len + 1;
+	memcpy(l->strs + o, r.loc, r.loc_len);
+	l->strs[o + r.loc_len] = '\0';
+	l->e.class_name = l->strs;
+	l->e.message = l->strs + r.cls_len + 1;
+	l->e.location = l->strs + o;
+	l->e.first_seen_ms = r.first;
+	l->e.last_seen_ms = r.last;
+	l->e.count = r.count;
+	l->e.sample_len = r.raw_len;
+	return 0;
+}
+
 int store_catalog_list(struct store *st, const struct store_catalog_filter *f,
 		       int (*fn)(void *ctx, const struct store_catalog_entry *e), void *ctx)
 {
-	struct listed *v = NULL;
-	size_t n = 0, cap = 0;
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k = { CATALOG_PREFIX_LEN, (void *)CATALOG_PREFIX }, d;
-	int rc, err;
+	struct catalog_listing c = { .f = f };
+	int err = store_meta_scan(st, CATALOG_PREFIX, "read the error catalog", catalog_add, &c);
+	struct listed *v = c.v;
+	size_t n = c.n;
 
-	err = store_txn_begin(st, MDB_RDONLY, &txn);
-	if (err)
-		return err;
-	rc = mdb_cursor_open(txn, st->meta, &cur);
-	if (rc) {
-		store_txn_end(st, txn, false);
-		return store_lmdb_err(st, rc, "read the error catalog");
-	}
-	for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
-		struct rec r;
-		struct listed *l;
-		size_t o = 0;
-
-		if (k.mv_size != CATALOG_PREFIX_LEN + 32 ||
-		    memcmp(k.mv_data, CATALOG_PREFIX, CATALOG_PREFIX_LEN) != 0)
-			break;
-		err = rec_decode(d.mv_data, d.mv_size, &r);
-		if (err)
-			break;
-		if (r.last < f->since_ms || (f->new_only && r.first < f->since_ms) ||
-		    r.first > f->until_ms)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			v = xrealloc(v, cap * sizeof(*v));
-		}
-		l = &v[n++];
-		memcpy(l->fp, (const char *)k.mv_data + CATALOG_PREFIX_LEN, 32);
-		l->fp[32] = '\0';
-		/* copy out: LMDB's pages live only as long as the transaction */
-		l->strs = xmalloc(r.cls_len + r.msg_len + r.loc_len + 3);
-		memcpy(l->strs, r.cls, r.cls_len);
-		l->strs[r.cls_len] = '\0';
-		o = r.cls_len + 1;
-		memcpy(l->strs + o, r.msg, r.msg_len);
-		l->strs[o + r.msg_len] = '\0';
-		o += r.msg_len + 1;
-		memcpy(l->strs + o, r.loc, r.loc_len);
-		l->strs[o + r.loc_len] = '\0';
-		l->e.class_name = l->strs;
-		l->e.message = l->strs + r.cls_len + 1;
-		l->e.location = l->strs + o;
-		l->e.first_seen_ms = r.first;
-		l->e.last_seen_ms = r.last;
-		l->e.count = r.count;
-		l->e.sample_len = r.raw_len;
-	}
-	mdb_cursor_close(cur);
-	store_txn_end(st, txn, false);
-	if (!err && rc != 0 && rc != MDB_NOTFOUND)
-		err = store_lmdb_err(st, rc, "read the error catalog");
 	if (!err && n > 1)
 		qsort(v, n, sizeof(*v), listed_cmp);
 	for (size_t i = 0; !err && i < n && (!f->limit || i < f->limit); i++) {

@@ -100,50 +100,42 @@ static int deploy_cmp(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
+struct deploy_list {
+	struct store_deploy *v;
+	size_t n, cap;
+};
+
+static int deploy_add(void *ctx, const MDB_val *k, const MDB_val *d)
+{
+	struct deploy_list *l = ctx;
+
+	if (l->n == STORE_DEPLOY_MAX_LIST)
+		return 1;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 16;
+		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+	}
+	/* a record that does not decode is left out, not fatal: markers are advisory */
+	if (decode(k, d, &l->v[l->n]) == 0)
+		l->n++;
+	return 0;
+}
+
 int store_deploy_list(struct store *st, struct store_deploy **out, size_t *n)
 {
-	MDB_val k = { DEPLOY_PREFIX_LEN, (void *)DEPLOY_PREFIX }, d;
-	struct store_deploy *v = NULL;
-	size_t cap = 0;
-	MDB_cursor *cur;
-	MDB_txn *txn;
-	int rc, err;
+	struct deploy_list l = { 0 };
+	int err = store_meta_scan(st, DEPLOY_PREFIX, "read the deploy markers", deploy_add, &l);
 
 	*out = NULL;
 	*n = 0;
-	err = store_txn_begin(st, MDB_RDONLY, &txn);
-	if (err)
+	if (err) {
+		free(l.v);
 		return err;
-	rc = mdb_cursor_open(txn, st->meta, &cur);
-	if (rc) {
-		store_txn_end(st, txn, false);
-		return store_lmdb_err(st, rc, "read the deploy markers");
 	}
-	for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
-		if (k.mv_size <= DEPLOY_PREFIX_LEN ||
-		    memcmp(k.mv_data, DEPLOY_PREFIX, DEPLOY_PREFIX_LEN) != 0)
-			break;
-		if (*n == STORE_DEPLOY_MAX_LIST)
-			break;
-		if (*n == cap) {
-			cap = cap ? 2 * cap : 16;
-			v = xrealloc(v, cap * sizeof(*v));
-		}
-		/* a record that does not decode is left out, not fatal: markers are advisory */
-		if (decode(&k, &d, &v[*n]) == 0)
-			(*n)++;
-	}
-	mdb_cursor_close(cur);
-	store_txn_end(st, txn, false);
-	if (rc != 0 && rc != MDB_NOTFOUND && *n < STORE_DEPLOY_MAX_LIST) {
-		free(v);
-		*n = 0;
-		return store_lmdb_err(st, rc, "read the deploy markers");
-	}
-	if (*n > 1)
-		qsort(v, *n, sizeof(*v), deploy_cmp);
-	*out = v;
+	if (l.n > 1)
+		qsort(l.v, l.n, sizeof(*l.v), deploy_cmp);
+	*out = l.v;
+	*n = l.n;
 	return 0;
 }
 

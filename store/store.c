@@ -170,6 +170,35 @@ int store_txn_end(struct store *st, MDB_txn *txn, bool commit)
 	return rc;
 }
 
+int store_meta_scan(struct store *st, const char *prefix, const char *what,
+		    int (*fn)(void *ctx, const MDB_val *k, const MDB_val *d), void *ctx)
+{
+	size_t plen = strlen(prefix);
+	MDB_val k = { plen, (void *)prefix }, d;
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	int rc, err = store_txn_begin(st, MDB_RDONLY, &txn);
+
+	if (err)
+		return err;
+	rc = mdb_cursor_open(txn, st->meta, &cur);
+	if (rc) {
+		store_txn_end(st, txn, false);
+		return store_lmdb_err(st, rc, what);
+	}
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0 && err == 0;
+	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		if (k.mv_size <= plen || memcmp(k.mv_data, prefix, plen) != 0)
+			break;
+		err = fn(ctx, &k, &d);
+	}
+	mdb_cursor_close(cur);
+	store_txn_end(st, txn, false);
+	if (err)
+		return err > 0 ? 0 : err;
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : store_lmdb_err(st, rc, what);
+}
+
 /* Double the map (up to max_map_size) after MDB_MAP_FULL. Returns 0, -ENOSPC or -EBUSY. */
 int store_grow(struct store *st)
 {

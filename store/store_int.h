@@ -198,6 +198,15 @@ int store_txn_begin(struct store *st, unsigned flags, MDB_txn **out);
 int store_txn_end(struct store *st, MDB_txn *txn, bool commit);
 
 /*
+ * Visit the meta records whose keys start with 'prefix' (longer than it), in key order, in one
+ * read transaction: fn(ctx, key, value) with LMDB's pages, valid only during the call. fn returns
+ * 0 to go on, > 0 to stop early (not an error) or < 0 to stop with that error. Returns 0, fn's
+ * error, or a store error naming 'what' (logged by the caller). Any thread.
+ */
+int store_meta_scan(struct store *st, const char *prefix, const char *what,
+		    int (*fn)(void *ctx, const MDB_val *k, const MDB_val *d), void *ctx);
+
+/*
  * The last sample of series 'id' in a transaction: 0 and *t, *v set, -ENOENT when the series has
  * no chunk, or an error.
  */
