@@ -226,7 +226,11 @@ int store_deploy_api(struct store *st, const char *method, const char *const *na
 		int64_t at_ms = now_ms;
 		int err;
 
-		if (!name || !store_deploy_name_valid(name))
+		if (!name)
+			return api_error(json, 400, "bad_data",
+					 "name: missing; the marker is sent as form fields "
+					 "(name=v2&at=T&note=TEXT), not JSON");
+		if (!store_deploy_name_valid(name))
 			return api_error(json, 400, "bad_data",
 					 "name: expected 1 to 128 bytes of UTF-8 without control "
 					 "characters");

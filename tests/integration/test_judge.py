@@ -201,6 +201,16 @@ try:
     check(False, "an empty deploy name was accepted")
 except dwtest.urllib.error.HTTPError as e:
     check(e.code == 400, "an empty deploy name: %d" % e.code)
+# A JSON body carries no form fields: the answer says how the marker is sent.
+req = dwtest.urllib.request.Request(agent.url("/api/v1/deploys"), method="POST",
+                                    data=b'{"name": "release-4"}',
+                                    headers={"Content-Type": "application/json"})
+try:
+    dwtest.urllib.request.urlopen(req, timeout=10)
+    check(False, "a JSON body was taken for a marker")
+except dwtest.urllib.error.HTTPError as e:
+    body = e.read().decode()
+    check(e.code == 400 and "form fields" in body, "a JSON body: %d %s" % (e.code, body))
 dwtest.wait_until("release-3 exported", lambda: metrics_have(
     'deploywatch_deploy_timestamp_seconds{deploy="release-3"}',
     'deploywatch_verdict{deploy="release-3",check="verdict"} -1'))
