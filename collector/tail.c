@@ -381,6 +381,16 @@ static void lost(struct tfile *tf, uint64_t bytes, const char *how)
 static int find_counterpart(const char *dir, const struct tail_id *id, uint64_t offset,
 			    uint64_t except, char *found, size_t flen);
 
+/* Take tf's identity from its open file, and seed its reader with the bytes it covers (the
+ * reader must be positioned first: positioning forgets the head). */
+static void take_id(struct tfile *tf, const struct stat *st)
+{
+	char head[TAIL_SIG_MAX];
+
+	if (tail_id_take(tf->fd, st, &tf->id, head) == 0)
+		tail_reader_seed_head(&tf->rd, head, tf->id.sig_len);
+}
+
 /*
  * The file shrank or its first bytes changed: copytruncate. What was not read yet is in the copy
  * if it sits beside the file (logrotate's laravel.log.1): read it from there. Then complete the
@@ -418,7 +428,7 @@ static void truncated(struct tfile *tf, const struct stat *st)
 	ml_set_offset(tf->ml, 0);
 	tf->have_ckey = false;
 	tf->last_size = 0;
-	tail_id_take(tf->fd, st, &tf->id);
+	take_id(tf, st);
 	add(tf->m_truncations, 1);
 }
 
@@ -442,13 +452,13 @@ static void read_file_v(struct tail *t, struct tfile *tf, bool verify)
 	if (tf->path && (st.st_size < (off_t)tf->rd.offset ||
 			 (verify && !tail_id_verify(tf->fd, &st, &tf->id, &tf->head))))
 		truncated(tf, &st);
-	else if (tf->id.sig_len < TAIL_SIG_MAX && st.st_size > (off_t)tf->id.sig_len)
-		tail_id_take(tf->fd, &st, &tf->id);
 	n = tail_reader_read(&tf->rd, tf->fd, READ_BUDGET, on_line, tf);
 	if (n < 0) {
 		file_error(tf, (int)n, "read");
 		return;
 	}
+	/* The identity grows with what was read, not with what the file holds at the next look. */
+	tail_id_extend(&tf->id, &tf->rd);
 	if (n > 0 && tf->read_err) {
 		log_info("tail", "reading %s again", tf->path ? tf->path : "(rotated file)");
 		tf->read_err = 0;
@@ -763,7 +773,6 @@ static void tfile_open(struct tail *t, struct tfile *tf, bool is_new)
 		log_info("tail", "%s can be read again", tf->path);
 	tf->open_err = 0;
 	tf->fd = fd;
-	tail_id_take(fd, &st, &tf->id);
 	if (t->starting && t->get) {
 		struct tail_record rec;
 		struct buf b;
@@ -820,6 +829,7 @@ static void tfile_open(struct tail *t, struct tfile *tf, bool is_new)
 	if (!is_new && t->start_at_end)
 		offset = (uint64_t)st.st_size;
 	tfile_position(tf, offset);
+	take_id(tf, &st);
 	tf->wd = tail_watch_file(t->watch, tf->path);
 	if (tf->wd < 0)
 		tf->wd = -1;
@@ -844,6 +854,7 @@ static void rotated(struct tail *t, struct tfile *tf)
 	memcpy(old->lkey, tf->lkey, sizeof(old->lkey));
 	tf->have_ckey = false;
 	tfile_position(old, tf->rd.offset);
+	tail_reader_seed_head(&old->rd, tf->rd.head, tf->rd.head_len);
 	free(old->path);
 	old->path = NULL;
 	old->wd = tf->wd;
@@ -1054,7 +1065,7 @@ static void recover(struct tail *t, struct tsource *src)
 			fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 			if (fd < 0)
 				continue;
-			if (fstat(fd, &st) < 0 || tail_id_take(fd, &st, &id) || !id.sig_len) {
+			if (fstat(fd, &st) < 0 || tail_id_take(fd, &st, &id, NULL) || !id.sig_len) {
 				close(fd);
 				continue;
 			}
@@ -1324,7 +1335,7 @@ static void process_moves(struct tail *t)
 			if (fd < 0)
 				continue;
 			if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || held(src, &st) ||
-			    tail_id_take(fd, &st, &id)) {
+			    tail_id_take(fd, &st, &id, NULL)) {
 				close(fd);
 				continue;
 			}

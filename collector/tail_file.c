@@ -18,9 +18,9 @@
 #define READ_CHUNK ((size_t)64 << 10)
 #define RECORD_VERSION 1
 
-int tail_id_take(int fd, const struct stat *st, struct tail_id *id)
+int tail_id_take(int fd, const struct stat *st, struct tail_id *id, char *out)
 {
-	char head[TAIL_SIG_MAX];
+	char buf[TAIL_SIG_MAX], *head = out ? out : buf;
 	size_t want = st->st_size < (off_t)TAIL_SIG_MAX ? (size_t)st->st_size : TAIL_SIG_MAX;
 	ssize_t n = want ? pread(fd, head, want, 0) : 0;
 
@@ -261,6 +261,39 @@ void tail_reader_reset(struct tail_reader *r, uint64_t offset)
 	buf_reset(&r->line);
 	r->cutting = false;
 	r->offset = r->line_start = offset;
+	r->head_len = 0;
+}
+
+void tail_reader_seed_head(struct tail_reader *r, const char *bytes, size_t len)
+{
+	if (len > TAIL_SIG_MAX)
+		len = TAIL_SIG_MAX;
+	memcpy(r->head, bytes, len);
+	r->head_len = (uint32_t)len;
+}
+
+/* Keep the bytes of a read that lie in the head, when they continue what is kept. */
+static void keep_head(struct tail_reader *r, const char *data, size_t n, uint64_t at)
+{
+	size_t len;
+
+	if (at >= TAIL_SIG_MAX || at > r->head_len)
+		return;
+	len = TAIL_SIG_MAX - (size_t)at < n ? TAIL_SIG_MAX - (size_t)at : n;
+	memcpy(r->head + at, data, len);
+	if (at + len > r->head_len)
+		r->head_len = (uint32_t)(at + len);
+}
+
+bool tail_id_extend(struct tail_id *id, const struct tail_reader *r)
+{
+	if (r->head_len <= id->sig_len)
+		return true;
+	if (model_fnv1a(MODEL_FNV1A_INIT, r->head, id->sig_len) != id->sig)
+		return false;
+	id->sig_len = r->head_len;
+	id->sig = model_fnv1a(MODEL_FNV1A_INIT, r->head, r->head_len);
+	return true;
 }
 
 /* Whether every byte is ASCII and not NUL, eight at a time: most log lines, which then need no
@@ -408,6 +441,7 @@ ssize_t tail_reader_read(struct tail_reader *r, int fd, size_t budget, tail_line
 		if (n == 0)
 			break;
 		total += (size_t)n;
+		keep_head(r, chunk, (size_t)n, r->offset);
 		if (tail_reader_feed(r, chunk, (size_t)n, fn, ctx))
 			break;
 		/* A short read of a regular file is its end for now: no second call to learn it. */

@@ -42,9 +42,10 @@ struct tail_id {
 
 /*
  * Take the identity of the open file 'fd' (stat 'st'): reads up to TAIL_SIG_MAX bytes from
- * offset 0 with pread. Returns 0 or -errno.
+ * offset 0 with pread; 'head' (TAIL_SIG_MAX bytes, or NULL) receives them, so a reader can be
+ * seeded with them (tail_reader_seed_head). Returns 0 or -errno.
  */
-int tail_id_take(int fd, const struct stat *st, struct tail_id *id);
+int tail_id_take(int fd, const struct stat *st, struct tail_id *id, char *head);
 /*
  * Whether 'fd' (stat 'st') is still the file 'id' names: same device and inode, at least
  * id->sig_len bytes long, and the same hash of them. A file truncated and rewritten in place
@@ -136,13 +137,32 @@ struct tail_reader {
 	size_t max_line;
 	bool cutting;         /* the pending line passed max_line: the rest is skipped */
 	uint64_t lines, long_lines, repaired;
+	/* The file's first head_len bytes (at most TAIL_SIG_MAX) as this reader read them from
+	 * offset 0 on, or as seeded from the identity it started with: what the identity may grow
+	 * to cover (tail_id_extend). */
+	char head[TAIL_SIG_MAX];
+	uint32_t head_len;
 };
 
 /* A reader whose next byte is at 'offset'. max_line 0: TAIL_DEFAULT_MAX_LINE. */
 void tail_reader_init(struct tail_reader *r, uint64_t offset, size_t max_line);
 void tail_reader_release(struct tail_reader *r);
-/* Forget the partial line and restart at 'offset' (a truncated file, a new file). */
+/* Forget the partial line and the head, and restart at 'offset' (a truncated file, a new
+ * file). */
 void tail_reader_reset(struct tail_reader *r, uint64_t offset);
+/* The file's first 'len' bytes are 'bytes' (taken with the identity the reader starts with);
+ * bytes it reads later at those offsets replace them. */
+void tail_reader_seed_head(struct tail_reader *r, const char *bytes, size_t len);
+/*
+ * Grow 'id' to cover the first bytes 'r' has (r->head_len, when more than id->sig_len), so that
+ * a followed file's identity covers what was read of it, never bytes only seen later. An
+ * identity taken while the file was shorter than TAIL_SIG_MAX (empty just after a
+ * copytruncate) and grown from whatever the file held at the next look would take on a
+ * rewritten file's bytes and miss the rewrite: the next copytruncate's lines were lost.
+ * Returns false, 'id' unchanged, when r's head does not begin with the bytes 'id' covers (the
+ * file was rewritten between the check before the read and the read: the next check sees it).
+ */
+bool tail_id_extend(struct tail_id *id, const struct tail_reader *r);
 /*
  * Split 'data' (len bytes that follow the previous ones) into lines for 'fn'. A line with NUL
  * bytes or invalid UTF-8 is given repaired (each bad byte becomes U+FFFD) and counted in

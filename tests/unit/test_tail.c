@@ -174,7 +174,7 @@ static void test_identity(void **state)
 	snprintf(b, sizeof(b), "%s/b.log", dir);
 	fd = write_file(a, "2026-11-27 first line\n", O_TRUNC);
 	fstat(fd, &st);
-	assert_int_equal(tail_id_take(fd, &st, &id), 0);
+	assert_int_equal(tail_id_take(fd, &st, &id, NULL), 0);
 	assert_int_equal(id.sig_len, 22);
 	assert_true(tail_id_matches(fd, &st, &id));
 	/* tail_id_verify answers the same: first by hash (keeping the bytes), then by compare */
@@ -200,7 +200,7 @@ static void test_identity(void **state)
 	/* Another file with the same first bytes is still another file. */
 	fd2 = write_file(b, "2026-11-27 first line\n", O_TRUNC);
 	fstat(fd2, &st);
-	assert_int_equal(tail_id_take(fd2, &st, &id2), 0);
+	assert_int_equal(tail_id_take(fd2, &st, &id2, NULL), 0);
 	assert_int_equal(id2.sig, id.sig);
 	assert_false(tail_id_matches(fd2, &st, &id));
 	assert_false(tail_id_verify(fd2, &st, &id, &head));
@@ -211,6 +211,77 @@ static void test_identity(void **state)
 	close(fd2);
 	unlink(a);
 	unlink(b);
+	rmdir(dir);
+}
+
+/*
+ * The identity grows with what was read. An identity taken of an empty file (just after a
+ * copytruncate), whose reader then read lines written after the look, covered none of them;
+ * grown later from whatever the file held, it took on a rewritten file's bytes, and the next
+ * copytruncate (same inode, bigger than the offset) went unseen: its lines were lost (seen in
+ * integration_tail_rotation, 2 runs in 10).
+ */
+static void test_identity_grows_with_reads(void **state)
+{
+	char dir[] = "/tmp/dw-tailgrow-XXXXXX", a[64];
+	const char *first = "[2026-11-30 10:00:00] production.ERROR: entry 1\n";
+	const char *second = "[2026-11-30 10:00:01] production.ERROR: entry 2 of a longer file\n"
+			     "[2026-11-30 10:00:02] production.ERROR: entry 3 of a longer file\n";
+	struct tail_id id;
+	struct tail_head head = { 0 };
+	struct tail_reader r;
+	struct buf out;
+	struct stat st;
+	char bytes[TAIL_SIG_MAX];
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(a, sizeof(a), "%s/laravel.log", dir);
+	fd = write_file(a, "", O_TRUNC);
+	fstat(fd, &st);
+	/* The look: empty. */
+	assert_int_equal(tail_id_take(fd, &st, &id, bytes), 0);
+	assert_int_equal(id.sig_len, 0);
+	buf_init(&out, 0);
+	tail_reader_init(&r, 0, 0);
+	tail_reader_seed_head(&r, bytes, id.sig_len);
+	/* Written after the look, read by the same pass. */
+	close(write_file(a, first, O_APPEND));
+	assert_int_equal(tail_reader_read(&r, fd, 1 << 20, collect_line, &out), (ssize_t)strlen(first));
+	assert_int_equal(r.head_len, strlen(first));
+	assert_true(tail_id_extend(&id, &r));
+	assert_int_equal(id.sig_len, strlen(first));
+	/* copytruncate, then the writer goes on past our offset before the next look. */
+	close(write_file(a, second, O_TRUNC));
+	fstat(fd, &st);
+	assert_true((uint64_t)st.st_size > r.offset);
+	assert_false(tail_id_verify(fd, &st, &id, &head));
+	assert_false(tail_id_matches(fd, &st, &id));
+
+	/* A head that does not begin with the identity's bytes does not grow it. */
+	{
+		struct tail_id old = id;
+
+		tail_reader_reset(&r, 0);
+		assert_int_equal(r.head_len, 0);
+		assert_int_equal(tail_reader_read(&r, fd, 1 << 20, collect_line, &out),
+				 (ssize_t)strlen(second));
+		assert_false(tail_id_extend(&id, &r));
+		assert_int_equal(id.sig_len, old.sig_len);
+		assert_int_equal(id.sig, old.sig);
+	}
+	/* A reader that starts past the head (resumed) keeps only what was seeded. */
+	tail_reader_reset(&r, 10);
+	tail_reader_seed_head(&r, second, 10);
+	assert_int_equal(tail_reader_read(&r, fd, 1 << 20, collect_line, &out),
+			 (ssize_t)strlen(second) - 10);
+	assert_int_equal(r.head_len, strlen(second));
+	assert_true(same_bytes(r.head, second, strlen(second)));
+	tail_reader_release(&r);
+	buf_release(&out);
+	close(fd);
+	unlink(a);
 	rmdir(dir);
 }
 
@@ -530,6 +601,7 @@ int main(void)
 		cmocka_unit_test(test_reader_stop),
 		cmocka_unit_test(test_reader_file),
 		cmocka_unit_test(test_identity),
+		cmocka_unit_test(test_identity_grows_with_reads),
 		cmocka_unit_test(test_record),
 		cmocka_unit_test(test_content_records),
 		cmocka_unit_test(test_time_counter),
