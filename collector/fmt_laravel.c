@@ -69,9 +69,9 @@ static int laravel_init(struct logp *p, char *err, size_t errlen)
 				0, "laravel header", err, errlen);
 	if (!st->head)
 		return -EINVAL;
-	st->entries = registry_counter(p->reg, "laravel_log_entries_total",
+	st->entries = logp_counter(p->reg, "laravel_log_entries_total",
 				       "Laravel log entries by level.", lvl);
-	st->exceptions = registry_counter(p->reg, "laravel_exceptions_total",
+	st->exceptions = logp_counter(p->reg, "laravel_exceptions_total",
 					  "Laravel log entries carrying an exception, by the "
 					  "outermost exception class.", cls);
 	if (!st->entries || !st->exceptions) {

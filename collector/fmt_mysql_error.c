@@ -72,7 +72,7 @@ static int mysql_error_init(struct logp *p, char *err, size_t errlen)
 			      0, "mysql-error line", err, errlen);
 	if (!st->re)
 		return -EINVAL;
-	st->entries = registry_counter(p->reg, "mysql_error_log_entries_total",
+	st->entries = logp_counter(p->reg, "mysql_error_log_entries_total",
 				       "MySQL/MariaDB error log entries by level and subsystem.",
 				       names);
 	if (!st->entries) {

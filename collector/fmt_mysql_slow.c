@@ -63,14 +63,14 @@ static int mysql_slow_init(struct logp *p, char *err, size_t errlen)
 				 PCRE2_MULTILINE, "mysql-slow statistics line", err, errlen);
 	if (!st->stats)
 		return -EINVAL;
-	q = registry_counter(p->reg, "mysql_slow_queries_total",
+	q = logp_counter(p->reg, "mysql_slow_queries_total",
 			     "Queries written to the slow query log.", NULL);
 	d = registry_histogram(p->reg, "mysql_slow_query_duration_seconds",
 			       "Query_time of the slow query log's queries.", NULL, slow_buckets,
 			       sizeof(slow_buckets) / sizeof(slow_buckets[0]));
-	l = registry_counter(p->reg, "mysql_slow_query_lock_seconds_total",
+	l = logp_counter(p->reg, "mysql_slow_query_lock_seconds_total",
 			     "Sum of Lock_time of the slow query log's queries.", NULL);
-	r = registry_counter(p->reg, "mysql_slow_query_rows_examined_total",
+	r = logp_counter(p->reg, "mysql_slow_query_rows_examined_total",
 			     "Sum of Rows_examined of the slow query log's queries.", NULL);
 	if (!q || !d || !l || !r) {
 		snprintf(err, errlen, "mysql-slow: a metric family is registered with another "

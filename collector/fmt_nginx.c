@@ -43,7 +43,7 @@ static int nginx_init(struct logp *p, char *err, size_t errlen)
 			      0, "nginx line", err, errlen);
 	if (!st->re)
 		return -EINVAL;
-	st->requests = registry_counter(p->reg, "http_requests_total",
+	st->requests = logp_counter(p->reg, "http_requests_total",
 					"HTTP requests in the nginx access log, by status code and "
 					"method.", names);
 	d = registry_histogram(p->reg, "http_request_duration_seconds",

@@ -72,7 +72,7 @@ static int regex_init(struct logp *p, char *err, size_t errlen)
 	for (char *c = metric; *c; c++)
 		if (*c == '-')
 			*c = '_';
-	st->m = registry_counter(p->reg, metric, "Entries matching the source's regex.", names);
+	st->m = logp_counter(p->reg, metric, "Entries matching the source's regex.", names);
 	if (!st->m) {
 		snprintf(err, errlen, "source %s: %s is registered with another shape", src->name,
 			 metric);

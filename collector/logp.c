@@ -363,6 +363,16 @@ void logp_free(struct logp *p)
 	free(p);
 }
 
+struct metric *logp_counter(struct registry *reg, const char *name, const char *help,
+			    const char *const *label_names)
+{
+	struct metric *m = registry_counter(reg, name, help, label_names);
+
+	if (m)
+		metric_create_seeded(m);
+	return m;
+}
+
 int logp_new(const struct config *cfg, const struct config_source *src, struct registry *reg,
 	     struct logp **out, char *err, size_t errlen)
 {

@@ -44,6 +44,17 @@ static inline const char *logp_find(const char *s, size_t n, const char *needle,
 	return NULL;
 }
 
+struct metric;
+struct registry;
+/*
+ * registry_counter for a family counted from log events. The series a previous run stored are
+ * created at once at their stored values (metric_create_seeded): after a restart a quiet series
+ * (no error logged since) stays on /metrics and in the store, continuing, instead of vanishing
+ * until its next event. Histograms are not seeded (they restart at 0, a counter reset).
+ */
+struct metric *logp_counter(struct registry *reg, const char *name, const char *help,
+			    const char *const *label_names);
+
 /* What ml.c asks a format about each line. */
 enum ml_start {
 	ML_CONT,             /* belongs to the pending entry */

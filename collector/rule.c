@@ -190,7 +190,7 @@ int rule_new(const struct config_rule *cr, struct registry *reg, struct rule **o
 						      : sizeof(rule_default_buckets) /
 							sizeof(rule_default_buckets[0]));
 	else
-		r->m = registry_counter(reg, cr->name, cr->help ? cr->help : cr->name, names);
+		r->m = logp_counter(reg, cr->name, cr->help ? cr->help : cr->name, names);
 	if (!r->m) {
 		snprintf(err, errlen, "name: rule %s: the metric is already registered with another type "
 			 "or other labels", cr->name);

@@ -355,6 +355,69 @@ static double seed_lookup(struct registry *reg, const struct metric *m, const ch
 	return value;
 }
 
+/* The label values of seed key 'key' (see seed_key) in the order of m's label names, into
+ * 'values' (pointers into '*copy', which the caller frees). False when the key is another
+ * family's or names other labels. */
+static bool seed_values(const struct metric *m, const char *key, char **copy,
+			const char *values[REGISTRY_MAX_LABELS])
+{
+	size_t nlen = strlen(m->name), found = 0;
+	char *save = NULL, *part;
+
+	*copy = NULL;
+	if (strncmp(key, m->name, nlen) != 0 || (key[nlen] != '\0' && key[nlen] != '\xff'))
+		return false;
+	for (size_t i = 0; i < m->nlabels; i++)
+		values[i] = NULL;
+	/* Label values are UTF-8, which never holds the byte 0xff: a safe separator. */
+	*copy = xstrdup(key + nlen);
+	for (part = strtok_r(*copy, "\xff", &save); part; part = strtok_r(NULL, "\xff", &save)) {
+		char *eq = strchr(part, '=');
+		size_t i;
+
+		if (!eq)
+			return false;
+		*eq = '\0';
+		for (i = 0; i < m->nlabels && strcmp(m->label_names[i], part) != 0; i++)
+			;
+		if (i == m->nlabels || values[i])
+			return false;
+		values[i] = eq + 1;
+		found++;
+	}
+	return found == m->nlabels;
+}
+
+size_t metric_create_seeded(struct metric *m)
+{
+	struct registry *reg = m->reg;
+	size_t created = 0;
+
+	if (m->type != METRIC_COUNTER || !reg->nseeds)
+		return 0;
+	for (size_t i = 0; i < reg->seeds_cap; i++) {
+		const char *values[REGISTRY_MAX_LABELS];
+		bool overflow = m->nlabels > 0;
+		char *copy = NULL;
+
+		if (!reg->seeds[i].key || !(reg->seeds[i].value > 0) ||
+		    !seed_values(m, reg->seeds[i].key, &copy, values)) {
+			free(copy);
+			continue;
+		}
+		for (size_t k = 0; k < m->nlabels; k++)
+			overflow = overflow && !strcmp(values[k], REGISTRY_OVERFLOW_VALUE);
+		/* The overflow series is made when the family overflows again (and takes its seed
+		 * then): made here it would be an ordinary series with the overflow's labels. */
+		if (!overflow && m->nseries < reg->max_series) {
+			metric_series(m, values);
+			created++;
+		}
+		free(copy);
+	}
+	return created;
+}
+
 /* ---- series ---- */
 
 static bool series_matches(const struct series *s, const char *const *values, size_t n)

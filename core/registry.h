@@ -87,6 +87,17 @@ size_t metric_sweep(struct metric *m);
 int registry_seed_counter(struct registry *reg, const char *name, size_t nlabels,
 			  const char *const *names, const char *const *values, double value);
 
+/*
+ * Create now every series of counter family 'm' that a seed names (registry_seed_counter), at
+ * its seeded value, instead of at its next event: a family counted from log events whose series
+ * saw no event since a restart is then on /metrics and in the store from the first tick, its
+ * value continuing, rather than absent until something happens. Not for families whose label
+ * sets come and go with the host (a seed of a vanished device would bring it back). Seeds of the
+ * overflow series and past the family's series cap are left to be taken lazily. Writer thread,
+ * after the seeds are loaded. Returns the number of series created.
+ */
+size_t metric_create_seeded(struct metric *m);
+
 /* What a visitor is shown of a family. All pointers borrowed for the duration of the callback. */
 struct metric_info {
 	const char *name;

@@ -309,6 +309,19 @@ def errors_since_deploy(a):
     rc, out, err = run([a.binary, "mark", "-c", cfg, "v3", "--at", str(now)])
     rc, out, err = run([a.binary, "errors", "-c", cfg, "--deploy", "v3"])
     check(rc == 0 and "no exceptions first seen since deploy v3" in out, "v3: %r" % out)
+    # The agent started on that store: the exception classes counted before (quiet since) are on
+    # /metrics at their stored values and stored from its first ticks, not absent until the
+    # class is thrown again.
+    started_ms = int(time.time()) * 1000
+    agent = Agent(a.binary, cfg, work)
+    agent.wait_listening()
+    wait_value(agent, "a quiet exception class after a start", "laravel_exceptions_total", 2,
+               **{"class": "App\\\\Both"})
+    wait_until("the quiet class stored after the start",
+               lambda: any(t > started_ms and v == 2 for _, v, t in
+                           dump(a, cfg, 'laravel_exceptions_total{class="App\\\\Both"}')),
+               timeout=30)
+    check(agent.stop() == 0, "agent exit status")
     print("errors --deploy: only what the deploy brought")
 
 

@@ -220,6 +220,51 @@ static void test_seed(void **state)
 	registry_free(reg);
 }
 
+/* metric_create_seeded makes the seeded series of a family at once, at their values; other
+ * families' seeds, other label names, zero values and the overflow's seed are left alone. */
+static void test_create_seeded(void **state)
+{
+	static const char *const labels[] = { "level", "channel", NULL };
+	struct registry *reg = registry_new(0);
+	struct metric *m, *bare;
+	char *text;
+
+	(void)state;
+	registry_seed_counter(reg, "laravel_log_entries_total", 2,
+			      (const char *[]){ "channel", "level" },
+			      (const char *[]){ "production", "error" }, 41);
+	registry_seed_counter(reg, "laravel_log_entries_total", 2,
+			      (const char *[]){ "level", "channel" },
+			      (const char *[]){ "info", "lo=cal" }, 3);
+	registry_seed_counter(reg, "laravel_log_entries_total", 2,
+			      (const char *[]){ "level", "channel" },
+			      (const char *[]){ "debug", "production" }, 0);
+	registry_seed_counter(reg, "laravel_log_entries_total", 2,
+			      (const char *[]){ "level", "channel" },
+			      (const char *[]){ REGISTRY_OVERFLOW_VALUE, REGISTRY_OVERFLOW_VALUE }, 5);
+	registry_seed_counter(reg, "laravel_log_entries_total", 1, (const char *[]){ "level" },
+			      (const char *[]){ "error" }, 9);
+	registry_seed_counter(reg, "laravel_log_entries_total_other", 2,
+			      (const char *[]){ "level", "channel" },
+			      (const char *[]){ "error", "production" }, 8);
+	registry_seed_counter(reg, "mysql_slow_queries_total", 0, NULL, NULL, 12);
+	m = registry_counter(reg, "laravel_log_entries_total", "", labels);
+	assert_int_equal(metric_create_seeded(m), 2);
+	text = dump(reg);
+	assert_contains(text, "laravel_log_entries_total{level=error,channel=production} 41\n");
+	assert_contains(text, "laravel_log_entries_total{level=info,channel=lo=cal} 3\n");
+	assert_null(strstr(text, "debug"));
+	assert_null(strstr(text, REGISTRY_OVERFLOW_VALUE));
+	free(text);
+	/* Taken once: a second call makes nothing new, the series keep their values. */
+	assert_int_equal(metric_create_seeded(m), 0);
+	assert_true(series_value(metric_series(m, (const char *[]){ "error", "production" })) == 41.0);
+	bare = registry_counter(reg, "mysql_slow_queries_total", "", NULL);
+	assert_int_equal(metric_create_seeded(bare), 1);
+	assert_true(series_value(metric_series(bare, NULL)) == 12.0);
+	registry_free(reg);
+}
+
 /* A reader thread visits continuously while the writer creates, sets and sweeps series; every
  * value it sees must be one the writer wrote (no torn doubles), and nothing may crash. */
 struct race {
@@ -294,6 +339,7 @@ int main(void)
 		cmocka_unit_test(test_overflow),
 		cmocka_unit_test(test_sweep),
 		cmocka_unit_test(test_seed),
+		cmocka_unit_test(test_create_seeded),
 		cmocka_unit_test(test_concurrent_readers),
 	};
 
