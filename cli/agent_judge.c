@@ -28,6 +28,7 @@
 #include "core/log.h"
 #include "core/timeparse.h"
 #include "exporters/exporters.h"
+#include "query/api.h"
 #include "query/judge.h"
 #include "store/store.h"
 
@@ -646,7 +647,7 @@ int cli_judge_route_deploys(void *ctx, const struct http_request *req, struct ht
 	} else {
 		/* the marker's name and note come from the request, and are only ever stored and
 		 * printed: nothing received over HTTP is executed */
-		status = store_deploy_api(j->store, http_request_method(req), names, values, n,
+		status = promql_api_deploys(j->store, http_request_method(req), names, values, n,
 					  clock_now_ms(), http_response_body(resp));
 	}
 	free(names);

@@ -116,6 +116,17 @@ int promql_api_errors(struct store *st, const char *const *names, const char *co
 		      size_t n, int64_t now_ms, struct buf *json);
 
 /*
+ * GET and POST /api/v1/deploys, transport-neutral: GET lists the markers; POST writes one from
+ * the parameters name (required), at (RFC 3339 or Unix seconds; default now_ms) and note.
+ * 'names'/'values' are the n decoded parameters, borrowed. Writes the Prometheus API envelope to
+ * 'json' and returns the HTTP status: 200, 400 for a bad parameter, 405 for another method, 500
+ * for a store error, 503 for a read-only store. Any thread (a POST takes the store's write lock
+ * briefly: store_deploy_put).
+ */
+int promql_api_deploys(struct store *st, const char *method, const char *const *names,
+		       const char *const *values, size_t n, int64_t now_ms, struct buf *json);
+
+/*
  * Append the success envelope of a query result: {"status":"success","data":{"resultType":...,
  * "result":...}} with "warnings" when the result has any. 'r' is borrowed for the call. For
  * `deploywatch query --json`, which prints what the API would answer. Returns 0 or -E2BIG at

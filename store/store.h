@@ -325,14 +325,4 @@ int store_deploy_list(struct store *st, struct store_deploy **out, size_t *n);
 int store_deploy_find(struct store *st, const char *name, int64_t before_ms,
 		      struct store_deploy *out);
 
-/*
- * GET and POST /api/v1/deploys, transport-neutral: GET lists the markers; POST writes one from
- * the parameters name (required), at (RFC 3339 or Unix seconds; default now_ms) and note.
- * 'names'/'values' are the n decoded parameters, borrowed. Writes the Prometheus API envelope to
- * 'json' and returns the HTTP status: 200, 400 for a bad parameter, 405 for another method, 500
- * for a store error, 503 for a read-only store. Any thread (a POST takes the write lock briefly).
- */
-int store_deploy_api(struct store *st, const char *method, const char *const *names,
-		     const char *const *values, size_t n, int64_t now_ms, struct buf *json);
-
 #endif

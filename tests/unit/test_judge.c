@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "query/api.h"
 #include "query/judge.h"
 #include "store/store.h"
 
@@ -284,16 +285,16 @@ static void test_deploys(void **state)
 	assert_string_equal(d.note, "again");
 
 	buf_init(&b, 1 << 20);
-	assert_int_equal(store_deploy_api(st, "POST", names, values, 3, 7000, &b), 200);
+	assert_int_equal(promql_api_deploys(st, "POST", names, values, 3, 7000, &b), 200);
 	buf_putc(&b, '\0');
 	assert_non_null(strstr(b.data, "\"name\":\"api-1\",\"at\":1700000000.500,"));
 	assert_non_null(strstr(b.data, "\"note\":\"from \\\"curl\\\"\""));
 	buf_reset(&b);
-	assert_int_equal(store_deploy_api(st, "POST", names, bad, 1, 7000, &b), 400);
+	assert_int_equal(promql_api_deploys(st, "POST", names, bad, 1, 7000, &b), 400);
 	buf_reset(&b);
-	assert_int_equal(store_deploy_api(st, "DELETE", NULL, NULL, 0, 7000, &b), 405);
+	assert_int_equal(promql_api_deploys(st, "DELETE", NULL, NULL, 0, 7000, &b), 405);
 	buf_reset(&b);
-	assert_int_equal(store_deploy_api(st, "GET", NULL, NULL, 0, 7000, &b), 200);
+	assert_int_equal(promql_api_deploys(st, "GET", NULL, NULL, 0, 7000, &b), 200);
 	buf_putc(&b, '\0');
 	assert_non_null(strstr(b.data, "\"name\":\"v2\""));
 	assert_non_null(strstr(b.data, "\"name\":\"api-1\""));
