@@ -71,15 +71,21 @@ static size_t lines_read(const struct store_import *imp)
 	return (size_t)s.lines;
 }
 
+/* "sample" or "samples" for a count of n. */
+static const char *samples(uint64_t n)
+{
+	return n == 1 ? "sample" : "samples";
+}
+
 /* What was written, and what the store refused. */
 static void print_imported(const struct store_import_stats *s, const char *file)
 {
-	fprintf(stderr, "imported %llu samples into %llu series from %s (%llu refused out of order)\n",
-		(unsigned long long)s->samples_written, (unsigned long long)s->series, file,
-		(unsigned long long)s->out_of_order);
+	fprintf(stderr, "imported %llu %s into %llu series from %s (%llu refused out of order)\n",
+		(unsigned long long)s->samples_written, samples(s->samples_written),
+		(unsigned long long)s->series, file, (unsigned long long)s->out_of_order);
 	if (s->out_of_order)
-		fprintf(stderr, "%llu samples refused as out of order in %llu series\n",
-			(unsigned long long)s->out_of_order,
+		fprintf(stderr, "%llu %s refused as out of order in %llu series\n",
+			(unsigned long long)s->out_of_order, samples(s->out_of_order),
 			(unsigned long long)s->out_of_order_series);
 }
 
@@ -224,15 +230,16 @@ int cmd_import(int argc, char **argv)
 		fprintf(stderr, "%s: input ended inside its last line (truncated?); every complete "
 				"line was imported, the cut one was not\n", rep.file);
 	if (!rc && stats.samples && !stats.samples_written)
-		fprintf(stderr, "nothing new in %s: %llu samples already stored (each at or before "
+		fprintf(stderr, "nothing new in %s: %llu %s already stored (each at or before "
 				"its series' last stored timestamp), in %llu series\n", rep.file,
-			(unsigned long long)stats.out_of_order, (unsigned long long)stats.series);
+			(unsigned long long)stats.out_of_order, samples(stats.out_of_order),
+			(unsigned long long)stats.series);
 	else
 		print_imported(&stats, rep.file);
 	if (stats.expired)
-		fprintf(stderr, "%s: %llu samples older than the retention (%s) will be deleted by "
+		fprintf(stderr, "%s: %llu %s older than the retention (%s) will be deleted by "
 				"the next retention step; raise storage.retention to keep them\n",
-			rep.file, (unsigned long long)stats.expired,
+			rep.file, (unsigned long long)stats.expired, samples(stats.expired),
 			duration_format(cfg->storage.retention, ret, sizeof(ret)));
 	if (!code && (stats.malformed || stats.ending != STORE_IMPORT_END_COMPLETE))
 		code = EXIT_DATAERR;

@@ -293,10 +293,10 @@ def import_summary(err):
     """(samples written, samples refused as out of order) from import's summary line: "imported
     N samples ... (K refused out of order)", or "nothing new in FILE: K samples already stored"
     when every sample was refused."""
-    m = re.search(r"imported (\d+) samples .*\((\d+) refused out of order\)", err)
+    m = re.search(r"imported (\d+) samples? .*\((\d+) refused out of order\)", err)
     if m:
         return int(m.group(1)), int(m.group(2))
-    m = re.search(r"nothing new in .*: (\d+) samples already stored", err)
+    m = re.search(r"nothing new in .*: (\d+) samples? already stored", err)
     check(m, "no import summary in:\n" + err)
     return 0, int(m.group(1))
 

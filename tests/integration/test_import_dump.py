@@ -267,7 +267,7 @@ expect_in("%s:3: truncated input: it ends inside this line, without a newline an
 expect_in("%s: input ended inside its last line (truncated?); every complete line was imported, "
           "the cut one was not" % cut_file, err, "cut import stderr")
 check("malformed" not in err, "the cut end counted as a malformed line:\n" + err)
-expect_in("imported 1 samples into 1 series", err, "cut import stderr")
+expect_in("imported 1 sample into 1 series", err, "cut import stderr")
 out, _ = dw_run(["dump", "-c", cfg], 0)
 check(out == '{__name__="disk_used", host="a"} 1 1700000000000\n', "cut dump:\n" + out)
 # The same with auto-detection.
@@ -323,7 +323,7 @@ cfg = config("issue7-esc")
 esc_file = write(os.path.join(a.workdir, "esc.om"),
                  'conn{app="MSC20\\AUCTI-orders"} 5 1700000000\n# EOF\n')
 _, err = dw_run(["import", "-c", cfg, esc_file], 0)
-expect_in("imported 1 samples into 1 series", err, "escape import stderr")
+expect_in("imported 1 sample into 1 series", err, "escape import stderr")
 out, _ = dw_run(["dump", "-c", cfg], 0)
 check(out == '{__name__="conn", app="MSC20\\\\AUCTI-orders"} 5 1700000000000\n',
       "escape dump:\n" + out)
