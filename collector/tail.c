@@ -87,6 +87,8 @@ struct tsource {
 struct dwatch {
 	char *path;
 	int wd;
+	uint64_t dev, ino;  /* the directory 'path' named when watched: a symlink on the way
+			     * re-pointed (a `current` release swap) makes it name another */
 };
 
 /* A rename seen in a watched directory, looked at after the sources are synced. */
@@ -867,6 +869,84 @@ static void rotated(struct tail *t, struct tfile *tf)
 	tfile_open(t, tf, true);
 }
 
+static bool dir_wd_used(const struct tail *t, int wd, size_t except)
+{
+	for (size_t k = 0; k < t->ndirs; k++)
+		if (k != except && t->dirs[k].wd == wd)
+			return true;
+	return wd_used(t, wd, NULL);
+}
+
+/*
+ * Watch directory 'path', or watch it again when it names another directory than when it was
+ * watched: inotify watches the inode a path led to, so after a symlink on the path is re-pointed
+ * the old watch sees the old release's directory and nothing of the new one.
+ */
+static void watch_dir(struct tail *t, const char *path)
+{
+	struct stat st;
+	size_t k;
+	int wd;
+
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+		return;
+	for (k = 0; k < t->ndirs; k++)
+		if (!strcmp(t->dirs[k].path, path))
+			break;
+	if (k < t->ndirs) {
+		struct dwatch *d = &t->dirs[k];
+
+		if (d->dev == (uint64_t)st.st_dev && d->ino == (uint64_t)st.st_ino)
+			return;
+		if (!dir_wd_used(t, d->wd, k))
+			tail_watch_remove(t->watch, d->wd);
+		log_info("tail", "%s names another directory now (a symlink on its path was "
+				 "re-pointed); watching that one", path);
+		wd = tail_watch_dir(t->watch, path);
+		if (wd < 0) {
+			free(d->path);
+			t->dirs[k] = t->dirs[--t->ndirs];
+			return;
+		}
+	} else {
+		wd = tail_watch_dir(t->watch, path);
+		if (wd < 0)
+			return;
+		t->dirs = xrealloc(t->dirs, (t->ndirs + 1) * sizeof(*t->dirs));
+		k = t->ndirs++;
+		t->dirs[k].path = xstrdup(path);
+	}
+	t->dirs[k].wd = wd;
+	t->dirs[k].dev = (uint64_t)st.st_dev;
+	t->dirs[k].ino = (uint64_t)st.st_ino;
+}
+
+/*
+ * The directories holding the symlinks on 'path' (/var/www/app for /var/www/app/current/...):
+ * re-pointing a link is a rename or create there, and the event makes the sources look again.
+ */
+static void watch_link_parents(struct tail *t, const char *path)
+{
+	char *copy = xstrdup(path);
+
+	for (char *slash = strchr(copy + 1, '/');; slash = strchr(slash + 1, '/')) {
+		struct stat st;
+
+		if (slash)
+			*slash = '\0';
+		if (lstat(copy, &st) == 0 && S_ISLNK(st.st_mode)) {
+			char *parent = xstrdup(copy);
+
+			watch_dir(t, dirname(parent));
+			free(parent);
+		}
+		if (!slash)
+			break;
+		*slash = '/';
+	}
+	free(copy);
+}
+
 /* Directories of a source's glob, watched so new files are seen at once. */
 static void watch_dirs(struct tail *t, struct tsource *src)
 {
@@ -876,21 +956,8 @@ static void watch_dirs(struct tail *t, struct tsource *src)
 
 	if (glob(dirpat, GLOB_ONLYDIR | GLOB_NOSORT, NULL, &g) == 0) {
 		for (size_t i = 0; i < g.gl_pathc; i++) {
-			size_t k;
-			int wd;
-
-			for (k = 0; k < t->ndirs; k++)
-				if (!strcmp(t->dirs[k].path, g.gl_pathv[i]))
-					break;
-			if (k < t->ndirs)
-				continue;
-			wd = tail_watch_dir(t->watch, g.gl_pathv[i]);
-			if (wd < 0)
-				continue;
-			t->dirs = xrealloc(t->dirs, (t->ndirs + 1) * sizeof(*t->dirs));
-			t->dirs[t->ndirs].path = xstrdup(g.gl_pathv[i]);
-			t->dirs[t->ndirs].wd = wd;
-			t->ndirs++;
+			watch_dir(t, g.gl_pathv[i]);
+			watch_link_parents(t, g.gl_pathv[i]);
 		}
 		globfree(&g);
 	}

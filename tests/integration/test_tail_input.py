@@ -89,9 +89,9 @@ def append(path, text, mode="a"):
         f.write(text)
 
 
-def wait_value(agent, what, name, want, **labels):
+def wait_value(agent, what, name, want, timeout=60, **labels):
     wait_until("%s (%s%s == %s)" % (what, name, labels, want),
-               lambda: value(agent, name, **labels) == want, timeout=60)
+               lambda: value(agent, name, **labels) == want, timeout=timeout)
 
 
 def bad_input(a):
@@ -422,6 +422,62 @@ tail:
     print("neighbours after a SIGKILL: none read for the other source")
 
 
+def release_swap(a):
+    """A `current` symlink re-pointed to a new release whose storage is its own (no shared
+    storage/): the old release's log is read to its end, lines its last workers still write
+    during the swap included, and the new release's is followed from 0 — its daily files too,
+    through a directory the agent first watched under the old target. The check interval is
+    long (30 s), so only inotify can see them in time: the directory holding the symlink is
+    watched, and a watched directory path that names another directory is watched again."""
+    work = os.path.join(a.workdir, "swap")
+    logs = {}
+    for r in ("20261201100000", "20261201120000"):
+        logs[r] = os.path.join(work, "releases", r, "storage", "logs")
+        os.makedirs(logs[r])
+    current = os.path.join(work, "current")
+    os.symlink(os.path.join(work, "releases", "20261201100000"), current)
+    cfg = write(os.path.join(work, "deploywatch.yml"), """\
+storage:
+  path: %s/data
+  sample_interval: 1s
+web:
+  listen_address: 127.0.0.1:0
+sources:
+  - name: app
+    path: %s/storage/logs/laravel*.log
+    format: laravel
+system:
+  filesystems: [/]
+tail:
+  idle_timeout: 100ms
+  check_interval: 30s
+""" % (work, current))
+    old = os.path.join(logs["20261201100000"], "laravel.log")
+    new = os.path.join(logs["20261201120000"], "laravel.log")
+    write(old, "".join(entry("INFO", "old release %d" % i) for i in range(3)))
+    agent = Agent(a.binary, cfg, work)
+    agent.wait_listening()
+    wait_value(agent, "the old release's log", "laravel_log_entries_total", 3, level="info")
+    write(new, "".join(entry("WARNING", "new release %d" % i) for i in range(4)))
+    tmp = current + ".tmp"
+    os.symlink(os.path.join(work, "releases", "20261201120000"), tmp)
+    os.rename(tmp, current)
+    append(old, entry("INFO", "a last worker of the old release"))
+    append(new, entry("WARNING", "new release after the swap"))
+    # Well before the 30 s check: seen through inotify.
+    wait_value(agent, "the new release's log", "laravel_log_entries_total", 5, timeout=10,
+               level="warning")
+    wait_value(agent, "the old release's last line", "laravel_log_entries_total", 4, timeout=10,
+               level="info")
+    daily = os.path.join(logs["20261201120000"], "laravel-2026-12-02.log")
+    write(daily, entry("ERROR", "a daily file of the new release"))
+    wait_value(agent, "a new file in the new release's directory", "laravel_log_entries_total",
+               1, timeout=10, level="error")
+    agent.wait_log(r"storage/logs names another directory now")
+    check(agent.stop() == 0, "agent exit status")
+    print("release swap: old log read to its end, the new release's files followed")
+
+
 def gzip_away(path):
     with open(path, "rb") as src, gzip.open(path + ".gz", "wb") as dst:
         shutil.copyfileobj(src, dst)
@@ -510,6 +566,7 @@ def main():
     compressed_copies(a)
     same_first_line(a)
     neighbours_after_kill(a)
+    release_swap(a)
     errors_since_deploy(a)
     bad_input(a)
     log_time_and_replay(a)
