@@ -39,6 +39,8 @@
 #define MAX_FILES_PER_SOURCE 512
 /* How long a rotated-away file stays open for writers that still append to it. */
 #define DRAIN_GRACE_MS 5000
+/* How often a draining file is read meanwhile: nothing we watch reports its writes. */
+#define DRAIN_POLL_MS 100
 
 struct tsource;
 
@@ -49,7 +51,8 @@ struct tfile {
 	int fd;                 /* -1: not open (missing, or an error being retried) */
 	int wd;                 /* its own inotify watch, -1 when none */
 	struct tail_id id;
-	struct tail_head head;  /* the bytes of 'id', for the check before each read */
+	struct tail_head head;  /* the bytes of 'id', for the check of each read */
+	const struct stat *read_st; /* during a read: the file's stat taken before it */
 	struct tail_reader rd;
 	struct ml *ml;
 	int64_t drain_until;    /* draining: close after this */
@@ -434,11 +437,20 @@ static void truncated(struct tfile *tf, const struct stat *st)
 	add(tf->m_truncations, 1);
 }
 
+/* tail_reader_read's check: the file's first bytes are still those tf's identity names (a
+ * 1 KiB pread from the page cache and a memcmp). */
+static bool same_file(void *ctx)
+{
+	struct tfile *tf = ctx;
+
+	return tail_id_verify(tf->fd, tf->read_st, &tf->id, &tf->head);
+}
+
 /*
  * Read what the file gained, up to the budget. A file that shrank was truncated; one truncated
- * and written again past our offset before we looked (copytruncate under a busy writer) is
- * caught by its first bytes, compared before every read when 'verify' (a 1 KiB pread from the
- * page cache, against reading from a wrong offset).
+ * and written again past our offset (copytruncate under a busy writer) is caught by its first
+ * bytes, compared after each read and before its bytes are used when 'verify', against
+ * counting a new file's bytes read at the old offset.
  */
 static void read_file_v(struct tail *t, struct tfile *tf, bool verify)
 {
@@ -451,10 +463,16 @@ static void read_file_v(struct tail *t, struct tfile *tf, bool verify)
 		file_error(tf, -errno, "stat");
 		return;
 	}
-	if (tf->path && (st.st_size < (off_t)tf->rd.offset ||
-			 (verify && !tail_id_verify(tf->fd, &st, &tf->id, &tf->head))))
+	if (tf->path && st.st_size < (off_t)tf->rd.offset)
 		truncated(tf, &st);
-	n = tail_reader_read(&tf->rd, tf->fd, READ_BUDGET, on_line, tf);
+	tf->read_st = &st;
+	n = tail_reader_read(&tf->rd, tf->fd, READ_BUDGET, on_line, tf,
+			     tf->path && verify ? same_file : NULL);
+	if (n >= 0 && tf->rd.stale && fstat(tf->fd, &st) == 0) {
+		truncated(tf, &st);
+		n = tail_reader_read(&tf->rd, tf->fd, READ_BUDGET, on_line, tf, same_file);
+	}
+	tf->read_st = NULL;
 	if (n < 0) {
 		file_error(tf, (int)n, "read");
 		return;
@@ -1417,6 +1435,12 @@ next:
 	t->nmoves = 0;
 }
 
+/* Rotated away and still open for writers that have not reopened (DRAIN_GRACE_MS). */
+static bool draining(const struct tfile *tf)
+{
+	return !tf->path && !tf->done && tf->fd >= 0;
+}
+
 bool tail_process(struct tail *t, int64_t now_ms)
 {
 	bool check = now_ms >= t->next_check;
@@ -1436,9 +1460,11 @@ bool tail_process(struct tail *t, int64_t now_ms)
 			sync_source(t, src);
 			continue;
 		}
-		/* A file over its budget last time goes on now. */
+		/* A file over its budget last time goes on now; a draining one is looked at on every
+		 * pass: no watched name of ours leads to it any more (renamed away, or in the old
+		 * release's directory after a `current` swap), so its late lines raise no event. */
 		for (size_t j = 0; j < src->nfiles; j++)
-			if (src->files[j]->more)
+			if (src->files[j]->more || draining(src->files[j]))
 				read_file(t, src->files[j]);
 	}
 	process_moves(t);
@@ -1463,6 +1489,8 @@ int64_t tail_deadline(const struct tail *t)
 			/* An entry waits for its idle timeout. */
 			if (ml_deadline(tf->ml) < d)
 				d = ml_deadline(tf->ml);
+			if (draining(tf) && t->now + DRAIN_POLL_MS < d)
+				d = t->now + DRAIN_POLL_MS;
 		}
 	}
 	return d;

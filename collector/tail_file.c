@@ -424,11 +424,13 @@ int tail_reader_finish(struct tail_reader *r, tail_line_fn fn, void *ctx)
 	return err;
 }
 
-ssize_t tail_reader_read(struct tail_reader *r, int fd, size_t budget, tail_line_fn fn, void *ctx)
+ssize_t tail_reader_read(struct tail_reader *r, int fd, size_t budget, tail_line_fn fn, void *ctx,
+			 bool (*check)(void *ctx))
 {
 	static char chunk[READ_CHUNK];
 	size_t total = 0;
 
+	r->stale = false;
 	while (total < budget) {
 		size_t want = budget - total < READ_CHUNK ? budget - total : READ_CHUNK;
 		ssize_t n = pread(fd, chunk, want, (off_t)r->offset);
@@ -440,6 +442,11 @@ ssize_t tail_reader_read(struct tail_reader *r, int fd, size_t budget, tail_line
 		}
 		if (n == 0)
 			break;
+		if (check && !check(ctx)) {
+			/* Rewritten under us: these bytes may be the new file's, at the old offset. */
+			r->stale = true;
+			break;
+		}
 		total += (size_t)n;
 		keep_head(r, chunk, (size_t)n, r->offset);
 		if (tail_reader_feed(r, chunk, (size_t)n, fn, ctx))

@@ -142,6 +142,7 @@ struct tail_reader {
 	 * to cover (tail_id_extend). */
 	char head[TAIL_SIG_MAX];
 	uint32_t head_len;
+	bool stale;           /* the last tail_reader_read's check said the file changed */
 };
 
 /* A reader whose next byte is at 'offset'. max_line 0: TAIL_DEFAULT_MAX_LINE. */
@@ -174,10 +175,15 @@ int tail_reader_feed(struct tail_reader *r, const char *data, size_t len, tail_l
 /* End of input (replay): give a last line that has no newline. Returns as feed. */
 int tail_reader_finish(struct tail_reader *r, tail_line_fn fn, void *ctx);
 /*
- * Read from 'fd' at r->offset (pread) up to 'budget' bytes and feed them. Returns the number of
- * bytes read (0 at end of file), or -errno.
+ * Read from 'fd' at r->offset (pread) up to 'budget' bytes and feed them. After each pread and
+ * before its bytes are fed, 'check' (NULL: none) is asked whether the file is still the one
+ * they were meant to come from; if not, they are dropped unfed, r->stale is set and reading
+ * stops. Checking after the read closes the window a check before it leaves: a copytruncate
+ * and new writes past our offset between the check and the read gave the new file's bytes at
+ * the old offset. Returns the number of bytes fed (0 at end of file or when stale), or -errno.
  */
-ssize_t tail_reader_read(struct tail_reader *r, int fd, size_t budget, tail_line_fn fn, void *ctx);
+ssize_t tail_reader_read(struct tail_reader *r, int fd, size_t budget, tail_line_fn fn, void *ctx,
+			 bool (*check)(void *ctx));
 
 /* ---- log time (tail_time.c) ---- */
 

@@ -128,7 +128,7 @@ static void test_reader_file(void **state)
 	assert_int_equal(write(fd, data, big + 5), (ssize_t)(big + 5));
 	buf_init(&out, 0);
 	tail_reader_init(&r, 0, 0);
-	while ((n = tail_reader_read(&r, fd, (size_t)1 << 20, collect_line, &out)) > 0)
+	while ((n = tail_reader_read(&r, fd, (size_t)1 << 20, collect_line, &out, NULL)) > 0)
 		total += n;
 	assert_int_equal(n, 0);
 	assert_int_equal(total, (ssize_t)(big + 5));
@@ -248,7 +248,7 @@ static void test_identity_grows_with_reads(void **state)
 	tail_reader_seed_head(&r, bytes, id.sig_len);
 	/* Written after the look, read by the same pass. */
 	close(write_file(a, first, O_APPEND));
-	assert_int_equal(tail_reader_read(&r, fd, 1 << 20, collect_line, &out), (ssize_t)strlen(first));
+	assert_int_equal(tail_reader_read(&r, fd, 1 << 20, collect_line, &out, NULL), (ssize_t)strlen(first));
 	assert_int_equal(r.head_len, strlen(first));
 	assert_true(tail_id_extend(&id, &r));
 	assert_int_equal(id.sig_len, strlen(first));
@@ -265,7 +265,7 @@ static void test_identity_grows_with_reads(void **state)
 
 		tail_reader_reset(&r, 0);
 		assert_int_equal(r.head_len, 0);
-		assert_int_equal(tail_reader_read(&r, fd, 1 << 20, collect_line, &out),
+		assert_int_equal(tail_reader_read(&r, fd, 1 << 20, collect_line, &out, NULL),
 				 (ssize_t)strlen(second));
 		assert_false(tail_id_extend(&id, &r));
 		assert_int_equal(id.sig_len, old.sig_len);
@@ -274,7 +274,7 @@ static void test_identity_grows_with_reads(void **state)
 	/* A reader that starts past the head (resumed) keeps only what was seeded. */
 	tail_reader_reset(&r, 10);
 	tail_reader_seed_head(&r, second, 10);
-	assert_int_equal(tail_reader_read(&r, fd, 1 << 20, collect_line, &out),
+	assert_int_equal(tail_reader_read(&r, fd, 1 << 20, collect_line, &out, NULL),
 			 (ssize_t)strlen(second) - 10);
 	assert_int_equal(r.head_len, strlen(second));
 	assert_true(same_bytes(r.head, second, strlen(second)));
