@@ -29,7 +29,7 @@ from dwtest import (Agent, _children, args, check, fail, http_get, run,  # noqa:
 NOBODY = 65534
 
 
-def config(work, logdir, extra=""):
+def config(work, logdir, extra="", glob="*.log", check="300ms"):
     return write(os.path.join(work, "deploywatch.yml"), """\
 storage:
   path: %s/data
@@ -38,15 +38,15 @@ web:
   listen_address: 127.0.0.1:0
 sources:
   - name: app
-    path: %s/*.log
+    path: %s/%s
     format: laravel
 system:
   filesystems: [/]
 tail:
   idle_timeout: 100ms
-  check_interval: 300ms
+  check_interval: %s
   max_line_size: 64KB
-%s""" % (work, logdir, extra))
+%s""" % (work, logdir, glob, check, extra))
 
 
 class NobodyAgent(Agent):
@@ -436,22 +436,7 @@ def release_swap(a):
         os.makedirs(logs[r])
     current = os.path.join(work, "current")
     os.symlink(os.path.join(work, "releases", "20261201100000"), current)
-    cfg = write(os.path.join(work, "deploywatch.yml"), """\
-storage:
-  path: %s/data
-  sample_interval: 1s
-web:
-  listen_address: 127.0.0.1:0
-sources:
-  - name: app
-    path: %s/storage/logs/laravel*.log
-    format: laravel
-system:
-  filesystems: [/]
-tail:
-  idle_timeout: 100ms
-  check_interval: 30s
-""" % (work, current))
+    cfg = config(work, os.path.join(current, "storage", "logs"), glob="laravel*.log", check="30s")
     old = os.path.join(logs["20261201100000"], "laravel.log")
     new = os.path.join(logs["20261201120000"], "laravel.log")
     write(old, "".join(entry("INFO", "old release %d" % i) for i in range(3)))
