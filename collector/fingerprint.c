@@ -265,14 +265,20 @@ static void fp_hex(uint64_t h, char out[16])
 		out[i] = digits[h & 15];
 }
 
-/* h = FNV-1a of h over d[0..l) and the 0xff separator; 'd' has room for the separator at d[l]
- * (one call instead of two: the same hash). */
-static uint64_t fp_feed_sep(uint64_t h, char *d, size_t l)
+/* Both halves of the fingerprint, FNV-1a (model_fnv1a) over d[0..l) and then the 0xff
+ * separator, in one loop: the two multiply chains are independent, so the CPU runs them side by
+ * side instead of one after the other (the same hashes as two model_fnv1a calls each). */
+static void fp_feed_pair(uint64_t *h1, uint64_t *h2, const char *d, size_t l)
 {
-	d[l] = '\xff';
-	h = model_fnv1a(h, d, l + 1);
-	d[l] = '\0';
-	return h;
+	const unsigned char *p = (const unsigned char *)d;
+	uint64_t a = *h1, b = *h2;
+
+	for (size_t i = 0; i < l; i++) {
+		a = (a ^ p[i]) * 0x100000001b3ULL;
+		b = (b ^ p[i]) * 0x100000001b3ULL;
+	}
+	*h1 = (a ^ 0xffu) * 0x100000001b3ULL;
+	*h2 = (b ^ 0xffu) * 0x100000001b3ULL;
 }
 
 void fp_compute(const struct fp_input *in, struct fp_result *out)
@@ -291,13 +297,7 @@ void fp_compute(const struct fp_input *in, struct fp_result *out)
 	int in_app = 0;
 
 	out->message = fp_normalise_message(in->message ? in->message : "", in->message_len);
-#define FP_FEED(d, l)                                          \
-	do {                                                   \
-		h1 = model_fnv1a(h1, (d), (l));                \
-		h2 = model_fnv1a(h2, (d), (l));                \
-		h1 = model_fnv1a(h1, "\xff", 1);               \
-		h2 = model_fnv1a(h2, "\xff", 1);               \
-	} while (0)
+#define FP_FEED(d, l) fp_feed_pair(&h1, &h2, (d), (l))
 	FP_FEED(in->class_name, strlen(in->class_name));
 	FP_FEED(sql ? sql : "", sql_len);
 	if (cursor && parsed < FP_MAX_TRACE_FRAMES && (have_cur = fp_next_frame(&cursor, tend, &cur)))
@@ -338,8 +338,7 @@ void fp_compute(const struct fp_input *in, struct fp_result *out)
 		if (have_cur)
 			fp_function(cur.func, cur.func_len, item + rl, FP_MAX_FUNC);
 		rl += strlen(item + rl);
-		h1 = fp_feed_sep(h1, item, rl);
-		h2 = fp_feed_sep(h2, item, rl);
+		fp_feed_pair(&h1, &h2, item, rl);
 		if (in_app == 0)
 			loc = xstrndup(item, rl);
 		in_app++;
