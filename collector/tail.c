@@ -559,8 +559,28 @@ static bool wd_used(const struct tail *t, int wd, const struct tfile *except)
 	return false;
 }
 
+/*
+ * The keys of tf's content record (tail_content_key), from its first line, once it has counted
+ * something. Taken at the next record write, and at the latest when the file is closed: a file
+ * drained and closed between two commits (a copytruncate's copy, read to its end) has no
+ * descriptor left to take them from, and without its content record a restart read the copy
+ * again from 0 and counted its lines twice.
+ */
+static void take_content_keys(struct tfile *tf)
+{
+	const char *source = tf->src->cfg->name;
+
+	if (tf->have_ckey || tf->fd < 0 || committable(tf) == 0 ||
+	    !tail_content_key_fd(source, tf->fd, NULL, tf->lkey))
+		return;
+	tf->have_ckey = true;
+	if (!tf->origin || !tail_content_key_fd(source, tf->fd, tf->origin, tf->ckey))
+		memcpy(tf->ckey, tf->lkey, sizeof(tf->ckey));
+}
+
 static void tfile_close(struct tail *t, struct tfile *tf)
 {
+	take_content_keys(tf);
 	if (tf->wd >= 0 && !wd_used(t, tf->wd, tf))
 		tail_watch_remove(t->watch, tf->wd);
 	tf->wd = -1;
@@ -1563,13 +1583,7 @@ int tail_records(struct tail *t, int64_t tick_ms, tail_put_fn put, void *ctx)
 			}
 			/* By content too: the file is found again after renames and crashes, and a
 			 * replay of it is not counted twice. */
-			if (!tf->have_ckey && tf->fd >= 0 && rec.offset > 0 &&
-			    tail_content_key_fd(src->cfg->name, tf->fd, NULL, tf->lkey)) {
-				tf->have_ckey = true;
-				if (!tf->origin ||
-				    !tail_content_key_fd(src->cfg->name, tf->fd, tf->origin, tf->ckey))
-					memcpy(tf->ckey, tf->lkey, sizeof(tf->ckey));
-			}
+			take_content_keys(tf);
 			if (tf->have_ckey) {
 				err = put(ctx, tf->ckey, val, TAIL_RECORD_SIZE);
 				if (!err && strcmp(tf->ckey, tf->lkey))

@@ -29,11 +29,11 @@ from dwtest import (Agent, _children, args, check, fail, http_get, run,  # noqa:
 NOBODY = 65534
 
 
-def config(work, logdir, extra="", glob="*.log", check="300ms"):
+def config(work, logdir, extra="", glob="*.log", check="300ms", interval="1s"):
     return write(os.path.join(work, "deploywatch.yml"), """\
 storage:
   path: %s/data
-  sample_interval: 1s
+  sample_interval: %s
 web:
   listen_address: 127.0.0.1:0
 sources:
@@ -46,7 +46,7 @@ tail:
   idle_timeout: 100ms
   check_interval: %s
   max_line_size: 64KB
-%s""" % (work, logdir, glob, check, extra))
+%s""" % (work, interval, logdir, glob, check, extra))
 
 
 class NobodyAgent(Agent):
@@ -469,6 +469,62 @@ def gzip_away(path):
     os.unlink(path)
 
 
+def copies_closed_before_commit(a):
+    """Two copytruncates in a row (logrotate's delaycompress: laravel.log.1 made again), each copy
+    read to its end and closed (5 s of drain grace) before the next commit, then SIGKILL: the
+    restart finds laravel.log.1 changed since its last commit and must know, from the copy's
+    content record, that every line of it is counted. The record was once written only while
+    the copy was still open, so with commits further apart than the grace (10 s, the default
+    interval) it went missing and the copy was read again from 0."""
+    work = os.path.join(a.workdir, "closed")
+    logdir = os.path.join(work, "logs")
+    os.makedirs(logdir)
+    cfg = config(work, logdir, interval="10s")
+    log = os.path.join(logdir, "laravel.log")
+    n = [0]
+
+    def more(k, tag):
+        append(log, "".join(entry("ERROR", "%s %d" % (tag, n[0] + i)) for i in range(k)))
+        n[0] += k
+
+    def copytruncate():
+        if os.path.exists(log + ".1"):
+            gzip_away(log + ".1")
+            os.rename(log + ".1.gz", log + ".2.gz")
+        shutil.copyfile(log, log + ".1")
+        os.truncate(log, 0)
+
+    more(10, "first")
+    agent = Agent(a.binary, cfg, work)
+    agent.wait_listening()
+    wait_value(agent, "the first entries", "laravel_log_entries_total", n[0], level="error")
+    copytruncate()
+    more(5, "second file")
+    wait_value(agent, "the second file", "laravel_log_entries_total", n[0], level="error")
+    copytruncate()
+    more(3, "third file")
+    wait_value(agent, "the third file", "laravel_log_entries_total", n[0], level="error")
+    sel = 'laravel_log_entries_total{level="error"}'
+    # The drained copies are closed 5 s after their truncation; then a commit.
+    time.sleep(6)
+    closed_ms = time.time() * 1000
+    wait_until("a commit after the copies were closed",
+               lambda: (dump(a, cfg, sel) or [(0, 0, 0)])[-1][2] > closed_ms, timeout=30)
+    agent.proc.kill()
+    agent.proc.wait()
+    agent = Agent(a.binary, cfg, work, name="agent2")
+    agent.wait_listening()
+    agent.wait_log(r'msg="deploywatch \S+ started')
+    more(1, "after the restart")
+    wait_value(agent, "a line after the restart", "laravel_log_entries_total", n[0], level="error")
+    check("laravel.log.1 was rotated while stopped and not fully counted" not in agent.text(),
+          "the closed copy was read again:\n" + agent.text())
+    check(agent.stop() == 0, "agent exit status")
+    samples = dump(a, cfg, sel)
+    check(samples and samples[-1][1] == n[0], "stored %s, want %d" % (samples[-1:], n[0]))
+    print("copies closed before a commit: %d entries, each counted once" % n[0])
+
+
 def compressed_copies(a):
     """logrotate's compress without delaycompress: the copy (copytruncate) or the renamed file
     is gzipped at once and the plain one removed. What the agent had not read is read through
@@ -549,6 +605,7 @@ def compressed_copies(a):
 def main():
     a = args()
     compressed_copies(a)
+    copies_closed_before_commit(a)
     same_first_line(a)
     neighbours_after_kill(a)
     release_swap(a)
