@@ -391,6 +391,12 @@ static int get_record(void *ctx, const char *key, struct buf *out)
 	return err;
 }
 
+static int scan_records(void *ctx, const char *prefix,
+			int (*fn)(void *fctx, const char *key, const void *val, size_t len), void *fctx)
+{
+	return store_scan_meta(ctx, prefix, fn, fctx);
+}
+
 static void append_tick(struct agent *ag, int64_t t_ms)
 {
 	const struct store_tick_hooks hooks = { .before = tick_before, .extra = tick_extra,
@@ -573,6 +579,7 @@ static void start_tail(struct agent *ag, int64_t now_ms)
 		.reg = ag->reg,
 		.res_ms = ag->cfg->storage.sample_interval,
 		.get = ag->store ? get_record : NULL,
+		.scan = ag->store ? scan_records : NULL,
 		.get_ctx = ag->store,
 		.exception = on_exception,
 		.exception_ctx = ag,

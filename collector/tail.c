@@ -66,6 +66,8 @@ struct tfile {
 	bool done;              /* drained and closed: goes once its last record is written */
 	bool have_ckey;         /* ckey/lkey hold the content record's keys (tail_content_key) */
 	char *origin;           /* the followed path its content lived at (content key); NULL */
+	char *real;             /* the file the path led to through symlinks, when not itself
+				 * (recorded: a link re-pointed while the agent was down); NULL */
 	char ckey[TAIL_KEY_MAX]; /* with the origin (lkey when there is none) */
 	char lkey[TAIL_KEY_MAX]; /* without it */
 	uint64_t lines_seen, long_seen, repaired_seen; /* reader counters already in the registry */
@@ -123,6 +125,7 @@ struct tail {
 	bool start_at_end;
 	bool starting;          /* inside tail_new: records are read */
 	tail_get_fn get;
+	tail_scan_fn scan;
 	void *get_ctx;
 	tail_exception_fn exception;
 	void *exception_ctx;
@@ -178,11 +181,16 @@ static void register_metrics(struct tail *t)
 	t->m_overflows = m ? metric_series(m, NULL) : NULL;
 }
 
-static struct series *file_series(struct metric *m, const struct tfile *tf)
+static struct series *path_series(struct metric *m, const struct tsource *src, const char *path)
 {
-	const char *values[] = { tf->src->cfg->name, tf->path, NULL };
+	const char *values[] = { src->cfg->name, path, NULL };
 
 	return m ? metric_series(m, values) : NULL;
+}
+
+static struct series *file_series(struct metric *m, const struct tfile *tf)
+{
+	return path_series(m, tf->src, tf->path);
 }
 
 static void add(struct series *s, double v)
@@ -228,6 +236,46 @@ static void register_source_metrics(struct tsource *src)
 static void source_key(const struct tsource *src, char out[TAIL_KEY_MAX])
 {
 	snprintf(out, TAIL_KEY_MAX, "tailsrc/%.180s", src->cfg->name);
+}
+
+/* The key of the record naming the file 'path' led to through symlinks: "real/<source>/<path>"
+ * (tail_record_key's shape, the same length). */
+static void real_key(const struct tsource *src, const char *path, char out[TAIL_KEY_MAX])
+{
+	char k[TAIL_KEY_MAX];
+
+	tail_record_key(src->cfg->name, path, k);
+	snprintf(out, TAIL_KEY_MAX, "real/%s", k + strlen("tail/"));
+}
+
+/*
+ * At start-up, the file 'path' (of 'src') led to at the last commit, when a symlink on the way
+ * has been re-pointed since (a release swap while the agent was down) and that file is still
+ * there, the same (identity 'rec->id') and at least rec->offset long: returned open, its path in
+ * 'found'. Else -1.
+ */
+static int open_recorded_real(struct tail *t, struct tsource *src, const char *path,
+			      const struct tail_record *rec, char *found, size_t flen)
+{
+	char key[TAIL_KEY_MAX];
+	struct stat st;
+	struct buf b;
+	int fd = -1;
+
+	real_key(src, path, key);
+	buf_init(&b, 256);
+	if (t->get(t->get_ctx, key, &b) == 0 && b.len > 0 && b.len < flen) {
+		memcpy(found, b.data, b.len);
+		found[b.len] = '\0';
+		fd = open(found, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		if (fd >= 0 && (fstat(fd, &st) < 0 || !tail_id_matches(fd, &st, &rec->id) ||
+				(uint64_t)st.st_size < rec->offset)) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	buf_release(&b);
+	return fd;
 }
 
 /* Start-up: the source's last committed tick is the floor for what recover() reads. */
@@ -367,20 +415,26 @@ static void drain_gz(struct tsource *src, const char *path, gzFile gz, const str
  * deleted while the agent was down): never silent, a log line and the lost-files counter; the
  * bytes are counted when known ('bytes' 0: not known).
  */
-static void lost(struct tfile *tf, uint64_t bytes, const char *how)
+static void lost_at(struct tsource *src, const char *path, uint64_t offset, uint64_t bytes,
+		    const char *how)
 {
-	add(file_series(tf->src->t->f_lost_files, tf), 1);
-	add(file_series(tf->src->t->f_lost_bytes, tf), (double)bytes);
+	add(path_series(src->t->f_lost_files, src, path), 1);
+	add(path_series(src->t->f_lost_bytes, src, path), (double)bytes);
 	if (bytes)
 		log_warn("tail", "%s was %s before %llu byte(s) after offset %llu were read, and no "
 				 "rotated copy beside it holds them: they are lost (counted in "
-				 "deploywatch_tail_lost_bytes_total)", tf->path, how,
-			 (unsigned long long)bytes, (unsigned long long)tf->rd.offset);
+				 "deploywatch_tail_lost_bytes_total)", path, how,
+			 (unsigned long long)bytes, (unsigned long long)offset);
 	else
 		log_warn("tail", "%s was %s and no rotated copy beside it holds what followed offset "
 				 "%llu: anything written there after the last commit is lost (counted in "
-				 "deploywatch_tail_lost_files_total)", tf->path, how,
-			 (unsigned long long)tf->rd.offset);
+				 "deploywatch_tail_lost_files_total)", path, how,
+			 (unsigned long long)offset);
+}
+
+static void lost(struct tfile *tf, uint64_t bytes, const char *how)
+{
+	lost_at(tf->src, tf->path, tf->rd.offset, bytes, how);
 }
 
 static int find_counterpart(const char *dir, const struct tail_id *id, uint64_t offset,
@@ -595,6 +649,7 @@ static void tfile_free(struct tail *t, struct tfile *tf)
 	tail_reader_release(&tf->rd);
 	ml_free(tf->ml);
 	free(tf->path);
+	free(tf->real);
 	free(tf->origin);
 	free(tf->dir);
 	free(tf->base);
@@ -813,6 +868,13 @@ static void tfile_open(struct tail *t, struct tfile *tf, bool is_new)
 		log_info("tail", "%s can be read again", tf->path);
 	tf->open_err = 0;
 	tf->fd = fd;
+	free(tf->real);
+	tf->real = realpath(tf->path, NULL);
+	/* Not kept when the path is the file itself, or too long for a record (1 KiB). */
+	if (tf->real && (!strcmp(tf->real, tf->path) || strlen(tf->real) > 1024)) {
+		free(tf->real);
+		tf->real = NULL;
+	}
 	if (t->starting && t->get) {
 		struct tail_record rec;
 		struct buf b;
@@ -833,16 +895,27 @@ static void tfile_open(struct tail *t, struct tfile *tf, bool is_new)
 					offset = rec.offset;
 				} else {
 					char found[4096];
-					int ofd = find_counterpart(tf->dir, &rec.id, rec.offset,
-								   (uint64_t)st.st_ino, found,
-								   sizeof(found));
+					int rfd = open_recorded_real(t, tf->src, tf->path, &rec, found,
+								     sizeof(found));
+					int ofd = rfd >= 0 ? -1
+							   : find_counterpart(tf->dir, &rec.id, rec.offset,
+									      (uint64_t)st.st_ino, found,
+									      sizeof(found));
 
-					gzFile gz = ofd < 0 ? find_gz_counterpart(tf->dir, &rec.id,
-										  found,
+					gzFile gz = rfd < 0 && ofd < 0
+							    ? find_gz_counterpart(tf->dir, &rec.id, found,
 										  sizeof(found))
 							    : NULL;
 
-					if (ofd >= 0) {
+					if (rfd >= 0) {
+						log_info("tail", "%s leads to another file now (a symlink "
+								 "on its path was re-pointed while stopped): "
+								 "reading the one it led to, %s, from %llu",
+							 tf->path, found,
+							 (unsigned long long)rec.offset);
+						drain_file(tf->src, tf->path, rfd, &rec.id, rec.offset,
+							   tf->path);
+					} else if (ofd >= 0) {
 						log_info("tail", "%s was rotated to %s while stopped: "
 								 "reading it from %llu", tf->path, found,
 							 (unsigned long long)rec.offset);
@@ -1216,6 +1289,97 @@ static void recover(struct tail *t, struct tsource *src)
 	free(copy);
 }
 
+/* A path record found by gone_while_down(). */
+struct gone {
+	char *path;
+	struct tail_record rec;
+};
+
+struct gone_list {
+	const char *prefix;     /* "tail/<source>/" */
+	struct gone *v;
+	size_t n, cap;
+};
+
+static int gone_visit(void *ctx, const char *key, const void *val, size_t len)
+{
+	struct gone_list *l = ctx;
+	const char *path = key + strlen(l->prefix);
+	struct tail_record rec;
+
+	/* A path too long for a key is kept as a hash: it cannot be looked for by name. */
+	if (path[0] != '/' || tail_record_decode(val, len, &rec))
+		return 0;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 8;
+		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+	}
+	l->v[l->n].path = xstrdup(path);
+	l->v[l->n].rec = rec;
+	l->n++;
+	return 0;
+}
+
+/*
+ * Start-up, after the glob and recover(): a path the source followed at its last commit (its
+ * record carries that commit's tick) that no longer exists went away while the agent was down —
+ * a Laravel daily file deleted, or renamed out of the glob. Its unread part is read from the
+ * file it was renamed to or its compressed copy when one is beside it (unless recover() already
+ * holds it); otherwise the possible loss is counted and logged, as for a file replaced while
+ * stopped. A path whose record is older than the last commit went away while the agent ran,
+ * which read it to its end then.
+ */
+static void gone_while_down(struct tail *t, struct tsource *src)
+{
+	char prefix[TAIL_KEY_MAX];
+	struct gone_list l = { .prefix = prefix };
+
+	if (!t->scan || src->floor == INT64_MIN)
+		return;
+	snprintf(prefix, sizeof(prefix), "tail/%s/", src->cfg->name);
+	if (strlen(prefix) >= TAIL_KEY_MAX - 2 || t->scan(t->get_ctx, prefix, gone_visit, &l))
+		l.n = 0;
+	for (size_t i = 0; i < l.n; i++) {
+		struct gone *g = &l.v[i];
+		char *copy = xstrdup(g->path), found[4096];
+		const char *dir = dirname(copy);
+		bool followed = false;
+		struct stat st;
+		gzFile gz;
+		int fd;
+
+		for (size_t j = 0; j < src->nfiles; j++)
+			followed = followed || (src->files[j]->path &&
+						!strcmp(src->files[j]->path, g->path));
+		if (followed || g->rec.tick_ms < src->floor || lstat(g->path, &st) == 0)
+			goto next;
+		fd = open_recorded_real(t, src, g->path, &g->rec, found, sizeof(found));
+		if (fd < 0)
+			fd = find_counterpart(dir, &g->rec.id, g->rec.offset, 0, found,
+					      sizeof(found));
+		if (fd >= 0) {
+			if (fstat(fd, &st) == 0 && held(src, &st)) {
+				close(fd);
+				goto next;
+			}
+			log_info("tail", "%s was renamed to %s, or a symlink on its path re-pointed, "
+					 "while stopped: reading it from %llu", g->path, found,
+				 (unsigned long long)g->rec.offset);
+			drain_file(src, g->path, fd, &g->rec.id, g->rec.offset, g->path);
+		} else if ((gz = find_gz_counterpart(dir, &g->rec.id, found, sizeof(found)))) {
+			log_info("tail", "%s was renamed and compressed to %s while stopped: reading it "
+					 "from %llu", g->path, found, (unsigned long long)g->rec.offset);
+			drain_gz(src, g->path, gz, &g->rec.id, g->rec.offset, g->path);
+		} else {
+			lost_at(src, g->path, g->rec.offset, 0, "deleted while the agent was stopped");
+		}
+next:
+		free(copy);
+		free(g->path);
+	}
+	free(l.v);
+}
+
 /* ---- the tailer ---- */
 
 static void note_move(struct tail *t, int wd, enum tail_watch_kind kind, const char *name,
@@ -1321,6 +1485,7 @@ int tail_new(const struct tail_options *opt, int64_t now_ms, struct tail **out, 
 	t->cfg = opt->cfg;
 	t->reg = opt->reg;
 	t->get = opt->get;
+	t->scan = opt->scan;
 	t->get_ctx = opt->get_ctx;
 	t->exception = opt->exception;
 	t->exception_ctx = opt->exception_ctx;
@@ -1351,6 +1516,7 @@ int tail_new(const struct tail_options *opt, int64_t now_ms, struct tail **out, 
 		load_source_floor(t, &t->sources[i]);
 		sync_source(t, &t->sources[i]);
 		recover(t, &t->sources[i]);
+		gone_while_down(t, &t->sources[i]);
 	}
 	t->starting = false;
 	t->next_check = now_ms;
@@ -1578,6 +1744,10 @@ int tail_records(struct tail *t, int64_t tick_ms, tail_put_fn put, void *ctx)
 			if (tf->path) {
 				tail_record_key(src->cfg->name, tf->path, key);
 				err = put(ctx, key, val, TAIL_RECORD_SIZE);
+				if (!err && tf->real) {
+					real_key(src, tf->path, key);
+					err = put(ctx, key, tf->real, strlen(tf->real));
+				}
 				if (err)
 					return err;
 			}

@@ -36,6 +36,10 @@ typedef int (*tail_sample_fn)(void *ctx, const struct label *labels, size_t n,
 typedef int (*tail_put_fn)(void *ctx, const char *key, const void *val, size_t len);
 /* Read a record into 'out': 0, or -ENOENT when there is none, or another -errno. */
 typedef int (*tail_get_fn)(void *ctx, const char *key, struct buf *out);
+/* Visit the records whose keys start with 'prefix' (store_scan_meta's contract). */
+typedef int (*tail_scan_fn)(void *ctx, const char *prefix,
+			    int (*fn)(void *fctx, const char *key, const void *val, size_t len),
+			    void *fctx);
 
 /*
  * Called for each exception an entry carries, with the parser's report as it is ('e' borrowed for
@@ -50,7 +54,9 @@ struct tail_options {
 	struct registry *reg;     /* borrowed until tail_free() */
 	int64_t res_ms;           /* the store's sample resolution (storage.sample_interval) */
 	tail_get_fn get;          /* the committed records; called only inside tail_new() */
-	void *get_ctx;
+	tail_scan_fn scan;        /* the same by key prefix (NULL: paths gone while the agent was
+				   * down are not looked for); called only inside tail_new() */
+	void *get_ctx;            /* for get and scan */
 	tail_exception_fn exception; /* may be NULL: exceptions are only counted */
 	void *exception_ctx;
 };

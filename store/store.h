@@ -167,6 +167,15 @@ void store_reader_end(struct store_reader *r);
 int store_reader_get_meta(struct store_reader *r, const char *key, struct buf *out);
 
 /*
+ * Visit the caller records (store_batch_put_meta) whose keys start with 'prefix', in key order,
+ * in one read transaction: fn(ctx, key, val, len) with the key as it was put (NUL-terminated)
+ * and the value, both valid only during the call. fn returns 0 to go on, > 0 to stop early, < 0
+ * to stop with that error. Returns 0, fn's error, or a store error. Any thread.
+ */
+int store_scan_meta(struct store *st, const char *prefix,
+		    int (*fn)(void *ctx, const char *key, const void *val, size_t len), void *ctx);
+
+/*
  * The series matching all 'nm' matchers (at least one must not match the empty string, as in
  * Prometheus) that have samples between from_ms and to_ms (inclusive; INT64_MIN/INT64_MAX for
  * all). Uses the postings, never a scan of all series when an equality matcher is present.

@@ -69,6 +69,36 @@ int store_reader_get_meta(struct store_reader *r, const char *key, struct buf *o
 	return buf_append(out, d.mv_data, d.mv_size);
 }
 
+struct meta_visit {
+	int (*fn)(void *ctx, const char *key, const void *val, size_t len);
+	void *ctx;
+};
+
+static int meta_visit(void *ctx, const MDB_val *k, const MDB_val *d)
+{
+	struct meta_visit *v = ctx;
+	char key[sizeof(STORE_USER_PREFIX) + STORE_MAX_META_KEY];
+	size_t plen = sizeof(STORE_USER_PREFIX) - 1, kl = k->mv_size - plen;
+
+	if (kl >= sizeof(key))
+		return 0;
+	memcpy(key, (const char *)k->mv_data + plen, kl);
+	key[kl] = '\0';
+	return v->fn(v->ctx, key, d->mv_data, d->mv_size);
+}
+
+int store_scan_meta(struct store *st, const char *prefix,
+		    int (*fn)(void *ctx, const char *key, const void *val, size_t len), void *ctx)
+{
+	char full[sizeof(STORE_USER_PREFIX) + STORE_MAX_META_KEY];
+	struct meta_visit v = { fn, ctx };
+
+	if (strlen(prefix) > STORE_MAX_META_KEY)
+		return -EINVAL;
+	snprintf(full, sizeof(full), "%s%s", STORE_USER_PREFIX, prefix);
+	return store_meta_scan(st, full, "read records", meta_visit, &v);
+}
+
 /* ---- id sets: sorted arrays of series ids ---- */
 
 struct idset {

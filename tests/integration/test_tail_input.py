@@ -459,8 +459,76 @@ def release_swap(a):
     wait_value(agent, "a new file in the new release's directory", "laravel_log_entries_total",
                1, timeout=10, level="error")
     agent.wait_log(r"storage/logs names another directory now")
+    # Killed, then lines for the running release and another swap while it is down: the file
+    # `current` led to at the last commit is read on from there after the restart.
+    sel = 'laravel_log_entries_total{level="warning"}'
+    wait_until("the swap committed", lambda: (dump(a, cfg, sel) or [(0, 0)])[-1][1] == 5,
+               timeout=30)
+    agent.proc.kill()
+    agent.proc.wait()
+    append(new, entry("WARNING", "written while the agent was down"))
+    third = os.path.join(work, "releases", "20261201140000", "storage", "logs")
+    os.makedirs(third)
+    write(os.path.join(third, "laravel.log"), entry("WARNING", "the third release"))
+    os.symlink(os.path.join(work, "releases", "20261201140000"), tmp)
+    os.rename(tmp, current)
+    agent = Agent(a.binary, cfg, work, name="agent2")
+    agent.wait_listening()
+    wait_value(agent, "the line written to the old release while down, and the new release's",
+               "laravel_log_entries_total", 7, level="warning")
+    agent.wait_log(r"leads to another file now \(a symlink on its path was re-pointed while "
+                   r"stopped\)")
+    check(not value(agent, "deploywatch_tail_lost_files_total"), "a loss was reported")
     check(agent.stop() == 0, "agent exit status")
-    print("release swap: old log read to its end, the new release's files followed")
+    print("release swap: old log read to its end, the new release's files followed, also "
+          "across a swap while stopped")
+
+
+def gone_while_stopped(a):
+    """Laravel's daily files while the agent is down: yesterday's file written to and deleted
+    (lost for anyone: counted and logged, never silent), and another renamed out of the glob
+    (its new lines read from there)."""
+    work = os.path.join(a.workdir, "gone")
+    logdir = os.path.join(work, "logs")
+    os.makedirs(logdir)
+    cfg = config(work, logdir, glob="laravel-*.log")
+    first = os.path.join(logdir, "laravel-2026-12-01.log")
+    other = os.path.join(logdir, "laravel-2026-12-02.log")
+    write(first, "".join(entry("INFO", "first %d" % i) for i in range(10)))
+    write(other, "".join(entry("INFO", "other %d" % i) for i in range(2)))
+    agent = Agent(a.binary, cfg, work)
+    agent.wait_listening()
+    wait_value(agent, "both files", "laravel_log_entries_total", 12, level="info")
+    sel = 'laravel_log_entries_total{level="info"}'
+    wait_until("both committed", lambda: (dump(a, cfg, sel) or [(0, 0)])[-1][1] == 12,
+               timeout=30)
+    agent.proc.kill()
+    agent.proc.wait()
+    append(first, "".join(entry("INFO", "lost with its file %d" % i) for i in range(5)))
+    os.unlink(first)
+    append(other, "".join(entry("INFO", "other while down %d" % i) for i in range(4)))
+    os.rename(other, os.path.join(logdir, "archived-2026-12-02.txt"))
+    write(os.path.join(logdir, "laravel-2026-12-03.log"), entry("INFO", "a new day"))
+    agent = Agent(a.binary, cfg, work, name="agent2")
+    agent.wait_listening()
+    wait_value(agent, "the renamed file's new lines and the new day", "laravel_log_entries_total",
+               17, level="info")
+    check(value(agent, "deploywatch_tail_lost_files_total", path=first) == 1,
+          "the deleted daily file's loss is not counted: %s" %
+          value(agent, "deploywatch_tail_lost_files_total"))
+    agent.wait_log(r"laravel-2026-12-01.log was deleted while the agent was stopped")
+    agent.wait_log(r"archived-2026-12-02.txt was rotated while stopped and not fully counted; "
+                   r"reading it from [1-9]")
+    check(agent.stop() == 0, "agent exit status")
+    # Counted once: a restart does not report the loss again.
+    agent = Agent(a.binary, cfg, work, name="agent3")
+    agent.wait_listening()
+    agent.wait_log(r'msg="deploywatch \S+ started')
+    check(value(agent, "laravel_log_entries_total", level="info") == 17, "counts changed")
+    check("was deleted while the agent was stopped" not in agent.text(),
+          "the loss was reported again:\n" + agent.text())
+    check(agent.stop() == 0, "agent exit status")
+    print("gone while stopped: the deleted daily file counted as lost, the renamed one read on")
 
 
 def gzip_away(path):
@@ -609,6 +677,7 @@ def main():
     same_first_line(a)
     neighbours_after_kill(a)
     release_swap(a)
+    gone_while_stopped(a)
     errors_since_deploy(a)
     bad_input(a)
     log_time_and_replay(a)
