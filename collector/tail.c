@@ -1208,6 +1208,68 @@ static bool followed_by_any(const struct tail *t, const char *path)
  * recorded in the transaction of its counts), so it is read from its start. Older unrecorded
  * files predate the agent and are left to replay; another source's live files are never read.
  */
+/* Whether a file of 'src' (followed or draining) already reads the content whose first bytes
+ * are 'head': a compressed copy drained at this start-up has no descriptor held() could see. */
+static bool content_held(const struct tsource *src, const char *head, size_t n)
+{
+	char lkey[TAIL_KEY_MAX];
+
+	if (!tail_content_key(src->cfg->name, head, n, NULL, lkey))
+		return false;
+	for (size_t j = 0; j < src->nfiles; j++)
+		if (src->files[j]->have_ckey && !strcmp(src->files[j]->lkey, lkey))
+			return true;
+	return false;
+}
+
+/*
+ * recover() for a compressed file: logrotate's compress without delaycompress, twice while the
+ * agent was down, leaves the middle content only in a .gz no record names. Only a .gz whose name
+ * says it was rotated from this source's path and that changed since the last commit (less a
+ * minute) is opened; it is read from its content record's offset, or from 0 when it has none.
+ */
+static void recover_gz(struct tail *t, struct tsource *src, const char *path,
+		       const struct stat *st)
+{
+	char *origins[MAX_ORIGINS], head[TAIL_SIG_MAX], key[TAIL_KEY_MAX];
+	int64_t ctime_ms = (int64_t)st->st_ctim.tv_sec * 1000 + st->st_ctim.tv_nsec / 1000000;
+	size_t no;
+	struct tail_record rec;
+	struct tail_id id;
+	uint64_t from = 0;
+	gzFile gz;
+	int n, at;
+
+	if (src->floor == INT64_MIN || ctime_ms < src->floor - 60000)
+		return;
+	no = tail_origins_by_name(path, src->cfg->path, origins, MAX_ORIGINS);
+	if (!no)
+		return;
+	gz = gzopen(path, "rb");
+	n = gz ? gzread(gz, head, sizeof(head)) : -1;
+	if (n <= 0 || content_held(src, head, (size_t)n) || gzrewind(gz) != 0)
+		goto out;
+	at = tail_content_find(src->cfg->name, head, (size_t)n, st, (const char *const *)origins, no,
+			       t->get, t->get_ctx, &rec, key);
+	if (at >= 0)
+		from = rec.offset;
+	memset(&id, 0, sizeof(id));
+	id.dev = (uint64_t)st->st_dev;
+	id.ino = (uint64_t)st->st_ino;
+	id.sig_len = (uint32_t)n;
+	id.sig = model_fnv1a(MODEL_FNV1A_INIT, head, (size_t)n);
+	log_info("tail", "source %s: %s was rotated and compressed while stopped and not fully "
+			 "counted; reading it from %llu", src->cfg->name, path,
+		 (unsigned long long)from);
+	drain_gz(src, path, gz, &id, from, at >= 0 && (size_t)at < no ? origins[at] : origins[0]);
+	gz = NULL;
+out:
+	if (gz)
+		gzclose(gz);
+	for (size_t k = 0; k < no; k++)
+		free(origins[k]);
+}
+
 static void recover(struct tail *t, struct tsource *src)
 {
 	char *copy, pattern[4096];
@@ -1237,9 +1299,16 @@ static void recover(struct tail *t, struct tsource *src)
 			ssize_t hn;
 			int fd, at;
 
-			if (followed_by_any(t, path) || compressed(path) || stat(path, &st) < 0 ||
-			    !S_ISREG(st.st_mode) || held(src, &st))
+			if (followed_by_any(t, path) || stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
+			    held(src, &st))
 				continue;
+			if (compressed(path)) {
+				size_t len = strlen(path);
+
+				if (len > 3 && !strcmp(path + len - 3, ".gz"))
+					recover_gz(t, src, path, &st);
+				continue;
+			}
 			fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 			if (fd < 0)
 				continue;
@@ -1367,6 +1436,13 @@ static void gone_while_down(struct tail *t, struct tsource *src)
 				 (unsigned long long)g->rec.offset);
 			drain_file(src, g->path, fd, &g->rec.id, g->rec.offset, g->path);
 		} else if ((gz = find_gz_counterpart(dir, &g->rec.id, found, sizeof(found)))) {
+			char head[TAIL_SIG_MAX];
+			int n = gzread(gz, head, sizeof(head));
+
+			if (n <= 0 || content_held(src, head, (size_t)n) || gzrewind(gz) != 0) {
+				gzclose(gz);
+				goto next;
+			}
 			log_info("tail", "%s was renamed and compressed to %s while stopped: reading it "
 					 "from %llu", g->path, found, (unsigned long long)g->rec.offset);
 			drain_gz(src, g->path, gz, &g->rec.id, g->rec.offset, g->path);

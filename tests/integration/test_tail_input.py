@@ -660,10 +660,25 @@ def compressed_copies(a):
                n[0], level="error")
     check(not value(agent, "deploywatch_tail_lost_files_total"), "a loss was reported")
     check(agent.stop() == 0, "agent exit status")
+    # Stopped: rename + compress twice. The middle content lives only in a .gz no record names.
+    more(6, "before two compressed rotations")
+    os.rename(log, log + ".5")
+    gzip_away(log + ".5")
+    more(4, "only in the middle .gz")
+    os.rename(log, log + ".6")
+    gzip_away(log + ".6")
+    more(2, "after two compressed rotations")
+    agent = Agent(a.binary, cfg, work, name="agent4")
+    agent.wait_listening()
+    wait_value(agent, "the lines of both compressed files", "laravel_log_entries_total", n[0],
+               level="error")
+    agent.wait_log(r'laravel.log.6.gz was rotated and compressed while stopped and not fully '
+                   r'counted; reading it from 0')
+    check(agent.stop() == 0, "agent exit status")
     samples = dump(a, cfg, 'laravel_log_entries_total{level="error"}')
     check(samples and samples[-1][1] == n[0], "stored %s, want %d" % (samples[-1:], n[0]))
     # The .gz copies replayed: all counted already.
-    for name in ("1.gz", "2.gz", "3.gz", "4"):
+    for name in ("1.gz", "2.gz", "3.gz", "4", "5.gz", "6.gz"):
         rc, out, err = run([a.binary, "replay", "-c", cfg, "--source", "app",
                             "%s.%s" % (log, name)])
         check(rc == 0 and " 0 entries" in " " + out, "replay of .%s: %r %r" % (name, out, err))
