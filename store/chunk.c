@@ -566,31 +566,120 @@ static int seq_dec_next(struct seq_dec *s, uint64_t *x)
 }
 
 /*
- * The next cnt elements into x: seq_dec_next()'s work in one loop, the Rice fast path inline
- * (a chunk's values are mostly one long run of these).
+ * The Rice fast path of seq_dec_many() for one prediction order (a constant, so each order gets
+ * its own loop): the state in locals, the unary quotient's ones counted at once, the k low bits
+ * taken with two shifts (no branch for k = 0). Stops at the first residual that is not in the
+ * common case (an escape, a run of 24 ones, fewer than 8 bytes left in the chunk), which the
+ * caller then reads bit by bit. Returns how many elements it wrote.
+ */
+static inline __attribute__((always_inline)) size_t
+rice_run(struct seq_dec *s, uint64_t *x, size_t cnt, const int order)
+{
+	const uint8_t *p = s->r->p;
+	size_t bitpos = s->r->bitpos, len = s->r->len, i = s->i, j;
+	uint64_t d0 = s->d0, base = s->base, p1 = s->p1, p2 = s->p2;
+	unsigned k = s->k;
+
+	for (j = 0; j < cnt; j++) {
+		size_t byte = bitpos >> 3;
+		uint64_t w, u, v;
+		unsigned ones;
+
+		if (byte + 8 > len)
+			break;
+		memcpy(&w, p + byte, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		w = __builtin_bswap64(w); /* the stream is most significant bit first */
+#endif
+		w <<= bitpos & 7;
+		if (!~w)
+			break;
+		ones = (unsigned)__builtin_clzll(~w);
+		if (ones >= RICE_QMAX || ones + 1 + k > 57)
+			break;
+		u = ((uint64_t)ones << k) | (((w << (ones + 1)) >> 1) >> (63 - k));
+		bitpos += ones + 1 + k;
+		if (order == 0)
+			v = base + (uint64_t)(i + 1) * d0;
+		else if (order == 1)
+			v = p1 + d0;
+		else
+			v = p1 + (p1 - p2);
+		v += unzigzag(u);
+		p2 = p1;
+		p1 = v;
+		i++;
+		x[j] = v;
+	}
+	s->r->bitpos = bitpos;
+	s->p1 = p1;
+	s->p2 = p2;
+	s->i = i;
+	return j;
+}
+
+/* cnt elements whose residuals are all zero (a ZERO sequence, an RLE run): the predictions. */
+static void zero_run(struct seq_dec *s, uint64_t *x, size_t cnt)
+{
+	uint64_t p1 = s->p1, p2 = s->p2, d0 = s->d0, base = s->base, v;
+	size_t i = s->i;
+
+	for (size_t j = 0; j < cnt; j++, i++) {
+		if (s->order == 0)
+			v = base + (uint64_t)(i + 1) * d0;
+		else if (s->order == 1)
+			v = p1 + d0;
+		else
+			v = p1 + (p1 - p2);
+		p2 = p1;
+		p1 = v;
+		x[j] = v;
+	}
+	s->p1 = p1;
+	s->p2 = p2;
+	s->i = i;
+}
+
+/*
+ * The next cnt elements into x: seq_dec_next()'s work in runs. Rice residuals go through
+ * rice_run() (a chunk's values are mostly one long run of those), the zeros of ZERO and RLE
+ * sequences through zero_run(); anything else (an escape, the end of a stream, an RLE value)
+ * one at a time.
  */
 static int seq_dec_many(struct seq_dec *s, uint64_t *x, size_t cnt)
 {
-	uint64_t u, w, v;
+	size_t j = 0, z;
 
 	if (cnt > s->m - s->i)
 		return -EINVAL;
-	for (size_t j = 0; j < cnt; j++) {
-		unsigned ones;
-
-		if (s->coding == SEQ_RICE && rd_peek64(s->r, &w) && ~w &&
-		    (ones = (unsigned)__builtin_clzll(~w)) < RICE_QMAX && ones + 1 + s->k <= 57) {
-			u = ((uint64_t)ones << s->k) |
-			    (s->k ? (w << (ones + 1)) >> (64 - s->k) : 0);
-			s->r->bitpos += ones + 1 + s->k;
-		} else if (seq_dec_residual(s, &u)) {
-			return -EINVAL;
+	while (j < cnt) {
+		switch (s->coding) {
+		case SEQ_RICE:
+			switch (s->order) {
+			case 0: j += rice_run(s, x + j, cnt - j, 0); break;
+			case 1: j += rice_run(s, x + j, cnt - j, 1); break;
+			default: j += rice_run(s, x + j, cnt - j, 2); break;
+			}
+			break;
+		case SEQ_RLE:
+			/* gap_left zeros before the next nonzero residual; none left: all zero */
+			z = s->nz_left ? s->gap_left : cnt - j;
+			z = z < cnt - j ? z : cnt - j;
+			zero_run(s, x + j, z);
+			if (s->nz_left)
+				s->gap_left -= z;
+			j += z;
+			break;
+		default:
+			zero_run(s, x + j, cnt - j);
+			j = cnt;
+			break;
 		}
-		v = seq_predict(s->order, s->d0, s->base, s->i, s->p1, s->p2) + unzigzag(u);
-		s->p2 = s->p1;
-		s->p1 = v;
-		s->i++;
-		x[j] = v;
+		if (j == cnt)
+			break;
+		if (seq_dec_next(s, &x[j]))
+			return -EINVAL;
+		j++;
 	}
 	return 0;
 }
@@ -1082,7 +1171,6 @@ static int times_decode(struct rd *r, int64_t *ts, size_t n, int64_t first, uint
 {
 	uint8_t mode;
 	struct seq_dec s;
-	uint64_t x;
 
 	if (rd_byte(r, &mode))
 		return -EINVAL;
@@ -1098,13 +1186,12 @@ static int times_decode(struct rd *r, int64_t *ts, size_t n, int64_t first, uint
 	}
 	if (mode != TS_SEQ || n < 2 || seq_dec_begin(&s, r, n - 1, (uint64_t)first))
 		return -EINVAL;
-	for (size_t i = 1; i < n; i++) {
-		if (seq_dec_next(&s, &x))
-			return -EINVAL;
-		ts[i] = (int64_t)x;
+	/* int64_t and uint64_t may alias; the sequence works modulo 2^64. */
+	if (seq_dec_many(&s, (uint64_t *)(void *)(ts + 1), n - 1))
+		return -EINVAL;
+	for (size_t i = 1; i < n; i++)
 		if (ts[i] <= ts[i - 1])
 			return -EINVAL;
-	}
 	if (seq_dec_end(&s) || (uint64_t)ts[n - 1] - (uint64_t)first != span)
 		return -EINVAL;
 	return 0;
