@@ -12,8 +12,9 @@
 
 /*
  * The series of the selection, each with its samples inside the windows (with_samples), read
- * by store_read_windows() into the reader's arrays: decoded chunks land where the engine reads
- * them, one buffer for the whole query, no copy per sample.
+ * by store_read_windows_batch() into the reader's arrays: decoded chunks land where the engine
+ * reads them, one buffer for the whole query, no copy per sample. A batch of series is decoded
+ * at once (on both cores when it is large), then handed over one series at a time.
  */
 static int read_series(struct store_reader *r, const struct matcher *m, size_t nm,
 		       const int64_t *from_ms, const int64_t *to_ms, size_t nwin,
@@ -22,27 +23,52 @@ static int read_series(struct store_reader *r, const struct matcher *m, size_t n
 		       char *err, size_t errlen)
 {
 	struct store_series_set *set;
+	uint64_t *ids = NULL;
+	size_t *ns = NULL, len;
 	int rc;
 
 	rc = store_select(r, m, nm, from_ms[0], to_ms[nwin - 1], &set, err, errlen);
 	if (rc)
 		return rc;
-	for (size_t i = 0; i < store_series_set_len(set) && !rc; i++) {
-		struct promql_source_series s = { 0 };
+	len = store_series_set_len(set);
+	with_samples = with_samples && from_ms[0] <= to_ms[0] && len;
+	if (with_samples) {
+		ids = xmalloc(len * sizeof(*ids));
+		ns = xmalloc(len * sizeof(*ns));
+		for (size_t i = 0; i < len; i++)
+			ids[i] = store_series_set_id(set, i);
+	}
+	for (size_t i = 0; i < len && !rc;) {
+		const int64_t *t = NULL;
+		const double *v = NULL;
+		size_t done = 1, off = 0;
 
-		s.labels = store_series_set_labels(set, i, &s.nlabels);
-		if (with_samples && from_ms[0] <= to_ms[0]) {
-			rc = store_read_windows(r, store_series_set_id(set, i), from_ms, to_ms, nwin,
-						max_samples, &s.t_ms, &s.v, &s.nsamples);
+		if (with_samples) {
+			rc = store_read_windows_batch(r, ids + i, len - i, from_ms, to_ms, nwin,
+						      max_samples, &done, &t, &v, ns + i);
 			if (rc == -E2BIG)
 				rc = PROMQL_E_TOO_MANY_SAMPLES;
 			if (rc)
 				break;
-			if (!s.nsamples && nwin > 1)
-				continue; /* in the span, but in none of the windows */
 		}
-		rc = fn(sink, &s);
+		for (size_t j = i; j < i + done && !rc; j++) {
+			struct promql_source_series s = { 0 };
+
+			s.labels = store_series_set_labels(set, j, &s.nlabels);
+			if (with_samples) {
+				s.nsamples = ns[j];
+				s.t_ms = s.nsamples ? t + off : NULL;
+				s.v = s.nsamples ? v + off : NULL;
+				off += ns[j];
+				if (!s.nsamples && nwin > 1)
+					continue; /* in the span, but in none of the windows */
+			}
+			rc = fn(sink, &s);
+		}
+		i += done;
 	}
+	free(ids);
+	free(ns);
 	store_series_set_free(set);
 	return rc;
 }
