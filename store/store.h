@@ -220,7 +220,7 @@ int store_read_windows(struct store_reader *r, uint64_t id, const int64_t *from_
 /*
  * store_read_windows() for the series ids[0..nids) in turn, decoded together (so a selection of
  * many small series is one fork/join on the decode pool, not one per series): series are added
- * until the arrays hold 32 Ki samples or all are read; *done (>= 1 when nids > 0) tells how
+ * until the arrays hold 64 Ki samples or all are read; *done (>= 1 when nids > 0) tells how
  * many. Series ids[i] (i < *done) has n_out[i] samples (n_out has nids entries), consecutive in
  * *t_ms / *v after those of the series before it; 'max_samples' bounds each series. The arrays
  * are borrowed as store_read_windows()'s. Returns as store_read_windows(); on error nothing of

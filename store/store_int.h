@@ -23,9 +23,9 @@
 #define STORE_MAX_READERS 254
 
 /* Ended readers kept for reuse, and the largest sample arrays one may keep (16 bytes a sample):
- * at most 4 x 8 MiB stay allocated after large queries. */
-#define STORE_SPARE_READERS 4
-#define STORE_SPARE_READER_SAMPLES ((size_t)1 << 19)
+ * at most 2 x 2 MiB stay allocated after large queries. */
+#define STORE_SPARE_READERS 2
+#define STORE_SPARE_READER_SAMPLES ((size_t)1 << 17)
 
 /* Caps on what input controls (label sets come from log lines through the registry). */
 #define STORE_MAX_LABELS 32
@@ -137,7 +137,7 @@ struct store {
 #define STORE_PARALLEL_MIN_SAMPLES 8192
 /* store_read_windows_batch() stops adding series once its arrays hold this many samples
  * (16 bytes each): a query holds one such batch at a time. */
-#define STORE_READ_BATCH_SAMPLES ((size_t)1 << 18)
+#define STORE_READ_BATCH_SAMPLES ((size_t)1 << 16)
 /* Helper threads at most, whatever the CPU count or the option says. */
 #define STORE_DECODE_MAX_HELPERS 3
 
