@@ -11,27 +11,29 @@
 #include "store/store.h"
 
 /*
- * The series of the selection, each with its samples inside the windows (with_samples), read
+ * The series of the selection, each with its samples inside the windows (unless 'want' is
+ * PROMQL_WANT_LABELS; with PROMQL_WANT_PRESENCE most values are not decoded), read
  * by store_read_windows_batch() into the reader's arrays: decoded chunks land where the engine
  * reads them, one buffer for the whole query, no copy per sample. A batch of series is decoded
  * at once (on both cores when it is large), then handed over one series at a time.
  */
 static int read_series(struct store_reader *r, const struct matcher *m, size_t nm,
 		       const int64_t *from_ms, const int64_t *to_ms, size_t nwin,
-		       bool with_samples, uint64_t max_samples,
+		       enum promql_want want, uint64_t max_samples,
 		       int (*fn)(void *sink, const struct promql_source_series *s), void *sink,
 		       char *err, size_t errlen)
 {
 	struct store_series_set *set;
 	uint64_t *ids = NULL;
 	size_t *ns = NULL, len;
+	bool with_samples;
 	int rc;
 
 	rc = store_select(r, m, nm, from_ms[0], to_ms[nwin - 1], &set, err, errlen);
 	if (rc)
 		return rc;
 	len = store_series_set_len(set);
-	with_samples = with_samples && from_ms[0] <= to_ms[0] && len;
+	with_samples = want != PROMQL_WANT_LABELS && from_ms[0] <= to_ms[0] && len;
 	if (with_samples) {
 		ids = xmalloc(len * sizeof(*ids));
 		ns = xmalloc(len * sizeof(*ns));
@@ -45,7 +47,8 @@ static int read_series(struct store_reader *r, const struct matcher *m, size_t n
 
 		if (with_samples) {
 			rc = store_read_windows_batch(r, ids + i, len - i, from_ms, to_ms, nwin,
-						      max_samples, &done, &t, &v, ns + i);
+						      max_samples, want == PROMQL_WANT_PRESENCE,
+						      &done, &t, &v, ns + i);
 			if (rc == -E2BIG)
 				rc = PROMQL_E_TOO_MANY_SAMPLES;
 			if (rc)
@@ -74,23 +77,23 @@ static int read_series(struct store_reader *r, const struct matcher *m, size_t n
 }
 
 static int store_src_select(void *ctx, const struct matcher *m, size_t nm, int64_t from_ms,
-			    int64_t to_ms, bool with_samples, uint64_t max_samples,
+			    int64_t to_ms, enum promql_want want, uint64_t max_samples,
 			    int (*fn)(void *sink, const struct promql_source_series *s),
 			    void *sink, char *err, size_t errlen)
 {
-	return read_series(ctx, m, nm, &from_ms, &to_ms, 1, with_samples, max_samples, fn, sink,
+	return read_series(ctx, m, nm, &from_ms, &to_ms, 1, want, max_samples, fn, sink,
 			   err, errlen);
 }
 
 static int store_src_select_windows(void *ctx, const struct matcher *m, size_t nm,
 				    const int64_t *from_ms, const int64_t *to_ms, size_t nwin,
-				    uint64_t max_samples,
+				    enum promql_want want, uint64_t max_samples,
 				    int (*fn)(void *sink, const struct promql_source_series *s),
 				    void *sink, char *err, size_t errlen)
 {
 	if (!nwin)
 		return 0;
-	return read_series(ctx, m, nm, from_ms, to_ms, nwin, true, max_samples, fn, sink, err,
+	return read_series(ctx, m, nm, from_ms, to_ms, nwin, want, max_samples, fn, sink, err,
 			   errlen);
 }
 
@@ -156,7 +159,8 @@ static int gather(struct store_reader *r, const char *name, const struct matcher
 	struct label_gather g = { .name = name };
 	int rc;
 
-	rc = store_src_select(r, m, nm, from_ms, to_ms, false, 0, gather_series, &g, err, errlen);
+	rc = store_src_select(r, m, nm, from_ms, to_ms, PROMQL_WANT_LABELS, 0, gather_series, &g,
+			      err, errlen);
 	if (rc) {
 		for (size_t i = 0; i < g.set.n; i++)
 			free(g.set.v[i]);

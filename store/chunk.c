@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/model.h"
+
 /*
  * The chunk codec. The layout is in docs/chunk-format.md; in short:
  *
@@ -1266,4 +1268,63 @@ int chunk_decode_until(const uint8_t *data, size_t len, int64_t to_ts, int64_t *
 		       double *vals, size_t cap, size_t *n)
 {
 	return decode(data, len, ts, vals, cap, to_ts, n);
+}
+
+/* Keep only the stale markers of a decoded body; the rest becomes 0.0. */
+static void presence_of(double *vals, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (load_u64(&vals[i]) != MODEL_STALE_NAN_BITS)
+			vals[i] = 0.0;
+}
+
+int chunk_decode_presence(const uint8_t *data, size_t len, int64_t *ts, double *vals, size_t cap,
+			  size_t *n)
+{
+	struct rd r = { .p = data, .len = data ? len : 0 };
+	size_t cnt;
+	int64_t first;
+	uint64_t span, bits, k, m0z, g, nexc, gap, pos = 0;
+	uint8_t mode, digits;
+
+	if (!ts || !vals || !n || header_decode(&r, &cnt, &first, &span))
+		return -EINVAL;
+	if (cnt > cap)
+		return -ENOSPC;
+	if (times_decode(&r, ts, cnt, first, span) || rd_byte(&r, &mode))
+		return -EINVAL;
+	switch (mode) {
+	case VAL_CONST:
+		if (rd_raw64(&r, &bits) || r.pos != len)
+			return -EINVAL;
+		for (size_t i = 0; i < cnt; i++)
+			vals[i] = 0.0;
+		if (bits == MODEL_STALE_NAN_BITS)
+			for (size_t i = 0; i < cnt; i++)
+				store_u64(&vals[i], bits);
+		break;
+	case VAL_DECIMAL:
+		/* m / 10^k is finite for every mantissa: only an exception can be a NaN. */
+		if (rd_byte(&r, &digits) || digits > DEC_MAX_DIGITS || rd_uvarint(&r, &m0z) ||
+		    rd_uvarint(&r, &g) || !g || rd_uvarint(&r, &nexc) || nexc > cnt)
+			return -EINVAL;
+		for (size_t i = 0; i < cnt; i++)
+			vals[i] = 0.0;
+		for (k = 0; k < nexc; k++) {
+			if (rd_uvarint(&r, &gap) || gap >= cnt - pos || rd_raw64(&r, &bits))
+				return -EINVAL;
+			pos += gap;
+			if (bits == MODEL_STALE_NAN_BITS)
+				store_u64(&vals[pos], bits);
+			pos++;
+		}
+		break;
+	default:
+		if (chunk_decode(data, len, ts, vals, cap, &cnt))
+			return -EINVAL;
+		presence_of(vals, cnt);
+		break;
+	}
+	*n = cnt;
+	return 0;
 }

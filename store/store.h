@@ -224,13 +224,16 @@ int store_read_windows(struct store_reader *r, uint64_t id, const int64_t *from_
  * many. Series ids[i] (i < *done) has n_out[i] samples (n_out has nids entries), consecutive in
  * *t_ms / *v after those of the series before it; 'max_samples' bounds each series. The arrays
  * are borrowed as store_read_windows()'s. Returns as store_read_windows(); on error nothing of
- * the batch is valid. The thread that began 'r'; the chunks may be decoded on the store's
- * helper threads inside the call (docs/store-format.md, "Reading on several cores").
+ * the batch is valid. With 'presence' the values only tell which samples are stale markers
+ * (those are the marker; any other value is 0.0 or the stored value), for a caller that
+ * counts samples: most chunks then skip decoding their values (chunk_decode_presence()).
+ * The thread that began 'r'; the chunks may be decoded on the store's helper threads inside
+ * the call (docs/store-format.md, "Reading on several cores").
  */
 int store_read_windows_batch(struct store_reader *r, const uint64_t *ids, size_t nids,
 			     const int64_t *from_ms, const int64_t *to_ms, size_t nwin,
-			     uint64_t max_samples, size_t *done, const int64_t **t_ms,
-			     const double **v, size_t *n_out);
+			     uint64_t max_samples, bool presence, size_t *done,
+			     const int64_t **t_ms, const double **v, size_t *n_out);
 
 /* Call fn for every label name in sorted order (for /api/v1/labels); the name is borrowed for
  * the call. A non-zero return from fn stops and is returned; otherwise 0 or a store error. */

@@ -154,6 +154,7 @@ struct store_decode_item {
 	size_t n;
 	size_t off;             /* the reader's: where in its arrays (t and v set from it) */
 	uint64_t series;        /* the reader's: the series, for the note of a malformed chunk */
+	bool presence;          /* only the stale markers among the values (chunk_decode_presence) */
 	bool failed;
 };
 

@@ -53,7 +53,10 @@ static void decode_item(struct store_decode_item *it)
 {
 	size_t got = 0;
 
-	if (chunk_decode(it->data, it->len, it->t, it->v, it->n, &got) || got != it->n)
+	int rc = it->presence ? chunk_decode_presence(it->data, it->len, it->t, it->v, it->n, &got)
+			      : chunk_decode(it->data, it->len, it->t, it->v, it->n, &got);
+
+	if (rc || got != it->n)
 		it->failed = true;
 }
 

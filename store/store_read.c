@@ -695,6 +695,7 @@ struct window_read {
 	int64_t kt, to;
 	size_t sn;
 	size_t deferred;        /* samples of the chunks in r->items */
+	bool presence;          /* values only tell stale markers (store_read_windows_batch) */
 };
 
 /*
@@ -725,7 +726,8 @@ static int window_chunk(struct store_reader *r, struct window_read *wr, const MD
 		}
 		it = &r->items[r->nitems++];
 		*it = (struct store_decode_item){ .data = d->mv_data, .len = d->mv_size,
-						  .n = cnt, .off = wr->n, .series = wr->id };
+						  .n = cnt, .off = wr->n, .series = wr->id,
+						  .presence = wr->presence };
 		wr->n += cnt;
 		wr->deferred += cnt;
 		return 0;
@@ -910,8 +912,8 @@ int store_read_windows(struct store_reader *r, uint64_t id, const int64_t *from_
 
 int store_read_windows_batch(struct store_reader *r, const uint64_t *ids, size_t nids,
 			     const int64_t *from_ms, const int64_t *to_ms, size_t nwin,
-			     uint64_t max_samples, size_t *done, const int64_t **t_out,
-			     const double **v_out, size_t *n_out)
+			     uint64_t max_samples, bool presence, size_t *done,
+			     const int64_t **t_out, const double **v_out, size_t *n_out)
 {
 	size_t total = 0, deferred = 0, i;
 	int e;
@@ -924,7 +926,7 @@ int store_read_windows_batch(struct store_reader *r, const uint64_t *ids, size_t
 	r->nitems = 0;
 	for (i = 0; i < nids; i++) {
 		struct window_read wr = { .id = ids[i], .max = max_samples, .base = total,
-					  .n = total };
+					  .n = total, .presence = presence };
 
 		n_out[i] = 0;
 		if (nwin) {
