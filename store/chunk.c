@@ -578,14 +578,21 @@ static inline __attribute__((always_inline)) size_t
 rice_run(struct seq_dec *s, uint64_t *x, size_t cnt, const int order)
 {
 	const uint8_t *p = s->r->p;
-	size_t bitpos = s->r->bitpos, len = s->r->len, i = s->i, j;
+	size_t bitpos = s->r->bitpos, len = s->r->len, i = s->i, j = 0;
 	uint64_t d0 = s->d0, base = s->base, p1 = s->p1, p2 = s->p2;
 	unsigned k = s->k;
 
-	for (j = 0; j < cnt; j++) {
+	/*
+	 * w holds the stream's next 'avail' bits, most significant first (the bits below them are
+	 * zeros, not stream): residuals are taken from it by shifting, and it is refilled from the
+	 * chunk only when the next residual may not fit, so a run of small residuals costs no load
+	 * each.
+	 */
+	while (j < cnt) {
 		size_t byte = bitpos >> 3;
-		uint64_t w, u, v;
-		unsigned ones;
+		uint64_t w;
+		unsigned avail;
+		bool fresh;
 
 		if (byte + 8 > len)
 			break;
@@ -594,24 +601,40 @@ rice_run(struct seq_dec *s, uint64_t *x, size_t cnt, const int order)
 		w = __builtin_bswap64(w); /* the stream is most significant bit first */
 #endif
 		w <<= bitpos & 7;
-		if (!~w)
+		avail = 64 - (unsigned)(bitpos & 7);
+		fresh = true;
+		for (; j < cnt; j++) {
+			uint64_t u, v;
+			unsigned ones, used;
+
+			if (!~w)
+				break;
+			ones = (unsigned)__builtin_clzll(~w);
+			used = ones + 1 + k;
+			/* On fresh bits (avail >= 57) exactly the old one-residual fast path's test */
+			if (ones >= RICE_QMAX || used > avail || used > 57)
+				break;
+			u = ((uint64_t)ones << k) | (((w << (ones + 1)) >> 1) >> (63 - k));
+			w <<= used;
+			avail -= used;
+			bitpos += used;
+			fresh = false;
+			if (order == 0)
+				v = base + (uint64_t)(i + 1) * d0;
+			else if (order == 1)
+				v = p1 + d0;
+			else
+				v = p1 + (p1 - p2);
+			v += unzigzag(u);
+			p2 = p1;
+			p1 = v;
+			i++;
+			x[j] = v;
+		}
+		/* Done, or a residual that does not fit even fresh bits: the slow path's. Else
+		 * refill and go on. */
+		if (j == cnt || fresh)
 			break;
-		ones = (unsigned)__builtin_clzll(~w);
-		if (ones >= RICE_QMAX || ones + 1 + k > 57)
-			break;
-		u = ((uint64_t)ones << k) | (((w << (ones + 1)) >> 1) >> (63 - k));
-		bitpos += ones + 1 + k;
-		if (order == 0)
-			v = base + (uint64_t)(i + 1) * d0;
-		else if (order == 1)
-			v = p1 + d0;
-		else
-			v = p1 + (p1 - p2);
-		v += unzigzag(u);
-		p2 = p1;
-		p1 = v;
-		i++;
-		x[j] = v;
 	}
 	s->r->bitpos = bitpos;
 	s->p1 = p1;
@@ -893,20 +916,12 @@ static void dec_exceptions(double *vals, size_t m, struct rd *exc, uint64_t nexc
 	}
 }
 
-/* A prefix of a plain decimal body: mantissas [0, m) to doubles, then the exceptions. */
-static int dec_finish(double *vals, size_t m, unsigned k, struct rd *exc, uint64_t nexc)
-{
-	for (size_t i = 0; i < m; i++)
-		vals[i] = dec_value((int64_t)load_u64(&vals[i]), k);
-	dec_exceptions(vals, m, exc, nexc);
-	return 0;
-}
-
 /*
- * Two passes: the mantissas first (kept as integers in the value slots), then, once the
- * mantissa sequence's end is known, the corrections, the conversion to doubles and the
- * exceptions. Only values [0, m) are produced (m <= n): without corrections the mantissa
- * sequence stops there; with them it must be read to its end to reach the corrections.
+ * Without corrections, one pass: mantissas to doubles, then the exceptions. With them, two
+ * passes: the mantissas first (kept as integers in the value slots), then, once the mantissa
+ * sequence's end is known, the corrections, the conversion to doubles and the exceptions.
+ * Only values [0, m) are produced (m <= n): without corrections the mantissa sequence stops
+ * there; with them it must be read to its end to reach the corrections.
  */
 static int dec_decode(struct rd *r, double *vals, size_t n, size_t m, bool corr)
 {
@@ -928,6 +943,31 @@ static int dec_decode(struct rd *r, double *vals, size_t n, size_t m, bool corr)
 	}
 	if (n > 1 && seq_dec_begin(&s, r, n - 1, 0))
 		return -EINVAL;
+	if (!corr) {
+		/* One pass: each run of mantissas straight to doubles (the divisor hoisted). */
+		double p10 = pow10_tab[k];
+
+		if (m)
+			vals[0] = dec_value((int64_t)unzigzag(m0z), k);
+		for (size_t i = 1; i < m;) {
+			uint64_t ys[256];
+			size_t cnt = m - i < 256 ? m - i : 256;
+
+			if (seq_dec_many(&s, ys, cnt))
+				return -EINVAL;
+			if (k)
+				for (size_t j = 0; j < cnt; j++)
+					vals[i + j] = (double)(int64_t)(unzigzag(m0z) + g * ys[j]) / p10;
+			else
+				for (size_t j = 0; j < cnt; j++)
+					vals[i + j] = (double)(int64_t)(unzigzag(m0z) + g * ys[j]);
+			i += cnt;
+		}
+		if (m == n && n > 1 && seq_dec_end(&s))
+			return -EINVAL;
+		dec_exceptions(vals, m, &exc, nexc);
+		return 0;
+	}
 	if (nm)
 		store_u64(&vals[0], unzigzag(m0z));
 	for (size_t i = 1; i < nm;) {
@@ -940,8 +980,6 @@ static int dec_decode(struct rd *r, double *vals, size_t n, size_t m, bool corr)
 			store_u64(&vals[i + j], unzigzag(m0z) + g * ys[j]);
 		i += cnt;
 	}
-	if (nm < n)
-		return dec_finish(vals, m, k, &exc, nexc);
 	if (n > 1 && seq_dec_end(&s))
 		return -EINVAL;
 	if (corr && seq_dec_begin(&s, r, n, 0))
