@@ -94,8 +94,8 @@ void buf_reset(struct buf *b)
 		b->data[0] = '\0';
 }
 
-/* Make room for 'extra' more bytes plus the NUL. */
-static int buf_reserve(struct buf *b, size_t extra)
+/* Room for 'extra' more bytes plus the NUL. */
+int buf_reserve(struct buf *b, size_t extra)
 {
 	size_t need, cap;
 
