@@ -9,6 +9,7 @@
 #include <lmdb.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -865,6 +866,56 @@ static void par_check_batch(struct store *st, const uint64_t *ids, const int64_t
 	store_reader_end(r);
 }
 
+/* par_check_batch() without cmocka (which is not thread-safe): true when the answers match. */
+static bool par_batch_matches(struct store *st, const uint64_t *ids, const int64_t *from,
+			      const int64_t *to, size_t nw, const struct par_answer *a,
+			      bool presence)
+{
+	struct store_reader *r;
+	size_t ns[PAR_SERIES], i = 0;
+	bool ok = store_reader_begin(st, &r) == 0;
+
+	while (ok && i < PAR_SERIES) {
+		const int64_t *t;
+		const double *v;
+		size_t done, off = 0;
+
+		ok = store_read_windows_batch(r, ids + i, PAR_SERIES - i, from, to, nw, UINT64_MAX,
+					      presence, &done, &t, &v, ns + i) == 0 && done >= 1;
+		for (size_t s = i; ok && s < i + done; s++) {
+			ok = ns[s] == a->n[s];
+			for (size_t k = 0; ok && k < ns[s]; k++)
+				ok = t[off + k] == a->t[s][k] &&
+				     (presence ? par_presence_ok(v[off + k], a->v[s][k])
+					       : bits_of(v[off + k]) == bits_of(a->v[s][k]));
+			off += ns[s];
+		}
+		i += ok ? done : 0;
+	}
+	store_reader_end(r);
+	return ok;
+}
+
+/* Two queries at once share the helpers: each thread reads and checks its own batches. */
+struct par_thread {
+	struct store *st;
+	const uint64_t *ids;
+	const int64_t *from, *to;
+	size_t nw;
+	const struct par_answer *a;
+	int bad;
+};
+
+static void *par_thread_main(void *arg)
+{
+	struct par_thread *pt = arg;
+
+	for (int round = 0; round < 20; round++)
+		if (!par_batch_matches(pt->st, pt->ids, pt->from, pt->to, pt->nw, pt->a, false))
+			pt->bad++;
+	return NULL;
+}
+
 static void test_read_windows_parallel(void **state)
 {
 	struct fixture *f = *state;
@@ -910,6 +961,20 @@ static void test_read_windows_parallel(void **state)
 			par_check_batch(st, ids, sets[i].from, sets[i].to, sets[i].nw, &sets[i].a,
 					round % 2);
 	assert_non_null(st->pool);
+	{
+		pthread_t th[3];
+		struct par_thread pt[3];
+
+		for (int i = 0; i < 3; i++) {
+			pt[i] = (struct par_thread){ st, ids, sets[i].from, sets[i].to, sets[i].nw,
+						     &sets[i].a, 0 };
+			assert_int_equal(pthread_create(&th[i], NULL, par_thread_main, &pt[i]), 0);
+		}
+		for (int i = 0; i < 3; i++) {
+			pthread_join(th[i], NULL);
+			assert_int_equal(pt[i].bad, 0);
+		}
+	}
 	/* store_read_windows() of one large series takes the parallel path too. */
 	{
 		struct par_answer b = { 0 };
