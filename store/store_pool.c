@@ -181,6 +181,8 @@ static struct store_pool *pool_get(struct store *st)
 	pthread_cond_init(&p->work, NULL);
 	pthread_cond_init(&p->done, NULL);
 	p->threads = xcalloc(want, sizeof(*p->threads));
+	/* Helpers read nthreads under mu: they wait here until it is final. */
+	pthread_mutex_lock(&p->mu);
 	for (size_t i = 0; i < want; i++) {
 		int rc = pthread_create(&p->threads[p->nthreads], NULL, helper_main, p);
 
@@ -192,6 +194,7 @@ static struct store_pool *pool_get(struct store *st)
 		}
 		p->nthreads++;
 	}
+	pthread_mutex_unlock(&p->mu);
 	st->pool = p;
 	pthread_mutex_unlock(&st->pool_lock);
 	return p;
