@@ -94,8 +94,8 @@ void buf_reset(struct buf *b)
 		b->data[0] = '\0';
 }
 
-/* Make room for 'extra' more bytes plus the NUL. */
-static int buf_reserve(struct buf *b, size_t extra)
+/* Room for 'extra' more bytes plus the NUL. */
+int buf_reserve(struct buf *b, size_t extra)
 {
 	size_t need, cap;
 
@@ -187,6 +187,107 @@ static char *format_u64(char *end, uint64_t u)
 		u /= 10;
 	} while (u);
 	return end;
+}
+
+/* 10^j for 0 <= j <= 20, as 128-bit integers (10^20 is past 64 bits). */
+static unsigned __int128 pow10_u128(int j)
+{
+	static const uint64_t p[20] = {
+		1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+		100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
+		10000000000000ull, 100000000000000ull, 1000000000000000ull,
+		10000000000000000ull, 100000000000000000ull, 1000000000000000000ull,
+		10000000000000000000ull,
+	};
+
+	return j < 20 ? (unsigned __int128)p[j] : (unsigned __int128)p[19] * 10;
+}
+
+/* Is M / 2^s >= 10^j (-4 <= j <= 15), exactly? */
+static bool ge_pow10(uint64_t mant, int s, int j)
+{
+	return j >= 0 ? (unsigned __int128)mant >= (pow10_u128(j) << s)
+		      : (unsigned __int128)mant * pow10_u128(-j) >= ((unsigned __int128)1 << s);
+}
+
+/*
+ * fmt_double's 16- and 17-digit case for 1e-4 <= |v| < 1e15 (where %g prints no exponent),
+ * exactly, in 128-bit integers: v = M / 2^s, so v * 10^k = M * 10^k / 2^s (under 2^120 for
+ * k <= 20, s <= 66) is rounded to the nearest integer m with its exact remainder, as printf
+ * rounds; the 16 digits are kept when m / 10^k lies strictly inside v's rounding interval
+ * (|m * 2^s - M * 10^k| < 10^k / 2, so strtod reads v back), else the 17 are. Writes what
+ * "%.16g" / "%.17g" print (trailing zeros dropped). Returns the length, or 0 where printf
+ * decides: an exact tie in the rounding (half-even or half-up is printf's business), a
+ * power of two (its rounding interval is narrower below), anything outside the range.
+ */
+static int fmt_fixed_exact(char *out, double v)
+{
+	/* 10^-4 .. 10^15 as doubles, for the first guess of the exponent */
+	static const double pow10_tab_d[20] = { 1e-4, 1e-3, 1e-2, 1e-1, 1e0, 1e1, 1e2, 1e3, 1e4,
+						1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13,
+						1e14, 1e15 };
+	uint64_t bits, mant;
+	unsigned __int128 num, m, rem, half, diff;
+	int s, e10 = -4, k;
+
+	memcpy(&bits, &v, sizeof(bits));
+	mant = (bits & ((1ull << 52) - 1)) | (1ull << 52);
+	s = 1075 - (int)((bits >> 52) & 0x7ff);
+	if (mant == 1ull << 52 || s < 1 || s > 66 || !(fabs(v) >= 1e-4 && fabs(v) < 1e15))
+		return 0;
+	/* e10 = floor(log10(|v|)): a guess from doubles (10^-j is inexact as one), then the
+	 * exact comparisons settle it */
+	while (e10 < 14 && fabs(v) >= pow10_tab_d[e10 + 1 + 4])
+		e10++;
+	while (e10 > -4 && !ge_pow10(mant, s, e10))
+		e10--;
+	while (e10 < 14 && ge_pow10(mant, s, e10 + 1))
+		e10++;
+	for (int prec = 16; prec <= 17; prec++) {
+		char digits[24];
+		int len = 0, tz = 0, o = 0;
+		uint64_t um;
+
+		k = prec - 1 - e10; /* 1..20 */
+		num = (unsigned __int128)mant * pow10_u128(k);
+		m = num >> s;
+		rem = num - (m << s);
+		half = (unsigned __int128)1 << (s - 1);
+		if (rem == half)
+			return 0;
+		if (rem > half)
+			m++;
+		if (prec == 16) {
+			diff = (m << s) > num ? (m << s) - num : num - (m << s);
+			if (2 * diff >= pow10_u128(k)) /* a tie reads back to the even one: 17 */
+				continue;
+		}
+		um = (uint64_t)m;
+		do {
+			digits[len++] = (char)('0' + um % 10);
+			um /= 10;
+		} while (um);
+		/* digits[] holds m backwards; the low k of them are the fraction, and %g drops
+		 * its trailing zeros (tz of them). */
+		while (tz < k && tz < len && digits[tz] == '0')
+			tz++;
+		if (signbit(v))
+			out[o++] = '-';
+		if (len > k) {
+			for (int i = len - 1; i >= k; i--)
+				out[o++] = digits[i];
+		} else {
+			out[o++] = '0';
+		}
+		if (tz < k) {
+			out[o++] = '.';
+			for (int i = k - 1; i >= tz; i--)
+				out[o++] = i < len ? digits[i] : '0';
+		}
+		out[o] = '\0';
+		return o;
+	}
+	return 0;
 }
 
 /*
@@ -306,15 +407,32 @@ char *fmt_double(char out[FMT_DOUBLE_MAX], double v)
 			u10[i] = u10[i - 1] * 10;
 		double a = fabs(v);
 
-		for (int k = 1; k <= 19 && a * p10[k] < 1e15; k++) {
+		int k = 0;
+
+		/*
+		 * Only the most digits need a test: if v is m / 10^j for some j, it is also
+		 * (m * 10^(K - j)) / 10^K at the largest K with v * 10^K < 1e15 (the same real
+		 * number, so the same double, and v * 10^K rounds to exactly that mantissa: its
+		 * error stays below a quarter), and two decimals of at most 15 digits never share a
+		 * double, so the trailing zeros of the mantissa found at K lead to the smallest j.
+		 * One division instead of one per candidate.
+		 */
+		while (k < 19 && a * p10[k + 1] < 1e15)
+			k++;
+		if (k >= 1) {
 			/* below 2^50, x + 0.5 is exact: the nearest integer without a libm call (a
 			 * tie is no decimal of k digits either way) */
 			double m = (double)(uint64_t)(a * p10[k] + 0.5);
-			uint64_t um = (uint64_t)m, frac = um % u10[k];
+			uint64_t um = (uint64_t)m, frac;
 			char tmp[24], *o = out, *ip;
 
 			if (m / p10[k] != a)
-				continue;
+				goto not_short;
+			while (k > 1 && um % 10 == 0) {
+				um /= 10;
+				k--;
+			}
+			frac = um % u10[k];
 			if (signbit(v))
 				*o++ = '-';
 			ip = format_u64(tmp + sizeof(tmp), um / u10[k]);
@@ -328,10 +446,11 @@ char *fmt_double(char out[FMT_DOUBLE_MAX], double v)
 			return out;
 		}
 	}
+not_short:
 	if (fabs(v) >= 1e-4 && fabs(v) < 1e15) {
-		int n = fmt_fixed_long(out, v);
+		int n = fmt_fixed_exact(out, v);
 
-		if (n > 0)
+		if (n > 0 || (n = fmt_fixed_long(out, v)) > 0)
 			return out;
 	}
 	/* The shortest text that reads back to the same double. If one of at most 15 significant

@@ -26,6 +26,11 @@ void buf_release(struct buf *b);
 /* Forget the contents but keep the allocation. */
 void buf_reset(struct buf *b);
 
+/* Make room for 'extra' more bytes in one allocation, so appending that much does not move
+ * the contents again (a large answer built piece by piece). Returns 0, or -E2BIG when that
+ * would exceed b->max (nothing changes). */
+int buf_reserve(struct buf *b, size_t extra);
+
 /* Append bytes. Returns 0, or -E2BIG when the result would exceed b->max (nothing appended). */
 int buf_append(struct buf *b, const void *data, size_t len);
 int buf_puts(struct buf *b, const char *s);

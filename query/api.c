@@ -592,7 +592,8 @@ static int h_series(struct promql_api *api, const struct promql_api_request *req
 		return -1;
 	}
 	for (size_t i = 0; !rc && i < ms.n; i++)
-		rc = snap.src.ops->select(snap.src.ctx, ms.m[i], ms.nm[i], start, end, false,
+		rc = snap.src.ops->select(snap.src.ctx, ms.m[i], ms.nm[i], start, end,
+					  PROMQL_WANT_LABELS,
 					  api->opt.max_samples, series_collect, &sl, err, sizeof(err));
 	snapshot_end(&snap);
 	match_set_release(&ms);

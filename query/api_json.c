@@ -127,7 +127,19 @@ int promql_api_put_labels(struct buf *out, const struct label *l, size_t n)
 
 int promql_api_put_result(struct buf *out, const struct promql_result *r)
 {
-	int rc = buf_printf(out, "{\"status\":\"success\",\"data\":{\"resultType\":\"%s\",\"result\":",
+	size_t points = 0;
+	int rc;
+
+	/* A range answer of many points: its size up front (a point takes up to ~40 bytes, most
+	 * take under 32), instead of doubling and copying the buffer a dozen times. When the
+	 * guess passes the buffer's limit, growth decides as before. */
+	if (r->type == PROMQL_TYPE_MATRIX) {
+		for (size_t i = 0; i < r->nseries; i++)
+			points += r->series[i].npoints;
+		if (points > 1024)
+			(void)buf_reserve(out, points * 32 + r->nseries * 256);
+	}
+	rc = buf_printf(out, "{\"status\":\"success\",\"data\":{\"resultType\":\"%s\",\"result\":",
 			    promql_type_name(r->type));
 
 	if (rc)

@@ -443,7 +443,8 @@ static size_t step_windows(struct promql_ev *ev, const int64_t *te, int64_t widt
  * rate at a 1h step) and the source can, only the windows are read; else the whole span.
  */
 static void each_series(struct promql_ev *ev, const struct promql_node *sel, const int64_t *te,
-			int64_t width, bool drop_stale, promql_series_fn fn, void *ctx)
+			int64_t width, bool drop_stale, enum promql_want want, promql_series_fn fn,
+			void *ctx)
 {
 	struct visit vi = { .ev = ev, .drop_stale = drop_stale, .fn = fn, .ctx = ctx };
 	char msg[256] = "";
@@ -460,11 +461,11 @@ static void each_series(struct promql_ev *ev, const struct promql_node *sel, con
 		nwin = step_windows(ev, te, width, &wf, &wt);
 	if (nwin > 1)
 		rc = ev->src->ops->select_windows(ev->src->ctx, sel->matchers, sel->nmatchers, wf,
-						  wt, nwin, ev->lim.max_samples, visit_series,
-						  &vi, msg, sizeof(msg));
+						  wt, nwin, want, ev->lim.max_samples,
+						  visit_series, &vi, msg, sizeof(msg));
 	else
 		rc = ev->src->ops->select(ev->src->ctx, sel->matchers, sel->nmatchers, lo - width,
-					  hi, true, ev->lim.max_samples, visit_series, &vi, msg,
+					  hi, want, ev->lim.max_samples, visit_series, &vi, msg,
 					  sizeof(msg));
 	if (!rc)
 		return;
@@ -537,7 +538,8 @@ void promql_eval_selector(struct promql_ev *ev, const struct promql_node *sel, b
 	out->type = PROMQL_TYPE_VECTOR;
 	out->vs = NULL;
 	out->nvs = 0;
-	each_series(ev, sel, c.te, ev->lim.lookback_ms, false, select_series, &c);
+	each_series(ev, sel, c.te, ev->lim.lookback_ms, false, PROMQL_WANT_SAMPLES, select_series,
+		    &c);
 }
 
 /* Convert a vector evaluated over the current steps into raw series (a subquery's points). */
@@ -583,8 +585,8 @@ static const struct promql_node *unparen(const struct promql_node *n)
 	return n;
 }
 
-void promql_range_arg_each(struct promql_ev *ev, const struct promql_node *n, int64_t **te_out,
-			   int64_t *range_ms, promql_series_fn fn, void *ctx)
+void promql_range_arg_each(struct promql_ev *ev, const struct promql_node *n, bool presence,
+			   int64_t **te_out, int64_t *range_ms, promql_series_fn fn, void *ctx)
 {
 	int64_t *te, lo, hi;
 
@@ -598,7 +600,8 @@ void promql_range_arg_each(struct promql_ev *ev, const struct promql_node *n, in
 	*te_out = te;
 	*range_ms = n->range_ms;
 	if (n->kind == NODE_MATRIX_SEL) {
-		each_series(ev, n->expr, te, n->range_ms, true, fn, ctx);
+		each_series(ev, n->expr, te, n->range_ms, true,
+			    presence ? PROMQL_WANT_PRESENCE : PROMQL_WANT_SAMPLES, fn, ctx);
 		return;
 	}
 	/* A subquery: evaluate the inner expression at the multiples of its step in
@@ -760,6 +763,12 @@ static void range_series(struct promql_ev *ev, void *vctx, const struct promql_r
 	}
 }
 
+/* A range function that reads only how many samples a window holds, not their values. */
+static bool f_presence(const struct promql_func *f)
+{
+	return f->presence;
+}
+
 static void eval_range_func(struct promql_ev *ev, const struct promql_node *n,
 			    struct promql_value *out)
 {
@@ -769,7 +778,8 @@ static void eval_range_func(struct promql_ev *ev, const struct promql_node *n,
 	for (; c.mi < n->nargs && n->args[c.mi]->type != PROMQL_TYPE_MATRIX; c.mi++)
 		;
 	promql_outset_init(&c.o);
-	promql_range_arg_each(ev, n->args[c.mi], &c.te, &c.range, range_series, &c);
+	promql_range_arg_each(ev, n->args[c.mi], f_presence(n->func), &c.te, &c.range,
+			      range_series, &c);
 	outset_to_value(ev, &c.o, out);
 }
 
@@ -969,7 +979,7 @@ static void matrix_result(struct promql_ev *ev, const struct promql_node *root,
 {
 	struct matrix_ctx c = { 0 };
 
-	promql_range_arg_each(ev, root, &c.te, &c.range, matrix_series, &c);
+	promql_range_arg_each(ev, root, false, &c.te, &c.range, matrix_series, &c);
 	r->series = c.s;
 	r->nseries = c.n;
 }

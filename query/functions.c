@@ -708,7 +708,7 @@ static void s_absent_over_time(struct promql_ev *ev, const struct promql_node *n
 	bool any = false;
 
 	c.present = promql_arena_zalloc(ev->a, ev->nsteps);
-	promql_range_arg_each(ev, n->args[0], &c.te, &c.range, aot_series, &c);
+	promql_range_arg_each(ev, n->args[0], true, &c.te, &c.range, aot_series, &c);
 	l = promql_absent_labels(ev, n->args[0], &nl);
 	one_series(ev, out, l, nl);
 	for (size_t k = 0; k < ev->nsteps; k++) {
@@ -1128,15 +1128,17 @@ static void s_histogram_quantile(struct promql_ev *ev, const struct promql_node 
 #define S PROMQL_TYPE_SCALAR
 #define STR PROMQL_TYPE_STRING
 
-#define ELEM(n, fn) { n, { V }, 1, 1, false, V, FUNC_ELEM, fn, NULL, NULL, false }
-#define ELEM_OPT(n, fn) { n, { V }, 1, 0, false, V, FUNC_ELEM, fn, NULL, NULL, false }
-#define RANGE(n, fn) { n, { M }, 1, 1, false, V, FUNC_RANGE, NULL, fn, NULL, false }
+#define ELEM(n, fn) { n, { V }, 1, 1, false, V, FUNC_ELEM, fn, NULL, NULL, false, false }
+#define ELEM_OPT(n, fn) { n, { V }, 1, 0, false, V, FUNC_ELEM, fn, NULL, NULL, false, false }
+#define RANGE(n, fn) { n, { M }, 1, 1, false, V, FUNC_RANGE, NULL, fn, NULL, false, false }
+/* A range function of the number of samples only: the source may leave the values undecoded. */
+#define RANGE_COUNT(n, fn) { n, { M }, 1, 1, false, V, FUNC_RANGE, NULL, fn, NULL, false, true }
 
 static const struct promql_func funcs[] = {
 	ELEM("abs", f_abs),
-	{ "absent", { V }, 1, 1, false, V, FUNC_SPECIAL, NULL, NULL, s_absent, false },
+	{ "absent", { V }, 1, 1, false, V, FUNC_SPECIAL, NULL, NULL, s_absent, false, false },
 	{ "absent_over_time", { M }, 1, 1, false, V, FUNC_SPECIAL, NULL, NULL, s_absent_over_time,
-	  false },
+	  false, false },
 	ELEM("acos", f_acos),
 	ELEM("acosh", f_acosh),
 	ELEM("asin", f_asin),
@@ -1146,12 +1148,12 @@ static const struct promql_func funcs[] = {
 	RANGE("avg_over_time", r_avg),
 	ELEM("ceil", f_ceil),
 	RANGE("changes", r_changes),
-	{ "clamp", { V, S, S }, 3, 3, false, V, FUNC_ELEM, f_clamp, NULL, NULL, false },
-	{ "clamp_max", { V, S }, 2, 2, false, V, FUNC_ELEM, f_clamp_max, NULL, NULL, false },
-	{ "clamp_min", { V, S }, 2, 2, false, V, FUNC_ELEM, f_clamp_min, NULL, NULL, false },
+	{ "clamp", { V, S, S }, 3, 3, false, V, FUNC_ELEM, f_clamp, NULL, NULL, false, false },
+	{ "clamp_max", { V, S }, 2, 2, false, V, FUNC_ELEM, f_clamp_max, NULL, NULL, false, false },
+	{ "clamp_min", { V, S }, 2, 2, false, V, FUNC_ELEM, f_clamp_min, NULL, NULL, false, false },
 	ELEM("cos", f_cos),
 	ELEM("cosh", f_cosh),
-	RANGE("count_over_time", r_count),
+	RANGE_COUNT("count_over_time", r_count),
 	ELEM_OPT("day_of_month", f_day_of_month),
 	ELEM_OPT("day_of_week", f_day_of_week),
 	ELEM_OPT("day_of_year", f_day_of_year),
@@ -1162,16 +1164,16 @@ static const struct promql_func funcs[] = {
 	ELEM("exp", f_exp),
 	ELEM("floor", f_floor),
 	{ "histogram_quantile", { S, V }, 2, 2, false, V, FUNC_SPECIAL, NULL, NULL,
-	  s_histogram_quantile, false },
+	  s_histogram_quantile, false, false },
 	ELEM_OPT("hour", f_hour),
 	RANGE("idelta", r_idelta),
 	RANGE("increase", r_increase),
 	RANGE("irate", r_irate),
 	{ "label_join", { V, STR, STR, STR }, 4, 3, true, V, FUNC_SPECIAL, NULL, NULL,
-	  s_label_join, false },
+	  s_label_join, false, false },
 	{ "label_replace", { V, STR, STR, STR, STR }, 5, 5, false, V, FUNC_SPECIAL, NULL, NULL,
-	  s_label_replace, false },
-	{ "last_over_time", { M }, 1, 1, false, V, FUNC_RANGE, NULL, r_last, NULL, true },
+	  s_label_replace, false, false },
+	{ "last_over_time", { M }, 1, 1, false, V, FUNC_RANGE, NULL, r_last, NULL, true, false },
 	ELEM("ln", f_ln),
 	ELEM("log10", f_log10),
 	ELEM("log2", f_log2),
@@ -1179,37 +1181,37 @@ static const struct promql_func funcs[] = {
 	RANGE("min_over_time", r_min),
 	ELEM_OPT("minute", f_minute),
 	ELEM_OPT("month", f_month),
-	{ "pi", { V }, 0, 0, false, S, FUNC_SPECIAL, NULL, NULL, s_pi, false },
+	{ "pi", { V }, 0, 0, false, S, FUNC_SPECIAL, NULL, NULL, s_pi, false, false },
 	{ "predict_linear", { M, S }, 2, 2, false, V, FUNC_RANGE, NULL, r_predict_linear, NULL,
-	  false },
-	RANGE("present_over_time", r_present),
+	  false, false },
+	RANGE_COUNT("present_over_time", r_present),
 	{ "quantile_over_time", { S, M }, 2, 2, false, V, FUNC_RANGE, NULL, r_quantile, NULL,
-	  false },
+	  false, false },
 	ELEM("rad", f_rad),
 	RANGE("rate", r_rate),
 	RANGE("resets", r_resets),
-	{ "round", { V, S }, 2, 1, false, V, FUNC_ELEM, f_round, NULL, NULL, false },
-	{ "scalar", { V }, 1, 1, false, S, FUNC_SPECIAL, NULL, NULL, s_scalar, false },
+	{ "round", { V, S }, 2, 1, false, V, FUNC_ELEM, f_round, NULL, NULL, false, false },
+	{ "scalar", { V }, 1, 1, false, S, FUNC_SPECIAL, NULL, NULL, s_scalar, false, false },
 	ELEM("sgn", f_sgn),
 	ELEM("sin", f_sin),
 	ELEM("sinh", f_sinh),
-	{ "sort", { V }, 1, 1, false, V, FUNC_SPECIAL, NULL, NULL, s_sort, false },
-	{ "sort_desc", { V }, 1, 1, false, V, FUNC_SPECIAL, NULL, NULL, s_sort_desc, false },
+	{ "sort", { V }, 1, 1, false, V, FUNC_SPECIAL, NULL, NULL, s_sort, false, false },
+	{ "sort_desc", { V }, 1, 1, false, V, FUNC_SPECIAL, NULL, NULL, s_sort_desc, false, false },
 	ELEM("sqrt", f_sqrt),
 	RANGE("stddev_over_time", r_stddev),
 	RANGE("stdvar_over_time", r_stdvar),
 	RANGE("sum_over_time", r_sum),
 	ELEM("tan", f_tan),
 	ELEM("tanh", f_tanh),
-	{ "time", { V }, 0, 0, false, S, FUNC_SPECIAL, NULL, NULL, s_time, false },
-	{ "timestamp", { V }, 1, 1, false, V, FUNC_SPECIAL, NULL, NULL, s_timestamp, false },
-	{ "vector", { S }, 1, 1, false, V, FUNC_SPECIAL, NULL, NULL, s_vector, false },
+	{ "time", { V }, 0, 0, false, S, FUNC_SPECIAL, NULL, NULL, s_time, false, false },
+	{ "timestamp", { V }, 1, 1, false, V, FUNC_SPECIAL, NULL, NULL, s_timestamp, false, false },
+	{ "vector", { S }, 1, 1, false, V, FUNC_SPECIAL, NULL, NULL, s_vector, false, false },
 	ELEM_OPT("year", f_year),
 };
 
 /* round() without its second argument rounds to 1. */
 static const struct promql_func round1 = {
-	"round", { V, S }, 2, 1, false, V, FUNC_ELEM, f_round1, NULL, NULL, false
+	"round", { V, S }, 2, 1, false, V, FUNC_ELEM, f_round1, NULL, NULL, false, false
 };
 
 const struct promql_func *promql_func_lookup(const char *s, size_t len)

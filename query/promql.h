@@ -160,18 +160,29 @@ struct promql_source_series {
  * Time bounds are milliseconds, inclusive at both ends; INT64_MIN / INT64_MAX mean unbounded.
  * The engine calls a source from one thread at a time, one query per source.
  */
+/* What a source's select() hands over with each series. */
+enum promql_want {
+	PROMQL_WANT_LABELS = 0,   /* the labels only, nsamples 0 (for /api/v1/series) */
+	PROMQL_WANT_SAMPLES = 1,  /* the samples with their values */
+	/* The samples, but their values need only tell stale markers apart (count_over_time,
+	 * present_over_time): a stale marker must come as stored, any other value may be 0. A
+	 * source may hand the real values, as for PROMQL_WANT_SAMPLES; the store skips decoding
+	 * them where its chunk format allows. */
+	PROMQL_WANT_PRESENCE = 2,
+};
+
 struct promql_source_ops {
 	/*
 	 * Every series matching all 'nm' matchers that has samples in [from_ms, to_ms], each passed
-	 * once to fn(), in any order. With 'with_samples' the series carries its samples in
-	 * [from_ms, to_ms] in time order (whole decoded chunks, so the engine iterates by index);
-	 * without, nsamples is 0 (for /api/v1/series). 'max_samples' bounds the memory a source
+	 * once to fn(), in any order. Unless 'want' is PROMQL_WANT_LABELS the series carries its
+	 * samples in [from_ms, to_ms] in time order (whole decoded chunks, so the engine iterates
+	 * by index); with it, nsamples is 0. 'max_samples' bounds the memory a source
 	 * holds: a series with more samples than that in the range stops the call with
 	 * PROMQL_E_TOO_MANY_SAMPLES. The engine works on each series inside fn and keeps no
 	 * pointer to it, so a source needs to hold only one series at a time.
 	 */
 	int (*select)(void *ctx, const struct matcher *m, size_t nm, int64_t from_ms,
-		      int64_t to_ms, bool with_samples, uint64_t max_samples,
+		      int64_t to_ms, enum promql_want want, uint64_t max_samples,
 		      int (*fn)(void *sink, const struct promql_source_series *s), void *sink,
 		      char *err, size_t errlen);
 	/*
@@ -194,11 +205,12 @@ struct promql_source_ops {
 	 * ascending, disjoint: to_ms[i] < from_ms[i + 1]), in time order, so a query whose steps
 	 * lie far apart reads its windows rather than the whole span. The series are those
 	 * select() would pass for [from_ms[0], to_ms[nwin - 1]]; one with no sample in any
-	 * window may be left out. 'max_samples' bounds the samples inside the windows.
+	 * window may be left out. 'max_samples' bounds the samples inside the windows; 'want'
+	 * is PROMQL_WANT_SAMPLES or PROMQL_WANT_PRESENCE, as for select().
 	 */
 	int (*select_windows)(void *ctx, const struct matcher *m, size_t nm,
 			      const int64_t *from_ms, const int64_t *to_ms, size_t nwin,
-			      uint64_t max_samples,
+			      enum promql_want want, uint64_t max_samples,
 			      int (*fn)(void *sink, const struct promql_source_series *s),
 			      void *sink, char *err, size_t errlen);
 };

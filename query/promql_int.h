@@ -395,6 +395,8 @@ struct promql_func {
 	void (*special)(struct promql_ev *ev, const struct promql_node *call,
 			struct promql_value *out);
 	bool keep_name;            /* FUNC_RANGE: last_over_time keeps __name__ */
+	bool presence;             /* FUNC_RANGE: reads w->n only, never the values, so the
+				    * source may skip decoding them (PROMQL_WANT_PRESENCE) */
 };
 
 /* The function named s (len bytes), or NULL. */
@@ -410,8 +412,11 @@ void promql_eval_call(struct promql_ev *ev, const struct promql_node *n, struct 
 typedef void (*promql_series_fn)(struct promql_ev *ev, void *ctx, const struct promql_rseries *r);
 /* A range-vector argument (matrix selector or subquery) for all steps: each series is passed to
  * fn once (streamed from the source for a selector), and *te holds the end of each step's window
- * [te - range, te]. */
-void promql_range_arg_each(struct promql_ev *ev, const struct promql_node *n, int64_t **te,
+ * [te - range, te]. With 'presence' fn reads the samples' count and times only, never their
+ * values (stale markers are gone either way), so a selector asks the source for
+ * PROMQL_WANT_PRESENCE. */
+void promql_range_arg_each(struct promql_ev *ev, const struct promql_node *n, bool presence,
+			   int64_t **te,
 			   int64_t *range_ms, promql_series_fn fn, void *ctx);
 /* The labels absent() / absent_over_time() give for argument n. */
 struct label *promql_absent_labels(struct promql_ev *ev, const struct promql_node *n,

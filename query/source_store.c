@@ -11,60 +11,89 @@
 #include "store/store.h"
 
 /*
- * The series of the selection, each with its samples inside the windows (with_samples), read
- * by store_read_windows() into the reader's arrays: decoded chunks land where the engine reads
- * them, one buffer for the whole query, no copy per sample.
+ * The series of the selection, each with its samples inside the windows (unless 'want' is
+ * PROMQL_WANT_LABELS; with PROMQL_WANT_PRESENCE most values are not decoded), read
+ * by store_read_windows_batch() into the reader's arrays: decoded chunks land where the engine
+ * reads them, one buffer for the whole query, no copy per sample. A batch of series is decoded
+ * at once (on both cores when it is large), then handed over one series at a time.
  */
 static int read_series(struct store_reader *r, const struct matcher *m, size_t nm,
 		       const int64_t *from_ms, const int64_t *to_ms, size_t nwin,
-		       bool with_samples, uint64_t max_samples,
+		       enum promql_want want, uint64_t max_samples,
 		       int (*fn)(void *sink, const struct promql_source_series *s), void *sink,
 		       char *err, size_t errlen)
 {
 	struct store_series_set *set;
+	uint64_t *ids = NULL;
+	size_t *ns = NULL, len;
+	bool with_samples;
 	int rc;
 
 	rc = store_select(r, m, nm, from_ms[0], to_ms[nwin - 1], &set, err, errlen);
 	if (rc)
 		return rc;
-	for (size_t i = 0; i < store_series_set_len(set) && !rc; i++) {
-		struct promql_source_series s = { 0 };
+	len = store_series_set_len(set);
+	with_samples = want != PROMQL_WANT_LABELS && from_ms[0] <= to_ms[0] && len;
+	if (with_samples) {
+		ids = xmalloc(len * sizeof(*ids));
+		ns = xmalloc(len * sizeof(*ns));
+		for (size_t i = 0; i < len; i++)
+			ids[i] = store_series_set_id(set, i);
+	}
+	for (size_t i = 0; i < len && !rc;) {
+		const int64_t *t = NULL;
+		const double *v = NULL;
+		size_t done = 1, off = 0;
 
-		s.labels = store_series_set_labels(set, i, &s.nlabels);
-		if (with_samples && from_ms[0] <= to_ms[0]) {
-			rc = store_read_windows(r, store_series_set_id(set, i), from_ms, to_ms, nwin,
-						max_samples, &s.t_ms, &s.v, &s.nsamples);
+		if (with_samples) {
+			rc = store_read_windows_batch(r, ids + i, len - i, from_ms, to_ms, nwin,
+						      max_samples, want == PROMQL_WANT_PRESENCE,
+						      &done, &t, &v, ns + i);
 			if (rc == -E2BIG)
 				rc = PROMQL_E_TOO_MANY_SAMPLES;
 			if (rc)
 				break;
-			if (!s.nsamples && nwin > 1)
-				continue; /* in the span, but in none of the windows */
 		}
-		rc = fn(sink, &s);
+		for (size_t j = i; j < i + done && !rc; j++) {
+			struct promql_source_series s = { 0 };
+
+			s.labels = store_series_set_labels(set, j, &s.nlabels);
+			if (with_samples) {
+				s.nsamples = ns[j];
+				s.t_ms = s.nsamples ? t + off : NULL;
+				s.v = s.nsamples ? v + off : NULL;
+				off += ns[j];
+				if (!s.nsamples && nwin > 1)
+					continue; /* in the span, but in none of the windows */
+			}
+			rc = fn(sink, &s);
+		}
+		i += done;
 	}
+	free(ids);
+	free(ns);
 	store_series_set_free(set);
 	return rc;
 }
 
 static int store_src_select(void *ctx, const struct matcher *m, size_t nm, int64_t from_ms,
-			    int64_t to_ms, bool with_samples, uint64_t max_samples,
+			    int64_t to_ms, enum promql_want want, uint64_t max_samples,
 			    int (*fn)(void *sink, const struct promql_source_series *s),
 			    void *sink, char *err, size_t errlen)
 {
-	return read_series(ctx, m, nm, &from_ms, &to_ms, 1, with_samples, max_samples, fn, sink,
+	return read_series(ctx, m, nm, &from_ms, &to_ms, 1, want, max_samples, fn, sink,
 			   err, errlen);
 }
 
 static int store_src_select_windows(void *ctx, const struct matcher *m, size_t nm,
 				    const int64_t *from_ms, const int64_t *to_ms, size_t nwin,
-				    uint64_t max_samples,
+				    enum promql_want want, uint64_t max_samples,
 				    int (*fn)(void *sink, const struct promql_source_series *s),
 				    void *sink, char *err, size_t errlen)
 {
 	if (!nwin)
 		return 0;
-	return read_series(ctx, m, nm, from_ms, to_ms, nwin, true, max_samples, fn, sink, err,
+	return read_series(ctx, m, nm, from_ms, to_ms, nwin, want, max_samples, fn, sink, err,
 			   errlen);
 }
 
@@ -130,7 +159,8 @@ static int gather(struct store_reader *r, const char *name, const struct matcher
 	struct label_gather g = { .name = name };
 	int rc;
 
-	rc = store_src_select(r, m, nm, from_ms, to_ms, false, 0, gather_series, &g, err, errlen);
+	rc = store_src_select(r, m, nm, from_ms, to_ms, PROMQL_WANT_LABELS, 0, gather_series, &g,
+			      err, errlen);
 	if (rc) {
 		for (size_t i = 0; i < g.set.n; i++)
 			free(g.set.v[i]);

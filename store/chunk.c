@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/model.h"
+
 /*
  * The chunk codec. The layout is in docs/chunk-format.md; in short:
  *
@@ -566,31 +568,143 @@ static int seq_dec_next(struct seq_dec *s, uint64_t *x)
 }
 
 /*
- * The next cnt elements into x: seq_dec_next()'s work in one loop, the Rice fast path inline
- * (a chunk's values are mostly one long run of these).
+ * The Rice fast path of seq_dec_many() for one prediction order (a constant, so each order gets
+ * its own loop): the state in locals, the unary quotient's ones counted at once, the k low bits
+ * taken with two shifts (no branch for k = 0). Stops at the first residual that is not in the
+ * common case (an escape, a run of 24 ones, fewer than 8 bytes left in the chunk), which the
+ * caller then reads bit by bit. Returns how many elements it wrote.
+ */
+static inline __attribute__((always_inline)) size_t
+rice_run(struct seq_dec *s, uint64_t *x, size_t cnt, const int order)
+{
+	const uint8_t *p = s->r->p;
+	size_t bitpos = s->r->bitpos, len = s->r->len, i = s->i, j = 0;
+	uint64_t d0 = s->d0, base = s->base, p1 = s->p1, p2 = s->p2;
+	unsigned k = s->k;
+
+	/*
+	 * w holds the stream's next 'avail' bits, most significant first (the bits below them are
+	 * zeros, not stream): residuals are taken from it by shifting, and it is refilled from the
+	 * chunk only when the next residual may not fit, so a run of small residuals costs no load
+	 * each.
+	 */
+	while (j < cnt) {
+		size_t byte = bitpos >> 3;
+		uint64_t w;
+		unsigned avail;
+		bool fresh;
+
+		if (byte + 8 > len)
+			break;
+		memcpy(&w, p + byte, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		w = __builtin_bswap64(w); /* the stream is most significant bit first */
+#endif
+		w <<= bitpos & 7;
+		avail = 64 - (unsigned)(bitpos & 7);
+		fresh = true;
+		for (; j < cnt; j++) {
+			uint64_t u, v;
+			unsigned ones, used;
+
+			if (!~w)
+				break;
+			ones = (unsigned)__builtin_clzll(~w);
+			used = ones + 1 + k;
+			/* On fresh bits (avail >= 57) exactly the old one-residual fast path's test */
+			if (ones >= RICE_QMAX || used > avail || used > 57)
+				break;
+			u = ((uint64_t)ones << k) | (((w << (ones + 1)) >> 1) >> (63 - k));
+			w <<= used;
+			avail -= used;
+			bitpos += used;
+			fresh = false;
+			if (order == 0)
+				v = base + (uint64_t)(i + 1) * d0;
+			else if (order == 1)
+				v = p1 + d0;
+			else
+				v = p1 + (p1 - p2);
+			v += unzigzag(u);
+			p2 = p1;
+			p1 = v;
+			i++;
+			x[j] = v;
+		}
+		/* Done, or a residual that does not fit even fresh bits: the slow path's. Else
+		 * refill and go on. */
+		if (j == cnt || fresh)
+			break;
+	}
+	s->r->bitpos = bitpos;
+	s->p1 = p1;
+	s->p2 = p2;
+	s->i = i;
+	return j;
+}
+
+/* cnt elements whose residuals are all zero (a ZERO sequence, an RLE run): the predictions. */
+static void zero_run(struct seq_dec *s, uint64_t *x, size_t cnt)
+{
+	uint64_t p1 = s->p1, p2 = s->p2, d0 = s->d0, base = s->base, v;
+	size_t i = s->i;
+
+	for (size_t j = 0; j < cnt; j++, i++) {
+		if (s->order == 0)
+			v = base + (uint64_t)(i + 1) * d0;
+		else if (s->order == 1)
+			v = p1 + d0;
+		else
+			v = p1 + (p1 - p2);
+		p2 = p1;
+		p1 = v;
+		x[j] = v;
+	}
+	s->p1 = p1;
+	s->p2 = p2;
+	s->i = i;
+}
+
+/*
+ * The next cnt elements into x: seq_dec_next()'s work in runs. Rice residuals go through
+ * rice_run() (a chunk's values are mostly one long run of those), the zeros of ZERO and RLE
+ * sequences through zero_run(); anything else (an escape, the end of a stream, an RLE value)
+ * one at a time.
  */
 static int seq_dec_many(struct seq_dec *s, uint64_t *x, size_t cnt)
 {
-	uint64_t u, w, v;
+	size_t j = 0, z;
 
 	if (cnt > s->m - s->i)
 		return -EINVAL;
-	for (size_t j = 0; j < cnt; j++) {
-		unsigned ones;
-
-		if (s->coding == SEQ_RICE && rd_peek64(s->r, &w) && ~w &&
-		    (ones = (unsigned)__builtin_clzll(~w)) < RICE_QMAX && ones + 1 + s->k <= 57) {
-			u = ((uint64_t)ones << s->k) |
-			    (s->k ? (w << (ones + 1)) >> (64 - s->k) : 0);
-			s->r->bitpos += ones + 1 + s->k;
-		} else if (seq_dec_residual(s, &u)) {
-			return -EINVAL;
+	while (j < cnt) {
+		switch (s->coding) {
+		case SEQ_RICE:
+			switch (s->order) {
+			case 0: j += rice_run(s, x + j, cnt - j, 0); break;
+			case 1: j += rice_run(s, x + j, cnt - j, 1); break;
+			default: j += rice_run(s, x + j, cnt - j, 2); break;
+			}
+			break;
+		case SEQ_RLE:
+			/* gap_left zeros before the next nonzero residual; none left: all zero */
+			z = s->nz_left ? s->gap_left : cnt - j;
+			z = z < cnt - j ? z : cnt - j;
+			zero_run(s, x + j, z);
+			if (s->nz_left)
+				s->gap_left -= z;
+			j += z;
+			break;
+		default:
+			zero_run(s, x + j, cnt - j);
+			j = cnt;
+			break;
 		}
-		v = seq_predict(s->order, s->d0, s->base, s->i, s->p1, s->p2) + unzigzag(u);
-		s->p2 = s->p1;
-		s->p1 = v;
-		s->i++;
-		x[j] = v;
+		if (j == cnt)
+			break;
+		if (seq_dec_next(s, &x[j]))
+			return -EINVAL;
+		j++;
 	}
 	return 0;
 }
@@ -802,20 +916,12 @@ static void dec_exceptions(double *vals, size_t m, struct rd *exc, uint64_t nexc
 	}
 }
 
-/* A prefix of a plain decimal body: mantissas [0, m) to doubles, then the exceptions. */
-static int dec_finish(double *vals, size_t m, unsigned k, struct rd *exc, uint64_t nexc)
-{
-	for (size_t i = 0; i < m; i++)
-		vals[i] = dec_value((int64_t)load_u64(&vals[i]), k);
-	dec_exceptions(vals, m, exc, nexc);
-	return 0;
-}
-
 /*
- * Two passes: the mantissas first (kept as integers in the value slots), then, once the
- * mantissa sequence's end is known, the corrections, the conversion to doubles and the
- * exceptions. Only values [0, m) are produced (m <= n): without corrections the mantissa
- * sequence stops there; with them it must be read to its end to reach the corrections.
+ * Without corrections, one pass: mantissas to doubles, then the exceptions. With them, two
+ * passes: the mantissas first (kept as integers in the value slots), then, once the mantissa
+ * sequence's end is known, the corrections, the conversion to doubles and the exceptions.
+ * Only values [0, m) are produced (m <= n): without corrections the mantissa sequence stops
+ * there; with them it must be read to its end to reach the corrections.
  */
 static int dec_decode(struct rd *r, double *vals, size_t n, size_t m, bool corr)
 {
@@ -837,6 +943,31 @@ static int dec_decode(struct rd *r, double *vals, size_t n, size_t m, bool corr)
 	}
 	if (n > 1 && seq_dec_begin(&s, r, n - 1, 0))
 		return -EINVAL;
+	if (!corr) {
+		/* One pass: each run of mantissas straight to doubles (the divisor hoisted). */
+		double p10 = pow10_tab[k];
+
+		if (m)
+			vals[0] = dec_value((int64_t)unzigzag(m0z), k);
+		for (size_t i = 1; i < m;) {
+			uint64_t ys[256];
+			size_t cnt = m - i < 256 ? m - i : 256;
+
+			if (seq_dec_many(&s, ys, cnt))
+				return -EINVAL;
+			if (k)
+				for (size_t j = 0; j < cnt; j++)
+					vals[i + j] = (double)(int64_t)(unzigzag(m0z) + g * ys[j]) / p10;
+			else
+				for (size_t j = 0; j < cnt; j++)
+					vals[i + j] = (double)(int64_t)(unzigzag(m0z) + g * ys[j]);
+			i += cnt;
+		}
+		if (m == n && n > 1 && seq_dec_end(&s))
+			return -EINVAL;
+		dec_exceptions(vals, m, &exc, nexc);
+		return 0;
+	}
 	if (nm)
 		store_u64(&vals[0], unzigzag(m0z));
 	for (size_t i = 1; i < nm;) {
@@ -849,8 +980,6 @@ static int dec_decode(struct rd *r, double *vals, size_t n, size_t m, bool corr)
 			store_u64(&vals[i + j], unzigzag(m0z) + g * ys[j]);
 		i += cnt;
 	}
-	if (nm < n)
-		return dec_finish(vals, m, k, &exc, nexc);
 	if (n > 1 && seq_dec_end(&s))
 		return -EINVAL;
 	if (corr && seq_dec_begin(&s, r, n, 0))
@@ -1082,7 +1211,6 @@ static int times_decode(struct rd *r, int64_t *ts, size_t n, int64_t first, uint
 {
 	uint8_t mode;
 	struct seq_dec s;
-	uint64_t x;
 
 	if (rd_byte(r, &mode))
 		return -EINVAL;
@@ -1098,13 +1226,12 @@ static int times_decode(struct rd *r, int64_t *ts, size_t n, int64_t first, uint
 	}
 	if (mode != TS_SEQ || n < 2 || seq_dec_begin(&s, r, n - 1, (uint64_t)first))
 		return -EINVAL;
-	for (size_t i = 1; i < n; i++) {
-		if (seq_dec_next(&s, &x))
-			return -EINVAL;
-		ts[i] = (int64_t)x;
+	/* int64_t and uint64_t may alias; the sequence works modulo 2^64. */
+	if (seq_dec_many(&s, (uint64_t *)(void *)(ts + 1), n - 1))
+		return -EINVAL;
+	for (size_t i = 1; i < n; i++)
 		if (ts[i] <= ts[i - 1])
 			return -EINVAL;
-	}
 	if (seq_dec_end(&s) || (uint64_t)ts[n - 1] - (uint64_t)first != span)
 		return -EINVAL;
 	return 0;
@@ -1179,4 +1306,63 @@ int chunk_decode_until(const uint8_t *data, size_t len, int64_t to_ts, int64_t *
 		       double *vals, size_t cap, size_t *n)
 {
 	return decode(data, len, ts, vals, cap, to_ts, n);
+}
+
+/* Keep only the stale markers of a decoded body; the rest becomes 0.0. */
+static void presence_of(double *vals, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (load_u64(&vals[i]) != MODEL_STALE_NAN_BITS)
+			vals[i] = 0.0;
+}
+
+int chunk_decode_presence(const uint8_t *data, size_t len, int64_t *ts, double *vals, size_t cap,
+			  size_t *n)
+{
+	struct rd r = { .p = data, .len = data ? len : 0 };
+	size_t cnt;
+	int64_t first;
+	uint64_t span, bits, k, m0z, g, nexc, gap, pos = 0;
+	uint8_t mode, digits;
+
+	if (!ts || !vals || !n || header_decode(&r, &cnt, &first, &span))
+		return -EINVAL;
+	if (cnt > cap)
+		return -ENOSPC;
+	if (times_decode(&r, ts, cnt, first, span) || rd_byte(&r, &mode))
+		return -EINVAL;
+	switch (mode) {
+	case VAL_CONST:
+		if (rd_raw64(&r, &bits) || r.pos != len)
+			return -EINVAL;
+		for (size_t i = 0; i < cnt; i++)
+			vals[i] = 0.0;
+		if (bits == MODEL_STALE_NAN_BITS)
+			for (size_t i = 0; i < cnt; i++)
+				store_u64(&vals[i], bits);
+		break;
+	case VAL_DECIMAL:
+		/* m / 10^k is finite for every mantissa: only an exception can be a NaN. */
+		if (rd_byte(&r, &digits) || digits > DEC_MAX_DIGITS || rd_uvarint(&r, &m0z) ||
+		    rd_uvarint(&r, &g) || !g || rd_uvarint(&r, &nexc) || nexc > cnt)
+			return -EINVAL;
+		for (size_t i = 0; i < cnt; i++)
+			vals[i] = 0.0;
+		for (k = 0; k < nexc; k++) {
+			if (rd_uvarint(&r, &gap) || gap >= cnt - pos || rd_raw64(&r, &bits))
+				return -EINVAL;
+			pos += gap;
+			if (bits == MODEL_STALE_NAN_BITS)
+				store_u64(&vals[pos], bits);
+			pos++;
+		}
+		break;
+	default:
+		if (chunk_decode(data, len, ts, vals, cap, &cnt))
+			return -EINVAL;
+		presence_of(vals, cnt);
+		break;
+	}
+	*n = cnt;
+	return 0;
 }

@@ -40,4 +40,15 @@ int chunk_decode(const uint8_t *data, size_t len, int64_t *ts, double *vals, siz
 int chunk_decode_until(const uint8_t *data, size_t len, int64_t to_ts, int64_t *ts,
 		       double *vals, size_t cap, size_t *n);
 
+/*
+ * chunk_decode() for a caller that needs the timestamps and only which samples are stale markers
+ * (count_over_time, present_over_time): vals[i] is the stale marker (MODEL_STALE_NAN_BITS) where
+ * sample i is one, else 0.0. A plain decimal body can only hold a NaN among its raw exceptions,
+ * so its mantissa sequence is not decoded at all, nor is a constant's; a body with corrections
+ * or an XOR body is decoded in full first. Errors as chunk_decode(), except that the parts not
+ * decoded are not checked (a damaged mantissa sequence goes unnoticed here).
+ */
+int chunk_decode_presence(const uint8_t *data, size_t len, int64_t *ts, double *vals, size_t cap,
+			  size_t *n);
+
 #endif

@@ -437,6 +437,8 @@ int store_open(const struct store_options *opt, struct store **out, char *err, s
 	buf_init(&st->enc, (size_t)64 << 10);
 	pthread_rwlock_init(&st->map_lock, NULL);
 	pthread_mutex_init(&st->err_lock, NULL);
+	pthread_mutex_init(&st->pool_lock, NULL);
+	st->decode_helpers = opt->decode_helpers;
 
 	if (!st->read_only && mkdir(st->path, 0750) && errno != EEXIST) {
 		e = -errno;
@@ -487,12 +489,15 @@ void store_close(struct store *st)
 {
 	if (!st)
 		return;
+	store_pool_stop(st);
+	store_spare_readers_free(st);
 	store_wcache_clear(st);
 	canon_table_release(&st->wcache);
 	if (st->env)
 		mdb_env_close(st->env);
 	pthread_rwlock_destroy(&st->map_lock);
 	pthread_mutex_destroy(&st->err_lock);
+	pthread_mutex_destroy(&st->pool_lock);
 	buf_release(&st->enc);
 	free(st->path);
 	free(st);

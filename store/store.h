@@ -40,6 +40,9 @@ struct store_options {
 	bool read_only;            /* CLI readers: MDB_RDONLY, never create anything */
 	size_t initial_map_size;   /* 0: a default; the map grows on MDB_MAP_FULL */
 	size_t max_map_size;       /* 0: no limit; past it commits fail with -ENOSPC (storage.max_size) */
+	int decode_helpers;        /* threads that help a large read decode its chunks, started at
+				    * the first such read (docs/store-format.md, "Reading on several
+				    * cores"): 0 one fewer than the online CPUs, at most 3; < 0 none */
 };
 
 /*
@@ -48,7 +51,8 @@ struct store_options {
  * line naming the path and the cause. Free with store_close(). Any thread.
  */
 int store_open(const struct store_options *opt, struct store **out, char *err, size_t errlen);
-/* Close the store. No reader or batch commit may be in progress. NULL is a no-op. */
+/* Close the store, joining its decode helpers. No reader or batch commit may be in progress.
+ * NULL is a no-op. */
 void store_close(struct store *st);
 
 /*
@@ -157,7 +161,8 @@ int store_appender_tick_hooks(struct store_appender *a, int64_t now_ms,
 
 /* ---- reading ---- */
 
-/* A read transaction. Cheap; hold it only for one query. Any thread. */
+/* A read transaction. Cheap (an ended reader's arrays are reused); hold it only for one query.
+ * Any thread. */
 int store_reader_begin(struct store *st, struct store_reader **out);
 /* End the read transaction: everything borrowed from it is gone. NULL is a no-op. The thread
  * that began it. */
@@ -212,11 +217,32 @@ int store_read_samples(struct store_reader *r, uint64_t id, int64_t from_ms, int
  * is decoded only as far as the window's end. For a query evaluated at steps far apart (a 5m
  * rate at a 1h step) this reads the windows, not the span. Stale markers come as stored.
  * Returns 0, -EINVAL for windows out of order, -E2BIG when more than 'max_samples' samples
- * fall inside the windows, STORE_E_CORRUPT, STORE_E_LMDB. The thread that began 'r'.
+ * fall inside the windows, STORE_E_CORRUPT, STORE_E_LMDB. The thread that began 'r'; a large
+ * read's chunks are decoded on the store's helper threads too, inside the call (they only read
+ * the transaction's pages, and are done before it returns: docs/store-format.md, "Reading on
+ * several cores").
  */
 int store_read_windows(struct store_reader *r, uint64_t id, const int64_t *from_ms,
 		       const int64_t *to_ms, size_t nwin, uint64_t max_samples,
 		       const int64_t **t_ms, const double **v, size_t *n);
+
+/*
+ * store_read_windows() for the series ids[0..nids) in turn, decoded together (so a selection of
+ * many small series is one fork/join on the decode pool, not one per series): series are added
+ * until the arrays hold 64 Ki samples or all are read; *done (>= 1 when nids > 0) tells how
+ * many. Series ids[i] (i < *done) has n_out[i] samples (n_out has nids entries), consecutive in
+ * *t_ms / *v after those of the series before it; 'max_samples' bounds each series. The arrays
+ * are borrowed as store_read_windows()'s. Returns as store_read_windows(); on error nothing of
+ * the batch is valid. With 'presence' the values only tell which samples are stale markers
+ * (those are the marker; any other value is 0.0 or the stored value), for a caller that
+ * counts samples: most chunks then skip decoding their values (chunk_decode_presence()).
+ * The thread that began 'r'; the chunks may be decoded on the store's helper threads inside
+ * the call (docs/store-format.md, "Reading on several cores").
+ */
+int store_read_windows_batch(struct store_reader *r, const uint64_t *ids, size_t nids,
+			     const int64_t *from_ms, const int64_t *to_ms, size_t nwin,
+			     uint64_t max_samples, bool presence, size_t *done,
+			     const int64_t **t_ms, const double **v, size_t *n_out);
 
 /* Call fn for every label name in sorted order (for /api/v1/labels); the name is borrowed for
  * the call. A non-zero return from fn stops and is returned; otherwise 0 or a store error. */

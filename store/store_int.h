@@ -22,6 +22,11 @@
 #define STORE_DEFAULT_MAP_SIZE ((size_t)64 << 20)
 #define STORE_MAX_READERS 254
 
+/* Ended readers kept for reuse, and the largest sample arrays one may keep (16 bytes a sample):
+ * at most 2 x 2 MiB stay allocated after large queries. */
+#define STORE_SPARE_READERS 2
+#define STORE_SPARE_READER_SAMPLES ((size_t)1 << 17)
+
 /* Caps on what input controls (label sets come from log lines through the registry). */
 #define STORE_MAX_LABELS 32
 #define STORE_MAX_NAME_LEN 128
@@ -105,11 +110,68 @@ struct store {
 	int last_err;
 	char last_detail[240];
 
+	/*
+	 * The decode pool (store_pool.c): started by the first read large enough to use it,
+	 * stopped by store_close(). decode_helpers is store_options's; pool_tried: the start was
+	 * attempted (a pool without helpers is never retried).
+	 */
+	pthread_mutex_t pool_lock;
+	struct store_pool *pool;
+	bool pool_tried;
+	int decode_helpers;
+	/* Ended readers kept with their arrays for the next ones (store_read.c), under
+	 * pool_lock; freed by store_close(). */
+	struct store_reader *spare_readers[STORE_SPARE_READERS];
+	size_t nspare_readers;
+
 	/* Writer thread only. */
 	struct canon_table wcache; /* the writer's series (struct wseries), by label set */
 	size_t expect_txnid;    /* id of our next write txn if nobody else wrote; 0: unknown */
 	struct buf enc;         /* scratch for chunk encoding */
 };
+
+/* ---- the decode pool (store_pool.c; docs/store-format.md, "Reading on several cores") ---- */
+
+/* A read decodes its chunks on several threads only from this many samples on: below it, the
+ * hand-off to a helper costs about what it saves. */
+#define STORE_PARALLEL_MIN_SAMPLES 8192
+/* store_read_windows_batch() stops adding series once its arrays hold this many samples
+ * (16 bytes each): a query holds one such batch at a time. */
+#define STORE_READ_BATCH_SAMPLES ((size_t)1 << 16)
+/* Helper threads at most, whatever the CPU count or the option says. */
+#define STORE_DECODE_MAX_HELPERS 3
+
+/*
+ * One chunk to decode whole: 'data'/'len' point into the reading thread's LMDB transaction
+ * (valid until it ends), the destination arrays hold exactly 'n' samples (the chunk's count,
+ * from its header). 'failed' is set when the chunk does not decode to n samples.
+ */
+struct store_decode_item {
+	const uint8_t *data;
+	size_t len;
+	int64_t *t;
+	double *v;
+	size_t n;
+	size_t off;             /* the reader's: where in its arrays (t and v set from it) */
+	uint64_t series;        /* the reader's: the series, for the note of a malformed chunk */
+	bool presence;          /* only the stale markers among the values (chunk_decode_presence) */
+	bool failed;
+};
+
+/*
+ * Decode every item, on the calling thread and the pool's helpers when the read holds at
+ * least STORE_PARALLEL_MIN_SAMPLES samples (nsamples) and the store has helpers, else on the
+ * calling thread alone. Returns when all items are decoded: 0, or STORE_E_CORRUPT when any
+ * failed (the caller notes the cause). The caller keeps the transaction the items point into
+ * open until this returns; the helpers never touch LMDB. Any thread holding a read
+ * transaction; concurrent calls share the helpers.
+ */
+int store_pool_decode(struct store *st, struct store_decode_item *items, size_t n,
+		      size_t nsamples);
+/* Stop and join the helpers (store_close()); no read may be in progress. */
+void store_pool_stop(struct store *st);
+/* Free the spare readers (store_close()). */
+void store_spare_readers_free(struct store *st);
 
 /* One distinct series in a batch. */
 struct bseries {

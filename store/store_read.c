@@ -20,11 +20,15 @@ struct store_reader {
 	int64_t *wt;            /* store_read_windows()'s answer, reused from call to call */
 	double *wv;
 	size_t wcap;
+	/* store_read_windows()'s chunks inside a window, decoded once the walk is over (on
+	 * several threads when they are many): reused from call to call. */
+	struct store_decode_item *items;
+	size_t nitems, icap;
 };
 
 int store_reader_begin(struct store *st, struct store_reader **out)
 {
-	struct store_reader *r;
+	struct store_reader *r = NULL;
 	MDB_txn *txn;
 	int err;
 
@@ -32,23 +36,59 @@ int store_reader_begin(struct store *st, struct store_reader **out)
 	err = store_txn_begin(st, MDB_RDONLY, &txn);
 	if (err)
 		return err;
-	r = xcalloc(1, sizeof(*r));
+	pthread_mutex_lock(&st->pool_lock);
+	if (st->nspare_readers)
+		r = st->spare_readers[--st->nspare_readers];
+	pthread_mutex_unlock(&st->pool_lock);
+	if (!r)
+		r = xcalloc(1, sizeof(*r));
 	r->st = st;
 	r->txn = txn;
+	r->nitems = 0;
 	*out = r;
 	return 0;
 }
 
-void store_reader_end(struct store_reader *r)
+static void reader_free(struct store_reader *r)
 {
-	if (!r)
-		return;
-	store_txn_end(r->st, r->txn, false);
 	free(r->ts);
 	free(r->vals);
 	free(r->wt);
 	free(r->wv);
+	free(r->items);
 	free(r);
+}
+
+void store_reader_end(struct store_reader *r)
+{
+	struct store *st;
+
+	if (!r)
+		return;
+	st = r->st;
+	store_txn_end(st, r->txn, false);
+	r->txn = NULL;
+	/*
+	 * Keep the reader and its arrays for the next query (a few, not too large): fresh pages
+	 * cost a page fault each, and a 7-day read's megabytes faulted in again at every query
+	 * cost more than decoding them (measured on a virtual machine: twice the query's time).
+	 */
+	if (r->wcap <= STORE_SPARE_READER_SAMPLES) {
+		pthread_mutex_lock(&st->pool_lock);
+		if (st->nspare_readers < STORE_SPARE_READERS) {
+			st->spare_readers[st->nspare_readers++] = r;
+			r = NULL;
+		}
+		pthread_mutex_unlock(&st->pool_lock);
+	}
+	if (r)
+		reader_free(r);
+}
+
+void store_spare_readers_free(struct store *st)
+{
+	while (st->nspare_readers)
+		reader_free(st->spare_readers[--st->nspare_readers]);
 }
 
 int store_reader_get_meta(struct store_reader *r, const char *key, struct buf *out)
@@ -679,10 +719,13 @@ static void windows_reserve(struct store_reader *r, size_t n, size_t more)
  */
 struct window_read {
 	uint64_t id, max;
-	size_t n;
+	size_t base;            /* where this series' samples start in the arrays */
+	size_t n;               /* where the next sample goes */
 	bool valid, head;
 	int64_t kt, to;
 	size_t sn;
+	size_t deferred;        /* samples of the chunks in r->items */
+	bool presence;          /* values only tell stale markers (store_read_windows_batch) */
 };
 
 /*
@@ -694,7 +737,7 @@ struct window_read {
 static int window_chunk(struct store_reader *r, struct window_read *wr, const MDB_val *d,
 			bool head, int64_t kt, int64_t from, int64_t to)
 {
-	size_t cnt, got, i, j;
+	size_t cnt, i, j;
 	int64_t first, last, upto;
 
 	if (chunk_peek(d->mv_data, d->mv_size, &cnt, &first, &last))
@@ -702,12 +745,21 @@ static int window_chunk(struct store_reader *r, struct window_read *wr, const MD
 	if (first > to || last < from)
 		return 0;
 	if (first >= from && last <= to) {
-		if (wr->n + cnt > wr->max)
+		struct store_decode_item *it;
+
+		if (wr->n - wr->base + cnt > wr->max)
 			return -E2BIG;
 		windows_reserve(r, wr->n, cnt);
-		if (chunk_decode(d->mv_data, d->mv_size, r->wt + wr->n, r->wv + wr->n, cnt, &got))
-			goto corrupt;
-		wr->n += got;
+		if (r->nitems == r->icap) {
+			r->icap = r->icap ? r->icap * 2 : 256;
+			r->items = xrealloc(r->items, r->icap * sizeof(*r->items));
+		}
+		it = &r->items[r->nitems++];
+		*it = (struct store_decode_item){ .data = d->mv_data, .len = d->mv_size,
+						  .n = cnt, .off = wr->n, .series = wr->id,
+						  .presence = wr->presence };
+		wr->n += cnt;
+		wr->deferred += cnt;
 		return 0;
 	}
 	upto = last <= to ? INT64_MAX : to;
@@ -726,7 +778,7 @@ static int window_chunk(struct store_reader *r, struct window_read *wr, const MD
 		;
 	for (j = i; j < wr->sn && r->ts[j] <= to; j++)
 		;
-	if (wr->n + (j - i) > wr->max)
+	if (wr->n - wr->base + (j - i) > wr->max)
 		return -E2BIG;
 	if (j == i)
 		return 0;
@@ -741,11 +793,15 @@ corrupt:
 	return STORE_E_CORRUPT;
 }
 
-int store_read_windows(struct store_reader *r, uint64_t id, const int64_t *from_ms,
-		       const int64_t *to_ms, size_t nwin, uint64_t max_samples,
-		       const int64_t **t_out, const double **v_out, size_t *n_out)
+/*
+ * Append the samples of series wr->id inside the windows to the reader's arrays from wr->n on:
+ * straddling chunks now, the chunks inside a window as items for windows_decode(). Returns 0 or
+ * an error as store_read_windows().
+ */
+static int windows_walk(struct store_reader *r, struct window_read *wr, const int64_t *from_ms,
+			const int64_t *to_ms, size_t nwin)
 {
-	struct window_read wr = { .id = id, .max = max_samples };
+	uint64_t id = wr->id;
 	MDB_val k, d;
 	MDB_cursor *cur;
 	uint64_t kid;
@@ -754,14 +810,6 @@ int store_read_windows(struct store_reader *r, uint64_t id, const int64_t *from_
 	bool positioned = false;
 	int rc = 0, e = 0;
 
-	*t_out = NULL;
-	*v_out = NULL;
-	*n_out = 0;
-	for (size_t i = 0; i < nwin; i++)
-		if (from_ms[i] > to_ms[i] || (i && from_ms[i] <= to_ms[i - 1]))
-			return -EINVAL;
-	if (!nwin)
-		return 0;
 	rc = mdb_cursor_open(r->txn, r->st->chunks, &cur);
 	if (rc)
 		return store_lmdb_err(r->st, rc, "open cursor");
@@ -804,7 +852,7 @@ int store_read_windows(struct store_reader *r, uint64_t id, const int64_t *from_
 				e = STORE_E_CORRUPT;
 				break;
 			}
-			e = window_chunk(r, &wr, &d, false, kt, from_ms[w], to_ms[w]);
+			e = window_chunk(r, wr, &d, false, kt, from_ms[w], to_ms[w]);
 			if (e)
 				break;
 			rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
@@ -830,14 +878,108 @@ int store_read_windows(struct store_reader *r, uint64_t id, const int64_t *from_
 		for (w = 0; w < nwin && to_ms[w] < first; w++)
 			;
 		for (; w < nwin && from_ms[w] <= last; w++) {
-			e = window_chunk(r, &wr, &d, true, 0, from_ms[w], to_ms[w]);
+			e = window_chunk(r, wr, &d, true, 0, from_ms[w], to_ms[w]);
 			if (e)
 				return e;
 		}
 	}
+	return 0;
+}
+
+/* Decode the walk's items into their place (on several threads when they hold 'nsamples'
+ * enough); the arrays have their final size. */
+static int windows_decode(struct store_reader *r, size_t nsamples)
+{
+	for (size_t i = 0; i < r->nitems; i++) {
+		r->items[i].t = r->wt + r->items[i].off;
+		r->items[i].v = r->wv + r->items[i].off;
+	}
+	if (!store_pool_decode(r->st, r->items, r->nitems, nsamples))
+		return 0;
+	for (size_t i = 0; i < r->nitems; i++) {
+		if (r->items[i].failed) {
+			store_note_error(r->st, STORE_E_CORRUPT, "series %llu has a malformed chunk",
+					 (unsigned long long)r->items[i].series);
+			break;
+		}
+	}
+	return STORE_E_CORRUPT;
+}
+
+static int windows_check(const int64_t *from_ms, const int64_t *to_ms, size_t nwin)
+{
+	for (size_t i = 0; i < nwin; i++)
+		if (from_ms[i] > to_ms[i] || (i && from_ms[i] <= to_ms[i - 1]))
+			return -EINVAL;
+	return 0;
+}
+
+int store_read_windows(struct store_reader *r, uint64_t id, const int64_t *from_ms,
+		       const int64_t *to_ms, size_t nwin, uint64_t max_samples,
+		       const int64_t **t_out, const double **v_out, size_t *n_out)
+{
+	struct window_read wr = { .id = id, .max = max_samples };
+	int e;
+
+	*t_out = NULL;
+	*v_out = NULL;
+	*n_out = 0;
+	if (windows_check(from_ms, to_ms, nwin))
+		return -EINVAL;
+	if (!nwin)
+		return 0;
+	r->nitems = 0;
+	e = windows_walk(r, &wr, from_ms, to_ms, nwin);
+	if (!e)
+		e = windows_decode(r, wr.deferred);
+	if (e)
+		return e;
 	*t_out = wr.n ? r->wt : NULL;
 	*v_out = wr.n ? r->wv : NULL;
 	*n_out = wr.n;
+	return 0;
+}
+
+int store_read_windows_batch(struct store_reader *r, const uint64_t *ids, size_t nids,
+			     const int64_t *from_ms, const int64_t *to_ms, size_t nwin,
+			     uint64_t max_samples, bool presence, size_t *done,
+			     const int64_t **t_out, const double **v_out, size_t *n_out)
+{
+	size_t total = 0, deferred = 0, i;
+	int e;
+
+	*done = 0;
+	*t_out = NULL;
+	*v_out = NULL;
+	if (windows_check(from_ms, to_ms, nwin))
+		return -EINVAL;
+	r->nitems = 0;
+	for (i = 0; i < nids; i++) {
+		struct window_read wr = { .id = ids[i], .max = max_samples, .base = total,
+					  .n = total, .presence = presence };
+
+		n_out[i] = 0;
+		if (nwin) {
+			e = windows_walk(r, &wr, from_ms, to_ms, nwin);
+			if (e)
+				return e;
+		}
+		n_out[i] = wr.n - total;
+		total = wr.n;
+		deferred += wr.deferred;
+		if (total >= STORE_READ_BATCH_SAMPLES) {
+			i++;
+			break;
+		}
+	}
+	/* Telling stale markers apart costs ~1 ns a sample: never worth a hand-off (measured:
+	 * count_over_time 7d, 1.5 ms of CPU alone, 2.3 split over two threads). */
+	e = windows_decode(r, presence ? 0 : deferred);
+	if (e)
+		return e;
+	*done = i;
+	*t_out = total ? r->wt : NULL;
+	*v_out = total ? r->wv : NULL;
 	return 0;
 }
 

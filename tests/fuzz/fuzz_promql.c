@@ -45,7 +45,7 @@ static void init_data(void)
 }
 
 static int fz_select(void *ctx, const struct matcher *m, size_t nm, int64_t from, int64_t to,
-		     bool with_samples, uint64_t max_samples,
+		     enum promql_want want, uint64_t max_samples,
 		     int (*fn)(void *sink, const struct promql_source_series *s), void *sink,
 		     char *err, size_t errlen)
 {
@@ -73,7 +73,7 @@ static int fz_select(void *ctx, const struct matcher *m, size_t nm, int64_t from
 			hi++;
 		if (hi == lo)
 			continue;
-		if (with_samples) {
+		if (want != PROMQL_WANT_LABELS) {
 			if ((uint64_t)(hi - lo) > max_samples)
 				return PROMQL_E_TOO_MANY_SAMPLES;
 			out.t_ms = ts + lo;

@@ -199,7 +199,7 @@ static void test_fmt_double(void **state)
 /*
  * fmt_double's fast paths (short decimals, and 16 or 17 digits in long double) print exactly
  * what printf's shortest of "%.15g", "%.16g", "%.17g" prints: random bit patterns across
- * 1e-5 .. 1e16 and values next to powers of ten and of two.
+ * 1e-5 .. 1e16, values next to powers of ten and of two, and decimals of up to 15 digits.
  */
 static void test_fmt_double_printf(void **state)
 {
@@ -227,8 +227,16 @@ static void test_fmt_double_printf(void **state)
 			v = nextafter(base, (x >> 30) % 2 ? 0 : INFINITY);
 			if ((x >> 50) % 2)
 				v = nextafter(v, (x >> 31) % 2 ? 0 : INFINITY);
-		} else {
+		} else if ((x >> 45) % 2) {
 			v = (double)(x % 100000000) / pow(10, (int)((x >> 40) % 12));
+		} else {
+			/* up to 15 digits, up to 19 of them after the point (the short path's
+			 * whole reach), trailing zeros included */
+			uint64_t m = x % 1000000000000000ull;
+
+			if ((x >> 50) % 3 == 0)
+				m -= m % 1000;
+			v = (double)m / pow(10, (int)((x >> 40) % 20));
 		}
 		if ((x >> 63) & 1)
 			v = -v;

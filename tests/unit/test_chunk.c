@@ -89,6 +89,34 @@ static void decode_prefixes(const uint8_t *p, size_t len, const int64_t *ts, con
 	}
 }
 
+/*
+ * chunk_decode_presence(): the same timestamps, and each value the stale marker exactly where
+ * the sample is one, else 0.0 — for every mode (a decimal body's stale markers are among its
+ * exceptions, read without the mantissas).
+ */
+static void check_presence(const uint8_t *p, size_t len, const int64_t *ts, const double *vals,
+			   size_t n)
+{
+	size_t got = 0;
+
+	assert_int_equal(chunk_decode_presence(p, len, ts_out, val_out, CHUNK_MAX_SAMPLES, &got),
+			 0);
+	assert_int_equal(got, n);
+	assert_memory_equal(ts_out, ts, n * sizeof(*ts));
+	for (size_t i = 0; i < n; i++) {
+		bool stale = to_bits(vals[i]) == 0x7ff0000000000002ull;
+
+		if (stale ? to_bits(val_out[i]) != 0x7ff0000000000002ull
+			  : to_bits(val_out[i]) != to_bits(0.0))
+			fail_msg("presence: sample %zu of %zu: %016llx for %016llx", i, n,
+				 (unsigned long long)to_bits(val_out[i]),
+				 (unsigned long long)to_bits(vals[i]));
+	}
+	if (n > 1)
+		assert_int_equal(chunk_decode_presence(p, len, ts_out, val_out, n - 1, &got),
+				 -ENOSPC);
+}
+
 /* Encode, decode, peek and compare bit for bit; returns the encoded size. */
 static size_t roundtrip(const int64_t *ts, const double *vals, size_t n)
 {
@@ -109,6 +137,7 @@ static size_t roundtrip(const int64_t *ts, const double *vals, size_t n)
 	assert_memory_equal(ts_out, ts, n * sizeof(*ts));
 	assert_memory_equal(val_out, vals, n * sizeof(*vals));
 	decode_prefixes((const uint8_t *)b.data, b.len, ts, vals, n);
+	check_presence((const uint8_t *)b.data, b.len, ts, vals, n);
 	len = b.len;
 	buf_release(&b);
 	return len;
@@ -329,6 +358,22 @@ static void test_random_shapes(void **state)
 				fill_values((enum shape)shape, sizes[s]);
 				roundtrip(ts_buf, val_buf, sizes[s]);
 			}
+		}
+	}
+}
+
+/* Every shape with stale markers sprinkled in (a decimal body holds them as exceptions). */
+static void test_stale_shapes(void **state)
+{
+	(void)state;
+	rng_state = 3;
+	for (int shape = 0; shape < SHAPE_COUNT; shape++) {
+		for (size_t n = 2; n <= 720; n *= 3) {
+			regular_ts(1700000000000, 10000, n);
+			fill_values((enum shape)shape, n);
+			for (size_t i = shape % 3; i < n; i += 1 + i % 17)
+				val_buf[i] = from_bits(0x7ff0000000000002ull);
+			roundtrip(ts_buf, val_buf, n);
 		}
 	}
 }
@@ -652,6 +697,7 @@ int main(void)
 		cmocka_unit_test(test_single_and_max),
 		cmocka_unit_test(test_special_floats),
 		cmocka_unit_test(test_random_shapes),
+		cmocka_unit_test(test_stale_shapes),
 		cmocka_unit_test(test_compression),
 		cmocka_unit_test(test_modes),
 		cmocka_unit_test(test_encode_invalid),

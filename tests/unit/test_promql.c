@@ -86,7 +86,7 @@ static bool series_matches(const struct mseries *s, const struct matcher *m, siz
 }
 
 static int mem_select(void *ctx, const struct matcher *m, size_t nm, int64_t from, int64_t to,
-		      bool with_samples, uint64_t max_samples,
+		      enum promql_want want, uint64_t max_samples,
 		      int (*fn)(void *sink, const struct promql_source_series *s), void *sink,
 		      char *err, size_t errlen)
 {
@@ -109,7 +109,7 @@ static int mem_select(void *ctx, const struct matcher *m, size_t nm, int64_t fro
 			hi++;
 		if (hi == lo)
 			continue;
-		if (with_samples) {
+		if (want != PROMQL_WANT_LABELS) {
 			if (hi - lo > max_samples)
 				return PROMQL_E_TOO_MANY_SAMPLES;
 			out.t_ms = s->t + lo;

@@ -9,6 +9,7 @@
 #include <lmdb.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -753,6 +754,267 @@ static void test_read_windows_skip(void **state)
 	}
 	store_reader_end(r);
 	store_close(st);
+}
+
+/* ---- store_read_windows_batch: several series at once, decoded on the helper threads ---- */
+
+#define PAR_SERIES 6
+/* Samples per series: large ones past the parallel threshold, small, empty in the windows. */
+static const int par_len[PAR_SERIES] = { 40000, 5, 30, 20000, 30000, 1000 };
+
+/* Series s's value k: decimals, XOR-only noise, stale markers inside and at chunk edges. */
+static double par_value(int s, int k)
+{
+	if (k % 997 == 0 || k == STORE_SEAL_SAMPLES * 3)
+		return stale_nan();
+	switch (s % 3) {
+	case 0: return (double)(k / 7) + 0.25 * (k % 4);
+	case 1: return scaled(k, 1.000000123456789);
+	default: return (double)(k * s);
+	}
+}
+
+static void par_write(struct store *st, const char *metric)
+{
+	struct store_batch *b = store_batch_new();
+
+	for (int s = 0; s < PAR_SERIES; s++) {
+		char lv[8];
+
+		snprintf(lv, sizeof(lv), "%d", s);
+		/* series 2's samples all lie before the windows read below */
+		for (int k = 0; k < par_len[s]; k++) {
+			int64_t t = s == 2 ? WT(k) - 100000000 : WT(k);
+
+			assert_int_equal(add(b, metric, t, par_value(s, k), "s", lv, NULL), 0);
+			if (k % 5000 == 4999)
+				assert_int_equal(store_commit(st, b, NULL), 0);
+		}
+		assert_int_equal(store_commit(st, b, NULL), 0);
+	}
+	store_batch_free(b);
+}
+
+/* One window set read series by series with store_read_windows(): copies of the answers. */
+struct par_answer {
+	int64_t *t[PAR_SERIES];
+	double *v[PAR_SERIES];
+	size_t n[PAR_SERIES];
+};
+
+static void par_read_serial(struct store *st, const uint64_t *ids, const int64_t *from,
+			    const int64_t *to, size_t nw, struct par_answer *a)
+{
+	struct store_reader *r;
+
+	assert_int_equal(store_reader_begin(st, &r), 0);
+	for (int s = 0; s < PAR_SERIES; s++) {
+		const int64_t *t;
+		const double *v;
+
+		assert_int_equal(store_read_windows(r, ids[s], from, to, nw, UINT64_MAX, &t, &v,
+						    &a->n[s]), 0);
+		a->t[s] = malloc((a->n[s] + 1) * sizeof(int64_t));
+		a->v[s] = malloc((a->n[s] + 1) * sizeof(double));
+		if (a->n[s]) {
+			memcpy(a->t[s], t, a->n[s] * sizeof(int64_t));
+			memcpy(a->v[s], v, a->n[s] * sizeof(double));
+		}
+	}
+	store_reader_end(r);
+}
+
+/* Does a value read with 'presence' stand for 'want': the stale marker exactly where it is
+ * one, any other value 0.0 or the stored one. */
+static bool par_presence_ok(double got, double want)
+{
+	if (bits_of(want) == MODEL_STALE_NAN_BITS || bits_of(got) == MODEL_STALE_NAN_BITS)
+		return bits_of(got) == bits_of(want);
+	return bits_of(got) == bits_of(0.0) || bits_of(got) == bits_of(want);
+}
+
+/* The batch read of the same windows gives the same samples, bit for bit (with 'presence':
+ * the same times and stale markers). */
+static void par_check_batch(struct store *st, const uint64_t *ids, const int64_t *from,
+			    const int64_t *to, size_t nw, const struct par_answer *a,
+			    bool presence)
+{
+	struct store_reader *r;
+	size_t ns[PAR_SERIES], i = 0;
+
+	assert_int_equal(store_reader_begin(st, &r), 0);
+	while (i < PAR_SERIES) {
+		const int64_t *t;
+		const double *v;
+		size_t done, off = 0;
+
+		assert_int_equal(store_read_windows_batch(r, ids + i, PAR_SERIES - i, from, to, nw,
+							  UINT64_MAX, presence, &done, &t, &v,
+							  ns + i), 0);
+		assert_true(done >= 1 && done <= PAR_SERIES - i);
+		for (size_t s = i; s < i + done; s++) {
+			assert_int_equal(ns[s], a->n[s]);
+			for (size_t k = 0; k < ns[s]; k++)
+				if (t[off + k] != a->t[s][k] ||
+				    (presence ? !par_presence_ok(v[off + k], a->v[s][k])
+					      : bits_of(v[off + k]) != bits_of(a->v[s][k])))
+					fail_msg("batch: series %zu sample %zu differs", s, k);
+			off += ns[s];
+		}
+		i += done;
+	}
+	store_reader_end(r);
+}
+
+/* par_check_batch() without cmocka (which is not thread-safe): true when the answers match. */
+static bool par_batch_matches(struct store *st, const uint64_t *ids, const int64_t *from,
+			      const int64_t *to, size_t nw, const struct par_answer *a,
+			      bool presence)
+{
+	struct store_reader *r;
+	size_t ns[PAR_SERIES], i = 0;
+	bool ok = store_reader_begin(st, &r) == 0;
+
+	while (ok && i < PAR_SERIES) {
+		const int64_t *t;
+		const double *v;
+		size_t done, off = 0;
+
+		ok = store_read_windows_batch(r, ids + i, PAR_SERIES - i, from, to, nw, UINT64_MAX,
+					      presence, &done, &t, &v, ns + i) == 0 && done >= 1;
+		for (size_t s = i; ok && s < i + done; s++) {
+			ok = ns[s] == a->n[s];
+			for (size_t k = 0; ok && k < ns[s]; k++)
+				ok = t[off + k] == a->t[s][k] &&
+				     (presence ? par_presence_ok(v[off + k], a->v[s][k])
+					       : bits_of(v[off + k]) == bits_of(a->v[s][k]));
+			off += ns[s];
+		}
+		i += ok ? done : 0;
+	}
+	store_reader_end(r);
+	return ok;
+}
+
+/* Two queries at once share the helpers: each thread reads and checks its own batches. */
+struct par_thread {
+	struct store *st;
+	const uint64_t *ids;
+	const int64_t *from, *to;
+	size_t nw;
+	const struct par_answer *a;
+	int bad;
+};
+
+static void *par_thread_main(void *arg)
+{
+	struct par_thread *pt = arg;
+
+	for (int round = 0; round < 20; round++)
+		if (!par_batch_matches(pt->st, pt->ids, pt->from, pt->to, pt->nw, pt->a, false))
+			pt->bad++;
+	return NULL;
+}
+
+static void test_read_windows_parallel(void **state)
+{
+	struct fixture *f = *state;
+	struct store_options opt = { .path = f->path, .decode_helpers = -1 };
+	struct store *st;
+	struct store_reader *r;
+	uint64_t ids[PAR_SERIES];
+	char err[256];
+	/* window sets: everything; one long window with straddling edges; 1h steps of 5m */
+	int64_t from1[1] = { INT64_MIN }, to1[1] = { INT64_MAX };
+	int64_t from2[1] = { WT(123) + 1 }, to2[1] = { WT(39000) - 1 };
+	int64_t from3[12], to3[12];
+	struct {
+		const int64_t *from, *to;
+		size_t nw;
+		struct par_answer a;
+	} sets[3] = { { .from = from1, .to = to1, .nw = 1 }, { .from = from2, .to = to2, .nw = 1 },
+		      { .from = from3, .to = to3, .nw = 12 } };
+
+	for (int w = 0; w < 12; w++) {
+		to3[w] = WT(360 * (w + 1));
+		from3[w] = to3[w] - 300000;
+	}
+	/* Serial: a store without helpers, read series by series. */
+	assert_int_equal(store_open(&opt, &st, err, sizeof(err)), 0);
+	par_write(st, "par");
+	for (int s = 0; s < PAR_SERIES; s++) {
+		char lv[8];
+
+		snprintf(lv, sizeof(lv), "%d", s);
+		ids[s] = series_id(st, "par", "s", lv);
+	}
+	for (int i = 0; i < 3; i++)
+		par_read_serial(st, ids, sets[i].from, sets[i].to, sets[i].nw, &sets[i].a);
+	assert_null(st->pool);
+	store_close(st);
+
+	/* Parallel: two helpers, batches of series. The same answers, and the pool did start. */
+	opt.decode_helpers = 2;
+	assert_int_equal(store_open(&opt, &st, err, sizeof(err)), 0);
+	for (int round = 0; round < 4; round++)
+		for (int i = 0; i < 3; i++)
+			par_check_batch(st, ids, sets[i].from, sets[i].to, sets[i].nw, &sets[i].a,
+					round % 2);
+	assert_non_null(st->pool);
+	{
+		pthread_t th[3];
+		struct par_thread pt[3];
+
+		for (int i = 0; i < 3; i++) {
+			pt[i] = (struct par_thread){ st, ids, sets[i].from, sets[i].to, sets[i].nw,
+						     &sets[i].a, 0 };
+			assert_int_equal(pthread_create(&th[i], NULL, par_thread_main, &pt[i]), 0);
+		}
+		for (int i = 0; i < 3; i++) {
+			pthread_join(th[i], NULL);
+			assert_int_equal(pt[i].bad, 0);
+		}
+	}
+	/* store_read_windows() of one large series takes the parallel path too. */
+	{
+		struct par_answer b = { 0 };
+
+		par_read_serial(st, ids, from1, to1, 1, &b);
+		for (int s = 0; s < PAR_SERIES; s++) {
+			assert_int_equal(b.n[s], sets[0].a.n[s]);
+			assert_memory_equal(b.t[s], sets[0].a.t[s], b.n[s] * sizeof(int64_t));
+			assert_memory_equal(b.v[s], sets[0].a.v[s], b.n[s] * sizeof(double));
+			free(b.t[s]);
+			free(b.v[s]);
+		}
+	}
+	/* The limit holds per series in a batch; a bad window set is refused. */
+	assert_int_equal(store_reader_begin(st, &r), 0);
+	{
+		const int64_t *t;
+		const double *v;
+		size_t ns[PAR_SERIES], done = 9;
+		int64_t bad_from[2] = { 10, 5 }, bad_to[2] = { 20, 30 };
+
+		assert_int_equal(store_read_windows_batch(r, ids, PAR_SERIES, from1, to1, 1,
+							  (uint64_t)par_len[0] - 1, false, &done, &t,
+							  &v, ns), -E2BIG);
+		assert_int_equal(store_read_windows_batch(r, ids + 1, PAR_SERIES - 1, from1, to1,
+							  1, (uint64_t)par_len[0] - 1, false, &done,
+							  &t, &v, ns), 0);
+		assert_int_equal(store_read_windows_batch(r, ids, PAR_SERIES, bad_from, bad_to, 2,
+							  UINT64_MAX, false, &done, &t, &v, ns), -EINVAL);
+		assert_int_equal(store_read_windows_batch(r, ids, 0, from1, to1, 1, UINT64_MAX,
+							  false, &done, &t, &v, ns), 0);
+		assert_int_equal(done, 0);
+	}
+	store_reader_end(r);
+	store_close(st);
+	for (int i = 0; i < 3; i++)
+		for (int s = 0; s < PAR_SERIES; s++) {
+			free(sets[i].a.t[s]);
+			free(sets[i].a.v[s]);
+		}
 }
 
 static void test_append_readback(void **state)
@@ -1900,6 +2162,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_append_readback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_windows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_windows_skip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_windows_parallel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_batch_one_series, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_matchers, setup, teardown),
