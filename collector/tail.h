@@ -134,6 +134,19 @@ int tail_replay_feed(struct tail_replay *r, const char *data, size_t len, tail_s
 		     void *ctx);
 /* End of the file: the last line and entry, and every remaining sample. */
 int tail_replay_finish(struct tail_replay *r, tail_sample_fn fn, void *ctx);
+/*
+ * Before a commit in the middle of the file: hand every sample noted so far to 'fn', so the
+ * record of tail_replay_records() (the offset of the last complete entry) and the samples
+ * committed with it agree. Later events at or before the latest sample handed out count at the
+ * next grid point (late). Returns 0 or fn's non-zero return.
+ */
+int tail_replay_flush(struct tail_replay *r, tail_sample_fn fn, void *ctx);
+/*
+ * The earliest sample handed out so far for each stored series (each sample name of a
+ * histogram), through 'fn': what a store that already holds samples of that series at or after
+ * it would refuse. Returns 0 or fn's non-zero return. Complete after tail_replay_finish().
+ */
+int tail_replay_first_samples(struct tail_replay *r, tail_sample_fn fn, void *ctx);
 /* The record that says how far this file was counted, to commit with the samples given so far. */
 int tail_replay_records(struct tail_replay *r, tail_put_fn put, void *ctx);
 /* The counts so far (complete after tail_replay_finish()). */

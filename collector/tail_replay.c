@@ -272,6 +272,16 @@ int tail_replay_finish(struct tail_replay *r, tail_sample_fn fn, void *ctx)
 	return tail_time_emit_before(r->tt, INT64_MAX, fn, ctx);
 }
 
+int tail_replay_flush(struct tail_replay *r, tail_sample_fn fn, void *ctx)
+{
+	return tail_time_emit_all(r->tt, fn, ctx);
+}
+
+int tail_replay_first_samples(struct tail_replay *r, tail_sample_fn fn, void *ctx)
+{
+	return tail_time_visit_first(r->tt, fn, ctx);
+}
+
 int tail_replay_records(struct tail_replay *r, tail_put_fn put, void *ctx)
 {
 	struct tail_record rec = { .id = r->id, .tick_ms = r->now };

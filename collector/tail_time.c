@@ -39,6 +39,10 @@ struct tt_series {
 	int64_t zero_t;
 	struct tt_point **points;       /* sorted by t */
 	size_t npoints, cap;
+	/* The earliest sample emitted (INT64_MAX: none yet) and its values: what replay checks
+	 * against the store before it writes anything (tail_time_visit_first). */
+	int64_t first_t;
+	double first[TT_MAX_VALS];
 };
 
 struct tail_time {
@@ -203,6 +207,7 @@ static struct tt_series *tts_get(struct tail_time *tt, struct series *s, double 
 	*created = true;
 	ts = xcalloc(1, sizeof(*ts));
 	ts->s = s;
+	ts->first_t = INT64_MAX;
 	ts->type = metric_type_of(series_metric(s));
 	current_values(ts, ts->base);
 	/* The registry already holds this first event: the base is the value before it. */
@@ -309,6 +314,16 @@ static int emit_sample(void *ctx, const struct metric_info *info, const struct s
 	return e->fn(e->ctx, labels, n, e->type, e->t, e->vals[e->i++]);
 }
 
+/* Series 'ts' is emitted at 't' with 'vals': keep the first such sample. Emission is in time
+ * order per series (the zero first), so the first one is the earliest. */
+static void note_first(struct tt_series *ts, int64_t t, const double *vals)
+{
+	if (ts->first_t != INT64_MAX)
+		return;
+	ts->first_t = t;
+	memcpy(ts->first, vals, ts->nvals * sizeof(double));
+}
+
 /* The pending zero of a new series (zero_sample), before its first point; never at or after
  * 'limit', where the tick's own sample (or a later point) goes. */
 static int emit_zero(struct tt_series *ts, int64_t limit, int64_t res, tail_sample_fn fn,
@@ -322,6 +337,7 @@ static int emit_zero(struct tt_series *ts, int64_t limit, int64_t res, tail_samp
 	ts->zero_pending = false;
 	if (e.t >= limit)
 		e.t = limit - res; /* an event stamped after the tick: still zero before it */
+	note_first(ts, e.t, zeros);
 	return series_visit(ts->s, &v, &e);
 }
 
@@ -353,6 +369,7 @@ int tail_time_emit(struct tail_time *tt, int64_t tick_ms, tail_sample_fn fn, voi
 			if (ts->points[k]->t < tick_ms) {
 				for (size_t i = 0; i < ts->nvals; i++)
 					run[i] += ts->points[k]->acc[i];
+				note_first(ts, ts->points[k]->t, run);
 				if (!err)
 					err = series_visit(ts->s, &v, &e);
 			}
@@ -392,6 +409,7 @@ int tail_time_emit_before(struct tail_time *tt, int64_t bound, tail_sample_fn fn
 
 			for (size_t k = 0; k < ts->nvals; k++)
 				ts->base[k] += ts->points[used]->acc[k];
+			note_first(ts, ts->points[used]->t, ts->base);
 			if (!err)
 				err = series_visit(ts->s, &v, &e);
 			free(ts->points[used]);
@@ -403,4 +421,38 @@ int tail_time_emit_before(struct tail_time *tt, int64_t bound, tail_sample_fn fn
 	if (bound != INT64_MAX && bound - tt->res > tt->done)
 		tt->done = bound - tt->res;
 	return err;
+}
+
+int tail_time_emit_all(struct tail_time *tt, tail_sample_fn fn, void *ctx)
+{
+	int64_t latest = INT64_MIN;
+
+	for (size_t j = 0; j < tt->capall; j++)
+		if (tt->all[j] && tt->all[j]->npoints)
+			if (tt->all[j]->points[tt->all[j]->npoints - 1]->t > latest)
+				latest = tt->all[j]->points[tt->all[j]->npoints - 1]->t;
+	if (latest == INT64_MIN)
+		return 0;
+	/* Past the latest point: everything goes, and the floor becomes that point. */
+	return tail_time_emit_before(tt, latest + tt->res, fn, ctx);
+}
+
+int tail_time_visit_first(struct tail_time *tt, tail_sample_fn fn, void *ctx)
+{
+	static const struct registry_visitor v = { .sample = emit_sample };
+
+	for (size_t j = 0; j < tt->capall; j++) {
+		struct tt_series *ts = tt->all[j];
+		struct emit_ctx e;
+		int err;
+
+		if (!ts || ts->first_t == INT64_MAX)
+			continue;
+		e = (struct emit_ctx){ .vals = ts->first, .t = ts->first_t, .type = ts->type,
+				       .fn = fn, .ctx = ctx };
+		err = series_visit(ts->s, &v, &e);
+		if (err)
+			return err;
+	}
+	return 0;
 }

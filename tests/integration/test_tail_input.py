@@ -267,6 +267,77 @@ def log_time_and_replay(a):
     print("log time and replay: at log time, counted once")
 
 
+def replay_into_written_store(a):
+    """A replay whose entries are older than what the store holds for their series (the agent
+    has written the store since) is refused whole: exit 65 and a message saying how many events,
+    why and what to do; no sample and no catalog record stored, the file not marked as counted.
+    The same file into a fresh store is counted in full."""
+    work = os.path.join(a.workdir, "refused")
+    logdir = os.path.join(work, "logs")
+    os.makedirs(logdir)
+    cfg = config(work, logdir)
+    now = int(time.time())
+    yesterday = now - 24 * 3600
+
+    def ts(t):
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+
+    # The agent writes the store: its level series (all eight) and one exception class.
+    write(os.path.join(logdir, "laravel.log"),
+          entry("WARNING", "live", ts(now - 30)) +
+          exception("App\\Live", "live bug", ts(now - 20), "app/Live.php"))
+    agent = Agent(a.binary, cfg, work)
+    agent.wait_listening()
+    wait_value(agent, "the live exception", "laravel_exceptions_total", 1,
+               **{"class": "App\\\\Live"})
+    check(agent.stop() == 0, "agent exit status")
+
+    # Yesterday's file: errors, the class the agent saw, and one it never saw (a series the
+    # store does not hold yet, which alone would have been taken): 7 entries, 9 events (each
+    # entry's level, and two classes), 3 series of which the store holds 2.
+    old = os.path.join(work, "yesterday.log")
+    text = "".join(entry("ERROR", "old %d" % i, ts(yesterday + 60 * i)) for i in range(5))
+    text += exception("App\\Live", "live bug", ts(yesterday + 400), "app/Live.php")
+    text += exception("App\\OnlyOld", "old bug", ts(yesterday + 500), "app/Old.php")
+    write(old, text)
+
+    def state(c):
+        rc1, d, e1 = run([a.binary, "dump", "-c", c])
+        rc2, e, e2 = run([a.binary, "errors", "-c", c, "--since", "3d", "--json"])
+        check(rc1 == 0 and rc2 == 0, "dump/errors: %r %r" % (e1, e2))
+        return d, e
+
+    before = state(cfg)
+    check("App" in before[1] and "OnlyOld" not in before[1], "the catalog: %r" % before[1])
+    for attempt in ("first", "second"):
+        rc, out, err = run([a.binary, "replay", "-c", cfg, "--source", "app", old])
+        check(rc == 65, "%s replay into a written store: exit %d, want 65: %r %r"
+              % (attempt, rc, out, err))
+        check("refused, nothing stored" in out and "7 entries" in out and "9 events" in out,
+              "%s replay summary: %r" % (attempt, out))
+        check("refused, nothing stored: all 9 events of its 7 entries" in err and
+              "for 2 of the 3 series" in err and "since %s" % time.strftime(
+                  "%Y-%m-%dT", time.gmtime(now)) in err and "another storage.path" in err and
+              "not marked as counted" in err, "%s refusal message: %r" % (attempt, err))
+        # Nothing of it stored: no sample, no catalog change, no content record (the second
+        # attempt is refused again, not skipped as counted).
+        check(state(cfg) == before, "%s refused replay changed the store" % attempt)
+
+    # Into a fresh store (another storage.path): counted in full, at yesterday's times.
+    fresh = os.path.join(a.workdir, "refused-fresh")
+    os.makedirs(fresh)
+    cfg2 = config(fresh, logdir)
+    rc, out, err = run([a.binary, "replay", "-c", cfg2, "--source", "app", old])
+    check(rc == 0 and "7 entries" in out and "9 events" in out and "samples stored" in out,
+          "replay into a fresh store: %d %r %r" % (rc, out, err))
+    samples = dump(a, cfg2, 'laravel_log_entries_total{level="error"}')
+    check(samples and samples[-1][1] == 7 and samples[-1][2] <= (yesterday + 600) * 1000,
+          "the errors at yesterday's times: %s" % samples)
+    rc, out, err = run([a.binary, "errors", "-c", cfg2, "--since", "3d"])
+    check("OnlyOld" in out and "Live" in out, "the fresh store's catalog:\n%s" % out)
+    print("replay into a written store: refused whole, exit 65; a fresh store counts it")
+
+
 def exception(cls, msg, ts, frame):
     return ('[%s] production.ERROR: %s {"exception":"[object] (%s(code: 0): %s at '
             '/var/www/app/%s:12)\n[stacktrace]\n#0 /var/www/app/%s(12): run()\n#1 {main}\n"}\n'
@@ -612,6 +683,7 @@ def main():
     errors_since_deploy(a)
     bad_input(a)
     log_time_and_replay(a)
+    replay_into_written_store(a)
 
 
 if __name__ == "__main__":
