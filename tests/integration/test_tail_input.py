@@ -338,6 +338,51 @@ def replay_into_written_store(a):
     print("replay into a written store: refused whole, exit 65; a fresh store counts it")
 
 
+def replay_in_parts(a):
+    """A file too large for one transaction (more distinct fingerprints than one commit takes)
+    is checked to its end, then read again and written in parts: counted in full, each
+    exception in the catalog once. An older one of the same shape into that store is refused
+    whole by the check, before any part is written."""
+    work = os.path.join(a.workdir, "parts")
+    logdir = os.path.join(work, "logs")
+    os.makedirs(logdir)
+    cfg = config(work, logdir)
+    now = int(time.time())
+
+    def ts(t):
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+
+    def bugs(path, start, n):
+        # A distinct in-app frame each: n fingerprints (the catalog's pending cap is 10,000;
+        # replay commits before half of it).
+        return write(path, "".join(exception("App\\Bug", "bug %d" % i, ts(start + 5 * i),
+                                             "app/F%d.php" % i) for i in range(n)))
+
+    def fingerprints(c):
+        rc, out, err = run([a.binary, "errors", "-c", c, "--since", "4d"])
+        check(rc == 0, "errors: %r" % err)
+        return len(re.findall(r"^[0-9a-f]{32}\b", out, re.M))
+
+    n = 6000
+    big = bugs(os.path.join(work, "big.log"), now - 2 * 24 * 3600, n)
+    rc, out, err = run([a.binary, "replay", "-c", cfg, "--source", "app", big], timeout=120)
+    check(rc == 0 and "%d entries" % n in out and "%d events" % (2 * n) in out,
+          "replay in parts: %d %r %r" % (rc, out, err))
+    samples = dump(a, cfg, 'laravel_log_entries_total{level="error"}')
+    check(samples and samples[-1][1] == n and len(samples) == n + 1,
+          "every entry at its log time: %d samples, last %s" % (len(samples), samples[-1:]))
+    check(fingerprints(cfg) == n, "the catalog holds %d fingerprints, want %d"
+          % (fingerprints(cfg), n))
+    rc, d_before, _ = run([a.binary, "dump", "-c", cfg])
+    older = bugs(os.path.join(work, "older.log"), now - 3 * 24 * 3600, n)
+    rc, out, err = run([a.binary, "replay", "-c", cfg, "--source", "app", older], timeout=120)
+    check(rc == 65 and "refused, nothing stored" in out and "2 of the 2 series" in err,
+          "an older large file: %d %r %r" % (rc, out, err))
+    rc, d_after, _ = run([a.binary, "dump", "-c", cfg])
+    check(d_after == d_before and fingerprints(cfg) == n, "a refused large file stored a part")
+    print("replay in parts: %d entries counted once; an older one refused whole" % n)
+
+
 def exception(cls, msg, ts, frame):
     return ('[%s] production.ERROR: %s {"exception":"[object] (%s(code: 0): %s at '
             '/var/www/app/%s:12)\n[stacktrace]\n#0 /var/www/app/%s(12): run()\n#1 {main}\n"}\n'
@@ -684,6 +729,7 @@ def main():
     bad_input(a)
     log_time_and_replay(a)
     replay_into_written_store(a)
+    replay_in_parts(a)
 
 
 if __name__ == "__main__":
