@@ -348,18 +348,20 @@ static void refusal(const char *path, const struct tail_replay_stats *rs,
 	span(k->ex_first, a, sizeof(a));
 	span(k->ex_last, b, sizeof(b));
 	fprintf(stderr,
-		"deploywatch replay: %s: refused, nothing stored: all %llu %s of its %llu "
-		"%s would land at or before samples the store already holds for %llu of the "
-		"%llu series they write (e.g. %s, stored from %s to %s)\n",
+		"deploywatch replay: %s: refused, nothing stored (all %llu %s of its %llu %s): "
+		"%llu of the %llu series they write already %s samples at or after the file's, "
+		"e.g. %s, stored from %s to %s\n",
 		path, (unsigned long long)rs->events, pl(rs->events, "event", "events"),
 		(unsigned long long)rs->entries, pl(rs->entries, "entry", "entries"),
-		(unsigned long long)k->conflicts, (unsigned long long)k->series, k->example, a, b);
+		(unsigned long long)k->conflicts, (unsigned long long)k->series,
+		pl(k->conflicts, "holds", "hold"), k->example, a, b);
 	fprintf(stderr,
-		"deploywatch replay: a series only takes samples after its last stored one, and "
-		"this store has held those series since %s (the agent, or an earlier replay or "
-		"import, wrote them). Replay into a separate store (a configuration with another "
-		"storage.path), or into this one before the agent first runs, oldest file first. "
-		"%s is not marked as counted: a later replay counts it in full\n", a, path);
+		"deploywatch replay: a series takes samples only after its last stored one, and "
+		"this store has held these since %s (the agent, or an earlier replay or import, "
+		"wrote them). To backfill %s, replay it into a separate store (a configuration "
+		"with another storage.path), or into this one before the agent first runs, oldest "
+		"file first. It is not marked as counted: a later replay counts it in full\n",
+		a, path);
 }
 
 static int replay_file(const struct replay_file *f)

@@ -315,8 +315,8 @@ def replay_into_written_store(a):
               % (attempt, rc, out, err))
         check("refused, nothing stored" in out and "7 entries" in out and "9 events" in out,
               "%s replay summary: %r" % (attempt, out))
-        check("refused, nothing stored: all 9 events of its 7 entries" in err and
-              "for 2 of the 3 series" in err and "since %s" % time.strftime(
+        check("refused, nothing stored (all 9 events of its 7 entries)" in err and
+              "2 of the 3 series they write already hold samples" in err and "since %s" % time.strftime(
                   "%Y-%m-%dT", time.gmtime(now)) in err and "another storage.path" in err and
               "not marked as counted" in err, "%s refusal message: %r" % (attempt, err))
         # Nothing of it stored: no sample, no catalog change, no content record (the second
@@ -376,7 +376,7 @@ def replay_in_parts(a):
     rc, d_before, _ = run([a.binary, "dump", "-c", cfg])
     older = bugs(os.path.join(work, "older.log"), now - 3 * 24 * 3600, n)
     rc, out, err = run([a.binary, "replay", "-c", cfg, "--source", "app", older], timeout=120)
-    check(rc == 65 and "refused, nothing stored" in out and "2 of the 2 series" in err,
+    check(rc == 65 and "refused, nothing stored" in out and "2 of the 2 series they write" in err,
           "an older large file: %d %r %r" % (rc, out, err))
     rc, d_after, _ = run([a.binary, "dump", "-c", cfg])
     check(d_after == d_before and fingerprints(cfg) == n, "a refused large file stored a part")
