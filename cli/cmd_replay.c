@@ -126,6 +126,21 @@ static int get_record(void *ctx, const char *key, struct buf *out)
 	return err;
 }
 
+/* tail_replay_set_held: does the store hold a sample of the series at or after t_ms? A failed
+ * lookup says no: the zero is then kept, and a refusal of it is reported like any other. */
+static bool held(void *ctx, const struct label *labels, size_t n, int64_t t_ms)
+{
+	struct store_reader *rd;
+	int64_t first, last;
+	bool yes;
+
+	if (store_reader_begin(ctx, &rd))
+		return false;
+	yes = store_series_span(rd, labels, n, &first, &last) == 0 && last >= t_ms;
+	store_reader_end(rd);
+	return yes;
+}
+
 /* Commit the batch with the record of how far the file was counted (all or nothing). */
 static int commit(struct replay_ctx *c)
 {
@@ -236,6 +251,25 @@ static void summary(const char *path, const struct tail_replay_stats *rs, const 
 	printf(": %s\n", outcome);
 }
 
+/*
+ * The registry the files are parsed into, one after the other, seeded from the store as the
+ * agent's is (counters continue from their stored values), so consecutive files continue each
+ * other's series (histograms too, which the store does not seed). After a file that was not
+ * stored whole it is made again from the store (reg_fresh), so nothing refused is counted on.
+ */
+struct replay_reg {
+	struct registry *reg;
+	struct store_appender *seed;
+};
+
+static void reg_fresh(struct replay_reg *rr, const struct config *cfg, struct store *st)
+{
+	store_appender_free(rr->seed);
+	registry_free(rr->reg);
+	rr->reg = registry_new(cfg->limits.max_series_per_metric);
+	rr->seed = store_appender_new(st, rr->reg, 1);
+}
+
 struct replay_file {
 	const struct config *cfg;
 	const char *source;
@@ -243,18 +277,16 @@ struct replay_file {
 	const char *path;
 	bool tty;
 	off_t size;
+	struct replay_reg *rr;
 };
 
 /*
- * One pass over the file with a registry of its own, seeded from the store as the agent's is
- * (counters continue from their stored values), so a refused file leaves nothing behind for the
- * next one. 'chunked': commit every REPLAY_BATCH samples; otherwise keep everything for one
- * commit at the end until it grows past REPLAY_BATCH, then only check. Returns 0, EXIT_CONFIG,
- * EXIT_IOERR (read error, message printed) or a store error from an intermediate commit; the
- * caller owns c->r, c->batch and c->catalog afterwards, and frees 'reg' and '*seed'.
+ * One pass over the file into f->rr's registry. 'chunked': commit every REPLAY_BATCH samples;
+ * otherwise keep everything for one commit at the end until it grows past REPLAY_BATCH, then
+ * only check. Returns 0, EXIT_NOINPUT, EXIT_CONFIG, EXIT_IOERR (read error, message printed) or a
+ * store error from an intermediate commit; the caller frees what it set in 'c' (pass_release).
  */
-static int replay_pass(const struct replay_file *f, struct replay_ctx *c, bool chunked,
-		       struct registry **reg, struct store_appender **seed)
+static int replay_pass(const struct replay_file *f, struct replay_ctx *c, bool chunked)
 {
 	char err[512];
 	char *data;
@@ -267,9 +299,7 @@ static int replay_pass(const struct replay_file *f, struct replay_ctx *c, bool c
 		return EXIT_NOINPUT;
 	}
 	gzbuffer(gz, READ_SIZE);
-	*reg = registry_new(f->cfg->limits.max_series_per_metric);
-	*seed = store_appender_new(f->st, *reg, 1);
-	rc = tail_replay_new(f->cfg, f->source, *reg, f->cfg->storage.sample_interval,
+	rc = tail_replay_new(f->cfg, f->source, f->rr->reg, f->cfg->storage.sample_interval,
 			     clock_now_ms(), get_record, f->st, &c->r, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "deploywatch replay: %s\n", err);
@@ -281,6 +311,7 @@ static int replay_pass(const struct replay_file *f, struct replay_ctx *c, bool c
 	c->catalog = store_catalog_buf_new();
 	c->keep = true;
 	tail_replay_set_exception(c->r, on_exception, c);
+	tail_replay_set_held(c->r, held, f->st);
 	data = xmalloc(READ_SIZE);
 	while ((n = gzread(gz, data, (unsigned)READ_SIZE)) > 0) {
 		tail_replay_feed(c->r, data, (size_t)n, add_sample, c);
@@ -325,18 +356,14 @@ static int replay_pass(const struct replay_file *f, struct replay_ctx *c, bool c
 	return rc;
 }
 
-static void pass_release(struct replay_ctx *c, struct registry **reg, struct store_appender **seed)
+static void pass_release(struct replay_ctx *c)
 {
 	store_batch_free(c->batch);
 	store_catalog_buf_free(c->catalog);
 	tail_replay_free(c->r);
-	store_appender_free(*seed);
-	registry_free(*reg);
 	c->batch = NULL;
 	c->catalog = NULL;
 	c->r = NULL;
-	*seed = NULL;
-	*reg = NULL;
 }
 
 /* Says what was refused, why, and what to do, on stderr. */
@@ -369,21 +396,19 @@ static int replay_file(const struct replay_file *f)
 	struct replay_ctx c = { .st = f->st };
 	struct replay_check k = { .since_ms = INT64_MAX };
 	struct tail_replay_stats rs;
-	struct registry *reg = NULL;
-	struct store_appender *seed = NULL;
 	char outcome[256];
 	bool whole;
 	int rc;
 
-	rc = replay_pass(f, &c, false, &reg, &seed);
+	rc = replay_pass(f, &c, false);
 	if (rc == EXIT_NOINPUT || rc == EXIT_CONFIG) {
-		pass_release(&c, &reg, &seed);
+		pass_release(&c);
 		return rc;
 	}
 	tail_replay_get_stats(c.r, &rs);
 	if (rc) {
 		summary(f->path, &rs, "not stored (read error)");
-		pass_release(&c, &reg, &seed);
+		pass_release(&c);
 		return EXIT_IOERR;
 	}
 	/* Before anything is written: every series' first sample against the store. */
@@ -395,25 +420,28 @@ static int replay_file(const struct replay_file *f)
 	if (rc) {
 		fprintf(stderr, "deploywatch replay: %s: cannot read the store: %s\n", f->path,
 			err_str(k.err ? k.err : rc));
-		pass_release(&c, &reg, &seed);
+		pass_release(&c);
 		return EXIT_IOERR;
 	}
 	if (k.conflicts) {
 		summary(f->path, &rs, "refused, nothing stored");
 		refusal(f->path, &rs, &k);
-		pass_release(&c, &reg, &seed);
+		pass_release(&c);
 		return EXIT_DATAERR;
 	}
 	whole = c.keep;
 	if (whole) {
 		rc = commit(&c);
 	} else {
-		/* Checked; now written in parts, from the start again. */
-		pass_release(&c, &reg, &seed);
+		/* Checked; now written in parts, from the start again, from the registry as it
+		 * was before the file: the store's (histograms of an earlier file of this run
+		 * start again at 0 here; docs/README.md, "Replay"). */
+		pass_release(&c);
+		reg_fresh(f->rr, f->cfg, f->st);
 		c = (struct replay_ctx){ .st = f->st };
-		rc = replay_pass(f, &c, true, &reg, &seed);
+		rc = replay_pass(f, &c, true);
 		if (rc == EXIT_NOINPUT || rc == EXIT_CONFIG) {
-			pass_release(&c, &reg, &seed);
+			pass_release(&c);
 			return rc;
 		}
 		if (!rc)
@@ -441,7 +469,7 @@ static int replay_file(const struct replay_file *f)
 			"what was stored is recorded as counted up to there, nothing after it\n",
 			f->path, (unsigned long long)c.refused.out_of_order,
 			(unsigned long long)c.refused.series_out_of_order);
-		pass_release(&c, &reg, &seed);
+		pass_release(&c);
 		return EXIT_DATAERR;
 	}
 	if (rc) {
@@ -456,7 +484,7 @@ static int replay_file(const struct replay_file *f)
 			 (unsigned long long)c.stored.entries,
 			 rc == EXIT_IOERR ? "read error" : "failure");
 		summary(f->path, &rs, c.stored.entries ? outcome : "not stored");
-		pass_release(&c, &reg, &seed);
+		pass_release(&c);
 		return EXIT_IOERR;
 	}
 	snprintf(outcome, sizeof(outcome), "%llu %s stored (%llu new series)",
@@ -467,7 +495,7 @@ static int replay_file(const struct replay_file *f)
 	if (c.catalog_dropped)
 		printf("%s: %llu exceptions left out of the error catalog (too many distinct "
 		       "fingerprints pending)\n", f->path, (unsigned long long)c.catalog_dropped);
-	pass_release(&c, &reg, &seed);
+	pass_release(&c);
 	return EXIT_OK;
 }
 
@@ -480,6 +508,7 @@ int cmd_replay(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = NULL, *source = NULL;
+	struct replay_reg rr = { NULL, NULL };
 	struct config *cfg;
 	struct store *st;
 	char err[1024];
@@ -522,9 +551,10 @@ int cmd_replay(int argc, char **argv)
 		config_free(cfg);
 		return EXIT_CANTCREAT;
 	}
+	reg_fresh(&rr, cfg, st);
 	for (int i = optind; i < argc; i++) {
 		struct replay_file f = { .cfg = cfg, .source = source, .st = st, .path = argv[i],
-					 .tty = isatty(STDERR_FILENO) };
+					 .tty = isatty(STDERR_FILENO), .rr = &rr };
 		struct stat sb;
 
 		f.size = stat(argv[i], &sb) == 0 ? sb.st_size : 0;
@@ -533,7 +563,12 @@ int cmd_replay(int argc, char **argv)
 			exit_code = rc;
 		if (rc == EXIT_CONFIG)
 			break;
+		/* Not stored whole: what the registry counted of it is not in the store. */
+		if (rc != EXIT_OK && rc != EXIT_NOINPUT)
+			reg_fresh(&rr, cfg, st);
 	}
+	store_appender_free(rr.seed);
+	registry_free(rr.reg);
 	store_close(st);
 	config_free(cfg);
 	return exit_code;

@@ -121,6 +121,17 @@ struct tail_replay_stats {
 int tail_replay_new(const struct config *cfg, const char *source, struct registry *reg,
 		    int64_t res_ms, int64_t now_ms, tail_get_fn get, void *get_ctx,
 		    struct tail_replay **out, char *err, size_t errlen);
+/*
+ * A store lookup for the replay, before the first feed: 'held' (NULL: none) says whether the
+ * store holds a sample of the series with 'labels' (n pairs, __name__ first, borrowed for the
+ * call) at or after t_ms. A series whose value before its first event is 0 (new, or a histogram,
+ * which starts again at 0) gets a zero sample one grid step before that event so increase() sees
+ * it; when the store already holds a sample there or later, that sample is the starting point
+ * and the zero, which the store would refuse, is left out.
+ */
+void tail_replay_set_held(struct tail_replay *r,
+			  bool (*held)(void *ctx, const struct label *labels, size_t n,
+				       int64_t t_ms), void *ctx);
 /* Send the replayed entries' exceptions to 'fn' (NULL: none), before the first feed. */
 void tail_replay_set_exception(struct tail_replay *r, tail_exception_fn fn, void *ctx);
 /* Free the replay (samples not handed out yet are dropped). NULL is a no-op. */

@@ -197,6 +197,13 @@ struct tail_time;
 
 struct tail_time *tail_time_new(int64_t res_ms);
 void tail_time_free(struct tail_time *tt);
+/*
+ * Replay: 'held' (NULL: none) says whether the store already holds a sample of series 's' at or
+ * after t_ms; a new series' zero (one grid step before its first event) is then left out, the
+ * stored sample being the starting point already. Called once per series, when it is noted first.
+ */
+void tail_time_set_held(struct tail_time *tt, bool (*held)(void *ctx, struct series *s,
+							  int64_t t_ms), void *ctx);
 /* Nothing committed before this time is written over (after a restart: the stored tick time). */
 void tail_time_set_floor(struct tail_time *tt, int64_t t_ms);
 /*

@@ -48,6 +48,9 @@ struct tt_series {
 struct tail_time {
 	int64_t res;
 	int64_t done;           /* grid points at or before this are committed: later events late */
+	/* Replay: does the store hold a sample of 's' at or after t (tail_time_set_held)? */
+	bool (*held)(void *ctx, struct series *s, int64_t t_ms);
+	void *held_ctx;
 	struct tt_series **all; /* open addressing by series pointer, NULL = empty */
 	size_t nall, capall;
 	size_t npending;
@@ -82,6 +85,13 @@ void tail_time_free(struct tail_time *tt)
 	}
 	free(tt->all);
 	free(tt);
+}
+
+void tail_time_set_held(struct tail_time *tt, bool (*held)(void *ctx, struct series *s,
+							  int64_t t_ms), void *ctx)
+{
+	tt->held = held;
+	tt->held_ctx = ctx;
 }
 
 void tail_time_set_floor(struct tail_time *tt, int64_t t_ms)
@@ -238,6 +248,10 @@ static void zero_sample(const struct tail_time *tt, struct tt_series *ts, int64_
 	for (size_t i = 0; i < ts->nvals; i++)
 		if (ts->base[i] != 0)
 			return;
+	/* A stored sample at or after the zero's time is the starting point already (a replayed
+	 * histogram starting again at 0 after an earlier file): the zero would only be refused. */
+	if (tt->held && tt->held(tt->held_ctx, ts->s, g - tt->res))
+		return;
 	ts->zero_pending = true;
 	ts->zero_t = g - tt->res;
 }

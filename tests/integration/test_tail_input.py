@@ -383,6 +383,44 @@ def replay_in_parts(a):
     print("replay in parts: %d entries counted once; an older one refused whole" % n)
 
 
+def replay_consecutive_files(a):
+    """Two consecutive nginx files, replayed one after the other into one store: the second
+    starts less than a grid step after the first ends. Its duration histogram starts again at 0
+    (histograms are not seeded from the store); the zero before its first event would land on
+    the first file's last sample and be refused, so it is left out, and the file is stored."""
+    work = os.path.join(a.workdir, "consecutive")
+    os.makedirs(work)
+    cfg = write(os.path.join(work, "deploywatch.yml"), """\
+storage:
+  path: %s/data
+  sample_interval: 10s
+web:
+  listen_address: 127.0.0.1:0
+sources:
+  - name: web
+    path: %s/live/*.log
+    format: nginx
+system:
+  filesystems: [/]
+""" % (work, work))
+    base = int(time.time()) - 24 * 3600
+    base -= base % 10
+
+    def line(t):
+        return ('127.0.0.1 - - [%s +0000] "GET / HTTP/1.1" 200 3 "-" "curl/7.88.1" 0.012 -\n'
+                % time.strftime("%d/%b/%Y:%H:%M:%S", time.gmtime(t)))
+    first = write(os.path.join(work, "access.log.2"), "".join(line(base + i) for i in range(60)))
+    second = write(os.path.join(work, "access.log.1"),
+                   "".join(line(base + 61 + i) for i in range(59)))
+    for f, n in ((first, 60), (second, 59)):
+        rc, out, err = run([a.binary, "replay", "-c", cfg, "--source", "web", f])
+        check(rc == 0 and "%d entries" % n in out, "replay %s: %d %r %r" % (f, rc, out, err))
+    samples = dump(a, cfg, 'http_requests_total{code="200"}')
+    check(samples and samples[-1][1] == 119 and samples[-1][2] == (base + 120) * 1000,
+          "both files counted: %s" % samples[-3:])
+    print("consecutive files: both stored, the counter continued")
+
+
 def exception(cls, msg, ts, frame):
     return ('[%s] production.ERROR: %s {"exception":"[object] (%s(code: 0): %s at '
             '/var/www/app/%s:12)\n[stacktrace]\n#0 /var/www/app/%s(12): run()\n#1 {main}\n"}\n'
@@ -730,6 +768,7 @@ def main():
     log_time_and_replay(a)
     replay_into_written_store(a)
     replay_in_parts(a)
+    replay_consecutive_files(a)
 
 
 if __name__ == "__main__":

@@ -636,6 +636,39 @@ static void test_time_replay_flush_first(void **state)
 	registry_free(reg);
 }
 
+static bool held_before(void *ctx, struct series *s, int64_t t_ms)
+{
+	(void)s;
+	return t_ms <= *(const int64_t *)ctx;
+}
+
+/* Replay into a store that holds the series up to 'last': no zero at or before it. */
+static void test_time_held(void **state)
+{
+	struct registry *reg = registry_new(0);
+	struct series *s = metric_series(registry_counter(reg, "c_total", "h", NULL), NULL);
+	struct tail_time *tt = tail_time_new(1000);
+	struct emitted e = { "" };
+	int64_t last = 1000;
+
+	(void)state;
+	tail_time_set_held(tt, held_before, &last);
+	count(tt, s, 1, 1500);                  /* grid 2000: the zero would be at 1000 */
+	assert_int_equal(tail_time_emit_all(tt, collect_sample, &e), 0);
+	assert_string_equal(e.text, "c_total@2000=1");
+	tail_time_free(tt);
+	tt = tail_time_new(1000);
+	last = 999;                             /* held before the zero's time: the zero stays */
+	tail_time_set_held(tt, held_before, &last);
+	s = metric_series(registry_counter(reg, "d_total", "h", NULL), NULL);
+	count(tt, s, 1, 1500);
+	e.text[0] = 0;
+	assert_int_equal(tail_time_emit_all(tt, collect_sample, &e), 0);
+	assert_string_equal(e.text, "d_total@1000=0 d_total@2000=1");
+	tail_time_free(tt);
+	registry_free(reg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -650,6 +683,7 @@ int main(void)
 		cmocka_unit_test(test_time_histogram),
 		cmocka_unit_test(test_time_replay),
 		cmocka_unit_test(test_time_replay_flush_first),
+		cmocka_unit_test(test_time_held),
 		cmocka_unit_test(test_time_first_event),
 	};
 
