@@ -466,9 +466,13 @@ static int replay_file(const struct replay_file *f)
 		fprintf(stderr,
 			"deploywatch replay: %s: %llu samples of %llu series refused: another writer "
 			"(the agent?) stored samples of them at or after these while the replay ran; "
-			"what was stored is recorded as counted up to there, nothing after it\n",
+			"%s\n",
 			f->path, (unsigned long long)c.refused.out_of_order,
-			(unsigned long long)c.refused.series_out_of_order);
+			(unsigned long long)c.refused.series_out_of_order,
+			c.stored.entries ? "what was stored before is recorded as counted up to "
+					   "there, nothing after it"
+					 : "nothing of the file was stored and it is not marked as "
+					   "counted");
 		pass_release(&c);
 		return EXIT_DATAERR;
 	}

@@ -7,7 +7,9 @@ made readable later, as after logrotate's chmod), a file deleted while it is bei
 Log time: entries written while the agent was stopped are stored at their log time. Replay:
 yesterday's file (plain and .gz) lands at yesterday's times in `dump`, and the same file
 replayed again, or a file the agent already counted, is not counted twice; a file written and
-deleted while the agent was stopped is a counted, logged loss.
+deleted while the agent was stopped is a counted, logged loss. A replay into a store that holds
+later samples of its series is refused whole (exit 65, nothing stored, not marked counted); a file
+too large for one transaction is checked, then written in parts; consecutive files continue.
 Rotated copies: logrotate's compress without delaycompress (the copy gzipped at once) and a plain
 copy, found while the agent was stopped and while it was frozen (SIGSTOP) behind the writer.
 Two files with the same first line keep their own content records. `errors --deploy NAME`.
