@@ -127,6 +127,17 @@ struct tail_replay_stats {
 int tail_replay_new(const struct config *cfg, const char *source, struct registry *reg,
 		    int64_t res_ms, int64_t now_ms, tail_get_fn get, void *get_ctx,
 		    struct tail_replay **out, char *err, size_t errlen);
+/*
+ * A store lookup for the replay, before the first feed: 'held' (NULL: none) says whether the
+ * store holds a sample of the series with 'labels' (n pairs, __name__ first, borrowed for the
+ * call) at or after t_ms. A series whose value before its first event is 0 (new, or a histogram,
+ * which starts again at 0) gets a zero sample one grid step before that event so increase() sees
+ * it; when the store already holds a sample there or later, that sample is the starting point
+ * and the zero, which the store would refuse, is left out.
+ */
+void tail_replay_set_held(struct tail_replay *r,
+			  bool (*held)(void *ctx, const struct label *labels, size_t n,
+				       int64_t t_ms), void *ctx);
 /* Send the replayed entries' exceptions to 'fn' (NULL: none), before the first feed. */
 void tail_replay_set_exception(struct tail_replay *r, tail_exception_fn fn, void *ctx);
 /* Free the replay (samples not handed out yet are dropped). NULL is a no-op. */
@@ -140,6 +151,19 @@ int tail_replay_feed(struct tail_replay *r, const char *data, size_t len, tail_s
 		     void *ctx);
 /* End of the file: the last line and entry, and every remaining sample. */
 int tail_replay_finish(struct tail_replay *r, tail_sample_fn fn, void *ctx);
+/*
+ * Before a commit in the middle of the file: hand every sample noted so far to 'fn', so the
+ * record of tail_replay_records() (the offset of the last complete entry) and the samples
+ * committed with it agree. Later events at or before the latest sample handed out count at the
+ * next grid point (late). Returns 0 or fn's non-zero return.
+ */
+int tail_replay_flush(struct tail_replay *r, tail_sample_fn fn, void *ctx);
+/*
+ * The earliest sample handed out so far for each stored series (each sample name of a
+ * histogram), through 'fn': what a store that already holds samples of that series at or after
+ * it would refuse. Returns 0 or fn's non-zero return. Complete after tail_replay_finish().
+ */
+int tail_replay_first_samples(struct tail_replay *r, tail_sample_fn fn, void *ctx);
 /* The record that says how far this file was counted, to commit with the samples given so far. */
 int tail_replay_records(struct tail_replay *r, tail_put_fn put, void *ctx);
 /* The counts so far (complete after tail_replay_finish()). */

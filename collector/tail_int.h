@@ -197,6 +197,13 @@ struct tail_time;
 
 struct tail_time *tail_time_new(int64_t res_ms);
 void tail_time_free(struct tail_time *tt);
+/*
+ * Replay: 'held' (NULL: none) says whether the store already holds a sample of series 's' at or
+ * after t_ms; a new series' zero (one grid step before its first event) is then left out, the
+ * stored sample being the starting point already. Called once per series, when it is noted first.
+ */
+void tail_time_set_held(struct tail_time *tt, bool (*held)(void *ctx, struct series *s,
+							  int64_t t_ms), void *ctx);
 /* Nothing committed before this time is written over (after a restart: the stored tick time). */
 void tail_time_set_floor(struct tail_time *tt, int64_t t_ms);
 /*
@@ -217,6 +224,19 @@ int tail_time_emit(struct tail_time *tt, int64_t tick_ms, tail_sample_fn fn, voi
  * later entries may still add to. Events before bound - res are late from now on.
  */
 int tail_time_emit_before(struct tail_time *tt, int64_t bound, tail_sample_fn fn, void *ctx);
+/*
+ * Replay's commit: emit every grid point noted so far, as tail_time_emit_before(INT64_MAX) does,
+ * and make events at or before the latest of them late from now on (they count at the next
+ * point), so what is emitted is final: a record committed with it may say these entries are
+ * counted.
+ */
+int tail_time_emit_all(struct tail_time *tt, tail_sample_fn fn, void *ctx);
+/*
+ * Call 'fn' once per sample name of every series emitted so far (each bucket, _sum and _count of
+ * a histogram) with its earliest emitted sample: its time and value (the zero stored before a
+ * new series' first event counts). Returns 0 or fn's non-zero return.
+ */
+int tail_time_visit_first(struct tail_time *tt, tail_sample_fn fn, void *ctx);
 /* Grid points waiting (for replay's batching). */
 size_t tail_time_pending(const struct tail_time *tt);
 

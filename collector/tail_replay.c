@@ -46,6 +46,8 @@ struct tail_replay {
 	int64_t max_t;          /* the latest event time */
 	tail_exception_fn exception;
 	void *exception_ctx;
+	bool (*held)(void *ctx, const struct label *labels, size_t n, int64_t t_ms);
+	void *held_ctx;
 	tail_sample_fn fn;      /* during feed/finish */
 	void *ctx;
 	int fn_err;
@@ -89,6 +91,49 @@ static void r_exception(void *ctx, const struct logged_exception *x)
 
 	if (r->exception)
 		r->exception(r->exception_ctx, x);
+}
+
+/* The labels of a series' first sample name (a histogram's first bucket: its sample series are
+ * written together, so one answers for all), for the caller's lookup. */
+struct held_ctx {
+	struct tail_replay *r;
+	int64_t t;
+	bool held;
+};
+
+static int held_sample(void *ctx, const struct metric_info *info, const struct sample_view *sv)
+{
+	struct held_ctx *h = ctx;
+	struct label labels[REGISTRY_MAX_LABELS + 2];
+	size_t n = 0;
+
+	(void)info;
+	labels[n].name = "__name__";
+	labels[n++].value = sv->name;
+	for (size_t k = 0; k < sv->nlabels && n < REGISTRY_MAX_LABELS + 2; k++) {
+		labels[n].name = sv->label_names[k];
+		labels[n++].value = sv->label_values[k];
+	}
+	h->held = h->r->held(h->r->held_ctx, labels, n, h->t);
+	return 1; /* the first sample name answers */
+}
+
+static bool r_held(void *ctx, struct series *s, int64_t t_ms)
+{
+	static const struct registry_visitor v = { .sample = held_sample };
+	struct held_ctx h = { .r = ctx, .t = t_ms };
+
+	series_visit(s, &v, &h);
+	return h.held;
+}
+
+void tail_replay_set_held(struct tail_replay *r,
+			  bool (*held)(void *ctx, const struct label *labels, size_t n,
+				       int64_t t_ms), void *ctx)
+{
+	r->held = held;
+	r->held_ctx = ctx;
+	tail_time_set_held(r->tt, held ? r_held : NULL, r);
 }
 
 void tail_replay_set_exception(struct tail_replay *r, tail_exception_fn fn, void *ctx)
@@ -270,6 +315,16 @@ int tail_replay_finish(struct tail_replay *r, tail_sample_fn fn, void *ctx)
 	r->st.lines = r->rd.lines;
 	r->st.long_lines = r->rd.long_lines;
 	return tail_time_emit_before(r->tt, INT64_MAX, fn, ctx);
+}
+
+int tail_replay_flush(struct tail_replay *r, tail_sample_fn fn, void *ctx)
+{
+	return tail_time_emit_all(r->tt, fn, ctx);
+}
+
+int tail_replay_first_samples(struct tail_replay *r, tail_sample_fn fn, void *ctx)
+{
+	return tail_time_visit_first(r->tt, fn, ctx);
 }
 
 int tail_replay_records(struct tail_replay *r, tail_put_fn put, void *ctx)

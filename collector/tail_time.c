@@ -39,11 +39,18 @@ struct tt_series {
 	int64_t zero_t;
 	struct tt_point **points;       /* sorted by t */
 	size_t npoints, cap;
+	/* The earliest sample emitted (INT64_MAX: none yet) and its values: what replay checks
+	 * against the store before it writes anything (tail_time_visit_first). */
+	int64_t first_t;
+	double first[TT_MAX_VALS];
 };
 
 struct tail_time {
 	int64_t res;
 	int64_t done;           /* grid points at or before this are committed: later events late */
+	/* Replay: does the store hold a sample of 's' at or after t (tail_time_set_held)? */
+	bool (*held)(void *ctx, struct series *s, int64_t t_ms);
+	void *held_ctx;
 	struct tt_series **all; /* open addressing by series pointer, NULL = empty */
 	size_t nall, capall;
 	size_t npending;
@@ -78,6 +85,13 @@ void tail_time_free(struct tail_time *tt)
 	}
 	free(tt->all);
 	free(tt);
+}
+
+void tail_time_set_held(struct tail_time *tt, bool (*held)(void *ctx, struct series *s,
+							  int64_t t_ms), void *ctx)
+{
+	tt->held = held;
+	tt->held_ctx = ctx;
 }
 
 void tail_time_set_floor(struct tail_time *tt, int64_t t_ms)
@@ -203,6 +217,7 @@ static struct tt_series *tts_get(struct tail_time *tt, struct series *s, double 
 	*created = true;
 	ts = xcalloc(1, sizeof(*ts));
 	ts->s = s;
+	ts->first_t = INT64_MAX;
 	ts->type = metric_type_of(series_metric(s));
 	current_values(ts, ts->base);
 	/* The registry already holds this first event: the base is the value before it. */
@@ -233,6 +248,10 @@ static void zero_sample(const struct tail_time *tt, struct tt_series *ts, int64_
 	for (size_t i = 0; i < ts->nvals; i++)
 		if (ts->base[i] != 0)
 			return;
+	/* A stored sample at or after the zero's time is the starting point already (a replayed
+	 * histogram starting again at 0 after an earlier file): the zero would only be refused. */
+	if (tt->held && tt->held(tt->held_ctx, ts->s, g - tt->res))
+		return;
 	ts->zero_pending = true;
 	ts->zero_t = g - tt->res;
 }
@@ -309,6 +328,16 @@ static int emit_sample(void *ctx, const struct metric_info *info, const struct s
 	return e->fn(e->ctx, labels, n, e->type, e->t, e->vals[e->i++]);
 }
 
+/* Series 'ts' is emitted at 't' with 'vals': keep the first such sample. Emission is in time
+ * order per series (the zero first), so the first one is the earliest. */
+static void note_first(struct tt_series *ts, int64_t t, const double *vals)
+{
+	if (ts->first_t != INT64_MAX)
+		return;
+	ts->first_t = t;
+	memcpy(ts->first, vals, ts->nvals * sizeof(double));
+}
+
 /* The pending zero of a new series (zero_sample), before its first point; never at or after
  * 'limit', where the tick's own sample (or a later point) goes. */
 static int emit_zero(struct tt_series *ts, int64_t limit, int64_t res, tail_sample_fn fn,
@@ -322,6 +351,7 @@ static int emit_zero(struct tt_series *ts, int64_t limit, int64_t res, tail_samp
 	ts->zero_pending = false;
 	if (e.t >= limit)
 		e.t = limit - res; /* an event stamped after the tick: still zero before it */
+	note_first(ts, e.t, zeros);
 	return series_visit(ts->s, &v, &e);
 }
 
@@ -353,6 +383,7 @@ int tail_time_emit(struct tail_time *tt, int64_t tick_ms, tail_sample_fn fn, voi
 			if (ts->points[k]->t < tick_ms) {
 				for (size_t i = 0; i < ts->nvals; i++)
 					run[i] += ts->points[k]->acc[i];
+				note_first(ts, ts->points[k]->t, run);
 				if (!err)
 					err = series_visit(ts->s, &v, &e);
 			}
@@ -392,6 +423,7 @@ int tail_time_emit_before(struct tail_time *tt, int64_t bound, tail_sample_fn fn
 
 			for (size_t k = 0; k < ts->nvals; k++)
 				ts->base[k] += ts->points[used]->acc[k];
+			note_first(ts, ts->points[used]->t, ts->base);
 			if (!err)
 				err = series_visit(ts->s, &v, &e);
 			free(ts->points[used]);
@@ -403,4 +435,38 @@ int tail_time_emit_before(struct tail_time *tt, int64_t bound, tail_sample_fn fn
 	if (bound != INT64_MAX && bound - tt->res > tt->done)
 		tt->done = bound - tt->res;
 	return err;
+}
+
+int tail_time_emit_all(struct tail_time *tt, tail_sample_fn fn, void *ctx)
+{
+	int64_t latest = INT64_MIN;
+
+	for (size_t j = 0; j < tt->capall; j++)
+		if (tt->all[j] && tt->all[j]->npoints)
+			if (tt->all[j]->points[tt->all[j]->npoints - 1]->t > latest)
+				latest = tt->all[j]->points[tt->all[j]->npoints - 1]->t;
+	if (latest == INT64_MIN)
+		return 0;
+	/* Past the latest point: everything goes, and the floor becomes that point. */
+	return tail_time_emit_before(tt, latest + tt->res, fn, ctx);
+}
+
+int tail_time_visit_first(struct tail_time *tt, tail_sample_fn fn, void *ctx)
+{
+	static const struct registry_visitor v = { .sample = emit_sample };
+
+	for (size_t j = 0; j < tt->capall; j++) {
+		struct tt_series *ts = tt->all[j];
+		struct emit_ctx e;
+		int err;
+
+		if (!ts || ts->first_t == INT64_MAX)
+			continue;
+		e = (struct emit_ctx){ .vals = ts->first, .t = ts->first_t, .type = ts->type,
+				       .fn = fn, .ctx = ctx };
+		err = series_visit(ts->s, &v, &e);
+		if (err)
+			return err;
+	}
+	return 0;
 }

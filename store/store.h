@@ -91,10 +91,21 @@ int store_batch_put_meta(struct store_batch *b, const char *key, const void *val
 void store_batch_set_horizon(struct store_batch *b, int64_t t_ms);
 /* Samples currently held by the batch. */
 size_t store_batch_len(const struct store_batch *b);
+/*
+ * All or nothing (kept across commits; off by default): a commit of 'b' in which any sample is at
+ * or before its series' last stored sample writes nothing at all (no sample, caller record or
+ * catalog record) and returns STORE_E_OUT_OF_ORDER with stats->out_of_order the samples that
+ * would have been refused; the batch is left as it was. For `replay`, whose file is counted whole
+ * or not at all: refusing part of it would leave its error catalog and its content record
+ * disagreeing with the samples. Off (the agent, `import`): refused samples are counted and the
+ * rest written. Writer thread.
+ */
+void store_batch_set_all_or_nothing(struct store_batch *b, bool on);
 
 struct store_commit_stats {
 	uint64_t samples_written;
 	uint64_t out_of_order;     /* refused per series: at or before the series' last timestamp */
+	uint64_t series_out_of_order; /* series with at least one sample refused */
 	uint64_t series_created;
 	uint64_t written_before_horizon; /* of samples_written, those older than the batch's
 					  * horizon (store_batch_set_horizon) */
@@ -104,7 +115,9 @@ struct store_commit_stats {
  * Write the batch in one transaction, growing the map as needed. On success the batch is emptied
  * and 'stats' (may be NULL) filled. On failure nothing was written and the batch is unchanged:
  * -ENOSPC (disk full, or the map reached max_map_size), -EFBIG, -EROFS (read-only store), -EBUSY
- * (this process's readers held up a map resize for over 10 s), STORE_E_LMDB.
+ * (this process's readers held up a map resize for over 10 s), STORE_E_LMDB, and for an
+ * all-or-nothing batch (store_batch_set_all_or_nothing) STORE_E_OUT_OF_ORDER with 'stats'
+ * filled (out_of_order, series_out_of_order; nothing written).
  * One writer thread per process, which must not hold a store_reader while it commits or runs
  * retention; safe beside other processes (LMDB's lock).
  */
@@ -179,6 +192,16 @@ int store_reader_get_meta(struct store_reader *r, const char *key, struct buf *o
  */
 int store_scan_meta(struct store *st, const char *prefix,
 		    int (*fn)(void *ctx, const char *key, const void *val, size_t len), void *ctx);
+
+/*
+ * The time span of the samples stored for the series with exactly the labels 'labels' (n pairs,
+ * as store_batch_add() takes them; borrowed for the call): *first_ms and *last_ms. A commit
+ * refuses a sample of the series at or before *last_ms. Returns 0, -ENOENT when the store has no
+ * such series or no sample of it is left (retention), -EINVAL for labels the store cannot hold,
+ * STORE_E_CORRUPT or STORE_E_LMDB. The thread that began 'r'.
+ */
+int store_series_span(struct store_reader *r, const struct label *labels, size_t n,
+		      int64_t *first_ms, int64_t *last_ms);
 
 /*
  * The series matching all 'nm' matchers (at least one must not match the empty string, as in

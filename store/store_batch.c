@@ -93,6 +93,11 @@ void store_batch_set_horizon(struct store_batch *b, int64_t t_ms)
 	b->horizon_ms = t_ms;
 }
 
+void store_batch_set_all_or_nothing(struct store_batch *b, bool on)
+{
+	b->all_or_nothing = on;
+}
+
 void store_batch_clear(struct store_batch *b)
 {
 	for (size_t i = 0; i < b->nseries; i++)

@@ -231,20 +231,19 @@ static int meta_get_u64(struct store *st, MDB_txn *txn, const char *key, uint64_
 	return 0;
 }
 
-/* Find the series of 'canon' in the index, or create it. Returns an LMDB code. */
-static int series_lookup_or_create(struct commit_ctx *c, const struct bseries *bs,
-				   struct wseries *w)
+int store_series_find(struct store *st, MDB_txn *txn, const char *canon, size_t clen, uint64_t h,
+		      uint64_t *id)
 {
-	struct store *st = c->st;
-	uint8_t hkey[8], idbuf[8];
+	uint8_t hkey[8];
 	MDB_val k = { 8, hkey }, d;
 	MDB_cursor *cur;
 	int rc;
 
-	store_put_be64(hkey, bs->hash);
-	rc = mdb_cursor_open(c->txn, st->series_by_key, &cur);
+	store_put_be64(hkey, h);
+	rc = mdb_cursor_open(txn, st->series_by_key, &cur);
 	if (rc)
 		return rc;
+	/* Label sets whose hashes collide share the key: compare the series' canonical bytes. */
 	rc = mdb_cursor_get(cur, &k, &d, MDB_SET);
 	while (rc == 0) {
 		MDB_val sk, sd;
@@ -255,20 +254,32 @@ static int series_lookup_or_create(struct commit_ctx *c, const struct bseries *b
 		}
 		sk.mv_size = 8;
 		sk.mv_data = d.mv_data;
-		rc = mdb_get(c->txn, st->series, &sk, &sd);
+		rc = mdb_get(txn, st->series, &sk, &sd);
 		if (rc)
 			break;
-		if (sd.mv_size == bs->clen + 1 && !memcmp((uint8_t *)sd.mv_data + 1, bs->canon,
-							  bs->clen)) {
-			w->id = store_get_be64(d.mv_data);
-			mdb_cursor_close(cur);
-			return 0;
+		if (sd.mv_size == clen + 1 && !memcmp((uint8_t *)sd.mv_data + 1, canon, clen)) {
+			*id = store_get_be64(d.mv_data);
+			break;
 		}
 		rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT_DUP);
 	}
 	mdb_cursor_close(cur);
+	return rc;
+}
+
+/* Find the series of 'canon' in the index, or create it. Returns an LMDB code. */
+static int series_lookup_or_create(struct commit_ctx *c, const struct bseries *bs,
+				   struct wseries *w)
+{
+	struct store *st = c->st;
+	uint8_t hkey[8], idbuf[8];
+	MDB_val k = { 8, hkey }, d;
+	int rc;
+
+	rc = store_series_find(st, c->txn, bs->canon, bs->clen, bs->hash, &w->id);
 	if (rc != MDB_NOTFOUND)
 		return rc;
+	store_put_be64(hkey, bs->hash);
 
 	/* A new series: the record, the key index and one posting per label. */
 	uint8_t *rec = xmalloc(bs->clen + 1);
@@ -402,7 +413,7 @@ static int commit_series(struct commit_ctx *c, const struct store_batch *b, uint
 	struct store *st = c->st;
 	const struct bseries *bs = &b->series[sidx];
 	struct wseries *w = wcache_find(st, bs->canon, bs->clen, bs->hash);
-	bool touched = false;
+	bool touched = false, refused = false;
 	int rc;
 
 	if (!w) {
@@ -426,6 +437,9 @@ static int commit_series(struct commit_ctx *c, const struct store_batch *b, uint
 
 		if (s->t <= w->last_ts) {
 			c->stats.out_of_order++;
+			if (!refused)
+				c->stats.series_out_of_order++;
+			refused = true;
 			continue;
 		}
 		head_reserve(w, w->n + 1);
@@ -459,6 +473,7 @@ static int commit_once(struct store *st, const struct store_batch *b, const uint
 	uint8_t idbuf[8];
 	MDB_val k, d;
 	size_t tid;
+	bool refused = false;
 	int rc, err;
 
 	err = store_txn_begin(st, 0, &c.txn);
@@ -479,7 +494,10 @@ static int commit_once(struct store *st, const struct store_batch *b, const uint
 		if (start[s + 1] > start[s])
 			rc = commit_series(&c, b, (uint32_t)s, order + start[s],
 					   start[s + 1] - start[s]);
-	for (size_t i = 0; !rc && i < b->nmeta; i++) {
+	/* Every series is looked at first, so the refusal says how much would have been refused. */
+	if (!rc && b->all_or_nothing && c.stats.out_of_order)
+		refused = true;
+	for (size_t i = 0; !rc && !refused && i < b->nmeta; i++) {
 		char key[sizeof(STORE_USER_PREFIX) + STORE_MAX_META_KEY];
 		int kl = snprintf(key, sizeof(key), "%s%s", STORE_USER_PREFIX, b->meta[i].key);
 
@@ -489,9 +507,9 @@ static int commit_once(struct store *st, const struct store_batch *b, const uint
 		d.mv_data = b->meta[i].val;
 		rc = mdb_put(c.txn, st->meta, &k, &d, 0);
 	}
-	if (!rc)
+	if (!rc && !refused)
 		rc = store_catalog_write(st, c.txn, b->catalog);
-	if (!rc && c.next_id_dirty) {
+	if (!rc && !refused && c.next_id_dirty) {
 		store_put_be64(idbuf, c.next_id);
 		k.mv_size = strlen(STORE_NEXT_ID_KEY);
 		k.mv_data = (void *)STORE_NEXT_ID_KEY;
@@ -501,6 +519,16 @@ static int commit_once(struct store *st, const struct store_batch *b, const uint
 	}
 	if (c.chunk_cur)
 		mdb_cursor_close(c.chunk_cur);
+	if (refused) {
+		/* Nothing of it is kept; the heads in memory took its samples: reload them. */
+		store_txn_end(st, c.txn, false);
+		store_wcache_clear(st);
+		if (stats) {
+			stats->out_of_order = c.stats.out_of_order;
+			stats->series_out_of_order = c.stats.series_out_of_order;
+		}
+		return STORE_E_OUT_OF_ORDER;
+	}
 	if (!rc)
 		rc = store_txn_end(st, c.txn, true);
 	else

@@ -207,6 +207,7 @@ struct store_batch {
 	struct buf scratch;     /* canonical bytes of the label set being added */
 	struct store_catalog_buf *catalog; /* error catalog records (catalog.c); NULL: none */
 	int64_t horizon_ms;     /* store_batch_set_horizon: INT64_MIN until set */
+	bool all_or_nothing;    /* store_batch_set_all_or_nothing */
 };
 
 /* FNV-1a (model_fnv1a), 64 bits: the series_by_key key and the in-memory hash tables. */
@@ -281,6 +282,13 @@ int store_last_sample(struct store *st, MDB_txn *txn, uint64_t id, int64_t *t, d
 #define STORE_RETRY_GROW 1
 /* Double the map (up to max_map_size) after MDB_MAP_FULL. Returns 0, -ENOSPC or -EBUSY. */
 int store_grow(struct store *st);
+
+/*
+ * The id of the series whose canonical label bytes are 'canon' (clen bytes, hash 'h' =
+ * store_canon_hash()) in the index: 0 and *id, MDB_NOTFOUND, or an LMDB code.
+ */
+int store_series_find(struct store *st, MDB_txn *txn, const char *canon, size_t clen, uint64_t h,
+		      uint64_t *id);
 
 /* The open head chunk of series 'id': 0 and *d (valid until the transaction ends), or an LMDB
  * code (MDB_NOTFOUND: the series has no open head). */

@@ -408,6 +408,96 @@ static void reader_scratch(struct store_reader *r)
 	}
 }
 
+int store_series_span(struct store_reader *r, const struct label *labels, size_t n,
+		      int64_t *first_ms, int64_t *last_ms)
+{
+	struct store *st = r->st;
+	struct buf canon;
+	MDB_cursor *cur = NULL;
+	MDB_val k, d;
+	uint8_t key[16];
+	uint64_t id, kid;
+	int64_t kt, first = INT64_MAX, last = INT64_MIN, hfirst, hlast;
+	size_t ns;
+	int rc, err;
+
+	buf_init(&canon, STORE_MAX_CANON_LEN);
+	err = store_canon_labels(labels, n, &canon);
+	if (err)
+		goto out;
+	rc = store_series_find(st, r->txn, canon.data, canon.len,
+			       store_canon_hash(canon.data, canon.len), &id);
+	if (rc == MDB_NOTFOUND) {
+		err = -ENOENT;
+		goto out;
+	}
+	if (rc) {
+		err = store_lmdb_err(st, rc, "find series");
+		goto out;
+	}
+	/* The oldest sealed chunk starts the span; the head (newer than every sealed chunk) or,
+	 * without one, the newest sealed chunk ends it. */
+	rc = mdb_cursor_open(r->txn, st->chunks, &cur);
+	if (!rc) {
+		store_chunk_key(key, id, INT64_MIN);
+		k.mv_size = sizeof(key);
+		k.mv_data = key;
+		rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+		if (!rc && k.mv_size == 16) {
+			store_chunk_key_parse(k.mv_data, &kid, &kt);
+			if (kid == id)
+				first = kt;
+		}
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+	}
+	if (!rc && first != INT64_MAX) {
+		uint8_t lkey[16];
+
+		store_chunk_key(lkey, id, INT64_MAX);
+		k.mv_size = sizeof(lkey);
+		k.mv_data = lkey;
+		rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+		/* The chunk just past the series' last one, unless (id, INT64_MAX) is itself one. */
+		if (rc == MDB_NOTFOUND || (rc == 0 && (k.mv_size != 16 || memcmp(k.mv_data, lkey, 16))))
+			rc = mdb_cursor_get(cur, &k, &d, rc == 0 ? MDB_PREV : MDB_LAST);
+		if (!rc && (k.mv_size != 16 ||
+			    chunk_peek(d.mv_data, d.mv_size, NULL, NULL, &last))) {
+			err = STORE_E_CORRUPT;
+			goto out;
+		}
+	}
+	if (rc) {
+		err = store_lmdb_err(st, rc, "read chunks");
+		goto out;
+	}
+	rc = store_head_get(st, r->txn, id, &d);
+	if (rc == 0) {
+		if (chunk_peek(d.mv_data, d.mv_size, &ns, &hfirst, &hlast) || !ns) {
+			err = STORE_E_CORRUPT;
+			goto out;
+		}
+		if (hfirst < first)
+			first = hfirst;
+		last = hlast;
+	} else if (rc != MDB_NOTFOUND) {
+		err = store_lmdb_err(st, rc, "read head");
+		goto out;
+	}
+	if (first == INT64_MAX) {
+		err = -ENOENT;
+		goto out;
+	}
+	*first_ms = first;
+	*last_ms = last;
+	err = 0;
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	buf_release(&canon);
+	return err;
+}
+
 /*
  * Position 'cur' on the first chunk of 'id' that may hold samples at or after 'from': the chunk
  * starting at or before 'from' when it reaches 'from', else the next one. Returns 0 with k, d

@@ -7,7 +7,9 @@ made readable later, as after logrotate's chmod), a file deleted while it is bei
 Log time: entries written while the agent was stopped are stored at their log time. Replay:
 yesterday's file (plain and .gz) lands at yesterday's times in `dump`, and the same file
 replayed again, or a file the agent already counted, is not counted twice; a file written and
-deleted while the agent was stopped is a counted, logged loss.
+deleted while the agent was stopped is a counted, logged loss. A replay into a store that holds
+later samples of its series is refused whole (exit 65, nothing stored, not marked counted); a file
+too large for one transaction is checked, then written in parts; consecutive files continue.
 Rotated copies: logrotate's compress without delaycompress (the copy gzipped at once) and a plain
 copy, found while the agent was stopped and while it was frozen (SIGSTOP) behind the writer.
 Two files with the same first line keep their own content records. `errors --deploy NAME`.
@@ -265,6 +267,160 @@ def log_time_and_replay(a):
                    r'rotated copy')
     check(agent.stop() == 0, "agent exit status")
     print("log time and replay: at log time, counted once")
+
+
+def replay_into_written_store(a):
+    """A replay whose entries are older than what the store holds for their series (the agent
+    has written the store since) is refused whole: exit 65 and a message saying how many events,
+    why and what to do; no sample and no catalog record stored, the file not marked as counted.
+    The same file into a fresh store is counted in full."""
+    work = os.path.join(a.workdir, "refused")
+    logdir = os.path.join(work, "logs")
+    os.makedirs(logdir)
+    cfg = config(work, logdir)
+    now = int(time.time())
+    yesterday = now - 24 * 3600
+
+    def ts(t):
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+
+    # The agent writes the store: its level series (all eight) and one exception class.
+    write(os.path.join(logdir, "laravel.log"),
+          entry("WARNING", "live", ts(now - 30)) +
+          exception("App\\Live", "live bug", ts(now - 20), "app/Live.php"))
+    agent = Agent(a.binary, cfg, work)
+    agent.wait_listening()
+    wait_value(agent, "the live exception", "laravel_exceptions_total", 1,
+               **{"class": "App\\\\Live"})
+    check(agent.stop() == 0, "agent exit status")
+
+    # Yesterday's file: errors, the class the agent saw, and one it never saw (a series the
+    # store does not hold yet, which alone would have been taken): 7 entries, 9 events (each
+    # entry's level, and two classes), 3 series of which the store holds 2.
+    old = os.path.join(work, "yesterday.log")
+    text = "".join(entry("ERROR", "old %d" % i, ts(yesterday + 60 * i)) for i in range(5))
+    text += exception("App\\Live", "live bug", ts(yesterday + 400), "app/Live.php")
+    text += exception("App\\OnlyOld", "old bug", ts(yesterday + 500), "app/Old.php")
+    write(old, text)
+
+    def state(c):
+        rc1, d, e1 = run([a.binary, "dump", "-c", c])
+        rc2, e, e2 = run([a.binary, "errors", "-c", c, "--since", "3d", "--json"])
+        check(rc1 == 0 and rc2 == 0, "dump/errors: %r %r" % (e1, e2))
+        return d, e
+
+    before = state(cfg)
+    check("App" in before[1] and "OnlyOld" not in before[1], "the catalog: %r" % before[1])
+    for attempt in ("first", "second"):
+        rc, out, err = run([a.binary, "replay", "-c", cfg, "--source", "app", old])
+        check(rc == 65, "%s replay into a written store: exit %d, want 65: %r %r"
+              % (attempt, rc, out, err))
+        check("refused, nothing stored" in out and "7 entries" in out and "9 events" in out,
+              "%s replay summary: %r" % (attempt, out))
+        check("refused, nothing stored (all 9 events of its 7 entries)" in err and
+              "2 of the 3 series they write already hold samples" in err and "since %s" % time.strftime(
+                  "%Y-%m-%dT", time.gmtime(now)) in err and "another storage.path" in err and
+              "not marked as counted" in err, "%s refusal message: %r" % (attempt, err))
+        # Nothing of it stored: no sample, no catalog change, no content record (the second
+        # attempt is refused again, not skipped as counted).
+        check(state(cfg) == before, "%s refused replay changed the store" % attempt)
+
+    # Into a fresh store (another storage.path): counted in full, at yesterday's times.
+    fresh = os.path.join(a.workdir, "refused-fresh")
+    os.makedirs(fresh)
+    cfg2 = config(fresh, logdir)
+    rc, out, err = run([a.binary, "replay", "-c", cfg2, "--source", "app", old])
+    check(rc == 0 and "7 entries" in out and "9 events" in out and "samples stored" in out,
+          "replay into a fresh store: %d %r %r" % (rc, out, err))
+    samples = dump(a, cfg2, 'laravel_log_entries_total{level="error"}')
+    check(samples and samples[-1][1] == 7 and samples[-1][2] <= (yesterday + 600) * 1000,
+          "the errors at yesterday's times: %s" % samples)
+    rc, out, err = run([a.binary, "errors", "-c", cfg2, "--since", "3d"])
+    check("OnlyOld" in out and "Live" in out, "the fresh store's catalog:\n%s" % out)
+    print("replay into a written store: refused whole, exit 65; a fresh store counts it")
+
+
+def replay_in_parts(a):
+    """A file too large for one transaction (more distinct fingerprints than one commit takes)
+    is checked to its end, then read again and written in parts: counted in full, each
+    exception in the catalog once. An older one of the same shape into that store is refused
+    whole by the check, before any part is written."""
+    work = os.path.join(a.workdir, "parts")
+    logdir = os.path.join(work, "logs")
+    os.makedirs(logdir)
+    cfg = config(work, logdir)
+    now = int(time.time())
+
+    def ts(t):
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+
+    def bugs(path, start, n):
+        # A distinct in-app frame each: n fingerprints (the catalog's pending cap is 10,000;
+        # replay commits before half of it).
+        return write(path, "".join(exception("App\\Bug", "bug %d" % i, ts(start + 5 * i),
+                                             "app/F%d.php" % i) for i in range(n)))
+
+    def fingerprints(c):
+        rc, out, err = run([a.binary, "errors", "-c", c, "--since", "4d"])
+        check(rc == 0, "errors: %r" % err)
+        return len(re.findall(r"^[0-9a-f]{32}\b", out, re.M))
+
+    n = 6000
+    big = bugs(os.path.join(work, "big.log"), now - 2 * 24 * 3600, n)
+    rc, out, err = run([a.binary, "replay", "-c", cfg, "--source", "app", big], timeout=120)
+    check(rc == 0 and "%d entries" % n in out and "%d events" % (2 * n) in out,
+          "replay in parts: %d %r %r" % (rc, out, err))
+    samples = dump(a, cfg, 'laravel_log_entries_total{level="error"}')
+    check(samples and samples[-1][1] == n and len(samples) == n + 1,
+          "every entry at its log time: %d samples, last %s" % (len(samples), samples[-1:]))
+    check(fingerprints(cfg) == n, "the catalog holds %d fingerprints, want %d"
+          % (fingerprints(cfg), n))
+    rc, d_before, _ = run([a.binary, "dump", "-c", cfg])
+    older = bugs(os.path.join(work, "older.log"), now - 3 * 24 * 3600, n)
+    rc, out, err = run([a.binary, "replay", "-c", cfg, "--source", "app", older], timeout=120)
+    check(rc == 65 and "refused, nothing stored" in out and "2 of the 2 series they write" in err,
+          "an older large file: %d %r %r" % (rc, out, err))
+    rc, d_after, _ = run([a.binary, "dump", "-c", cfg])
+    check(d_after == d_before and fingerprints(cfg) == n, "a refused large file stored a part")
+    print("replay in parts: %d entries counted once; an older one refused whole" % n)
+
+
+def replay_consecutive_files(a):
+    """Two consecutive nginx files, replayed one after the other into one store: the second
+    starts less than a grid step after the first ends. Its duration histogram starts again at 0
+    (histograms are not seeded from the store); the zero before its first event would land on
+    the first file's last sample and be refused, so it is left out, and the file is stored."""
+    work = os.path.join(a.workdir, "consecutive")
+    os.makedirs(work)
+    cfg = write(os.path.join(work, "deploywatch.yml"), """\
+storage:
+  path: %s/data
+  sample_interval: 10s
+web:
+  listen_address: 127.0.0.1:0
+sources:
+  - name: web
+    path: %s/live/*.log
+    format: nginx
+system:
+  filesystems: [/]
+""" % (work, work))
+    base = int(time.time()) - 24 * 3600
+    base -= base % 10
+
+    def line(t):
+        return ('127.0.0.1 - - [%s +0000] "GET / HTTP/1.1" 200 3 "-" "curl/7.88.1" 0.012 -\n'
+                % time.strftime("%d/%b/%Y:%H:%M:%S", time.gmtime(t)))
+    first = write(os.path.join(work, "access.log.2"), "".join(line(base + i) for i in range(60)))
+    second = write(os.path.join(work, "access.log.1"),
+                   "".join(line(base + 61 + i) for i in range(59)))
+    for f, n in ((first, 60), (second, 59)):
+        rc, out, err = run([a.binary, "replay", "-c", cfg, "--source", "web", f])
+        check(rc == 0 and "%d entries" % n in out, "replay %s: %d %r %r" % (f, rc, out, err))
+    samples = dump(a, cfg, 'http_requests_total{code="200"}')
+    check(samples and samples[-1][1] == 119 and samples[-1][2] == (base + 120) * 1000,
+          "both files counted: %s" % samples[-3:])
+    print("consecutive files: both stored, the counter continued")
 
 
 def exception(cls, msg, ts, frame):
@@ -696,6 +852,9 @@ def main():
     errors_since_deploy(a)
     bad_input(a)
     log_time_and_replay(a)
+    replay_into_written_store(a)
+    replay_in_parts(a)
+    replay_consecutive_files(a)
 
 
 if __name__ == "__main__":

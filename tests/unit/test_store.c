@@ -1159,6 +1159,71 @@ static void test_out_of_order(void **state)
 	store_close(st);
 }
 
+/* A replay's batch: one refused sample and nothing of it is written, records and catalog too. */
+static void test_all_or_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_store(f->path, false, 0, 0);
+	struct store_batch *b = store_batch_new();
+	struct store_commit_stats stats;
+	struct store_reader *r;
+	struct buf out;
+	struct label l[2] = { { "__name__", "a" }, { "job", "x" } };
+	int64_t first, last;
+	static struct samples s;
+
+	buf_init(&out, 1024);
+	/* More samples than a head holds, so the span reaches into a sealed chunk. */
+	for (int i = 1; i <= 300; i++)
+		assert_int_equal(add(b, "a", 1000 * i, i, "job", "x", NULL), 0);
+	assert_int_equal(store_commit(st, b, &stats), 0);
+	assert_int_equal(store_reader_begin(st, &r), 0);
+	assert_int_equal(store_series_span(r, l, 2, &first, &last), 0);
+	assert_int_equal(first, 1000);
+	assert_int_equal(last, 300000);
+	l[1].value = "y";
+	assert_int_equal(store_series_span(r, l, 2, &first, &last), -ENOENT);
+	l[1].value = "x";
+	store_reader_end(r);
+
+	store_batch_set_all_or_nothing(b, true);
+	assert_int_equal(add(b, "new", 10, 1, NULL), 0);     /* would be taken alone */
+	assert_int_equal(add(b, "a", 300000, 9, "job", "x", NULL), 0); /* at the last: refused */
+	assert_int_equal(add(b, "a", 400000, 9, "job", "x", NULL), 0);
+	assert_int_equal(store_batch_put_meta(b, "counted/x", "1", 1), 0);
+	assert_int_equal(store_commit(st, b, &stats), STORE_E_OUT_OF_ORDER);
+	assert_int_equal(stats.out_of_order, 1);
+	assert_int_equal(stats.series_out_of_order, 1);
+	assert_int_equal(stats.samples_written, 0);
+	assert_int_equal(store_batch_len(b), 3); /* left as it was */
+	assert_int_equal(store_reader_begin(st, &r), 0);
+	assert_int_equal(store_reader_get_meta(r, "counted/x", &out), -ENOENT);
+	assert_int_equal(store_series_span(r, l, 2, &first, &last), 0);
+	assert_int_equal(last, 300000);
+	l[0].value = "new";
+	assert_int_equal(store_series_span(r, l, 1, &first, &last), -ENOENT);
+	store_reader_end(r);
+
+	/* The writer's cached heads were dropped with the refusal: a clean batch goes on. */
+	store_batch_free(b);
+	b = store_batch_new();
+	store_batch_set_all_or_nothing(b, true);
+	assert_int_equal(add(b, "a", 300001, 7, "job", "x", NULL), 0);
+	assert_int_equal(store_batch_put_meta(b, "counted/x", "2", 1), 0);
+	assert_int_equal(store_commit(st, b, &stats), 0);
+	assert_int_equal(stats.samples_written, 1);
+	read_all(st, series_id(st, "a", "job", "x"), 299000, INT64_MAX, &s);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(s.t[2], 300001);
+	assert_true(s.v[2] == 7);
+	assert_int_equal(store_reader_begin(st, &r), 0);
+	assert_int_equal(store_reader_get_meta(r, "counted/x", &out), 0);
+	store_reader_end(r);
+	buf_release(&out);
+	store_batch_free(b);
+	store_close(st);
+}
+
 /* ---- selection ---- */
 
 static void populate_matchers(struct store *st)
@@ -2165,6 +2230,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_windows_parallel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_batch_one_series, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_all_or_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_matchers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_time_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_label_names_values, setup, teardown),

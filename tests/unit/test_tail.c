@@ -594,6 +594,81 @@ static void test_time_replay(void **state)
 	registry_free(reg);
 }
 
+/*
+ * Replay's commit in the middle of a file: everything noted is emitted and final (a later event
+ * of those points is late, at the next one); each series' earliest emitted sample, the zero of
+ * a new series included, is what replay checks against the store.
+ */
+static void test_time_replay_flush_first(void **state)
+{
+	static const double bounds[] = { 1 };
+	struct registry *reg = registry_new(0);
+	struct series *c = metric_series(registry_counter(reg, "c_total", "h", NULL), NULL);
+	struct series *h = metric_series(registry_histogram(reg, "d_seconds", "h", NULL, bounds, 1),
+					 NULL);
+	struct tail_time *tt = tail_time_new(1000);
+	struct emitted e = { "" };
+
+	(void)state;
+	series_add(c, 4); /* continues from a stored value: no zero */
+	count(tt, c, 1, 1500);
+	count(tt, c, 1, 2500);
+	observe(tt, h, 0.5, 2200);
+	assert_int_equal(tail_time_emit_all(tt, collect_sample, &e), 0);
+	assert_int_equal(tail_time_pending(tt), 0);
+	assert_non_null(strstr(e.text, "c_total@2000=5 c_total@3000=6"));
+	assert_non_null(strstr(e.text, "d_seconds_count@2000=0 d_seconds_bucket{le=1}@3000=1"));
+	assert_true(count(tt, c, 1, 2900));      /* grid 3000 is final: late, at 4000 */
+	assert_false(count(tt, c, 1, 3100));
+	e.text[0] = 0;
+	assert_int_equal(tail_time_emit_all(tt, collect_sample, &e), 0);
+	assert_string_equal(e.text, "c_total@4000=8");
+	assert_int_equal(tail_time_emit_all(tt, collect_sample, &e), 0); /* nothing noted */
+	e.text[0] = 0;
+	assert_int_equal(tail_time_visit_first(tt, collect_sample, &e), 0);
+	assert_non_null(strstr(e.text, "c_total@2000=5"));
+	assert_non_null(strstr(e.text, "d_seconds_bucket{le=1}@2000=0 d_seconds_bucket{le=+Inf}@2000=0 "
+				       "d_seconds_sum@2000=0 d_seconds_count@2000=0"));
+	assert_int_equal(strlen(e.text), strlen("c_total@2000=5 d_seconds_bucket{le=1}@2000=0 "
+						"d_seconds_bucket{le=+Inf}@2000=0 d_seconds_sum@2000=0 "
+						"d_seconds_count@2000=0"));
+	tail_time_free(tt);
+	registry_free(reg);
+}
+
+static bool held_before(void *ctx, struct series *s, int64_t t_ms)
+{
+	(void)s;
+	return t_ms <= *(const int64_t *)ctx;
+}
+
+/* Replay into a store that holds the series up to 'last': no zero at or before it. */
+static void test_time_held(void **state)
+{
+	struct registry *reg = registry_new(0);
+	struct series *s = metric_series(registry_counter(reg, "c_total", "h", NULL), NULL);
+	struct tail_time *tt = tail_time_new(1000);
+	struct emitted e = { "" };
+	int64_t last = 1000;
+
+	(void)state;
+	tail_time_set_held(tt, held_before, &last);
+	count(tt, s, 1, 1500);                  /* grid 2000: the zero would be at 1000 */
+	assert_int_equal(tail_time_emit_all(tt, collect_sample, &e), 0);
+	assert_string_equal(e.text, "c_total@2000=1");
+	tail_time_free(tt);
+	tt = tail_time_new(1000);
+	last = 999;                             /* held before the zero's time: the zero stays */
+	tail_time_set_held(tt, held_before, &last);
+	s = metric_series(registry_counter(reg, "d_total", "h", NULL), NULL);
+	count(tt, s, 1, 1500);
+	e.text[0] = 0;
+	assert_int_equal(tail_time_emit_all(tt, collect_sample, &e), 0);
+	assert_string_equal(e.text, "d_total@1000=0 d_total@2000=1");
+	tail_time_free(tt);
+	registry_free(reg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -607,6 +682,8 @@ int main(void)
 		cmocka_unit_test(test_time_counter),
 		cmocka_unit_test(test_time_histogram),
 		cmocka_unit_test(test_time_replay),
+		cmocka_unit_test(test_time_replay_flush_first),
+		cmocka_unit_test(test_time_held),
 		cmocka_unit_test(test_time_first_event),
 	};
 
