@@ -68,6 +68,8 @@ def main():
     cfg = store_config(a.workdir)
     agent = Agent(a.binary, cfg, a.workdir)
     port = agent.wait_listening()
+    # The agent listens before it opens (and, the first time, creates) its store.
+    agent.wait_log(r"storing samples in ")
     wait_until("two ticks in the store",
                lambda: len(dump(a.binary, cfg)[0].get((("__name__", "deploywatch_ticks_total"),),
                                                       [])) >= 2, timeout=20, interval=0.3)
