@@ -57,7 +57,7 @@ int cli_load_config(const char *path, struct config **out);
 /*
  * Build each source's parser exactly as the agent does (logp_check_source: the format, the zone
  * file, every rule's regex, named groups and metric family) and throw it away, so check-config
- * refuses what the agent's tailer would refuse. Prints each problem to stderr as
+ * and run refuse the same configurations. Prints each problem to stderr as
  * "deploywatch: FILE:LINE:COL: KEY: message" and returns EXIT_CONFIG when there is one, else 0.
  * Reads zone files; main thread.
  */

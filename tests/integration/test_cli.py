@@ -132,7 +132,8 @@ expect(["check-config", "-c", tz], EX_CONFIG,
 
 # What is found wrong only when the parsers are built (a zone without its file, a pattern PCRE2
 # refuses; a new user's trial configs c2, c3 and c4) reads as a parse error does,
-# "FILE:LINE:COL: KEY: message". Lines and columns counted by hand.
+# "FILE:LINE:COL: KEY: message", from check-config and from run alike; run refuses to start
+# (before, it started and followed no log at all). Lines and columns counted by hand.
 late_head = """\
 storage:
   path: %s/data-late
@@ -156,7 +157,7 @@ late = [
 ]
 for name, tail, want in late:
     path = write(os.path.join(a.workdir, name), late_head + tail)
-    for cmd in ["check-config"]:
+    for cmd in ["check-config", "run"]:
         try:
             rc, out, err = run([dw, cmd, "-c", path], timeout=20)
         except subprocess.TimeoutExpired:
