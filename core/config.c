@@ -2120,6 +2120,7 @@ int config_rule_error(const struct config *cfg, const struct config_rule *rule, 
 	return -EINVAL;
 }
 
+/* Free everything 'cfg' owns, then 'cfg'. NULL is a no-op. */
 void config_free(struct config *cfg)
 {
 	if (!cfg)
