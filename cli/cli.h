@@ -54,6 +54,15 @@ int cmd_judge(int argc, char **argv);
  */
 int cli_load_config(const char *path, struct config **out);
 
+/*
+ * Build each source's parser exactly as the agent does (logp_check_source: the format, the zone
+ * file, every rule's regex, named groups and metric family) and throw it away, so check-config
+ * and run refuse the same configurations. Prints each problem to stderr as
+ * "deploywatch: FILE:LINE:COL: KEY: message" and returns EXIT_CONFIG when there is one, else 0.
+ * Reads zone files; main thread.
+ */
+int cli_check_parsers(const struct config *cfg);
+
 /* Print "deploywatch COMMAND: MESSAGE\nTry 'deploywatch COMMAND --help'." to stderr; returns
  * EXIT_USAGE. For getopt errors and bad arguments. */
 int cli_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

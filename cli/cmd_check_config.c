@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "collector/logp.h"
 #include "exporters/exporters.h"
 
 static void check_config_usage(FILE *out)
@@ -23,26 +22,6 @@ static void check_config_usage(FILE *out)
 		     "Options:\n"
 		     "  -c, --config FILE  configuration file (default: the embedded configuration)\n"
 		     "  -h, --help         show this help\n");
-}
-
-/*
- * Build each source's parser exactly as the agent does (logp_new: the format, the timezone file,
- * every rule's regex, named groups and metric family; logp_check_source), so check-config
- * refuses what `run` would refuse and nothing else.
- */
-static int check_parsers(const struct config *cfg)
-{
-	int bad = 0;
-
-	for (size_t i = 0; i < cfg->nsources; i++) {
-		char err[512];
-
-		if (logp_check_source(cfg, &cfg->sources[i], err, sizeof(err))) {
-			fprintf(stderr, "deploywatch: %s: %s\n", cfg->file, err);
-			bad = -1;
-		}
-	}
-	return bad;
 }
 
 /* The TLS pair must be one the agent can serve with: readable, PEM, and a key that matches. */
@@ -151,7 +130,7 @@ int cmd_check_config(int argc, char **argv)
 	rc = cli_load_config(path, &cfg);
 	if (rc)
 		return rc;
-	bad |= check_parsers(cfg);
+	bad |= cli_check_parsers(cfg);
 	bad |= check_tls(cfg);
 	if (!bad)
 		print_config(cfg);

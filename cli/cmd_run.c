@@ -671,6 +671,14 @@ int cmd_run(int argc, char **argv)
 	rc = cli_load_config(ag.config_path, &ag.cfg);
 	if (rc)
 		return rc;
+	/* A parser that cannot be built (a zone without its file, a pattern PCRE2 refuses) is a
+	 * configuration error as check-config reports it: refuse to start, rather than start
+	 * and follow no log at all (tail_new fails as a whole). */
+	rc = cli_check_parsers(ag.cfg);
+	if (rc) {
+		config_free(ag.cfg);
+		return rc;
+	}
 	if (ag.cfg->log_level) {
 		enum log_level level;
 

@@ -1,5 +1,6 @@
 #include "cli/cli.h"
 
+#include "collector/logp.h"
 #include "collector/tail.h"
 #include "store/store.h"
 
@@ -19,6 +20,21 @@ int cli_load_config(const char *path, struct config **out)
 		return EXIT_CONFIG;
 	}
 	return 0;
+}
+
+int cli_check_parsers(const struct config *cfg)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < cfg->nsources; i++) {
+		char err[1024];
+
+		if (logp_check_source(cfg, &cfg->sources[i], err, sizeof(err))) {
+			fprintf(stderr, "deploywatch: %s\n", err);
+			rc = EXIT_CONFIG;
+		}
+	}
+	return rc;
 }
 
 int cli_usage_error(const char *command, const char *fmt, ...)

@@ -75,9 +75,11 @@ static int laravel_init(struct logp *p, char *err, size_t errlen)
 					  "Laravel log entries carrying an exception, by the "
 					  "outermost exception class.", cls);
 	if (!st->entries || !st->exceptions) {
-		snprintf(err, errlen, "laravel: the metric families are registered with another "
-			 "shape");
-		return -EINVAL;
+		/* the registry is the agent's, shared by every source and rule */
+		return config_source_error(p->cfg, p->src, "format", err, errlen,
+					   "the laravel metric families are already registered "
+					   "with another shape (a rule or a regex source's metric "
+					   "of the same name came first)");
 	}
 	for (size_t i = 0; i < NLEVELS; i++) {
 		const char *v[] = { laravel_levels[i], NULL };

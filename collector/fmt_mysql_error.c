@@ -76,9 +76,11 @@ static int mysql_error_init(struct logp *p, char *err, size_t errlen)
 				       "MySQL/MariaDB error log entries by level and subsystem.",
 				       names);
 	if (!st->entries) {
-		snprintf(err, errlen, "mysql-error: the metric family is registered with another "
-			 "shape");
-		return -EINVAL;
+		/* the registry is the agent's, shared by every source and rule */
+		return config_source_error(p->cfg, p->src, "format", err, errlen,
+					   "the mysql-error metric families are already registered "
+					   "with another shape (a rule or a regex source's metric "
+					   "of the same name came first)");
 	}
 	return 0;
 }

@@ -73,9 +73,11 @@ static int mysql_slow_init(struct logp *p, char *err, size_t errlen)
 	r = logp_counter(p->reg, "mysql_slow_query_rows_examined_total",
 			     "Sum of Rows_examined of the slow query log's queries.", NULL);
 	if (!q || !d || !l || !r) {
-		snprintf(err, errlen, "mysql-slow: a metric family is registered with another "
-			 "shape");
-		return -EINVAL;
+		/* the registry is the agent's, shared by every source and rule */
+		return config_source_error(p->cfg, p->src, "format", err, errlen,
+					   "the mysql-slow metric families are already registered "
+					   "with another shape (a rule or a regex source's metric "
+					   "of the same name came first)");
 	}
 	st->queries = metric_series(q, NULL);
 	st->duration = metric_series(d, NULL);

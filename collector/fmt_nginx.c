@@ -50,8 +50,11 @@ static int nginx_init(struct logp *p, char *err, size_t errlen)
 			       "nginx $request_time of the requests that log it.", NULL,
 			       nginx_buckets, sizeof(nginx_buckets) / sizeof(nginx_buckets[0]));
 	if (!st->requests || !d) {
-		snprintf(err, errlen, "nginx: a metric family is registered with another shape");
-		return -EINVAL;
+		/* the registry is the agent's, shared by every source and rule */
+		return config_source_error(p->cfg, p->src, "format", err, errlen,
+					   "the nginx metric families are already registered "
+					   "with another shape (a rule or a regex source's metric "
+					   "of the same name came first)");
 	}
 	st->duration = metric_series(d, NULL);
 	return 0;

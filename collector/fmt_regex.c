@@ -28,29 +28,26 @@ static int regex_init(struct logp *p, char *err, size_t errlen)
 	const struct config_source *src = p->src;
 	struct regex_state *st = xcalloc(1, sizeof(*st));
 	const char *names[REGISTRY_MAX_LABELS + 1] = { NULL };
-	char what[300], metric[REGISTRY_MAX_NAME];
+	char why[300], metric[REGISTRY_MAX_NAME];
 	uint32_t count, size, ncap;
 	PCRE2_SPTR table;
 
 	p->fmt_state = st;
 	st->time_group = -1;
-	if (!src->regex) {
-		snprintf(err, errlen, "source %s: format regex needs a regex", src->name);
-		return -EINVAL;
-	}
-	snprintf(what, sizeof(what), "source %s: regex", src->name);
-	st->re = logp_compile(src->regex, 0, what, err, errlen);
+	if (!src->regex)
+		return config_source_error(p->cfg, src, "regex", err, errlen,
+					   "expected a PCRE2 pattern, since format is regex, got none");
+	st->re = logp_compile(src->regex, 0, NULL, why, sizeof(why));
 	if (!st->re)
-		return -EINVAL;
+		return config_source_error(p->cfg, src, "regex", err, errlen,
+					   "PCRE2 refuses the pattern: %s", why);
 	pcre2_pattern_info(st->re, PCRE2_INFO_CAPTURECOUNT, &ncap);
 	pcre2_pattern_info(st->re, PCRE2_INFO_NAMECOUNT, &count);
 	pcre2_pattern_info(st->re, PCRE2_INFO_NAMEENTRYSIZE, &size);
 	pcre2_pattern_info(st->re, PCRE2_INFO_NAMETABLE, &table);
-	if (ncap >= 64) {
-		snprintf(err, errlen, "source %s: regex has %u capture groups, at most 63",
-			 src->name, ncap);
-		return -EINVAL;
-	}
+	if (ncap >= 64)
+		return config_source_error(p->cfg, src, "regex", err, errlen,
+					   "expected at most 63 capture groups, got %u", ncap);
 	for (uint32_t i = 0; i < count; i++) {
 		const unsigned char *e = table + (size_t)i * size;
 		const char *nm = (const char *)e + 2;
@@ -59,12 +56,14 @@ static int regex_init(struct logp *p, char *err, size_t errlen)
 			st->time_group = e[0] << 8 | e[1];
 			continue;
 		}
-		if (model_label_name_reserved(nm) || st->nlabels == REGISTRY_MAX_LABELS) {
-			snprintf(err, errlen, "source %s: regex group %s: %s", src->name, nm,
-				 st->nlabels == REGISTRY_MAX_LABELS ? "more than 8 named groups"
-								    : "reserved name (starts with __)");
-			return -EINVAL;
-		}
+		if (st->nlabels == REGISTRY_MAX_LABELS)
+			return config_source_error(p->cfg, src, "regex", err, errlen,
+						   "expected at most %d named groups besides time, "
+						   "got more", REGISTRY_MAX_LABELS);
+		if (model_label_name_reserved(nm))
+			return config_source_error(p->cfg, src, "regex", err, errlen,
+						   "expected group names that can be label names, "
+						   "got %s (names starting with __ are reserved)", nm);
 		names[st->nlabels] = nm;
 		st->groups[st->nlabels++] = e[0] << 8 | e[1];
 	}
@@ -73,11 +72,11 @@ static int regex_init(struct logp *p, char *err, size_t errlen)
 		if (*c == '-')
 			*c = '_';
 	st->m = logp_counter(p->reg, metric, "Entries matching the source's regex.", names);
-	if (!st->m) {
-		snprintf(err, errlen, "source %s: %s is registered with another shape", src->name,
-			 metric);
-		return -EINVAL;
-	}
+	if (!st->m)
+		return config_source_error(p->cfg, src, "name", err, errlen,
+					   "expected a source whose metric %s is not yet taken, got "
+					   "\"%s\": it is registered with another shape", metric,
+					   src->name);
 	return 0;
 }
 

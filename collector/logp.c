@@ -53,7 +53,11 @@ pcre2_code *logp_compile(const char *pattern, uint32_t flags, const char *what, 
 
 	if (!re) {
 		pcre2_get_error_message(code, msg, sizeof(msg));
-		snprintf(err, errlen, "%s: %s at offset %zu", what, (const char *)msg, (size_t)off);
+		if (what)
+			snprintf(err, errlen, "%s: %s at offset %zu", what, (const char *)msg,
+				 (size_t)off);
+		else
+			snprintf(err, errlen, "%s at offset %zu", (const char *)msg, (size_t)off);
 		return NULL;
 	}
 	/* JIT is an optimisation: where the platform lacks it the interpreter runs the same
@@ -265,14 +269,14 @@ int logp_tz_load(struct logp_tz *tz, const char *name, char *err, size_t errlen)
 	if (strcmp(name, "UTC") == 0 || strcmp(name, "Etc/UTC") == 0)
 		return 0;
 	if (strstr(name, "..")) {
-		snprintf(err, errlen, "timezone %s: not a zone name", name);
+		snprintf(err, errlen, "not a zone name");
 		return -EINVAL;
 	}
 	snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", name);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		rc = -errno;
-		snprintf(err, errlen, "timezone %s: cannot read %s: %s", name, path, strerror(-rc));
+		snprintf(err, errlen, "cannot read %s: %s", path, strerror(-rc));
 		return rc == -ENOENT ? -EINVAL : rc;
 	}
 	/* Zone files are a few KiB; 1 MiB is a generous cap. */
@@ -283,7 +287,7 @@ int logp_tz_load(struct logp_tz *tz, const char *name, char *err, size_t errlen)
 	rc = tz_parse(tz, data, len);
 	free(data);
 	if (rc)
-		snprintf(err, errlen, "timezone %s: %s is not a TZif zone file", name, path);
+		snprintf(err, errlen, "%s is not a TZif zone file", path);
 	return rc;
 }
 
@@ -384,8 +388,8 @@ int logp_new(const struct config *cfg, const struct config_source *src, struct r
 	p->source = xstrdup(src->name);
 	p->fmt = logp_format_by_id(src->format);
 	if (!p->fmt) {
-		snprintf(err, errlen, "source %s: unknown format", src->name);
-		rc = -EINVAL;
+		rc = config_source_error(cfg, src, "format", err, errlen,
+					 "expected a built-in format, got number %d", (int)src->format);
 		goto out_free;
 	}
 	if (src->app_root) {
@@ -407,37 +411,37 @@ int logp_new(const struct config *cfg, const struct config_source *src, struct r
 		abort();
 	rc = logp_tz_load(&p->tz, src->timezone ? src->timezone : "UTC", err, errlen);
 	if (rc) {
-		char tmp[256];
+		char why[384];
 
-		snprintf(tmp, sizeof(tmp), "%s", err);
-		snprintf(err, errlen, "source %s: %s", src->name, tmp);
+		snprintf(why, sizeof(why), "%s", err);
+		/* config_parse let the name through (its shape is a zone's): the file is what is
+		 * missing. The name is [A-Za-z0-9_+./-] only, safe to print as it is. */
+		config_source_error(cfg, src, "timezone", err, errlen,
+				    "expected UTC or a time zone with a zone file, got \"%s\": %s",
+				    src->timezone, why);
 		goto out_free;
 	}
+	p->cfg = cfg;
 	p->src = src;
 	rc = p->fmt->init ? p->fmt->init(p, err, errlen) : 0;
+	p->cfg = NULL;
 	p->src = NULL;
 	if (rc)
 		goto out_free;
-	for (size_t i = 0; cfg && i < cfg->nrules; i++) {
+	for (size_t i = 0; i < cfg->nrules; i++) {
 		struct rule *r;
 
 		if (strcmp(cfg->rules[i].source, src->name) != 0)
 			continue;
 		if (p->nrules == LOGP_MAX_RULES) {
-			snprintf(err, errlen, "source %s: more than %d rules", src->name,
-				 LOGP_MAX_RULES);
-			rc = -EINVAL;
+			rc = config_rule_error(cfg, &cfg->rules[i], "source", err, errlen,
+					       "expected at most %d rules per source, got more for "
+					       "source %s", LOGP_MAX_RULES, src->name);
 			goto out_free;
 		}
-		rc = rule_new(&cfg->rules[i], reg, &r, err, errlen);
-		if (rc) {
-			/* name the config key, as config errors do: rules[2].regex: ... */
-			char tmp[512];
-
-			snprintf(tmp, sizeof(tmp), "%s", err);
-			snprintf(err, errlen, "rules[%zu].%s", i, tmp);
+		rc = rule_new(cfg, &cfg->rules[i], reg, &r, err, errlen);
+		if (rc)
 			goto out_free;
-		}
 		p->rules = xrealloc(p->rules, (p->nrules + 1) * sizeof(*p->rules));
 		p->rules[p->nrules++] = r;
 	}

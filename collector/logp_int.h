@@ -100,7 +100,9 @@ struct rule;
 struct logp {
 	const struct logp_format *fmt;
 	struct registry *reg;
-	const struct config_source *src; /* borrowed: valid during logp_new only */
+	const struct config *cfg;        /* borrowed: valid during logp_new only */
+	const struct config_source *src; /* borrowed: valid during logp_new only (an element of
+					  * cfg->sources: errors name it with config_source_error) */
 	char *source;            /* the source's name */
 	char *app_root;          /* NULL when not set; no trailing '/' */
 	struct logp_tz tz;
@@ -113,7 +115,8 @@ struct logp {
 };
 
 /* Compile 'pattern' with PCRE2 (UTF, with JIT when the platform has it). On error returns NULL
- * with "what: PCRE2 message at offset N" in 'err'. */
+ * with "what: PCRE2 message at offset N" in 'err', or "PCRE2 message at offset N" when 'what'
+ * is NULL (a pattern from the config, whose error names the key; N counts bytes). */
 pcre2_code *logp_compile(const char *pattern, uint32_t flags, const char *what, char *err,
 			 size_t errlen);
 /* Match 're' against text[0..len) under the source's limits; returns the pcre2 result (>0 on a
@@ -127,7 +130,9 @@ int64_t logp_local_ms(const struct logp *p, int year, int mon, int day, int hour
 		      int sec, int ms);
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
 int64_t logp_days_from_civil(int y, int m, int d);
-/* Load zone 'name' ("UTC" or an IANA name under /usr/share/zoneinfo, or $TZDIR). */
+/* Load zone 'name' ("UTC" or an IANA name under /usr/share/zoneinfo, or $TZDIR). Returns 0, or
+ * -EINVAL (or -errno when the file exists but cannot be read) with the reason in 'err', without
+ * the zone's name ("cannot read PATH: REASON"): the caller names the setting. */
 int logp_tz_load(struct logp_tz *tz, const char *name, char *err, size_t errlen);
 void logp_tz_release(struct logp_tz *tz);
 
@@ -153,9 +158,11 @@ void logp_observe(const struct logp_sink *sink, struct series *s, double v, int6
 
 /* ---- rules (rule.c) ---- */
 
-/* Compile a config rule: its regex, its named groups as label names, its family in 'reg'. */
-int rule_new(const struct config_rule *cr, struct registry *reg, struct rule **out, char *err,
-	     size_t errlen);
+/* Compile config rule 'cr' (an element of cfg->rules): its regex, its named groups as label
+ * names, its family in 'reg'. Returns 0, or -EINVAL with config_rule_error's line in 'err'
+ * ("FILE:LINE:COL: rules[I].KEY: ..."; for a regex, PCRE2's message and offset). */
+int rule_new(const struct config *cfg, const struct config_rule *cr, struct registry *reg,
+	     struct rule **out, char *err, size_t errlen);
 void rule_free(struct rule *r);
 /* Apply the rule to one entry (cheap literal prefilter first). Returns true when it matched. */
 bool rule_apply(struct rule *r, struct logp *p, const char *text, size_t len, int64_t t_ms,

@@ -105,8 +105,10 @@ struct logp;
 /*
  * A parser for one source: its format, timezone and app root, plus the config's rules that
  * name it. Registers the format's and the rules' families in 'reg' (borrowed until logp_free()).
- * Returns 0 and *out, or -EINVAL with one line in 'err' (a rule's regex that does not compile,
- * with the rule's name and the PCRE2 message and offset). check-config calls this too.
+ * 'cfg' is required and 'src' must be one of cfg->sources. Returns 0 and *out, or -EINVAL (or
+ * -errno for a zone file that exists but cannot be read) with one line in 'err' naming the file,
+ * line, column and key of the value at fault as config_parse does ("case.yml:4:43:
+ * rules[0].regex: PCRE2 refuses the pattern: ... at offset 17"). check-config calls this too.
  */
 int logp_new(const struct config *cfg, const struct config_source *src, struct registry *reg,
 	     struct logp **out, char *err, size_t errlen);

@@ -130,12 +130,12 @@ void rule_free(struct rule *r)
 	free(r);
 }
 
-int rule_new(const struct config_rule *cr, struct registry *reg, struct rule **out, char *err,
-	     size_t errlen)
+int rule_new(const struct config *cfg, const struct config_rule *cr, struct registry *reg,
+	     struct rule **out, char *err, size_t errlen)
 {
 	struct rule *r = xcalloc(1, sizeof(*r));
 	const char *names[REGISTRY_MAX_LABELS + 1] = { NULL };
-	char what[300];
+	char why[300];
 	uint32_t count, size, ncap;
 	PCRE2_SPTR table;
 
@@ -143,14 +143,16 @@ int rule_new(const struct config_rule *cr, struct registry *reg, struct rule **o
 	r->name = xstrdup(cr->name);
 	r->type = cr->type;
 	r->value_group = -1;
-	snprintf(what, sizeof(what), "regex: rule %s", cr->name);
-	r->re = logp_compile(cr->regex, 0, what, err, errlen);
-	if (!r->re)
+	r->re = logp_compile(cr->regex, 0, NULL, why, sizeof(why));
+	if (!r->re) {
+		config_rule_error(cfg, cr, "regex", err, errlen, "PCRE2 refuses the pattern: %s",
+				  why);
 		goto out_einval;
+	}
 	pcre2_pattern_info(r->re, PCRE2_INFO_CAPTURECOUNT, &ncap);
 	if (ncap >= 64) {
-		snprintf(err, errlen, "regex: rule %s: %u capture groups, at most 63", cr->name,
-			 ncap);
+		config_rule_error(cfg, cr, "regex", err, errlen,
+				  "expected at most 63 capture groups, got %u", ncap);
 		goto out_einval;
 	}
 	pcre2_pattern_info(r->re, PCRE2_INFO_NAMECOUNT, &count);
@@ -166,21 +168,24 @@ int rule_new(const struct config_rule *cr, struct registry *reg, struct rule **o
 			continue;
 		}
 		if (model_label_name_reserved(nm)) {
-			snprintf(err, errlen, "regex: rule %s: group name %s is reserved (starts with __)",
-				 cr->name, nm);
+			config_rule_error(cfg, cr, "regex", err, errlen,
+					  "expected group names that can be label names, got %s "
+					  "(names starting with __ are reserved)", nm);
 			goto out_einval;
 		}
 		if (r->nlabels == REGISTRY_MAX_LABELS) {
-			snprintf(err, errlen, "regex: rule %s: more than %d named groups", cr->name,
-				 REGISTRY_MAX_LABELS);
+			config_rule_error(cfg, cr, "regex", err, errlen,
+					  "expected at most %d named groups besides the value's, "
+					  "got more", REGISTRY_MAX_LABELS);
 			goto out_einval;
 		}
 		names[r->nlabels] = nm;
 		r->groups[r->nlabels++] = group;
 	}
 	if (cr->value && r->value_group < 0) {
-		snprintf(err, errlen, "value: rule %s: the regex has no group named %s", cr->name,
-			 cr->value);
+		config_rule_error(cfg, cr, "value", err, errlen,
+				  "expected the name of a group of the regex, got \"%s\": the regex "
+				  "has no group named %s", cr->value, cr->value);
 		goto out_einval;
 	}
 	if (cr->type == RULE_HISTOGRAM)
@@ -192,8 +197,9 @@ int rule_new(const struct config_rule *cr, struct registry *reg, struct rule **o
 	else
 		r->m = logp_counter(reg, cr->name, cr->help ? cr->help : cr->name, names);
 	if (!r->m) {
-		snprintf(err, errlen, "name: rule %s: the metric is already registered with another type "
-			 "or other labels", cr->name);
+		config_rule_error(cfg, cr, "name", err, errlen,
+				  "expected a metric name not yet taken, got \"%s\": it is already "
+				  "registered with another type or other labels", cr->name);
 		goto out_einval;
 	}
 	r->literal = rule_required_literal(cr->regex, &r->literal_len);

@@ -1,12 +1,19 @@
 /*
  * inotify through libinotifytools: the only file that touches it.
  *
- * libinotifytools keeps the watch table (path <-> watch descriptor) and sets the watches up, but
- * its inotifytools_next_event() can only block (a timeout of 0 or less waits for ever, a positive
- * one waits whole seconds), and the agent's event loop must poll the inotify descriptor together
- * with its timer and signals. So the descriptor the library opened is found once, made
- * non-blocking, and its events are read here directly; the library only adds and removes
- * watches.
+ * libinotifytools opens the inotify instance, but its inotifytools_next_event() can only block
+ * (a timeout of 0 or less waits for ever, a positive one waits whole seconds), and the agent's
+ * event loop must poll the inotify descriptor together with its timer and signals. So the
+ * descriptor the library opened is found once, made non-blocking, and its events are read here
+ * directly.
+ *
+ * Watches are added and removed on that descriptor directly too. The library learns of a watch
+ * the kernel dropped (IN_IGNORED: the file was deleted, its file system unmounted) only from
+ * events it reads itself, which it never does here; asked to remove such a watch, its
+ * inotifytools_remove_watch_by_wd() prints "Failed to remove watch on PATH: Unknown error -1" to
+ * stderr (it passes the -1 return value to strerror), fails, and keeps the stale entry, whose
+ * path then maps a new file of the same name to the old watch descriptor. The wd that
+ * inotify_add_watch() returns is the one its events carry, so no table is needed.
  */
 #include "collector/tail_int.h"
 
@@ -22,6 +29,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/log.h"
 
 #define DIR_EVENTS (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_MODIFY | IN_ATTRIB | \
 		    IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
@@ -115,40 +123,34 @@ int tail_watch_fd(const struct tail_watch *w)
 	return w->fd;
 }
 
-static int add(const char *path, int events)
+/* The same inode watched again (a second name for it) gets the same wd, as inotify(7) says. */
+static int add(struct tail_watch *w, const char *path, uint32_t events)
 {
-	int wd;
+	int wd = inotify_add_watch(w->fd, path, events);
 
-	if (!inotifytools_watch_file(path, events))
-		return -(inotifytools_error() ? inotifytools_error() : EINVAL);
-	wd = inotifytools_wd_from_filename(path);
-	if (wd < 0) {
-		/* The library files a directory's watch under its name with a '/' appended. */
-		char slash[4096];
-
-		if ((size_t)snprintf(slash, sizeof(slash), "%s/", path) < sizeof(slash))
-			wd = inotifytools_wd_from_filename(slash);
-	}
-	return wd >= 0 ? wd : -ENOENT;
+	return wd >= 0 ? wd : -errno;
 }
 
 int tail_watch_dir(struct tail_watch *w, const char *path)
 {
-	(void)w;
-	return add(path, DIR_EVENTS);
+	return add(w, path, DIR_EVENTS);
 }
 
 int tail_watch_file(struct tail_watch *w, const char *path)
 {
-	(void)w;
-	return add(path, FILE_EVENTS);
+	return add(w, path, FILE_EVENTS);
 }
 
 void tail_watch_remove(struct tail_watch *w, int wd)
 {
-	(void)w;
-	if (wd >= 0)
-		inotifytools_remove_watch_by_wd(wd);
+	if (wd < 0 || inotify_rm_watch(w->fd, wd) == 0)
+		return;
+	/* EINVAL: the kernel dropped the watch already (its file was deleted or its file system
+	 * unmounted; the IN_IGNORED may still be queued). The wd came from add(), so that is the
+	 * only way it can be invalid, and what the caller wanted is done. Anything else is a
+	 * real failure and says so in the agent's log. */
+	if (errno != EINVAL)
+		log_warn("tail", "cannot remove inotify watch %d: %s", wd, strerror(errno));
 }
 
 int tail_watch_drain(struct tail_watch *w, tail_watch_fn fn, void *ctx)

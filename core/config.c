@@ -19,10 +19,12 @@
 #include "core/buf.h"
 #include "core/model.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,22 +75,35 @@ struct cfg_parser {
 
 /* ---- error messages ---- */
 
+/*
+ * The one formatter of configuration errors, for those found while parsing (cfg_fail) and those
+ * found later by the collector (config_source_error, config_rule_error): write
+ * "FILE:LINE:COL: KEY: message" into 'err'. Always returns -EINVAL.
+ */
+static int __attribute__((format(printf, 7, 0)))
+cfg_vformat(char *err, size_t errlen, const char *file, unsigned long line, unsigned long col,
+	    const char *key, const char *fmt, va_list ap)
+{
+	int n;
+
+	if (!err || errlen == 0)
+		return -EINVAL;
+	n = snprintf(err, errlen, "%s:%lu:%lu: %s: ", file, line, col, key);
+	if (n >= 0 && (size_t)n < errlen)
+		vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+	return -EINVAL;
+}
+
 /* Write "FILE:LINE:COL: PATH: message" into the caller's buffer. Always returns -EINVAL. */
 static int __attribute__((format(printf, 4, 5)))
 cfg_fail(struct cfg_parser *p, unsigned long line, unsigned long col, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
 
-	if (!p->err || p->errlen == 0)
-		return -EINVAL;
-	n = snprintf(p->err, p->errlen, "%s:%lu:%lu: %s: ", p->file, line, col,
-		     p->pathlen ? p->path : "(top level)");
-	if (n >= 0 && (size_t)n < p->errlen) {
-		va_start(ap, fmt);
-		vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	cfg_vformat(p->err, p->errlen, p->file, line, col, p->pathlen ? p->path : "(top level)",
+		    fmt, ap);
+	va_end(ap);
 	return -EINVAL;
 }
 
@@ -862,6 +877,17 @@ static int set_web(struct cfg_parser *p, const struct ynode *v, void *obj)
 
 /* ---- sources ---- */
 
+/* Where 'key' of mapping 'item' has its value; the mapping's own position when the key is absent
+ * (or 'key' is NULL), as cfg_require points a missing key at its mapping. */
+static struct config_pos cfg_pos_of(const struct ynode *item, const char *key)
+{
+	const struct ynode *v = key ? ynode_get(item, key) : NULL;
+
+	if (!v)
+		v = item;
+	return (struct config_pos){ .line = v->line, .col = v->col };
+}
+
 static const char *const format_names[] = {
 	[SOURCE_LARAVEL] = "laravel",
 	[SOURCE_MYSQL_ERROR] = "mysql-error",
@@ -959,6 +985,15 @@ static int cfg_source(struct cfg_parser *p, const struct ynode *item, struct con
 	int err;
 
 	err = cfg_mapping(p, item, source_keys, SRC_NKEYS, s, &seen);
+	if (!err) {
+		s->at.entry = cfg_pos_of(item, NULL);
+		s->at.name = cfg_pos_of(item, "name");
+		s->at.path = cfg_pos_of(item, "path");
+		s->at.format = cfg_pos_of(item, "format");
+		s->at.timezone = cfg_pos_of(item, "timezone");
+		s->at.app_root = cfg_pos_of(item, "app_root");
+		s->at.regex = cfg_pos_of(item, "regex");
+	}
 	if (!err && ynode_is_null(item))
 		return cfg_fail_at(p, item,
 				   "expected a mapping with name, path and format, got null");
@@ -1021,6 +1056,18 @@ static int set_sources(struct cfg_parser *p, const struct ynode *v, void *obj)
 }
 
 /* ---- rules ---- */
+
+static void cfg_rule_positions(struct config_rule *r, const struct ynode *item)
+{
+	r->at.entry = cfg_pos_of(item, NULL);
+	r->at.name = cfg_pos_of(item, "name");
+	r->at.source = cfg_pos_of(item, "source");
+	r->at.regex = cfg_pos_of(item, "regex");
+	r->at.help = cfg_pos_of(item, "help");
+	r->at.type = cfg_pos_of(item, "type");
+	r->at.value = cfg_pos_of(item, "value");
+	r->at.buckets = cfg_pos_of(item, "buckets");
+}
 
 #define METRIC_FORM "a metric name matching [a-zA-Z_:][a-zA-Z0-9_:]*"
 
@@ -1146,6 +1193,8 @@ static int set_rules(struct cfg_parser *p, const struct ynode *v, void *obj)
 
 		cfg->nrules++;
 		err = cfg_mapping(p, item, rule_keys, RULE_NKEYS, &cfg->rules[i], &seen);
+		if (!err)
+			cfg_rule_positions(&cfg->rules[i], item);
 		if (!err && ynode_is_null(item))
 			err = cfg_fail_at(p, item,
 					  "expected a mapping with name, source and regex, "
@@ -1993,6 +2042,82 @@ int config_load_default(struct config **out, char *err, size_t errlen)
 {
 	return config_parse(EMBEDDED_NAME, config_embedded_default, strlen(config_embedded_default),
 			    out, err, errlen);
+}
+
+/* ---- errors found after parsing ---- */
+
+/* A key of an entry and where its position is kept, for the errors found after parsing. */
+struct cfg_pos_key {
+	const char *key;
+	size_t off;               /* offsetof the entry's struct config_pos */
+};
+
+static const struct cfg_pos_key source_pos_keys[] = {
+	{ "name", offsetof(struct config_source, at.name) },
+	{ "path", offsetof(struct config_source, at.path) },
+	{ "format", offsetof(struct config_source, at.format) },
+	{ "timezone", offsetof(struct config_source, at.timezone) },
+	{ "app_root", offsetof(struct config_source, at.app_root) },
+	{ "regex", offsetof(struct config_source, at.regex) },
+};
+
+static const struct cfg_pos_key rule_pos_keys[] = {
+	{ "name", offsetof(struct config_rule, at.name) },
+	{ "source", offsetof(struct config_rule, at.source) },
+	{ "regex", offsetof(struct config_rule, at.regex) },
+	{ "help", offsetof(struct config_rule, at.help) },
+	{ "type", offsetof(struct config_rule, at.type) },
+	{ "value", offsetof(struct config_rule, at.value) },
+	{ "buckets", offsetof(struct config_rule, at.buckets) },
+};
+
+/*
+ * "FILE:LINE:COL: LIST[I].KEY: message" for entry 'entry' (I of a list named 'list'), whose
+ * mapping's position is 'entry_at' and whose keys' positions are found through 'keys'.
+ */
+static int __attribute__((format(printf, 11, 0)))
+cfg_entry_error(const struct config *cfg, const char *list, size_t index, const void *entry,
+		struct config_pos entry_at, const struct cfg_pos_key *keys, size_t nkeys,
+		const char *key, char *err, size_t errlen, const char *fmt, va_list ap)
+{
+	struct config_pos at = entry_at;
+	char path[96];
+
+	for (size_t i = 0; key && i < nkeys; i++)
+		if (strcmp(keys[i].key, key) == 0)
+			memcpy(&at, (const char *)entry + keys[i].off, sizeof(at));
+	if (key)
+		snprintf(path, sizeof(path), "%s[%zu].%s", list, index, key);
+	else
+		snprintf(path, sizeof(path), "%s[%zu]", list, index);
+	return cfg_vformat(err, errlen, cfg->file, at.line, at.col, path, fmt, ap);
+}
+
+int config_source_error(const struct config *cfg, const struct config_source *src,
+			const char *key, char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	/* The key path needs the index: a source from elsewhere is a bug in the caller. */
+	assert(src >= cfg->sources && src < cfg->sources + cfg->nsources);
+	va_start(ap, fmt);
+	cfg_entry_error(cfg, "sources", (size_t)(src - cfg->sources), src, src->at.entry,
+			source_pos_keys, ARRAY_SIZE(source_pos_keys), key, err, errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+int config_rule_error(const struct config *cfg, const struct config_rule *rule, const char *key,
+		      char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	assert(rule >= cfg->rules && rule < cfg->rules + cfg->nrules);
+	va_start(ap, fmt);
+	cfg_entry_error(cfg, "rules", (size_t)(rule - cfg->rules), rule, rule->at.entry,
+			rule_pos_keys, ARRAY_SIZE(rule_pos_keys), key, err, errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
 }
 
 /* Free everything 'cfg' owns, then 'cfg'. NULL is a no-op. */

@@ -18,6 +18,17 @@
 /* Durations and times are milliseconds. */
 typedef int64_t dw_millis;
 
+/*
+ * Where a value was read in config.file: the 1-based line and column of the value, the position
+ * parse errors give. A key left out (its default applies) has the position of the mapping that
+ * lacks it, as parse errors for a missing key do. Kept for the values checked only after parsing
+ * (a source's zone file and pattern, a rule's pattern, groups and metric family: the collector's
+ * logp_new), so those errors name the place too (config_source_error, config_rule_error).
+ */
+struct config_pos {
+	unsigned long line, col;
+};
+
 enum source_format {
 	SOURCE_LARAVEL,
 	SOURCE_MYSQL_ERROR,
@@ -33,6 +44,9 @@ struct config_source {
 	char *timezone;           /* "UTC" or an IANA zone name; default "UTC" */
 	char *app_root;           /* NULL when not set */
 	char *regex;              /* format: regex only (required there, refused elsewhere) */
+	struct {                  /* where each key's value was read; 'entry': the mapping */
+		struct config_pos entry, name, path, format, timezone, app_root, regex;
+	} at;
 };
 
 enum rule_type {
@@ -53,6 +67,9 @@ struct config_rule {
 	double *buckets;          /* `buckets:` strictly increasing finite upper bounds; histograms
 				   * only; NULL: the default 0.005 .. 10 (Prometheus's DefBuckets) */
 	size_t nbuckets;
+	struct {                  /* where each key's value was read; 'entry': the mapping */
+		struct config_pos entry, name, source, regex, help, type, value, buckets;
+	} at;
 };
 
 struct config_user {
@@ -193,6 +210,25 @@ int config_load_file(const char *path, struct config **out, char *err, size_t er
 
 /* Parse config_embedded_default. Never fails for a released binary (a unit test proves it). */
 int config_load_default(struct config **out, char *err, size_t errlen);
+
+/*
+ * An error in a value that is checked after parsing, worded as config_parse's own:
+ * "FILE:LINE:COL: sources[I].KEY: message" with the position where that key's value was read
+ * (struct config_pos). 'src' must be an element of cfg->sources and 'key' one of its YAML keys
+ * (name, path, format, timezone, app_root, regex), or NULL for the source's mapping itself
+ * ("sources[I]"). 'fmt' is the message after the key, e.g. "expected ..., got ...". Writes one
+ * line without a newline into 'err' (errlen bytes, cut to fit; NULL or 0: nothing). Always
+ * returns -EINVAL. Pure; any thread.
+ */
+int config_source_error(const struct config *cfg, const struct config_source *src,
+			const char *key, char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+
+/* The same for 'rule', an element of cfg->rules: "FILE:LINE:COL: rules[I].KEY: message"; 'key'
+ * one of name, source, regex, help, type, value, buckets, or NULL for the rule's mapping. */
+int config_rule_error(const struct config *cfg, const struct config_rule *rule, const char *key,
+		      char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
 
 /* Free a config. NULL is a no-op. */
 void config_free(struct config *cfg);

@@ -202,6 +202,14 @@ def n_read_from_copy(work):
     return n
 
 
+def only_logfmt(agent, what):
+    """Everything the agent wrote to stderr is logfmt. libinotifytools printed its own line
+    ("Failed to remove watch on PATH: Unknown error -1") at shutdown for every deleted file whose
+    watch the kernel had dropped already."""
+    bad = [l for l in agent.text().splitlines() if l and not l.startswith("ts=")]
+    check(not bad, "%s: the agent wrote lines that are not logfmt:\n%s" % (what, "\n".join(bad[:5])))
+
+
 def phase_live(a, rng):
     work = os.path.join(a.workdir, "live")
     logdir = os.path.join(work, "logs")
@@ -233,6 +241,7 @@ def phase_live(a, rng):
     check(metric(agent, "deploywatch_tail_truncations_total") >= 1, "no truncation was seen")
     check(metric(agent, "deploywatch_tail_lost_files_total") == 0, "a loss was reported")
     check(agent.stop() == 0, "agent exit status")
+    only_logfmt(agent, "live")
     stored = stored_counts(a, cfg)
     check(stored == w.written, "stored counts %s != written %s" % (stored, w.written))
     print("live: %d entries, rotations %s: counted exactly (%d truncated file(s) read to their "

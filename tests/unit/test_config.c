@@ -933,6 +933,59 @@ static void test_format_names(void **state)
 	config_free(NULL);
 }
 
+/*
+ * Values checked after parsing (by the collector's logp_new) keep where they were read, and
+ * their errors come out as parse errors do: "FILE:LINE:COL: KEY: message". Positions counted by
+ * hand in the text below; a key left out points at its entry's mapping, as a missing key does.
+ */
+static void test_errors_after_parsing(void **state)
+{
+	static const char yaml[] = "sources:\n"
+				   "  - {name: a, path: /a.log, format: nginx}\n"
+				   "  - name: b\n"
+				   "    path: /b.log\n"
+				   "    format: regex\n"
+				   "    timezone: Europe/Atlantis\n"
+				   "    regex: '(?<x>y'\n"
+				   "rules:\n"
+				   "  - name: r_total\n"
+				   "    source: b\n"
+				   "    regex: 'z('\n";
+	struct config *cfg = NULL;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(parse(yaml, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg->sources[1].at.entry.line, 3);
+	assert_int_equal(cfg->sources[1].at.entry.col, 5);
+	assert_int_equal(cfg->sources[1].at.timezone.line, 6);
+	assert_int_equal(cfg->sources[1].at.timezone.col, 15);
+	assert_int_equal(cfg->sources[1].at.regex.line, 7);
+	assert_int_equal(cfg->sources[1].at.regex.col, 12);
+	assert_int_equal(cfg->sources[0].at.format.line, 2);
+	assert_int_equal(cfg->sources[0].at.format.col, 37);
+
+	assert_int_equal(config_source_error(cfg, &cfg->sources[1], "timezone", err, sizeof(err),
+					     "expected %s, got \"%s\"", "a zone",
+					     cfg->sources[1].timezone),
+			 -EINVAL);
+	assert_string_equal(err, "t.yml:6:15: sources[1].timezone: expected a zone, got "
+				 "\"Europe/Atlantis\"");
+	/* the default zone of sources[0]: no value in the file, so its mapping */
+	config_source_error(cfg, &cfg->sources[0], "timezone", err, sizeof(err), "m");
+	assert_string_equal(err, "t.yml:2:5: sources[0].timezone: m");
+	config_source_error(cfg, &cfg->sources[1], NULL, err, sizeof(err), "m");
+	assert_string_equal(err, "t.yml:3:5: sources[1]: m");
+	config_rule_error(cfg, &cfg->rules[0], "regex", err, sizeof(err), "bad %d", 1);
+	assert_string_equal(err, "t.yml:11:12: rules[0].regex: bad 1");
+	config_rule_error(cfg, &cfg->rules[0], "value", err, sizeof(err), "m");
+	assert_string_equal(err, "t.yml:9:5: rules[0].value: m");
+	/* cut to the buffer, as parse errors are */
+	config_rule_error(cfg, &cfg->rules[0], "name", err, 12, "m");
+	assert_string_equal(err, "t.yml:9:11:");
+	config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -954,6 +1007,7 @@ int main(void)
 		cmocka_unit_test(test_duration_format),
 		cmocka_unit_test(test_duration_round_trip),
 		cmocka_unit_test(test_format_names),
+		cmocka_unit_test(test_errors_after_parsing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,7 +10,8 @@
  *   line TEXT            an inline log line (with "-"); \n \t \\ escapes
  *   expect SAMPLE VALUE  a sample "name{a="x",b="y"}" (labels in family order, le last) or one of
  *                        @entries @unmatched @exceptions @fingerprints @cut @tmin @tmax
- *   error TEXT           logp_new must fail with a message containing TEXT
+ *   error TEXT           logp_new must fail with a message starting with TEXT, so TEXT holds
+ *                        the whole "case.yml:LINE:COL: KEY: " prefix
  *   exc TEXT             the last exception seen was "class|message|location|previous"
  *   end
  *
@@ -178,7 +179,7 @@ static int run_case(struct tcase *c)
 		fail_msg("cases.txt:%d: config: %s", c->line, err);
 	rc = logp_new(cfg, &cfg->sources[0], reg, &r.p, err, sizeof(err));
 	if (c->error.len) {
-		if (rc == 0 || !strstr(err, c->error.data)) {
+		if (rc == 0 || strncmp(err, c->error.data, c->error.len) != 0) {
 			printf("cases.txt:%d: expected logp_new to fail with \"%s\", got %d \"%s\"\n",
 			       c->line, c->error.data, rc, rc ? err : "");
 			failures++;
