@@ -187,6 +187,12 @@ ssize_t tail_reader_read(struct tail_reader *r, int fd, size_t budget, tail_line
 
 /* ---- log time (tail_time.c) ---- */
 
+struct sample_view;
+struct label;
+/* The labels of registry sample 'sv', __name__ first, into out[] (REGISTRY_MAX_LABELS + 2 of
+ * them; pointers borrowed from 'sv'). Returns how many. */
+size_t tail_sample_labels(const struct sample_view *sv, struct label *out);
+
 /*
  * Values of series at earlier grid points. Events are noted with the grid point at or after
  * their log time (ceil to 'res_ms'); at each tick the values at grid points before the tick are

@@ -105,15 +105,9 @@ static int held_sample(void *ctx, const struct metric_info *info, const struct s
 {
 	struct held_ctx *h = ctx;
 	struct label labels[REGISTRY_MAX_LABELS + 2];
-	size_t n = 0;
+	size_t n = tail_sample_labels(sv, labels);
 
 	(void)info;
-	labels[n].name = "__name__";
-	labels[n++].value = sv->name;
-	for (size_t k = 0; k < sv->nlabels && n < REGISTRY_MAX_LABELS + 2; k++) {
-		labels[n].name = sv->label_names[k];
-		labels[n++].value = sv->label_values[k];
-	}
 	h->held = h->r->held(h->r->held_ctx, labels, n, h->t);
 	return 1; /* the first sample name answers */
 }

@@ -312,19 +312,26 @@ struct emit_ctx {
 	void *ctx;
 };
 
+size_t tail_sample_labels(const struct sample_view *sv, struct label *out)
+{
+	size_t n = 0;
+
+	out[n].name = "__name__";
+	out[n++].value = sv->name;
+	for (size_t k = 0; k < sv->nlabels && n < REGISTRY_MAX_LABELS + 2; k++) {
+		out[n].name = sv->label_names[k];
+		out[n++].value = sv->label_values[k];
+	}
+	return n;
+}
+
 static int emit_sample(void *ctx, const struct metric_info *info, const struct sample_view *sv)
 {
 	struct emit_ctx *e = ctx;
 	struct label labels[REGISTRY_MAX_LABELS + 2];
-	size_t n = 0;
+	size_t n = tail_sample_labels(sv, labels);
 
 	(void)info;
-	labels[n].name = "__name__";
-	labels[n++].value = sv->name;
-	for (size_t k = 0; k < sv->nlabels && n < REGISTRY_MAX_LABELS + 2; k++) {
-		labels[n].name = sv->label_names[k];
-		labels[n++].value = sv->label_values[k];
-	}
 	return e->fn(e->ctx, labels, n, e->type, e->t, e->vals[e->i++]);
 }
 

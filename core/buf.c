@@ -220,6 +220,40 @@ static bool ge_pow10(uint64_t mant, int s, int j)
  * decides: an exact tie in the rounding (half-even or half-up is printf's business), a
  * power of two (its rounding interval is narrower below), anything outside the range.
  */
+/*
+ * Write m / 10^k as %g does without an exponent ("-" when 'neg', the integer part, then the
+ * fraction without its trailing zeros) into 'out', NUL-terminated. Returns the length.
+ */
+static int put_fixed(char *out, bool neg, uint64_t m, int k)
+{
+	char digits[24];
+	int len = 0, tz = 0, o = 0;
+
+	do {
+		digits[len++] = (char)('0' + m % 10);
+		m /= 10;
+	} while (m);
+	/* digits[] holds m backwards; the low k of them are the fraction, and %g drops its
+	 * trailing zeros (tz of them). */
+	while (tz < k && tz < len && digits[tz] == '0')
+		tz++;
+	if (neg)
+		out[o++] = '-';
+	if (len > k) {
+		for (int i = len - 1; i >= k; i--)
+			out[o++] = digits[i];
+	} else {
+		out[o++] = '0';
+	}
+	if (tz < k) {
+		out[o++] = '.';
+		for (int i = k - 1; i >= tz; i--)
+			out[o++] = i < len ? digits[i] : '0';
+	}
+	out[o] = '\0';
+	return o;
+}
+
 static int fmt_fixed_exact(char *out, double v)
 {
 	/* 10^-4 .. 10^15 as doubles, for the first guess of the exponent */
@@ -244,10 +278,6 @@ static int fmt_fixed_exact(char *out, double v)
 	while (e10 < 14 && ge_pow10(mant, s, e10 + 1))
 		e10++;
 	for (int prec = 16; prec <= 17; prec++) {
-		char digits[24];
-		int len = 0, tz = 0, o = 0;
-		uint64_t um;
-
 		k = prec - 1 - e10; /* 1..20 */
 		num = (unsigned __int128)mant * pow10_u128(k);
 		m = num >> s;
@@ -262,30 +292,7 @@ static int fmt_fixed_exact(char *out, double v)
 			if (2 * diff >= pow10_u128(k)) /* a tie reads back to the even one: 17 */
 				continue;
 		}
-		um = (uint64_t)m;
-		do {
-			digits[len++] = (char)('0' + um % 10);
-			um /= 10;
-		} while (um);
-		/* digits[] holds m backwards; the low k of them are the fraction, and %g drops
-		 * its trailing zeros (tz of them). */
-		while (tz < k && tz < len && digits[tz] == '0')
-			tz++;
-		if (signbit(v))
-			out[o++] = '-';
-		if (len > k) {
-			for (int i = len - 1; i >= k; i--)
-				out[o++] = digits[i];
-		} else {
-			out[o++] = '0';
-		}
-		if (tz < k) {
-			out[o++] = '.';
-			for (int i = k - 1; i >= tz; i--)
-				out[o++] = i < len ? digits[i] : '0';
-		}
-		out[o] = '\0';
-		return o;
+		return put_fixed(out, signbit(v), (uint64_t)m, k);
 	}
 	return 0;
 }
@@ -323,9 +330,6 @@ static int fmt_fixed_long(char *out, double v)
 	}
 	for (int prec = 16; prec <= 17; prec++) {
 		long double scale = 1.0L, sc, m, half_ulp;
-		char digits[24];
-		int len = 0, tz = 0, o = 0;
-		uint64_t um;
 
 		k = prec - 1 - e10; /* 1..21: 10^k exact in a long double */
 		for (int i = 0; i < k; i++)
@@ -344,30 +348,7 @@ static int fmt_fixed_long(char *out, double v)
 			if (fabsl(m - sc) > half_ulp)
 				continue;
 		}
-		um = (uint64_t)m;
-		do {
-			digits[len++] = (char)('0' + um % 10);
-			um /= 10;
-		} while (um);
-		/* digits[] holds m backwards; the low k of them are the fraction, and %g drops
-		 * its trailing zeros (tz of them). */
-		while (tz < k && tz < len && digits[tz] == '0')
-			tz++;
-		if (signbit(v))
-			out[o++] = '-';
-		if (len > k) {
-			for (int i = len - 1; i >= k; i--)
-				out[o++] = digits[i];
-		} else {
-			out[o++] = '0';
-		}
-		if (tz < k) {
-			out[o++] = '.';
-			for (int i = k - 1; i >= tz; i--)
-				out[o++] = i < len ? digits[i] : '0';
-		}
-		out[o] = '\0';
-		return o;
+		return put_fixed(out, signbit(v), (uint64_t)m, k);
 	}
 	return 0;
 }

@@ -1237,6 +1237,20 @@ static int times_decode(struct rd *r, int64_t *ts, size_t n, int64_t first, uint
 	return 0;
 }
 
+/* A chunk's header, its timestamps into ts[] (cap of them) and the value mode byte: 0, -EINVAL
+ * for a damaged chunk, -ENOSPC for more samples than cap. */
+static int times_and_mode(struct rd *r, int64_t *ts, size_t cap, size_t *cnt, int64_t *first,
+			  uint64_t *span, uint8_t *mode)
+{
+	if (header_decode(r, cnt, first, span))
+		return -EINVAL;
+	if (*cnt > cap)
+		return -ENOSPC;
+	if (times_decode(r, ts, *cnt, *first, *span) || rd_byte(r, mode))
+		return -EINVAL;
+	return 0;
+}
+
 /*
  * Decode the samples at or before 'to_ts' (all of them with INT64_MAX): the timestamps all (a
  * sequence must be read to its end to find the values), the values only as far as needed. Only
@@ -1252,12 +1266,11 @@ static int decode(const uint8_t *data, size_t len, int64_t *ts, double *vals, si
 	uint8_t mode;
 	int err;
 
-	if (!ts || !vals || !n || header_decode(&r, &cnt, &first, &span))
+	if (!ts || !vals || !n)
 		return -EINVAL;
-	if (cnt > cap)
-		return -ENOSPC;
-	if (times_decode(&r, ts, cnt, first, span) || rd_byte(&r, &mode))
-		return -EINVAL;
+	err = times_and_mode(&r, ts, cap, &cnt, &first, &span, &mode);
+	if (err)
+		return err;
 	m = cnt;
 	if ((int64_t)((uint64_t)first + span) > to_ts) { /* the last timestamp, as times_decode */
 		size_t lo = 0, hi = cnt; /* the first index past to_ts */
@@ -1324,13 +1337,13 @@ int chunk_decode_presence(const uint8_t *data, size_t len, int64_t *ts, double *
 	int64_t first;
 	uint64_t span, bits, k, m0z, g, nexc, gap, pos = 0;
 	uint8_t mode, digits;
+	int err;
 
-	if (!ts || !vals || !n || header_decode(&r, &cnt, &first, &span))
+	if (!ts || !vals || !n)
 		return -EINVAL;
-	if (cnt > cap)
-		return -ENOSPC;
-	if (times_decode(&r, ts, cnt, first, span) || rd_byte(&r, &mode))
-		return -EINVAL;
+	err = times_and_mode(&r, ts, cap, &cnt, &first, &span, &mode);
+	if (err)
+		return err;
 	switch (mode) {
 	case VAL_CONST:
 		if (rd_raw64(&r, &bits) || r.pos != len)
