@@ -8,6 +8,7 @@ Usage: tail_live.py DEPLOYWATCH WORK_DIR
 """
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -15,7 +16,10 @@ import urllib.request
 
 dw, work = sys.argv[1], sys.argv[2]
 live = os.path.join(work, "live")
-os.makedirs(live, exist_ok=True)
+# A fresh directory each run: the agents' stores and logs from an earlier run would be read at
+# start-up (records, seeds, the LMDB pages touched count in VmRSS) and grow the memory figure.
+shutil.rmtree(live, ignore_errors=True)
+os.makedirs(live)
 procs = []
 
 
