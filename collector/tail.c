@@ -254,19 +254,32 @@ static void real_key(const struct tsource *src, const char *path, char out[TAIL_
  * there, the same (identity 'rec->id') and at least rec->offset long: returned open, its path in
  * 'found'. Else -1.
  */
-static int open_recorded_real(struct tail *t, struct tsource *src, const char *path,
-			      const struct tail_record *rec, char *found, size_t flen)
+/* The file 'path' led to at the last commit, when a real/ record says (into 'out'). */
+static bool recorded_real(struct tail *t, struct tsource *src, const char *path, char *out,
+			  size_t outlen)
 {
 	char key[TAIL_KEY_MAX];
-	struct stat st;
 	struct buf b;
-	int fd = -1;
+	bool ok;
 
 	real_key(src, path, key);
 	buf_init(&b, 256);
-	if (t->get(t->get_ctx, key, &b) == 0 && b.len > 0 && b.len < flen) {
-		memcpy(found, b.data, b.len);
-		found[b.len] = '\0';
+	ok = t->get(t->get_ctx, key, &b) == 0 && b.len > 0 && b.len < outlen;
+	if (ok) {
+		memcpy(out, b.data, b.len);
+		out[b.len] = '\0';
+	}
+	buf_release(&b);
+	return ok;
+}
+
+static int open_recorded_real(struct tail *t, struct tsource *src, const char *path,
+			      const struct tail_record *rec, char *found, size_t flen)
+{
+	struct stat st;
+	int fd = -1;
+
+	if (recorded_real(t, src, path, found, flen)) {
 		fd = open(found, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 		if (fd >= 0 && (fstat(fd, &st) < 0 || !tail_id_matches(fd, &st, &rec->id) ||
 				(uint64_t)st.st_size < rec->offset)) {
@@ -274,8 +287,48 @@ static int open_recorded_real(struct tail *t, struct tsource *src, const char *p
 			fd = -1;
 		}
 	}
-	buf_release(&b);
 	return fd;
+}
+
+static bool held(const struct tsource *src, const struct stat *st);
+static struct tfile *drain_file(struct tsource *src, const char *path, int fd,
+			       const struct tail_id *id, uint64_t offset, const char *origin);
+
+/*
+ * Start-up, a symlinked path whose link was re-pointed while the agent was down: the file it led
+ * to ('real') is no longer the one recorded (copytruncated, or replaced by a rename, while its
+ * release's workers still wrote to it). What it holds now lived at the followed path and nobody
+ * counted it: read it from its content record's offset, or from 0. 'except': the inode the path
+ * leads to now.
+ */
+static void drain_old_real(struct tsource *src, const char *path, const char *real,
+			   uint64_t except)
+{
+	struct tail *t = src->t;
+	char head[TAIL_SIG_MAX], key[TAIL_KEY_MAX];
+	const char *origins[1] = { path };
+	struct tail_record rec;
+	struct tail_id id;
+	struct stat st;
+	uint64_t from = 0;
+	ssize_t n;
+	int fd = open(real, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_ino == except ||
+	    held(src, &st) || tail_id_take(fd, &st, &id, NULL) || !id.sig_len) {
+		close(fd);
+		return;
+	}
+	n = pread(fd, head, sizeof(head), 0);
+	if (n > 0 && tail_content_find(src->cfg->name, head, (size_t)n, &st, origins, 1, t->get,
+				       t->get_ctx, &rec, key) >= 0)
+		from = rec.offset;
+	log_info("tail", "%s: the file it led to before its symlink was re-pointed, %s, holds "
+			 "lines written since; reading it from %llu", path, real,
+		 (unsigned long long)from);
+	drain_file(src, real, fd, &id, from, path);
 }
 
 /* Start-up: the source's last committed tick is the floor for what recover() reads. */
@@ -837,6 +890,28 @@ static void drain_gz(struct tsource *src, const char *path, gzFile gz, const str
 	old->drain_until = t->now;
 }
 
+/*
+ * Start-up, a file with no record under its path: how far its content was counted anyway — a
+ * file `deploywatch replay` backfilled before the agent first ran (the README's advice) has a
+ * content record, and reading it from 0 counted it twice. 0 when none.
+ */
+static uint64_t counted_by_content(struct tfile *tf, int fd, const struct stat *st)
+{
+	struct tail *t = tf->src->t;
+	char head[TAIL_SIG_MAX], key[TAIL_KEY_MAX];
+	const char *origins[1] = { tf->path };
+	struct tail_record rec;
+	ssize_t n = pread(fd, head, sizeof(head), 0);
+
+	if (n <= 0 || tail_content_find(tf->src->cfg->name, head, (size_t)n, st, origins, 1, t->get,
+					t->get_ctx, &rec, key) < 0 ||
+	    rec.offset > (uint64_t)st->st_size)
+		return 0;
+	log_info("tail", "%s: its first %llu bytes were counted already (replayed); reading it "
+			 "from there", tf->path, (unsigned long long)rec.offset);
+	return rec.offset;
+}
+
 /* Open tf->path; on success position it (a record at start-up, else 0 or the end). */
 static void tfile_open(struct tail *t, struct tfile *tf, bool is_new)
 {
@@ -894,18 +969,33 @@ static void tfile_open(struct tail *t, struct tfile *tf, bool is_new)
 				    rec.offset <= (uint64_t)st.st_size) {
 					offset = rec.offset;
 				} else {
-					char found[4096];
+					char found[4096], real[4096], rdir[4096];
+					/* The link re-pointed: the rotated copies are beside the old
+					 * release's file, not in the directory the path names now. */
+					bool moved = recorded_real(t, tf->src, tf->path, real,
+								   sizeof(real)) &&
+						     strcmp(real, tf->real ? tf->real : tf->path);
+					const char *sdir = tf->dir;
 					int rfd = open_recorded_real(t, tf->src, tf->path, &rec, found,
 								     sizeof(found));
-					int ofd = rfd >= 0 ? -1
-							   : find_counterpart(tf->dir, &rec.id, rec.offset,
-									      (uint64_t)st.st_ino, found,
-									      sizeof(found));
+					int ofd;
+					gzFile gz;
 
-					gzFile gz = rfd < 0 && ofd < 0
-							    ? find_gz_counterpart(tf->dir, &rec.id, found,
-										  sizeof(found))
-							    : NULL;
+					if (moved) {
+						char *c = xstrdup(real);
+
+						snprintf(rdir, sizeof(rdir), "%s", dirname(c));
+						free(c);
+						sdir = rdir;
+					}
+					ofd = rfd >= 0 ? -1
+						       : find_counterpart(sdir, &rec.id, rec.offset,
+									  (uint64_t)st.st_ino, found,
+									  sizeof(found));
+					gz = rfd < 0 && ofd < 0
+						     ? find_gz_counterpart(sdir, &rec.id, found,
+									   sizeof(found))
+						     : NULL;
 
 					if (rfd >= 0) {
 						log_info("tail", "%s leads to another file now (a symlink "
@@ -933,9 +1023,14 @@ static void tfile_open(struct tail *t, struct tfile *tf, bool is_new)
 						lost(tf, 0, "replaced or deleted while the agent was "
 							 "stopped");
 					}
+					if (moved && rfd < 0)
+						drain_old_real(tf->src, tf->path, real,
+							       (uint64_t)st.st_ino);
 				}
 				is_new = true;
 			}
+		} else {
+			offset = counted_by_content(tf, fd, &st);
 		}
 		buf_release(&b);
 	}

@@ -687,6 +687,31 @@ def gone_while_stopped(a):
     print("gone while stopped: the deleted daily file counted as lost, the renamed one read on")
 
 
+def replay_then_agent(a):
+    """The README's advice: replay old files into the store before the agent first runs. The
+    agent's glob matches the replayed file too; it must start after what the replay counted
+    (its content record), not from 0 (counted twice before)."""
+    work = os.path.join(a.workdir, "replayfirst")
+    logdir = os.path.join(work, "logs")
+    os.makedirs(logdir)
+    cfg = config(work, logdir)
+    old = os.path.join(logdir, "laravel-2026-11-30.log")
+    write(old, "".join(entry("WARNING", "replayed %d" % i, "2026-11-30 09:%02d:00" % i)
+                       for i in range(5)))
+    rc, out, err = run([a.binary, "replay", "-c", cfg, "--source", "app", old])
+    check(rc == 0 and "5 entries" in out, "replay: %r %r" % (out, err))
+    agent = Agent(a.binary, cfg, work)
+    agent.wait_listening()
+    agent.wait_log(r"laravel-2026-11-30.log: its first \d+ bytes were counted already")
+    append(old, entry("WARNING", "after the replay"))
+    wait_value(agent, "the line after the replay", "laravel_log_entries_total", 6,
+               level="warning")
+    check(agent.stop() == 0, "agent exit status")
+    samples = dump(a, cfg, 'laravel_log_entries_total{level="warning"}')
+    check(samples and samples[-1][1] == 6, "stored %s, want 6" % (samples[-1:],))
+    print("replay, then the agent: the replayed file counted once")
+
+
 def gzip_away(path):
     with open(path, "rb") as src, gzip.open(path + ".gz", "wb") as dst:
         shutil.copyfileobj(src, dst)
@@ -849,6 +874,7 @@ def main():
     neighbours_after_kill(a)
     release_swap(a)
     gone_while_stopped(a)
+    replay_then_agent(a)
     errors_since_deploy(a)
     bad_input(a)
     log_time_and_replay(a)
