@@ -248,12 +248,6 @@ static void real_key(const struct tsource *src, const char *path, char out[TAIL_
 	snprintf(out, TAIL_KEY_MAX, "real/%s", k + strlen("tail/"));
 }
 
-/*
- * At start-up, the file 'path' (of 'src') led to at the last commit, when a symlink on the way
- * has been re-pointed since (a release swap while the agent was down) and that file is still
- * there, the same (identity 'rec->id') and at least rec->offset long: returned open, its path in
- * 'found'. Else -1.
- */
 /* The file 'path' led to at the last commit, when a real/ record says (into 'out'). */
 static bool recorded_real(struct tail *t, struct tsource *src, const char *path, char *out,
 			  size_t outlen)
@@ -273,19 +267,20 @@ static bool recorded_real(struct tail *t, struct tsource *src, const char *path,
 	return ok;
 }
 
-static int open_recorded_real(struct tail *t, struct tsource *src, const char *path,
-			      const struct tail_record *rec, char *found, size_t flen)
+/*
+ * At start-up, 'real' (the file a symlinked path led to at the last commit) opened when it is
+ * still the file 'rec' recorded (identity rec->id) and at least rec->offset long: a release swap
+ * while the agent was down left it in the old release. Else -1.
+ */
+static int open_recorded(const char *real, const struct tail_record *rec)
 {
 	struct stat st;
-	int fd = -1;
+	int fd = open(real, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
-	if (recorded_real(t, src, path, found, flen)) {
-		fd = open(found, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-		if (fd >= 0 && (fstat(fd, &st) < 0 || !tail_id_matches(fd, &st, &rec->id) ||
-				(uint64_t)st.st_size < rec->offset)) {
-			close(fd);
-			fd = -1;
-		}
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !tail_id_matches(fd, &st, &rec->id) ||
+			(uint64_t)st.st_size < rec->offset)) {
+		close(fd);
+		fd = -1;
 	}
 	return fd;
 }
@@ -976,11 +971,12 @@ static void tfile_open(struct tail *t, struct tfile *tf, bool is_new)
 								   sizeof(real)) &&
 						     strcmp(real, tf->real ? tf->real : tf->path);
 					const char *sdir = tf->dir;
-					int rfd = open_recorded_real(t, tf->src, tf->path, &rec, found,
-								     sizeof(found));
+					int rfd = moved ? open_recorded(real, &rec) : -1;
 					int ofd;
 					gzFile gz;
 
+					if (rfd >= 0)
+						snprintf(found, sizeof(found), "%s", real);
 					if (moved) {
 						char *c = xstrdup(real);
 
@@ -1294,15 +1290,6 @@ static bool followed_by_any(const struct tail *t, const char *path)
 	return false;
 }
 
-/*
- * Start-up after a crash: files rotated away beside the followed ones that this source's
- * records do not cover. A file with a "counted/" record (looked up under the origins its name
- * suggests, then by content alone; tail_content_find) goes on from its offset. One without any
- * record, whose name says it was rotated away from this source's path and whose name changed
- * after the last commit, lived at a followed path between two commits (every counted file is
- * recorded in the transaction of its counts), so it is read from its start. Older unrecorded
- * files predate the agent and are left to replay; another source's live files are never read.
- */
 /* Whether a file of 'src' (followed or draining) already reads the content whose first bytes
  * are 'head': a compressed copy drained at this start-up has no descriptor held() could see. */
 static bool content_held(const struct tsource *src, const char *head, size_t n)
@@ -1365,6 +1352,15 @@ out:
 		free(origins[k]);
 }
 
+/*
+ * Start-up after a crash: files rotated away beside the followed ones that this source's
+ * records do not cover. A file with a "counted/" record (looked up under the origins its name
+ * suggests, then by content alone; tail_content_find) goes on from its offset. One without any
+ * record, whose name says it was rotated away from this source's path and whose name changed
+ * after the last commit, lived at a followed path between two commits (every counted file is
+ * recorded in the transaction of its counts), so it is read from its start. Older unrecorded
+ * files predate the agent and are left to replay; another source's live files are never read.
+ */
 static void recover(struct tail *t, struct tsource *src)
 {
 	char *copy, pattern[4096];
@@ -1501,8 +1497,14 @@ static void gone_while_down(struct tail *t, struct tsource *src)
 	if (!t->scan || src->floor == INT64_MIN)
 		return;
 	snprintf(prefix, sizeof(prefix), "tail/%s/", src->cfg->name);
-	if (strlen(prefix) >= TAIL_KEY_MAX - 2 || t->scan(t->get_ctx, prefix, gone_visit, &l))
+	if (strlen(prefix) >= TAIL_KEY_MAX - 2)
+		return;
+	if (t->scan(t->get_ctx, prefix, gone_visit, &l)) {
+		/* Unreadable records: nothing is looked for (logged by the store). */
+		for (size_t i = 0; i < l.n; i++)
+			free(l.v[i].path);
 		l.n = 0;
+	}
 	for (size_t i = 0; i < l.n; i++) {
 		struct gone *g = &l.v[i];
 		char *copy = xstrdup(g->path), found[4096];
@@ -1517,7 +1519,8 @@ static void gone_while_down(struct tail *t, struct tsource *src)
 						!strcmp(src->files[j]->path, g->path));
 		if (followed || g->rec.tick_ms < src->floor || lstat(g->path, &st) == 0)
 			goto next;
-		fd = open_recorded_real(t, src, g->path, &g->rec, found, sizeof(found));
+		fd = recorded_real(t, src, g->path, found, sizeof(found))
+			     ? open_recorded(found, &g->rec) : -1;
 		if (fd < 0)
 			fd = find_counterpart(dir, &g->rec.id, g->rec.offset, 0, found,
 					      sizeof(found));
