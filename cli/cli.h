@@ -62,6 +62,9 @@ int cli_load_config(const char *path, struct config **out);
  * Reads zone files; main thread.
  */
 int cli_check_parsers(const struct config *cfg);
+/* The same, each problem given to report(ctx, message) instead (a SIGHUP reload logs them). */
+int cli_check_parsers_each(const struct config *cfg, void (*report)(void *ctx, const char *msg),
+			   void *ctx);
 
 /* Print "deploywatch COMMAND: MESSAGE\nTry 'deploywatch COMMAND --help'." to stderr; returns
  * EXIT_USAGE. For getopt errors and bad arguments. */

@@ -490,6 +490,12 @@ static bool sources_changed(const struct config *a, const struct config *b)
 }
 
 /* SIGHUP: read the file again; apply it, or keep the running configuration and say why. */
+static void log_reload_failure(void *ctx, const char *msg)
+{
+	(void)ctx;
+	log_error("config", "reload failed, keeping the running configuration: %s", msg);
+}
+
 static void reload(struct agent *ag, int64_t now_ms)
 {
 	struct system_sampler *sampler;
@@ -502,6 +508,13 @@ static void reload(struct agent *ag, int64_t now_ms)
 	if (rc) {
 		log_error("config", "reload failed, keeping the running configuration: %s", err);
 		series_set(ag->reload_ok, 0);
+		return;
+	}
+	/* What run and check-config refuse after parsing (a zone file, a regex) is refused here
+	 * too: accepted, it would only fail at the next restart. */
+	if (cli_check_parsers_each(cfg, log_reload_failure, NULL)) {
+		series_set(ag->reload_ok, 0);
+		config_free(cfg);
 		return;
 	}
 	rc = system_sampler_new(cfg, ag->reg, &sampler);

@@ -22,7 +22,8 @@ int cli_load_config(const char *path, struct config **out)
 	return 0;
 }
 
-int cli_check_parsers(const struct config *cfg)
+int cli_check_parsers_each(const struct config *cfg, void (*report)(void *ctx, const char *msg),
+			   void *ctx)
 {
 	int rc = 0;
 
@@ -30,11 +31,22 @@ int cli_check_parsers(const struct config *cfg)
 		char err[1024];
 
 		if (logp_check_source(cfg, &cfg->sources[i], err, sizeof(err))) {
-			fprintf(stderr, "deploywatch: %s\n", err);
+			report(ctx, err);
 			rc = EXIT_CONFIG;
 		}
 	}
 	return rc;
+}
+
+static void report_stderr(void *ctx, const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "deploywatch: %s\n", msg);
+}
+
+int cli_check_parsers(const struct config *cfg)
+{
+	return cli_check_parsers_each(cfg, report_stderr, NULL);
 }
 
 int cli_usage_error(const char *command, const char *fmt, ...)

@@ -22,6 +22,15 @@ check(agent.proc.poll() is None, "agent exited after a bad reload")
 status, _, _ = http_get(agent.url("/metrics"))
 check(status == 200, "/metrics after a bad reload: %d" % status)
 
+# A file that parses but whose source the agent could not build (a zone file that does not
+# exist): refused as run and check-config refuse it, with the position, not "reloaded".
+write(cfg, original.replace("sources: []", "sources:\n  - name: hup\n    path: %s/*.log\n"
+                            "    format: laravel\n    timezone: Europe/Atlantis" % a.workdir))
+agent.signal(signal.SIGHUP)
+agent.wait_log(r'reload failed, keeping the running configuration: \S+:\d+:\d+: '
+               r'sources\[0\]\.timezone')
+check("configuration reloaded" not in agent.text(), "a source it cannot build was reloaded")
+
 # A good change on SIGHUP is applied: a new process group appears in the metrics.
 write(cfg, original.replace("processes: [deploywatch]", "processes: [deploywatch, python3]"))
 agent.signal(signal.SIGHUP)
