@@ -176,6 +176,12 @@ static void register_metrics(struct tail *t)
 	t->f_lost_bytes = registry_counter(r, "deploywatch_tail_lost_bytes_total",
 					   "Bytes of those files known to be unread (a lower bound: what "
 					   "was written after the last look is not known).", file_labels);
+	/* A loss stays on /metrics across restarts (an alert on it must not go stale because the
+	 * file it names is gone and never followed again). */
+	if (t->f_lost_files)
+		metric_create_seeded(t->f_lost_files);
+	if (t->f_lost_bytes)
+		metric_create_seeded(t->f_lost_bytes);
 	m = registry_counter(r, "deploywatch_tail_inotify_overflows_total",
 			     "Times inotify's queue overflowed; every file was checked again.", NULL);
 	t->m_overflows = m ? metric_series(m, NULL) : NULL;

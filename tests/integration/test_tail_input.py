@@ -681,6 +681,9 @@ def gone_while_stopped(a):
     agent.wait_listening()
     agent.wait_log(r'msg="deploywatch \S+ started')
     check(value(agent, "laravel_log_entries_total", level="info") == 17, "counts changed")
+    check(value(agent, "deploywatch_tail_lost_files_total", path=first) == 1,
+          "the loss is gone from /metrics after a restart: %s" %
+          value(agent, "deploywatch_tail_lost_files_total"))
     check("was deleted while the agent was stopped" not in agent.text(),
           "the loss was reported again:\n" + agent.text())
     check(agent.stop() == 0, "agent exit status")
