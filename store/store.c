@@ -382,11 +382,32 @@ out_lmdb:
 	return store_lmdb_err(st, rc, "open databases");
 }
 
+/* Does the main database hold no key at all? An LMDB environment nothing was committed to. */
+static bool env_is_empty(MDB_txn *txn)
+{
+	MDB_dbi main;
+	MDB_cursor *cur;
+	MDB_val k, d;
+	bool empty = false;
+
+	if (mdb_dbi_open(txn, NULL, 0, &main) || mdb_cursor_open(txn, main, &cur))
+		return false;
+	empty = mdb_cursor_get(cur, &k, &d, MDB_FIRST) == MDB_NOTFOUND;
+	mdb_cursor_close(cur);
+	return empty;
+}
+
+/* How long a reader waits for an agent that has created the environment to commit the store's
+ * databases: open_rw's first transaction follows mdb_env_open at once. */
+#define STORE_CREATE_WAIT_MS 2000
+#define STORE_CREATE_POLL_MS 20
+
 static int open_ro(struct store *st, char *err, size_t errlen)
 {
 	MDB_txn *txn;
-	int rc, e;
+	int rc, e, waited = 0;
 
+again:
 	e = store_txn_begin(st, MDB_RDONLY, &txn);
 	if (e) {
 		snprintf(err, errlen, "%s: cannot begin a read transaction: %s", st->path,
@@ -394,6 +415,22 @@ static int open_ro(struct store *st, char *err, size_t errlen)
 		return e;
 	}
 	rc = open_dbs(st, txn, 0);
+	if (rc == MDB_NOTFOUND && env_is_empty(txn)) {
+		/* An agent starting up has made data.mdb but not yet committed its databases (a
+		 * `dump` run just after `run` began): wait for that commit rather than call the
+		 * store foreign. Still empty after the wait: no store yet, like a missing one. */
+		store_txn_end(st, txn, false);
+		if (waited < STORE_CREATE_WAIT_MS) {
+			struct timespec ts = { 0, STORE_CREATE_POLL_MS * 1000000L };
+
+			nanosleep(&ts, NULL);
+			waited += STORE_CREATE_POLL_MS;
+			goto again;
+		}
+		snprintf(err, errlen, "%s: no store yet (an empty LMDB environment: an agent is "
+			 "creating it, or stopped before its first commit)", st->path);
+		return -ENOENT;
+	}
 	if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE) {
 		store_txn_end(st, txn, false);
 		snprintf(err, errlen, "%s: not a deploywatch store (no store databases)", st->path);

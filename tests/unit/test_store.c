@@ -349,6 +349,53 @@ static void test_format_refusal(void **state)
 	expect_refused(other, true, "not a deploywatch store");
 }
 
+/* What an agent leaves between mdb_env_open and its first commit: data.mdb with its meta pages
+ * and nothing committed. Closed at once: one process opens an environment once (LMDB's rule). */
+static void empty_env(const char *path)
+{
+	MDB_env *env;
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	mkdir(path, 0750);
+	assert_int_equal(mdb_env_open(env, path, 0, 0640), 0);
+	mdb_env_close(env);
+}
+
+/* A reader opening a store the agent is creating: it waits for the first commit instead of
+ * calling the store foreign (a `dump` run as `run` starts); an environment still empty after the
+ * wait is "no store yet" (-ENOENT, as a missing store), not a format error. */
+static void test_open_while_created(void **state)
+{
+	struct fixture *f = *state;
+	struct store_options opt = { .path = f->path, .read_only = true };
+	struct store *st;
+	char err[256];
+	pid_t pid;
+	int status;
+
+	empty_env(f->path);
+	assert_int_equal(store_open(&opt, &st, err, sizeof(err)), -ENOENT);
+	assert_null(st);
+	assert_non_null(strstr(err, "no store yet"));
+	assert_non_null(strstr(err, f->path));
+
+	/* Another process (the agent) commits the store while the reader waits. */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct store_options w = { .path = f->path };
+		struct timespec ts = { 0, 200 * 1000000L };
+
+		nanosleep(&ts, NULL);
+		_exit(store_open(&w, &st, err, sizeof(err)) ? 1 : (store_close(st), 0));
+	}
+	st = open_store(f->path, true, 0, 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	store_close(st);
+}
+
 static void test_invalid_labels(void **state)
 {
 	struct store_batch *b = store_batch_new();
@@ -2222,6 +2269,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_open_create_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_format_refusal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_while_created, setup, teardown),
 		cmocka_unit_test(test_invalid_labels),
 		cmocka_unit_test_setup_teardown(test_layout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_readback, setup, teardown),
