@@ -339,8 +339,10 @@ void fp_compute(const struct fp_input *in, struct fp_result *out)
 			fp_function(cur.func, cur.func_len, item + rl, FP_MAX_FUNC);
 		rl += strlen(item + rl);
 		fp_feed_pair(&h1, &h2, item, rl);
+		/* Shown as "FILE:FUNCTION", or "FILE" when no frame names the function (an exception
+		 * logged without a stack trace); the fingerprint keeps hashing "FILE:" as before. */
 		if (in_app == 0)
-			loc = xstrndup(item, rl);
+			loc = xstrndup(item, item[rl - 1] == ':' ? rl - 1 : rl);
 		in_app++;
 	}
 	if (in_app == 0)
