@@ -56,8 +56,10 @@ int cli_load_config(const char *path, struct config **out);
 
 /*
  * Build each source's parser exactly as the agent does (logp_check_source: the format, the zone
- * file, every rule's regex, named groups and metric family) and throw it away, so check-config
- * and run refuse the same configurations. Prints each problem to stderr as
+ * file, every rule's regex, named groups and metric family), all in one registry beside the host
+ * sampler's and the verdict's families as run registers them, and throw them away, so
+ * check-config and run refuse the same configurations (a metric name two parts want with
+ * different shapes included). Prints each problem to stderr as
  * "deploywatch: FILE:LINE:COL: KEY: message" and returns EXIT_CONFIG when there is one, else 0.
  * Reads zone files; main thread.
  */

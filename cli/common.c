@@ -1,7 +1,9 @@
 #include "cli/cli.h"
 
 #include "collector/logp.h"
+#include "collector/system.h"
 #include "collector/tail.h"
+#include "core/registry.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -25,16 +27,30 @@ int cli_load_config(const char *path, struct config **out)
 int cli_check_parsers_each(const struct config *cfg, void (*report)(void *ctx, const char *msg),
 			   void *ctx)
 {
+	/* One registry for every source, holding what run registers before its parsers: the host
+	 * sampler's families and the verdict's (the agent's own deploywatch_* names are closed to
+	 * rules by config_parse). A rule or source that wants a name another one holds with a
+	 * different shape is then refused here, as run's start-up would refuse it. */
+	struct registry *reg = registry_new(cfg->limits.max_series_per_metric);
+	struct cli_judge *judge = cli_judge_new(reg);
+	struct system_sampler *sampler = NULL;
 	int rc = 0;
 
+	/* A sampler that cannot be made is reported by run on its own (exit 78); its families
+	 * are then missing here, so only clashes among the sources are found. */
+	if (system_sampler_new(cfg, reg, &sampler))
+		sampler = NULL;
 	for (size_t i = 0; i < cfg->nsources; i++) {
 		char err[1024];
 
-		if (logp_check_source(cfg, &cfg->sources[i], err, sizeof(err))) {
+		if (logp_check_source(cfg, &cfg->sources[i], reg, err, sizeof(err))) {
 			report(ctx, err);
 			rc = EXIT_CONFIG;
 		}
 	}
+	system_sampler_free(sampler);
+	cli_judge_free(judge);
+	registry_free(reg);
 	return rc;
 }
 

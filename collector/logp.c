@@ -472,15 +472,15 @@ int logp_entry(struct logp *p, const char *text, size_t len, int64_t fallback_ms
 	return 0;
 }
 
-int logp_check_source(const struct config *cfg, const struct config_source *src, char *err,
-		      size_t errlen)
+int logp_check_source(const struct config *cfg, const struct config_source *src,
+		      struct registry *reg, char *err, size_t errlen)
 {
-	struct registry *reg = registry_new(cfg->limits.max_series_per_metric);
+	struct registry *scratch = reg ? NULL : registry_new(cfg->limits.max_series_per_metric);
 	struct logp *p;
 	int rc;
 
-	rc = logp_new(cfg, src, reg, &p, err, errlen);
+	rc = logp_new(cfg, src, reg ? reg : scratch, &p, err, errlen);
 	logp_free(p);
-	registry_free(reg);
+	registry_free(scratch);
 	return rc;
 }

@@ -1081,6 +1081,10 @@ static int set_rule_name(struct cfg_parser *p, const struct ynode *v, void *obj)
 	if (!err && !model_metric_name_valid(r->name, strlen(r->name)))
 		err = cfg_fail_at(p, v, "expected " METRIC_FORM ", got %s",
 				  cfg_got(v, got, sizeof(got)));
+	/* The agent's own metrics; a rule there could take a family the agent registers later. */
+	else if (!err && !strncmp(r->name, "deploywatch_", 12))
+		err = cfg_fail_at(p, v, "expected a metric name outside deploywatch_ (the agent's own "
+				  "metrics), got %s", cfg_got(v, got, sizeof(got)));
 	return err;
 }
 

@@ -154,6 +154,22 @@ late = [
      "    format: nginx\nrules:\n  - name: x_total\n    source: w\n    regex: \"a(?<v>[0-9]+\"\n",
      ":12:12: rules[0].regex: PCRE2 refuses the pattern: missing closing parenthesis at "
      "offset 12\n"),
+    # A metric another part of the agent holds with another shape: run's start-up refused it
+    # and followed no log, while check-config (a scratch registry per source) said OK.
+    ("clash_sampler.yml",
+     "    format: nginx\nrules:\n  - name: node_load1\n    source: w\n    regex: \"a\"\n",
+     ":10:11: rules[0].name: expected a metric name not yet taken, got \"node_load1\": it is "
+     "already registered with another type or other labels\n"),
+    ("clash_format.yml",
+     "    format: nginx\nrules:\n  - name: http_requests_total\n    source: w\n"
+     "    regex: \"(?<verb>GET)\"\n",
+     ":10:11: rules[0].name: expected a metric name not yet taken, got \"http_requests_total\": "
+     "it is already registered with another type or other labels\n"),
+    ("reserved.yml",
+     "    format: nginx\nrules:\n  - name: deploywatch_orders_total\n    source: w\n"
+     "    regex: \"a\"\n",
+     ":10:11: rules[0].name: expected a metric name outside deploywatch_ (the agent's own "
+     "metrics), got \"deploywatch_orders_total\"\n"),
 ]
 for name, tail, want in late:
     path = write(os.path.join(a.workdir, name), late_head + tail)
