@@ -709,9 +709,11 @@ static int h_metadata(struct promql_api *api, const struct promql_api_request *r
 			continue;
 		rc = k++ ? buf_putc(resp->body, ',') : 0;
 		rc = rc ? rc : promql_api_put_string(resp->body, f[i].name);
+		/* Prometheus names an untyped family "unknown" (textparse.MetricTypeUnknown). */
 		rc = rc ? rc : buf_printf(resp->body,
 					  ":[{\"type\":\"%s\",\"help\":\"\",\"unit\":\"\"}]",
-					  model_metric_type_name(f[i].type));
+					  f[i].type == METRIC_UNTYPED ? "unknown"
+								      : model_metric_type_name(f[i].type));
 	}
 	rc = rc ? rc : buf_puts(resp->body, "}}");
 	for (size_t i = 0; i < n; i++)

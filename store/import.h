@@ -36,8 +36,9 @@ enum store_import_format { STORE_IMPORT_AUTO, STORE_IMPORT_TEXT, STORE_IMPORT_OP
 struct store_import_sample {
 	const struct label *labels; /* __name__ first, then the labels in input order */
 	size_t nlabels;
-	enum metric_type type;      /* from # TYPE: summary, untyped, unknown, info, stateset map to
-				     * gauge, gaugehistogram to histogram; no # TYPE: gauge */
+	enum metric_type type;      /* from # TYPE: summary as summary, untyped and unknown as
+				     * untyped, info and stateset as gauge, gaugehistogram as
+				     * histogram; no # TYPE: gauge */
 	int64_t t_ms;
 	double v;
 };

@@ -32,7 +32,7 @@ enum fam_type {
 	FAM_HISTOGRAM,
 	FAM_GAUGEHISTOGRAM,
 	FAM_SUMMARY,
-	FAM_UNTYPED, /* also OpenMetrics unknown, info, stateset */
+	FAM_UNTYPED, /* also OpenMetrics unknown */
 	FAM_INFO,
 	FAM_STATESET,
 };
@@ -170,6 +170,10 @@ static enum metric_type sample_type(struct store_import_parser *p, const char *n
 	case FAM_HISTOGRAM:
 	case FAM_GAUGEHISTOGRAM:
 		return METRIC_HISTOGRAM;
+	case FAM_SUMMARY:
+		return METRIC_SUMMARY;
+	case FAM_UNTYPED:
+		return METRIC_UNTYPED;
 	default:
 		return METRIC_GAUGE;
 	}

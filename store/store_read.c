@@ -371,7 +371,7 @@ static int series_read(struct store_reader *r, uint64_t id, struct sentry *e)
 		return n;
 	e->id = id;
 	e->type = ((const uint8_t *)d.mv_data)[0];
-	if (e->type > METRIC_HISTOGRAM)
+	if (e->type > METRIC_UNTYPED)
 		return STORE_E_CORRUPT;
 	e->n = (size_t)n;
 	e->labels = xmalloc((size_t)n * sizeof(struct label) + clen);

@@ -183,6 +183,11 @@ check(md.get("req_total") == [{"type": "counter", "help": "", "unit": ""}], "met
 check(md.get("temp", [{}])[0].get("type") == "gauge", "metadata temp: %s" % md)
 check(md.get("lat", [{}])[0].get("type") == "histogram" and "lat_bucket" not in md,
       "metadata histogram family: %s" % md)
+# A summary keeps its type and is one family (its _sum and _count are not families of their
+# own); an untyped (OpenMetrics unknown) family is "unknown", as Prometheus names it.
+check(md.get("rpc", [{}])[0].get("type") == "summary" and "rpc_sum" not in md and
+      "rpc_count" not in md, "metadata summary family: %s" % md)
+check(md.get("odd", [{}])[0].get("type") == "unknown", "metadata untyped family: %s" % md)
 st, doc, _ = api("/api/v1/metadata", {"metric": "temp"})
 check(list(doc["data"]) == ["temp"], "metadata?metric: %s" % doc)
 st, doc, _ = api("/api/v1/metadata", {"limit": "2"})

@@ -33,7 +33,7 @@ struct collect {
 
 static const char *type_name(enum metric_type t)
 {
-	return t == METRIC_COUNTER ? "counter" : t == METRIC_HISTOGRAM ? "histogram" : "gauge";
+	return model_metric_type_name(t);
 }
 
 static int on_sample(void *ctx, size_t line, const struct store_import_sample *s)
@@ -181,11 +181,11 @@ static void test_histogram_types(void **state)
 	      "3: lat_bucket{le=\"+Inf\"} 5 1000 histogram\n"
 	      "4: lat_sum{} 2.25 1000 histogram\n"
 	      "5: lat_count{} 5 1000 histogram\n"
-	      "7: rpc{quantile=\"0.9\"} 0.1 1000 gauge\n"
-	      "8: rpc_sum{} 3 1000 gauge\n"
-	      "9: rpc_count{} 7 1000 gauge\n"
+	      "7: rpc{quantile=\"0.9\"} 0.1 1000 summary\n"
+	      "8: rpc_sum{} 3 1000 summary\n"
+	      "9: rpc_count{} 7 1000 summary\n"
 	      "11: up{} 1 1000 gauge\n"
-	      "13: x{} 1 1000 gauge\n"
+	      "13: x{} 1 1000 untyped\n"
 	      "15: c_total{} 4 1000 counter\n"
 	      "16: up_bucket{} 1 1000 gauge\n",
 	      STORE_IMPORT_TEXT);
