@@ -65,6 +65,8 @@ struct http_response; /* likewise */
  * which it zeroes whole for every connection: at 128 KiB, 1,000 connections cost 0.56 s of CPU
  * and 128 MiB; at 16 KiB, 0.12 s and 16 MiB. Longer PromQL queries go in a POST body. */
 #define HTTP_DEFAULT_MAX_HEADER ((size_t)16 << 10)
+/* Stack of each worker thread: deep PromQL expressions recurse (~2 KiB a level). */
+#define HTTP_THREAD_STACK ((size_t)8 << 20)
 #define HTTP_MAX_RESPONSE ((size_t)256 << 20)        /* any response body */
 #define HTTP_MAX_ARGS 1000                           /* query + form parameters per request */
 #define HTTP_MAX_ROUTES 64

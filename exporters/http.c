@@ -271,6 +271,11 @@ int http_server_new(const struct http_server_options *opt, struct http_server **
 							  HTTP_DEFAULT_MAX_HEADER), NULL };
 	if (threads > 1)
 		ops[nops++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, threads, NULL };
+	/* The workers evaluate PromQL, which recurses once per level of an expression (up to
+	 * PROMQL_MAX_DEPTH): a fixed stack, not the default that follows the process's
+	 * RLIMIT_STACK (2 MiB when that is unlimited). Address space only until touched. */
+	ops[nops++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_STACK_SIZE, HTTP_THREAD_STACK,
+					       NULL };
 	if (srv->tls_cert) {
 		ops[nops++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key };
 		ops[nops++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert };

@@ -97,11 +97,11 @@ system:
 class Agent:
     """`deploywatch run -c CONFIG` with stderr captured to a file; learns its port from the log."""
 
-    def __init__(self, binary, config, workdir, name="agent"):
+    def __init__(self, binary, config, workdir, name="agent", preexec_fn=None):
         self.log_path = os.path.join(workdir, name + ".log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([binary, "run", "-c", config], stdin=subprocess.DEVNULL,
-                                     stdout=self.log, stderr=self.log)
+                                     stdout=self.log, stderr=self.log, preexec_fn=preexec_fn)
         _children.append(self.proc)
         self.port = None
 

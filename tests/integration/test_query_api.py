@@ -9,6 +9,7 @@ import base64
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -58,7 +59,10 @@ write(cfg, text)
 rc, out, err = run([dw, "import", "-c", cfg, om])
 check(rc == 0, "import: %s %s" % (out, err))
 
-agent = Agent(dw, cfg, a.workdir)
+# A 1 MiB RLIMIT_STACK: threads that take the default stack get 1 MiB, too little for the deep
+# expressions below; the HTTP workers must have their own (HTTP_THREAD_STACK).
+agent = Agent(dw, cfg, a.workdir, preexec_fn=lambda: resource.setrlimit(
+    resource.RLIMIT_STACK, (1 << 20, resource.getrlimit(resource.RLIMIT_STACK)[1])))
 port = agent.wait_listening()
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"alice:s3cret").decode()}
 base = "http://127.0.0.1:%d" % port
@@ -102,6 +106,22 @@ for post in (False, True):
           hdrs["Content-Type"])
 st, doc, _ = api("/api/v1/status/buildinfo")
 check(st == 200 and doc["data"]["version"], "buildinfo: %s" % doc)
+
+# Deep expressions, evaluated on the HTTP workers: a generated `a + b + ...` of 600 operators
+# (Prometheus takes it; a cap of 200 levels once refused it), and 990 nested calls, near the
+# 1000-level cap, which need more stack than a thread gets by default under the 1 MiB
+# RLIMIT_STACK the agent was started with (2 MiB when it is unlimited).
+chain = " + ".join("vector(1)" for i in range(601))
+st, doc, _ = api("/api/v1/query", {"query": chain, "time": "1700000000"}, post=True)
+check(st == 200 and doc["data"]["result"][0]["value"][1] == "601", "a chain of 600 +: %d %s" %
+      (st, str(doc)[:300]))
+deep = "abs(" * 990 + "vector(-3)" + ")" * 990
+st, doc, _ = api("/api/v1/query", {"query": deep, "time": "1700000000"}, post=True)
+check(st == 200 and doc["data"]["result"][0]["value"][1] == "3", "990 nested calls: %d %s" %
+      (st, str(doc)[:300]))
+st, doc, _ = api("/api/v1/query", {"query": "abs(" * 1001 + "vector(1)" + ")" * 1001}, post=True)
+check(st == 400 and "nests too deeply" in doc.get("error", ""), "1001 levels: %d %s" %
+      (st, str(doc)[:300]))
 
 # ---- values, times, result types ----
 st, doc, _ = api("/api/v1/query", {"query": "temp", "time": str(T0 + 15)})
