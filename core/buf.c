@@ -228,6 +228,66 @@ static bool ge_pow10(uint64_t mant, int s, int j)
 }
 
 /*
+ * Write m / 10^k as %g does without an exponent ("-" when 'neg', the integer part, then the
+ * fraction without its trailing zeros) into 'out', NUL-terminated. Returns the length.
+ */
+static int put_fixed(char *out, bool neg, uint64_t m, int k)
+{
+	/* built backwards from tmp + 48, then copied in one fixed-size piece of FMT_DOUBLE_MAX
+	 * bytes, which 'out' holds (the text is at most 24 bytes: "-0.000" and 18 more digits) */
+	char tmp[80], *p = tmp + 48;
+	int len;
+
+	/* %g drops the fraction's trailing zeros: drop them from m (m > 0, and m / 10^k is no
+	 * integer, so this stops before k reaches 0) */
+	if (k >= 8 && m % 100000000 == 0) {
+		m /= 100000000;
+		k -= 8;
+	}
+	if (k >= 4 && m % 10000 == 0) {
+		m /= 10000;
+		k -= 4;
+	}
+	while (k > 0 && m % 10 == 0) {
+		m /= 10;
+		k--;
+	}
+	*p = '\0';
+	/* the fraction's k digits are m's lowest (zeros once m runs out), then the point */
+	if (k > 0) {
+		int i = k;
+
+		for (; i >= 2; i -= 2) {
+			p -= 2;
+			memcpy(p, digit_pairs + 2 * (m % 100), 2);
+			m /= 100;
+		}
+		if (i) {
+			*--p = (char)('0' + m % 10);
+			m /= 10;
+		}
+		*--p = '.';
+	}
+	/* the integer part: what is left of m, or 0 */
+	while (m >= 100) {
+		p -= 2;
+		memcpy(p, digit_pairs + 2 * (m % 100), 2);
+		m /= 100;
+	}
+	if (m >= 10) {
+		p -= 2;
+		memcpy(p, digit_pairs + 2 * m, 2);
+	} else {
+		*--p = (char)('0' + m);
+	}
+	if (neg)
+		*--p = '-';
+	len = (int)(tmp + 48 - p);
+	memcpy(out, p, FMT_DOUBLE_MAX); /* p + 32 <= tmp + 80: the NUL and some bytes after it */
+	return len;
+}
+
+/*
  * fmt_double's case for 1e-4 <= |v| < 1e15 (where %g prints no exponent), exactly, in 128-bit
  * integers: v = M / 2^s, so v * 10^k = M * 10^k / 2^s (under 2^120 for k <= 20, s <= 66) is
  * rounded to the nearest integer m with its exact remainder, as printf rounds, for 15, 16 and
@@ -237,41 +297,6 @@ static bool ge_pow10(uint64_t mant, int s, int j)
  * decides: an exact tie in the rounding (half-even or half-up is printf's business), a decimal
  * exactly half an ulp away, a power of two that is no short decimal, anything out of range.
  */
-/*
- * Write m / 10^k as %g does without an exponent ("-" when 'neg', the integer part, then the
- * fraction without its trailing zeros) into 'out', NUL-terminated. Returns the length.
- */
-static int put_fixed(char *out, bool neg, uint64_t m, int k)
-{
-	char tmp[24], *d = format_u64(tmp + sizeof(tmp), m);
-	int len = (int)(tmp + sizeof(tmp) - 1 - d), o = 0, last;
-
-	if (neg)
-		out[o++] = '-';
-	if (len > k) {
-		memcpy(out + o, d, (size_t)(len - k));
-		o += len - k;
-		d += len - k;
-		len = k;
-	} else {
-		out[o++] = '0';
-	}
-	/* the fraction: k - len zeros, then d[0..len), without its trailing zeros (%g drops
-	 * them; m > 0 here, so a fraction of zeros only is an integer's: no point then) */
-	last = len;
-	while (last > 0 && d[last - 1] == '0')
-		last--;
-	if (last > 0) {
-		out[o++] = '.';
-		memset(out + o, '0', (size_t)(k - len));
-		o += k - len;
-		memcpy(out + o, d, (size_t)last);
-		o += last;
-	}
-	out[o] = '\0';
-	return o;
-}
-
 static int fmt_fixed_exact(char *out, double v)
 {
 	uint64_t bits, mant;
