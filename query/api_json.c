@@ -65,6 +65,12 @@ int promql_api_put_string(struct buf *out, const char *s)
 	return rc ? rc : buf_putc(out, '"');
 }
 
+/* "00" "01" .. "99": a range answer writes a time per point, two digits per division. */
+static const char digit_pairs[201] =
+	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	"8081828384858687888990919293949596979899";
+
 /* Write the text of ms / 1000 ending at 'end' (backwards); returns its start. At most 24
  * bytes: a sign, 16 digits of seconds, a point and 3 digits. */
 static char *time_text(char *end, int64_t ms)
@@ -88,10 +94,17 @@ static char *time_text(char *end, int64_t ms)
 		*--p = '.';
 	}
 	mag /= 1000;
-	do {
-		*--p = (char)('0' + mag % 10);
-		mag /= 10;
-	} while (mag);
+	while (mag >= 100) {
+		p -= 2;
+		memcpy(p, digit_pairs + 2 * (mag % 100), 2);
+		mag /= 100;
+	}
+	if (mag >= 10) {
+		p -= 2;
+		memcpy(p, digit_pairs + 2 * mag, 2);
+	} else {
+		*--p = (char)('0' + mag);
+	}
 	if (ms < 0)
 		*--p = '-';
 	return p;
@@ -167,10 +180,11 @@ static void time_cache_init(struct time_cache *tc, const struct promql_result *r
 	tc->slot = xcalloc(tc->n, TIME_SLOT);
 }
 
-/* Write '[' time ',"' for t_ms at p; returns the end. */
+/* Write '[' time ',"' for t_ms at p (which has room for TIME_SLOT bytes: fixed-size copies
+ * write past the text); returns the end of the text. */
 static char *put_time_open(struct time_cache *tc, int64_t t_ms, char *p)
 {
-	char tmp[32], *e = tmp + sizeof(tmp) - 2, *b;
+	char tmp[2 * TIME_SLOT], *e = tmp + 30, *b;
 	size_t len;
 
 	if (tc->slot && t_ms >= tc->t0 && (uint64_t)(t_ms - tc->t0) % (uint64_t)tc->step == 0 &&
@@ -187,35 +201,60 @@ static char *put_time_open(struct time_cache *tc, int64_t t_ms, char *p)
 			slot[0] = (char)len;
 			memcpy(slot + 1, b, len);
 		}
-		len = (size_t)(unsigned char)slot[0];
-		memcpy(p, slot + 1, len);
-		return p + len;
+		memcpy(p, slot + 1, TIME_SLOT - 1);
+		return p + (unsigned char)slot[0];
 	}
 	b = time_text(e, t_ms);
 	*--b = '[';
 	e[0] = ',';
 	e[1] = '"';
 	len = (size_t)(e + 2 - b);
-	memcpy(p, b, len);
+	memcpy(p, b, TIME_SLOT - 1); /* b <= e - 2: b + 31 < tmp + 64 */
 	return p + len;
 }
 
-/* The points of a matrix series, each built in one piece and appended with one copy. */
+/* The most one point takes while written in place: ',' '[' time ',"' (TIME_SLOT, with the
+ * fixed-size copy's slack), the value (FMT_DOUBLE_MAX, likewise) and '"]'. */
+#define POINT_MAX (1 + TIME_SLOT + FMT_DOUBLE_MAX + 2)
+/* Points written in place per reservation: the headroom asked of the buffer (17 KB). */
+#define POINT_RUN 256
+
+static char *put_point_text(char *p, struct time_cache *tc, const struct promql_point *pt,
+			    bool comma)
+{
+	*p = ',';
+	p += comma;
+	p = put_time_open(tc, pt->t_ms, p);
+	p += fmt_double_n(p, pt->v);
+	*p++ = '"';
+	*p++ = ']';
+	return p;
+}
+
+/* The points of a matrix series, written in place in runs; near the buffer's cap (where the
+ * headroom of a run cannot be had) one at a time, appended, so the cap is met exactly. */
 static int put_points(struct buf *out, struct time_cache *tc, const struct promql_series *s)
 {
-	for (size_t j = 0; j < s->npoints; j++) {
-		char pt[2 + TIME_SLOT + FMT_DOUBLE_MAX + 2], *p = pt;
-		int rc;
+	size_t j = 0;
 
-		if (j)
-			*p++ = ',';
-		p = put_time_open(tc, s->points[j].t_ms, p);
-		p += fmt_double_n(p, s->points[j].v);
-		*p++ = '"';
-		*p++ = ']';
-		rc = buf_append(out, pt, (size_t)(p - pt));
-		if (rc)
-			return rc;
+	while (j < s->npoints) {
+		size_t run = s->npoints - j < POINT_RUN ? s->npoints - j : POINT_RUN;
+
+		if (!buf_reserve(out, run * POINT_MAX)) {
+			char *p = out->data + out->len;
+
+			for (size_t end = j + run; j < end; j++)
+				p = put_point_text(p, tc, &s->points[j], j > 0);
+			out->len = (size_t)(p - out->data);
+			out->data[out->len] = '\0';
+		} else {
+			char pt[POINT_MAX], *e = put_point_text(pt, tc, &s->points[j], j > 0);
+			int rc = buf_append(out, pt, (size_t)(e - pt));
+
+			if (rc)
+				return rc;
+			j++;
+		}
 	}
 	return 0;
 }
@@ -248,7 +287,8 @@ int promql_api_put_result(struct buf *out, const struct promql_result *r)
 		for (size_t i = 0; i < r->nseries; i++)
 			points += r->series[i].npoints;
 		if (points > 1024)
-			(void)buf_reserve(out, points * 40 + r->nseries * 256);
+			(void)buf_reserve(out, points * 40 + r->nseries * 256 +
+						       POINT_RUN * POINT_MAX);
 	}
 	rc = buf_printf(out, "{\"status\":\"success\",\"data\":{\"resultType\":\"%s\",\"result\":",
 			    promql_type_name(r->type));
