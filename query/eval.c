@@ -725,7 +725,8 @@ struct range_ctx {
 };
 
 /* The counter resets of r into c->reset_at / c->reset_prev; returns their number. */
-static size_t find_resets(struct promql_ev *ev, struct range_ctx *c, const struct promql_rseries *r)
+static size_t find_resets(struct promql_ev *ev, struct range_ctx *c,
+			  const struct promql_rseries *r)
 {
 	size_t n = 0;
 
@@ -735,8 +736,8 @@ static size_t find_resets(struct promql_ev *ev, struct range_ctx *c, const struc
 		if (n == c->reset_cap) {
 			size_t cap = c->reset_cap ? c->reset_cap * 2 : 64;
 
-			c->reset_at = arena_grow(ev, c->reset_at, n, cap, sizeof(*c->reset_at));
-			c->reset_prev = arena_grow(ev, c->reset_prev, n, cap, sizeof(*c->reset_prev));
+			c->reset_at = arena_grow(ev, c->reset_at, n, cap, sizeof(size_t));
+			c->reset_prev = arena_grow(ev, c->reset_prev, n, cap, sizeof(double));
 			c->reset_cap = cap;
 		}
 		c->reset_at[n] = i;

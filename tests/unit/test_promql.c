@@ -1133,12 +1133,13 @@ static void test_sliding_rate(void **state)
 				struct promql_expr *e;
 				struct promql_result *res;
 				char q[64], err[256];
+				int rc;
 
 				snprintf(q, sizeof(q), "%s(c[%s])", fns[f], ranges[g]);
 				assert_int_equal(promql_parse(q, &e, err, sizeof(err)), 0);
-				assert_int_equal(promql_eval_range(e, &src, 3000, 7300000, steps[st],
-								   &lim, &res, err, sizeof(err)),
-						 0);
+				rc = promql_eval_range(e, &src, 3000, 7300000, steps[st], &lim, &res,
+						       err, sizeof(err));
+				assert_int_equal(rc, 0);
 				for (size_t i = 0; i < ms.n; i++) {
 					const struct mseries *se = &ms.s[i];
 					const struct promql_series *rs = NULL;
@@ -1169,9 +1170,9 @@ static void test_sliding_rate(void **state)
 						assert_true(p < rs->npoints);
 						assert_int_equal(rs->points[p].t_ms, at);
 						if (!same_bits(rs->points[p].v, want))
-							fail_msg("%s id=%zu at %lld: %.17g, want %.17g", q,
-								 i, (long long)at, rs->points[p].v,
-								 want);
+							fail_msg("%s id=%zu at %lld: %.17g, want "
+								 "%.17g", q, i, (long long)at,
+								 rs->points[p].v, want);
 						with_resets += !strcmp(fns[f], "resets") &&
 							       rs->points[p].v > 0;
 						p++;
