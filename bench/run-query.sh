@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # make bench, query: the same PromQL queries against deploywatch, Prometheus and VictoriaMetrics
 # on the same 7-day agent-shaped dataset (dw_gen_dataset), over HTTP on loopback, one server at a
-# time, each query QUERY_RUNS times after one warm-up run; prints the median latency per query
-# and per server, and the ratios deploywatch / Prometheus and deploywatch / VictoriaMetrics.
+# time, each query QUERY_RUNS times after one warm-up run, over one kept-alive connection per
+# server (as Grafana and promtool query); prints per query and per server the median latency
+# (request sent to answer parsed), the server's CPU time, and the median time to the answer's
+# last byte, with the ratios deploywatch / Prometheus and deploywatch / VictoriaMetrics.
 #   bench/run-query.sh BUILD_DIR WORK_DIR        QUERY_DAYS=N to shorten, QUERY_RUNS=N
 # Needs promtool + prometheus (test packages) and victoria-metrics (bench packages). A missing
 # anchor is reported and its column left empty; deploywatch itself is required.
@@ -91,9 +93,17 @@ if command -v victoria-metrics > /dev/null; then
 	done
 fi
 
+# The client's allocator, the same for every server: glibc maps each large block (an answer's
+# bytes, its decoded text) fresh with mmap and unmaps it when freed, so whether a block comes
+# back from the heap or costs new page faults depended on the answer's framing, not on the
+# server's work: an answer with a Content-Length (one 650 KB read) had its bytes decoded in
+# 2-4 ms, a chunked one of the same size in 0.06 ms, and the parse that followed took up to
+# twice as long. Large blocks from the heap, never trimmed: page faults once, then reuse.
+tunables=glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=1073741824
+GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}$tunables" \
 python3 - "$runs" "$start" "$end" "$days" "http://127.0.0.1:$dw_port" "$prom_url" "$vm_url" \
 	"$dw_pid" "$prom_pid" "$vm_pid" <<'PY'
-import json, os, statistics, sys, time, urllib.parse, urllib.request
+import http.client, json, os, statistics, sys, time, urllib.parse
 
 runs, start, end, days = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 servers = [("deploywatch", sys.argv[5], int(sys.argv[8])), ("prometheus", sys.argv[6], int(sys.argv[9])),
@@ -112,12 +122,52 @@ queries = [
     ("range 6h/10s memory avg", "query_range", {"query": "avg_over_time(node_memory_MemAvailable_bytes[1m])", "start": end - 6 * 3600, "end": end, "step": 10}),
 ]
 
-def ask(base, endpoint, params):
-    """(latency with the answer parsed, time to its last byte, series in the answer)."""
-    body = urllib.parse.urlencode(params).encode()
-    t0 = time.perf_counter()
-    with urllib.request.urlopen(base + "/api/v1/" + endpoint, data=body, timeout=300) as r:
+# The client, the same for every server: one HTTP/1.1 connection per server, opened before
+# the warm-up and kept alive across that server's runs, as Grafana and promtool keep theirs
+# (a new connection per request added ~0.3 ms of connect and teardown to every query, on every
+# server alike). Each request is the same bytes to every server: a form POST with the same
+# headers (http.client's Host, Accept-Encoding: identity and Content-Length, and ours below);
+# no server is asked for compression. A connection the server closed is reopened, and that
+# request timed again from its start.
+conns = {}
+
+def request(base, path, body):
+    """POST body to base + path on base's kept-alive connection; the answer's bytes. A
+    connection the server has closed is dropped (the next request opens a new one) and the
+    error raised."""
+    c = conns.get(base)
+    if c is None:
+        u = urllib.parse.urlsplit(base)
+        c = conns[base] = http.client.HTTPConnection(u.hostname, u.port, timeout=300)
+    try:
+        c.request("POST", path, body, {"Content-Type": "application/x-www-form-urlencoded"})
+        r = c.getresponse()
         raw = r.read()
+    except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+        c.close()
+        del conns[base]
+        raise
+    if r.status != 200:
+        raise RuntimeError("%s: HTTP %d: %s" % (base, r.status, raw[:200]))
+    return raw
+
+def ask(base, endpoint, params):
+    """(latency with the answer parsed, time to its last byte, series in the answer).
+
+    Latency: from sending the request on the open connection to the answer parsed by
+    json.loads (the client's parse grows with the answer's text: 16-17 digit values cost more
+    to read than shorter ones). Time to the last byte: the same without the parse."""
+    body = urllib.parse.urlencode(params).encode()
+    path = "/api/v1/" + endpoint
+    for attempt in range(3):
+        t0 = time.perf_counter()
+        try:
+            raw = request(base, path, body)
+            break
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            if attempt == 2:
+                raise
+            # closed by the server between requests: reopen, and time the whole request again
     t_read = time.perf_counter() - t0
     doc = json.loads(raw)
     t = time.perf_counter() - t0
@@ -134,8 +184,9 @@ def cpu_s(pid):
 
 # Wall time is what a user waits for; server CPU time per query is the work done, which the
 # machine's other load does not inflate (VictoriaMetrics spreads one query over both cores).
-# The third table leaves out the client's own JSON parse (Python's: ~10 ms for the 650 KB of
-# the 1-day 60 s answer), the same work for every server, which the first table includes.
+# The third table leaves out the client's own JSON parse (Python's: ~5 ms for the 650 KB of
+# the 1-day 60 s answer), which the first table includes; it depends on the answer's text
+# (the same values printed with fewer digits parse faster), not on the server's work.
 wall, wire, cpu, nseries = {}, {}, {}, {}
 for label, endpoint, params in queries:
     for name, base, pid in servers:

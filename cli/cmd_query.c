@@ -51,7 +51,7 @@ static void query_usage(FILE *out)
 		     "      --since D      range query over the last D (--from now-D --to now)\n"
 		     "      --from T       range query start\n"
 		     "      --to T         range query end (default: now)\n"
-		     "      --step D       range query resolution\n"
+		     "      --step D       range query resolution: a duration, or seconds (60)\n"
 		     "      --json         print the API's JSON\n"
 		     "      --csv          print CSV\n"
 		     "  -h, --help         show this help\n");
@@ -288,13 +288,18 @@ int cmd_query(int argc, char **argv)
 			have_to |= opt == 'T';
 			break;
 		case 's':
+			if (duration_parse(optarg, &since) || since <= 0)
+				return cli_usage_error("query", "--since: '%s' is not a positive "
+						       "duration (30s, 5m, 2h, 7d)", optarg);
+			have_since = true;
+			break;
 		case 'S':
-			dst = opt == 's' ? &since : &step;
-			if (duration_parse(optarg, dst) || *dst <= 0)
-				return cli_usage_error("query", "--%s: '%s' is not a positive duration "
-						       "(30s, 5m, 2h, 7d)",
-						       opt == 's' ? "since" : "step", optarg);
-			have_since |= opt == 's';
+			/* what the API's step= takes (Prometheus's parseDuration): a duration,
+			 * or a plain number of seconds, as promtool and Grafana send it */
+			if (promql_api_parse_duration(optarg, &step) || step <= 0)
+				return cli_usage_error("query", "--step: '%s' is not a positive "
+						       "duration (30s, 5m, 2h) or number of "
+						       "seconds (60, 0.5)", optarg);
 			break;
 		case 'j':
 			output = OUT_JSON;

@@ -178,14 +178,31 @@ char *buf_detach(struct buf *b, size_t *len)
 	return p;
 }
 
-/* Decimal digits of an unsigned integer, written backwards from 'end'. Returns the start. */
+/* "00" "01" .. "99": two digits per division, half the dependent divisions of one at a time
+ * (a range answer formats tens of thousands of 16- and 17-digit values). */
+static const char digit_pairs[201] =
+	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	"8081828384858687888990919293949596979899";
+
+/* Decimal digits of an unsigned integer, written backwards from 'end' (after a NUL). Returns
+ * the start. */
 static char *format_u64(char *end, uint64_t u)
 {
 	*--end = '\0';
-	do {
-		*--end = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
+	while (u >= 100) {
+		unsigned d = (unsigned)(u % 100);
+
+		u /= 100;
+		end -= 2;
+		memcpy(end, digit_pairs + 2 * d, 2);
+	}
+	if (u >= 10) {
+		end -= 2;
+		memcpy(end, digit_pairs + 2 * u, 2);
+	} else {
+		*--end = (char)('0' + u);
+	}
 	return end;
 }
 
@@ -211,141 +228,122 @@ static bool ge_pow10(uint64_t mant, int s, int j)
 }
 
 /*
- * fmt_double's 16- and 17-digit case for 1e-4 <= |v| < 1e15 (where %g prints no exponent),
- * exactly, in 128-bit integers: v = M / 2^s, so v * 10^k = M * 10^k / 2^s (under 2^120 for
- * k <= 20, s <= 66) is rounded to the nearest integer m with its exact remainder, as printf
- * rounds; the 16 digits are kept when m / 10^k lies strictly inside v's rounding interval
- * (|m * 2^s - M * 10^k| < 10^k / 2, so strtod reads v back), else the 17 are. Writes what
- * "%.16g" / "%.17g" print (trailing zeros dropped). Returns the length, or 0 where printf
- * decides: an exact tie in the rounding (half-even or half-up is printf's business), a
- * power of two (its rounding interval is narrower below), anything outside the range.
- */
-/*
  * Write m / 10^k as %g does without an exponent ("-" when 'neg', the integer part, then the
  * fraction without its trailing zeros) into 'out', NUL-terminated. Returns the length.
  */
 static int put_fixed(char *out, bool neg, uint64_t m, int k)
 {
-	char digits[24];
-	int len = 0, tz = 0, o = 0;
+	/* built backwards from tmp + 48, then copied in one fixed-size piece of FMT_DOUBLE_MAX
+	 * bytes, which 'out' holds (the text is at most 24 bytes: "-0.000" and 18 more digits) */
+	char tmp[80], *p = tmp + 48;
+	int len;
 
-	do {
-		digits[len++] = (char)('0' + m % 10);
+	/* %g drops the fraction's trailing zeros: drop them from m (m > 0, and m / 10^k is no
+	 * integer, so this stops before k reaches 0) */
+	if (k >= 8 && m % 100000000 == 0) {
+		m /= 100000000;
+		k -= 8;
+	}
+	if (k >= 4 && m % 10000 == 0) {
+		m /= 10000;
+		k -= 4;
+	}
+	while (k > 0 && m % 10 == 0) {
 		m /= 10;
-	} while (m);
-	/* digits[] holds m backwards; the low k of them are the fraction, and %g drops its
-	 * trailing zeros (tz of them). */
-	while (tz < k && tz < len && digits[tz] == '0')
-		tz++;
-	if (neg)
-		out[o++] = '-';
-	if (len > k) {
-		for (int i = len - 1; i >= k; i--)
-			out[o++] = digits[i];
+		k--;
+	}
+	*p = '\0';
+	/* the fraction's k digits are m's lowest (zeros once m runs out), then the point */
+	if (k > 0) {
+		int i = k;
+
+		for (; i >= 2; i -= 2) {
+			p -= 2;
+			memcpy(p, digit_pairs + 2 * (m % 100), 2);
+			m /= 100;
+		}
+		if (i) {
+			*--p = (char)('0' + m % 10);
+			m /= 10;
+		}
+		*--p = '.';
+	}
+	/* the integer part: what is left of m, or 0 */
+	while (m >= 100) {
+		p -= 2;
+		memcpy(p, digit_pairs + 2 * (m % 100), 2);
+		m /= 100;
+	}
+	if (m >= 10) {
+		p -= 2;
+		memcpy(p, digit_pairs + 2 * m, 2);
 	} else {
-		out[o++] = '0';
+		*--p = (char)('0' + m);
 	}
-	if (tz < k) {
-		out[o++] = '.';
-		for (int i = k - 1; i >= tz; i--)
-			out[o++] = i < len ? digits[i] : '0';
-	}
-	out[o] = '\0';
-	return o;
+	if (neg)
+		*--p = '-';
+	len = (int)(tmp + 48 - p);
+	memcpy(out, p, FMT_DOUBLE_MAX); /* p + 32 <= tmp + 80: the NUL and some bytes after it */
+	return len;
 }
 
+/*
+ * fmt_double's case for 1e-4 <= |v| < 1e15 (where %g prints no exponent), exactly, in 128-bit
+ * integers: v = M / 2^s, so v * 10^k = M * 10^k / 2^s (under 2^120 for k <= 20, s <= 66) is
+ * rounded to the nearest integer m with its exact remainder, as printf rounds, for 15, 16 and
+ * 17 significant digits in turn; the first m / 10^k that lies strictly inside v's rounding
+ * interval (|m * 2^s - M * 10^k| < 10^k / 2, so strtod reads v back) is written, as "%.15g",
+ * "%.16g" or "%.17g" print it (trailing zeros dropped). Returns the length, or 0 where printf
+ * decides: an exact tie in the rounding (half-even or half-up is printf's business), a decimal
+ * exactly half an ulp away, a power of two that is no short decimal, anything out of range.
+ */
 static int fmt_fixed_exact(char *out, double v)
 {
-	/* 10^-4 .. 10^15 as doubles, for the first guess of the exponent */
-	static const double pow10_tab_d[20] = { 1e-4, 1e-3, 1e-2, 1e-1, 1e0, 1e1, 1e2, 1e3, 1e4,
-						1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13,
-						1e14, 1e15 };
 	uint64_t bits, mant;
-	unsigned __int128 num, m, rem, half, diff;
-	int s, e10 = -4, k;
+	unsigned __int128 num, m, rem, half, diff, p10;
+	int s, e2, e10, k;
+	bool pow2;
 
 	memcpy(&bits, &v, sizeof(bits));
 	mant = (bits & ((1ull << 52) - 1)) | (1ull << 52);
 	s = 1075 - (int)((bits >> 52) & 0x7ff);
-	if (mant == 1ull << 52 || s < 1 || s > 66 || !(fabs(v) >= 1e-4 && fabs(v) < 1e15))
+	if (s < 1 || s > 66 || !(fabs(v) >= 1e-4 && fabs(v) < 1e15))
 		return 0;
-	/* e10 = floor(log10(|v|)): a guess from doubles (10^-j is inexact as one), then the
-	 * exact comparisons settle it */
-	while (e10 < 14 && fabs(v) >= pow10_tab_d[e10 + 1 + 4])
+	/* e10 = floor(log10(|v|)): |v| is in [2^e2, 2^(e2 + 1)), so e10 is floor(e2 * log10(2))
+	 * (1233 / 4096, exact enough for |e2| < 1000) or one more; one exact comparison */
+	e2 = 52 - s;
+	e10 = (e2 * 1233 - (e2 < 0 ? 4095 : 0)) / 4096;
+	if (e10 < -4)
+		e10 = -4;
+	if (e10 < 14 && ge_pow10(mant, s, e10 + 1))
 		e10++;
-	while (e10 > -4 && !ge_pow10(mant, s, e10))
-		e10--;
-	while (e10 < 14 && ge_pow10(mant, s, e10 + 1))
-		e10++;
-	for (int prec = 16; prec <= 17; prec++) {
-		k = prec - 1 - e10; /* 1..20 */
-		num = (unsigned __int128)mant * pow10_u128(k);
+	/* A power of two has a rounding interval half as wide below it: only its exact decimal
+	 * (every one in this range has one of at most 15 digits) is decided here. */
+	pow2 = mant == 1ull << 52;
+	half = (unsigned __int128)1 << (s - 1);
+	for (int prec = 15; prec <= 17; prec++) {
+		k = prec - 1 - e10; /* 0..20 */
+		p10 = pow10_u128(k);
+		num = (unsigned __int128)mant * p10;
 		m = num >> s;
 		rem = num - (m << s);
-		half = (unsigned __int128)1 << (s - 1);
 		if (rem == half)
 			return 0;
-		if (rem > half)
+		if (rem > half) {
 			m++;
-		if (prec == 16) {
-			diff = (m << s) > num ? (m << s) - num : num - (m << s);
-			if (2 * diff >= pow10_u128(k)) /* a tie reads back to the even one: 17 */
-				continue;
+			diff = (half << 1) - rem;
+		} else {
+			diff = rem;
 		}
-		return put_fixed(out, signbit(v), (uint64_t)m, k);
-	}
-	return 0;
-}
-
-/*
- * fmt_double's 16- and 17-digit case for 1e-4 <= |v| < 1e15 (where %g prints no exponent),
- * in 64-bit long double arithmetic instead of printf's multi-precision: the 16 digits when
- * they read back to v, else the 17 (what "%.16g" / "%.17g" print, trailing zeros dropped).
- * v * 10^k is off by at most one rounding of a 64-bit mantissa (10^k is exact there for
- * k <= 27), far below the digit that decides; when the decision is closer than a safe margin
- * (a digit near a half, the 16 digits near the edge of v's rounding interval) this returns 0
- * and the caller asks printf. Returns the length written, or 0.
- */
-static int fmt_fixed_long(char *out, double v)
-{
-	long double a = fabsl((long double)v), p = 1.0L;
-	int e10 = 0, k;
-
-	/* a power of two has a narrower rounding interval below it: printf decides those */
-	if (LDBL_MANT_DIG < 64 || frexp(v, &k) == 0.5 || frexp(v, &k) == -0.5)
-		return 0;
-	/* e10 = floor(log10(a)), by exact comparisons: 10^j (j <= 15) and a * 10^j (j <= 4: 53 +
-	 * 10 bits) are exact in a 64-bit mantissa, 10^-j is not */
-	while (e10 < 14 && a >= p * 10.0L) {
-		p *= 10.0L;
-		e10++;
-	}
-	if (a < 1.0L) {
-		do {
-			p *= 10.0L;
-			e10--;
-		} while (e10 > -4 && a * p < 1.0L);
-		if (a * p < 1.0L)
-			return 0;
-	}
-	for (int prec = 16; prec <= 17; prec++) {
-		long double scale = 1.0L, sc, m, half_ulp;
-
-		k = prec - 1 - e10; /* 1..21: 10^k exact in a long double */
-		for (int i = 0; i < k; i++)
-			scale *= 10.0L;
-		sc = a * scale;
-		/* sc < 1e17 < 2^57: sc + 0.5 is exact, and the cast truncates (ties are refused
-		 * below, so rounding half up is as good as printf's rounding here) */
-		m = (long double)(uint64_t)(sc + 0.5L);
-		if (fabsl(fabsl(sc - m) - 0.5L) < 0.01L)
-			return 0;
-		if (prec == 16) {
-			/* Does the 16-digit m / 10^k read back to v: within half an ulp of v? */
-			half_ulp = ldexpl(1.0L, ilogb(v) - 53) * scale;
-			if (fabsl(fabsl(m - sc) - half_ulp) < 0.01L * half_ulp + 0.01L)
+		if (pow2) {
+			if (diff)
 				return 0;
-			if (fabsl(m - sc) > half_ulp)
+		} else if (prec < 17) {
+			/* m / 10^k reads back to v when within half an ulp of it: |m * 2^s - num|
+			 * < 10^k / 2. Exactly half: strtod's tie to even decides; printf does. */
+			if (2 * diff == p10)
+				return 0;
+			if (2 * diff > p10)
 				continue;
 		}
 		return put_fixed(out, signbit(v), (uint64_t)m, k);
@@ -353,86 +351,32 @@ static int fmt_fixed_long(char *out, double v)
 	return 0;
 }
 
-char *fmt_double(char out[FMT_DOUBLE_MAX], double v)
+size_t fmt_double_n(char out[FMT_DOUBLE_MAX], double v)
 {
-	if (isnan(v))
-		return strcpy(out, "NaN");
-	if (isinf(v))
-		return strcpy(out, v > 0 ? "+Inf" : "-Inf");
+	if (isnan(v)) {
+		memcpy(out, "NaN", 4);
+		return 3;
+	}
+	if (isinf(v)) {
+		memcpy(out, v > 0 ? "+Inf" : "-Inf", 5);
+		return 4;
+	}
 	/* Most sample values are whole numbers (bytes, counts): print those digit by digit. -0
 	 * keeps its sign, as Go's formatting does. */
 	if (v == floor(v) && fabs(v) < 9007199254740992.0) {
 		char tmp[24], *digits = format_u64(tmp + sizeof(tmp), (uint64_t)fabs(v));
+		size_t neg = signbit(v) ? 1 : 0, len = (size_t)(tmp + sizeof(tmp) - 1 - digits);
 
 		out[0] = '-';
-		strcpy(out + (signbit(v) ? 1 : 0), digits);
-		return out;
+		memcpy(out + neg, digits, len + 1);
+		return neg + len;
 	}
-	/*
-	 * Decimals of up to 15 digits (rates, averages, 0.95): the smallest k with v == m / 10^k,
-	 * m below 10^15 (k <= 19 reaches 15 digits from 1e-4 on), is exactly what "%.15g" prints
-	 * below (rounding v to 15 digits lands on m / 10^k, and %g drops the trailing zeros),
-	 * written out without printf's multi-precision arithmetic. m / 10^k, a division of two
-	 * exact doubles, rounds as strtod reads the text,
-	 * so the test is the round-trip test. Below 1e-4 %g switches to an exponent: not here.
-	 */
-	if (fabs(v) >= 1e-4 && fabs(v) < 1e15) {
-		/* 10^k up to 10^19: exact as doubles (5^19 < 2^53) and as uint64_t */
-		static const double p10[20] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9,
-						 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
-						 1e18, 1e19 };
-		uint64_t u10[20];
-
-		u10[0] = 1;
-		for (int i = 1; i < 20; i++)
-			u10[i] = u10[i - 1] * 10;
-		double a = fabs(v);
-
-		int k = 0;
-
-		/*
-		 * Only the most digits need a test: if v is m / 10^j for some j, it is also
-		 * (m * 10^(K - j)) / 10^K at the largest K with v * 10^K < 1e15 (the same real
-		 * number, so the same double, and v * 10^K rounds to exactly that mantissa: its
-		 * error stays below a quarter), and two decimals of at most 15 digits never share a
-		 * double, so the trailing zeros of the mantissa found at K lead to the smallest j.
-		 * One division instead of one per candidate.
-		 */
-		while (k < 19 && a * p10[k + 1] < 1e15)
-			k++;
-		if (k >= 1) {
-			/* below 2^50, x + 0.5 is exact: the nearest integer without a libm call (a
-			 * tie is no decimal of k digits either way) */
-			double m = (double)(uint64_t)(a * p10[k] + 0.5);
-			uint64_t um = (uint64_t)m, frac;
-			char tmp[24], *o = out, *ip;
-
-			if (m / p10[k] != a)
-				goto not_short;
-			while (k > 1 && um % 10 == 0) {
-				um /= 10;
-				k--;
-			}
-			frac = um % u10[k];
-			if (signbit(v))
-				*o++ = '-';
-			ip = format_u64(tmp + sizeof(tmp), um / u10[k]);
-			o = stpcpy(o, ip);
-			*o++ = '.';
-			for (int d = k - 1; d >= 0; d--) {
-				o[d] = (char)('0' + frac % 10);
-				frac /= 10;
-			}
-			o[k] = '\0';
-			return out;
-		}
-	}
-not_short:
+	/* 1e-4 <= |v| < 1e15, where %g prints no exponent: rates, averages, 0.95 */
 	if (fabs(v) >= 1e-4 && fabs(v) < 1e15) {
 		int n = fmt_fixed_exact(out, v);
 
-		if (n > 0 || (n = fmt_fixed_long(out, v)) > 0)
-			return out;
+		if (n > 0)
+			return (size_t)n;
 	}
 	/* The shortest text that reads back to the same double. If one of at most 15 significant
 	 * digits exists, "%.15g" prints exactly it (rounding v to 15 digits lands on it and %g drops
@@ -444,6 +388,12 @@ not_short:
 	}
 	if (fabs(v) < 1e21 && v == floor(v) && strchr(out, 'e'))
 		snprintf(out, FMT_DOUBLE_MAX, "%.0f", v);
+	return strlen(out);
+}
+
+char *fmt_double(char out[FMT_DOUBLE_MAX], double v)
+{
+	fmt_double_n(out, v);
 	return out;
 }
 

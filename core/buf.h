@@ -72,6 +72,8 @@ char *buf_detach(struct buf *b, size_t *len);
  */
 #define FMT_DOUBLE_MAX 32
 char *fmt_double(char out[FMT_DOUBLE_MAX], double v);
+/* The same, returning the text's length (without the NUL) for callers that append it. */
+size_t fmt_double_n(char out[FMT_DOUBLE_MAX], double v);
 
 /* The bits of a double and back, for exact comparisons, atomics and codecs (NaN payloads and
  * -0 survive, unlike with ==). */

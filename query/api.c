@@ -126,8 +126,7 @@ static int param_time(const struct promql_api_request *req, const char *name, in
 	return 0;
 }
 
-/* Prometheus's parseDuration: seconds as a number ("15", "0.5") or a duration ("1m30s"). */
-static int parse_duration(const char *v, int64_t *ms)
+int promql_api_parse_duration(const char *v, int64_t *ms)
 {
 	char *end;
 	double d;
@@ -150,7 +149,7 @@ static int param_duration(const struct promql_api_request *req, const char *name
 {
 	const char *v = param(req, name);
 
-	if (!v || parse_duration(v, out))
+	if (!v || promql_api_parse_duration(v, out))
 		return set_error(e, 400, "bad_data",
 				 "invalid parameter \"%s\": cannot parse \"%s\" to a valid duration",
 				 name, v ? v : "");

@@ -142,6 +142,15 @@ int promql_api_put_result(struct buf *out, const struct promql_result *r);
 int promql_api_put_time(struct buf *out, int64_t ms);
 
 /*
+ * Parse a duration parameter as Prometheus's API does (its parseDuration, for step= and
+ * timeout=): a number of seconds ("60", "0.5", rounded to milliseconds) or a duration ("1m30s",
+ * "5m"), into *ms. Returns 0, or -EINVAL for anything else (also for a number past the int64
+ * range of milliseconds); the sign is the caller's to check. For `deploywatch query --step`,
+ * which takes what the API takes. Pure; any thread.
+ */
+int promql_api_parse_duration(const char *v, int64_t *ms);
+
+/*
  * Append 's' as a JSON string the way Go's encoding/json writes it: ", \ and control characters
  * escaped, <, >, & as \u003c \u003e \u0026, U+2028 and U+2029 escaped, and every byte that is
  * not valid UTF-8 as \ufffd. Returns 0 or -E2BIG at out's cap. Pure; any thread.

@@ -6,7 +6,9 @@
 #include "query/api_int.h"
 
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/model.h"
@@ -63,30 +65,56 @@ int promql_api_put_string(struct buf *out, const char *s)
 	return rc ? rc : buf_putc(out, '"');
 }
 
-int promql_api_put_time(struct buf *out, int64_t ms)
+/* "00" "01" .. "99": a range answer writes a time per point, two digits per division. */
+static const char digit_pairs[201] =
+	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	"8081828384858687888990919293949596979899";
+
+/* Write the text of ms / 1000 ending at 'end' (backwards); returns its start. At most 24
+ * bytes: a sign, 16 digits of seconds, a point and 3 digits. */
+static char *time_text(char *end, int64_t ms)
 {
 	/* Integer arithmetic: ms / 1000.0 as a double would print 1700000000.1230001. Digits by
 	 * hand: a range answer writes one time per point, and printf costs more than the rest. */
 	uint64_t mag = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
 	unsigned frac = (unsigned)(mag % 1000);
-	char tmp[32], *p = tmp + 20, *e = p;
+	char frac_text[4], *p = end;
 
 	if (frac) {
-		*e++ = '.';
-		*e++ = (char)('0' + frac / 100);
-		*e++ = (char)('0' + frac / 10 % 10);
-		*e++ = (char)('0' + frac % 10);
-		while (e[-1] == '0')
-			e--;
+		int n = 3;
+
+		frac_text[0] = (char)('0' + frac / 100);
+		frac_text[1] = (char)('0' + frac / 10 % 10);
+		frac_text[2] = (char)('0' + frac % 10);
+		while (frac_text[n - 1] == '0')
+			n--;
+		p -= n;
+		memcpy(p, frac_text, (size_t)n);
+		*--p = '.';
 	}
 	mag /= 1000;
-	do {
-		*--p = (char)('0' + mag % 10);
-		mag /= 10;
-	} while (mag);
+	while (mag >= 100) {
+		p -= 2;
+		memcpy(p, digit_pairs + 2 * (mag % 100), 2);
+		mag /= 100;
+	}
+	if (mag >= 10) {
+		p -= 2;
+		memcpy(p, digit_pairs + 2 * mag, 2);
+	} else {
+		*--p = (char)('0' + mag);
+	}
 	if (ms < 0)
 		*--p = '-';
-	return buf_append(out, p, (size_t)(e - p));
+	return p;
+}
+
+int promql_api_put_time(struct buf *out, int64_t ms)
+{
+	char tmp[32], *p = time_text(tmp + sizeof(tmp), ms);
+
+	return buf_append(out, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 static int put_value(struct buf *out, double v)
@@ -95,8 +123,7 @@ static int put_value(struct buf *out, double v)
 	size_t n;
 
 	num[0] = '"';
-	fmt_double(num + 1, v);
-	n = strlen(num);
+	n = fmt_double_n(num + 1, v) + 1;
 	num[n] = '"';
 	return buf_append(out, num, n + 1);
 }
@@ -109,6 +136,127 @@ static int put_point(struct buf *out, int64_t t_ms, double v)
 	rc = rc ? rc : buf_putc(out, ',');
 	rc = rc ? rc : put_value(out, v);
 	return rc ? rc : buf_putc(out, ']');
+}
+
+/*
+ * A range answer's series share the steps start + k * step: each step's time is formatted once
+ * for all series, as the text that opens its points ('[', the time, ',', '"'). The grid is
+ * guessed from the points (the earliest time, the least gap between a series' first two
+ * points); a point off it, or past the slots, is formatted on its own, so a wrong guess costs
+ * time, never correctness. The slots are allocated only for a matrix of several series.
+ */
+#define TIME_SLOT 32          /* '[' + at most 24 + ',"', and a length byte */
+#define TIME_SLOTS_MAX 32768  /* 1 MiB at most (11,000 points per series by default) */
+
+struct time_cache {
+	int64_t t0, step;
+	size_t n;
+	char *slot; /* n slots of TIME_SLOT bytes: [0] the length (0: not yet), then the text */
+};
+
+static void time_cache_init(struct time_cache *tc, const struct promql_result *r)
+{
+	int64_t t0 = INT64_MAX, t1 = INT64_MIN, step = INT64_MAX;
+
+	memset(tc, 0, sizeof(*tc));
+	if (r->type != PROMQL_TYPE_MATRIX || r->nseries < 2)
+		return;
+	for (size_t i = 0; i < r->nseries; i++) {
+		const struct promql_series *s = &r->series[i];
+
+		if (!s->npoints)
+			continue;
+		t0 = s->points[0].t_ms < t0 ? s->points[0].t_ms : t0;
+		t1 = s->points[s->npoints - 1].t_ms > t1 ? s->points[s->npoints - 1].t_ms : t1;
+		if (s->npoints >= 2 && s->points[1].t_ms > s->points[0].t_ms &&
+		    s->points[1].t_ms - s->points[0].t_ms < step)
+			step = s->points[1].t_ms - s->points[0].t_ms;
+	}
+	if (step == INT64_MAX || t1 < t0 || (uint64_t)(t1 - t0) / (uint64_t)step >= TIME_SLOTS_MAX)
+		return;
+	tc->t0 = t0;
+	tc->step = step;
+	tc->n = (size_t)((uint64_t)(t1 - t0) / (uint64_t)step) + 1;
+	tc->slot = xcalloc(tc->n, TIME_SLOT);
+}
+
+/* Write '[' time ',"' for t_ms at p (which has room for TIME_SLOT bytes: fixed-size copies
+ * write past the text); returns the end of the text. */
+static char *put_time_open(struct time_cache *tc, int64_t t_ms, char *p)
+{
+	char tmp[2 * TIME_SLOT], *e = tmp + 30, *b;
+	size_t len;
+
+	if (tc->slot && t_ms >= tc->t0 && (uint64_t)(t_ms - tc->t0) % (uint64_t)tc->step == 0 &&
+	    (uint64_t)(t_ms - tc->t0) / (uint64_t)tc->step < tc->n) {
+		char *slot = tc->slot + (size_t)((uint64_t)(t_ms - tc->t0) / (uint64_t)tc->step) *
+						TIME_SLOT;
+
+		if (!slot[0]) {
+			b = time_text(e, t_ms);
+			*--b = '[';
+			e[0] = ',';
+			e[1] = '"';
+			len = (size_t)(e + 2 - b);
+			slot[0] = (char)len;
+			memcpy(slot + 1, b, len);
+		}
+		memcpy(p, slot + 1, TIME_SLOT - 1);
+		return p + (unsigned char)slot[0];
+	}
+	b = time_text(e, t_ms);
+	*--b = '[';
+	e[0] = ',';
+	e[1] = '"';
+	len = (size_t)(e + 2 - b);
+	memcpy(p, b, TIME_SLOT - 1); /* b <= e - 2: b + 31 < tmp + 64 */
+	return p + len;
+}
+
+/* The most one point takes while written in place: ',' '[' time ',"' (TIME_SLOT, with the
+ * fixed-size copy's slack), the value (FMT_DOUBLE_MAX, likewise) and '"]'. */
+#define POINT_MAX (1 + TIME_SLOT + FMT_DOUBLE_MAX + 2)
+/* Points written in place per reservation: the headroom asked of the buffer (17 KB). */
+#define POINT_RUN 256
+
+static char *put_point_text(char *p, struct time_cache *tc, const struct promql_point *pt,
+			    bool comma)
+{
+	*p = ',';
+	p += comma;
+	p = put_time_open(tc, pt->t_ms, p);
+	p += fmt_double_n(p, pt->v);
+	*p++ = '"';
+	*p++ = ']';
+	return p;
+}
+
+/* The points of a matrix series, written in place in runs; near the buffer's cap (where the
+ * headroom of a run cannot be had) one at a time, appended, so the cap is met exactly. */
+static int put_points(struct buf *out, struct time_cache *tc, const struct promql_series *s)
+{
+	size_t j = 0;
+
+	while (j < s->npoints) {
+		size_t run = s->npoints - j < POINT_RUN ? s->npoints - j : POINT_RUN;
+
+		if (!buf_reserve(out, run * POINT_MAX)) {
+			char *p = out->data + out->len;
+
+			for (size_t end = j + run; j < end; j++)
+				p = put_point_text(p, tc, &s->points[j], j > 0);
+			out->len = (size_t)(p - out->data);
+			out->data[out->len] = '\0';
+		} else {
+			char pt[POINT_MAX], *e = put_point_text(pt, tc, &s->points[j], j > 0);
+			int rc = buf_append(out, pt, (size_t)(e - pt));
+
+			if (rc)
+				return rc;
+			j++;
+		}
+	}
+	return 0;
 }
 
 int promql_api_put_labels(struct buf *out, const struct label *l, size_t n)
@@ -127,23 +275,27 @@ int promql_api_put_labels(struct buf *out, const struct label *l, size_t n)
 
 int promql_api_put_result(struct buf *out, const struct promql_result *r)
 {
+	struct time_cache tc;
 	size_t points = 0;
 	int rc;
 
-	/* A range answer of many points: its size up front (a point takes up to ~40 bytes, most
-	 * take under 32), instead of doubling and copying the buffer a dozen times. When the
-	 * guess passes the buffer's limit, growth decides as before. */
+	/* A range answer of many points: its size up front (a point takes up to ~60 bytes; one
+	 * of a 16- or 17-digit value at a whole second, the common one, 35 to 40), instead of
+	 * doubling and copying the buffer a dozen times, or once near its end. When the guess
+	 * passes the buffer's limit, growth decides as before. */
 	if (r->type == PROMQL_TYPE_MATRIX) {
 		for (size_t i = 0; i < r->nseries; i++)
 			points += r->series[i].npoints;
 		if (points > 1024)
-			(void)buf_reserve(out, points * 32 + r->nseries * 256);
+			(void)buf_reserve(out, points * 40 + r->nseries * 256 +
+						       POINT_RUN * POINT_MAX);
 	}
 	rc = buf_printf(out, "{\"status\":\"success\",\"data\":{\"resultType\":\"%s\",\"result\":",
 			    promql_type_name(r->type));
 
 	if (rc)
 		return rc;
+	time_cache_init(&tc, r);
 	switch (r->type) {
 	case PROMQL_TYPE_SCALAR:
 		rc = put_point(out, r->scalar.t_ms, r->scalar.v);
@@ -168,12 +320,7 @@ int promql_api_put_result(struct buf *out, const struct promql_result *r)
 				rc = rc ? rc : put_point(out, s->points[0].t_ms, s->points[0].v);
 			} else {
 				rc = rc ? rc : buf_puts(out, ",\"values\":[");
-				for (size_t j = 0; !rc && j < s->npoints; j++) {
-					if (j)
-						rc = buf_putc(out, ',');
-					rc = rc ? rc : put_point(out, s->points[j].t_ms,
-								 s->points[j].v);
-				}
+				rc = rc ? rc : put_points(out, &tc, s);
 				rc = rc ? rc : buf_putc(out, ']');
 			}
 			rc = rc ? rc : buf_putc(out, '}');
@@ -183,6 +330,7 @@ int promql_api_put_result(struct buf *out, const struct promql_result *r)
 	default:
 		rc = buf_puts(out, "null");
 	}
+	free(tc.slot);
 	rc = rc ? rc : buf_putc(out, '}');
 	if (!rc && r->nwarnings) {
 		rc = buf_puts(out, ",\"warnings\":[");

@@ -716,17 +716,54 @@ struct range_ctx {
 	size_t mi;
 	int64_t *te, range;
 	struct promql_outset o;
+	/* the counter resets of the current series (functions with promql_func.resets): the
+	 * index i of each sample below its predecessor, and that predecessor's value; scratch
+	 * kept across series, in the arena */
+	size_t *reset_at;
+	double *reset_prev;
+	size_t reset_cap;
 };
 
-/* One series of a range function: each step's window found by two moving indexes. */
+/* The counter resets of r into c->reset_at / c->reset_prev; returns their number. */
+static size_t find_resets(struct promql_ev *ev, struct range_ctx *c,
+			  const struct promql_rseries *r)
+{
+	size_t n = 0;
+
+	for (size_t i = 1; i < r->n; i++) {
+		if (!(r->v[i] < r->v[i - 1]))
+			continue;
+		if (n == c->reset_cap) {
+			size_t cap = c->reset_cap ? c->reset_cap * 2 : 64;
+
+			c->reset_at = arena_grow(ev, c->reset_at, n, cap, sizeof(size_t));
+			c->reset_prev = arena_grow(ev, c->reset_prev, n, cap, sizeof(double));
+			c->reset_cap = cap;
+		}
+		c->reset_at[n] = i;
+		c->reset_prev[n] = r->v[i - 1];
+		n++;
+	}
+	return n;
+}
+
+/*
+ * One series of a range function: each step's window found by two moving indexes. Windows
+ * overlap when the range exceeds the step (a 5m rate every 60s: each sample in five windows);
+ * for rate, increase and resets the series' counter resets are found once, and two more moving
+ * indexes give each window its own (those at i with lo < i < hi), so a window costs O(1) plus
+ * its resets instead of a walk over its samples.
+ */
 static void range_series(struct promql_ev *ev, void *vctx, const struct promql_rseries *r)
 {
 	struct range_ctx *c = vctx;
 	const struct promql_func *f = c->n->func;
 	double sargs[PROMQL_FUNC_MAX_ARGS] = { 0 };
 	struct promql_vseries *s = NULL;
-	size_t lo = 0, hi = 0;
+	size_t lo = 0, hi = 0, nresets = 0, rlo = 0, rhi = 0;
 
+	if (f->resets)
+		nresets = find_resets(ev, c, r);
 	for (size_t k = 0; k < ev->nsteps; k++) {
 		struct promql_window w;
 		double res;
@@ -738,6 +775,14 @@ static void range_series(struct promql_ev *ev, void *vctx, const struct promql_r
 			lo++;
 		if (lo >= hi)
 			continue;
+		/* lo and hi never move back (te grows with k or stays), nor do these */
+		while (rhi < nresets && c->reset_at[rhi] < hi)
+			rhi++;
+		while (rlo < rhi && c->reset_at[rlo] <= lo)
+			rlo++;
+		w.resets_known = f->resets;
+		w.reset_prev = rhi > rlo ? c->reset_prev + rlo : NULL;
+		w.nresets = rhi - rlo;
 		for (size_t a = 0; a < c->n->nargs && j < PROMQL_FUNC_MAX_ARGS; a++)
 			if (a != c->mi)
 				sargs[j++] = c->sa[a] ? c->sa[a][k] : 0;

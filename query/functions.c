@@ -213,7 +213,13 @@ static bool extrapolated(const struct promql_window *w, double *out, bool counte
 	if (n < 2)
 		return false;
 	result = w->v[n - 1] - w->v[0];
-	if (counter) {
+	if (counter && w->resets_known) {
+		/* The same additions in the same order as the walk below, so the same bits: the
+		 * walk's first step adds 0 at most (v[0] < 0 after "last" = 0), which changes no
+		 * result here (v[n - 1] - v[0] with v[0] != 0 is never -0). */
+		for (size_t i = 0; i < w->nresets; i++)
+			result += w->reset_prev[i];
+	} else if (counter) {
 		for (size_t i = 0; i < n; i++) {
 			if (w->v[i] < last)
 				result += last;
@@ -352,6 +358,10 @@ static bool r_resets(const struct promql_window *w, double *out)
 {
 	double n = 0;
 
+	if (w->resets_known) {
+		*out = (double)w->nresets;
+		return true;
+	}
 	for (size_t i = 1; i < w->n; i++)
 		if (w->v[i] < w->v[i - 1])
 			n++;
@@ -1128,17 +1138,23 @@ static void s_histogram_quantile(struct promql_ev *ev, const struct promql_node 
 #define S PROMQL_TYPE_SCALAR
 #define STR PROMQL_TYPE_STRING
 
-#define ELEM(n, fn) { n, { V }, 1, 1, false, V, FUNC_ELEM, fn, NULL, NULL, false, false }
-#define ELEM_OPT(n, fn) { n, { V }, 1, 0, false, V, FUNC_ELEM, fn, NULL, NULL, false, false }
-#define RANGE(n, fn) { n, { M }, 1, 1, false, V, FUNC_RANGE, NULL, fn, NULL, false, false }
+#define ELEM(n, fn) { n, { V }, 1, 1, false, V, FUNC_ELEM, fn, NULL, NULL, false, false, false }
+#define ELEM_OPT(n, fn) { n, { V }, 1, 0, false, V, FUNC_ELEM, fn, NULL, NULL, false, false, false }
+#define RANGE(n, fn) { n, { M }, 1, 1, false, V, FUNC_RANGE, NULL, fn, NULL, false, false, false }
 /* A range function of the number of samples only: the source may leave the values undecoded. */
-#define RANGE_COUNT(n, fn) { n, { M }, 1, 1, false, V, FUNC_RANGE, NULL, fn, NULL, false, true }
+#define RANGE_COUNT(n, fn) \
+	{ n, { M }, 1, 1, false, V, FUNC_RANGE, NULL, fn, NULL, false, true, false }
+/* A range function that reads the counter resets of its window (rate, increase, resets): the
+ * caller finds them once per series and hands each window its share (promql_window.resets). */
+#define RANGE_RESETS(n, fn) \
+	{ n, { M }, 1, 1, false, V, FUNC_RANGE, NULL, fn, NULL, false, false, true }
 
 static const struct promql_func funcs[] = {
 	ELEM("abs", f_abs),
-	{ "absent", { V }, 1, 1, false, V, FUNC_SPECIAL, NULL, NULL, s_absent, false, false },
+	{ "absent", { V }, 1, 1, false, V, FUNC_SPECIAL, NULL, NULL, s_absent,
+	  false, false, false },
 	{ "absent_over_time", { M }, 1, 1, false, V, FUNC_SPECIAL, NULL, NULL, s_absent_over_time,
-	  false, false },
+	  false, false, false },
 	ELEM("acos", f_acos),
 	ELEM("acosh", f_acosh),
 	ELEM("asin", f_asin),
@@ -1148,9 +1164,12 @@ static const struct promql_func funcs[] = {
 	RANGE("avg_over_time", r_avg),
 	ELEM("ceil", f_ceil),
 	RANGE("changes", r_changes),
-	{ "clamp", { V, S, S }, 3, 3, false, V, FUNC_ELEM, f_clamp, NULL, NULL, false, false },
-	{ "clamp_max", { V, S }, 2, 2, false, V, FUNC_ELEM, f_clamp_max, NULL, NULL, false, false },
-	{ "clamp_min", { V, S }, 2, 2, false, V, FUNC_ELEM, f_clamp_min, NULL, NULL, false, false },
+	{ "clamp", { V, S, S }, 3, 3, false, V, FUNC_ELEM, f_clamp, NULL, NULL,
+	  false, false, false },
+	{ "clamp_max", { V, S }, 2, 2, false, V, FUNC_ELEM, f_clamp_max, NULL, NULL,
+	  false, false, false },
+	{ "clamp_min", { V, S }, 2, 2, false, V, FUNC_ELEM, f_clamp_min, NULL, NULL,
+	  false, false, false },
 	ELEM("cos", f_cos),
 	ELEM("cosh", f_cosh),
 	RANGE_COUNT("count_over_time", r_count),
@@ -1164,16 +1183,17 @@ static const struct promql_func funcs[] = {
 	ELEM("exp", f_exp),
 	ELEM("floor", f_floor),
 	{ "histogram_quantile", { S, V }, 2, 2, false, V, FUNC_SPECIAL, NULL, NULL,
-	  s_histogram_quantile, false, false },
+	  s_histogram_quantile, false, false, false },
 	ELEM_OPT("hour", f_hour),
 	RANGE("idelta", r_idelta),
-	RANGE("increase", r_increase),
+	RANGE_RESETS("increase", r_increase),
 	RANGE("irate", r_irate),
 	{ "label_join", { V, STR, STR, STR }, 4, 3, true, V, FUNC_SPECIAL, NULL, NULL,
-	  s_label_join, false, false },
+	  s_label_join, false, false, false },
 	{ "label_replace", { V, STR, STR, STR, STR }, 5, 5, false, V, FUNC_SPECIAL, NULL, NULL,
-	  s_label_replace, false, false },
-	{ "last_over_time", { M }, 1, 1, false, V, FUNC_RANGE, NULL, r_last, NULL, true, false },
+	  s_label_replace, false, false, false },
+	{ "last_over_time", { M }, 1, 1, false, V, FUNC_RANGE, NULL, r_last, NULL,
+	  true, false, false },
 	ELEM("ln", f_ln),
 	ELEM("log10", f_log10),
 	ELEM("log2", f_log2),
@@ -1181,37 +1201,41 @@ static const struct promql_func funcs[] = {
 	RANGE("min_over_time", r_min),
 	ELEM_OPT("minute", f_minute),
 	ELEM_OPT("month", f_month),
-	{ "pi", { V }, 0, 0, false, S, FUNC_SPECIAL, NULL, NULL, s_pi, false, false },
+	{ "pi", { V }, 0, 0, false, S, FUNC_SPECIAL, NULL, NULL, s_pi, false, false, false },
 	{ "predict_linear", { M, S }, 2, 2, false, V, FUNC_RANGE, NULL, r_predict_linear, NULL,
-	  false, false },
+	  false, false, false },
 	RANGE_COUNT("present_over_time", r_present),
 	{ "quantile_over_time", { S, M }, 2, 2, false, V, FUNC_RANGE, NULL, r_quantile, NULL,
-	  false, false },
+	  false, false, false },
 	ELEM("rad", f_rad),
-	RANGE("rate", r_rate),
-	RANGE("resets", r_resets),
-	{ "round", { V, S }, 2, 1, false, V, FUNC_ELEM, f_round, NULL, NULL, false, false },
-	{ "scalar", { V }, 1, 1, false, S, FUNC_SPECIAL, NULL, NULL, s_scalar, false, false },
+	RANGE_RESETS("rate", r_rate),
+	RANGE_RESETS("resets", r_resets),
+	{ "round", { V, S }, 2, 1, false, V, FUNC_ELEM, f_round, NULL, NULL, false, false, false },
+	{ "scalar", { V }, 1, 1, false, S, FUNC_SPECIAL, NULL, NULL, s_scalar,
+	  false, false, false },
 	ELEM("sgn", f_sgn),
 	ELEM("sin", f_sin),
 	ELEM("sinh", f_sinh),
-	{ "sort", { V }, 1, 1, false, V, FUNC_SPECIAL, NULL, NULL, s_sort, false, false },
-	{ "sort_desc", { V }, 1, 1, false, V, FUNC_SPECIAL, NULL, NULL, s_sort_desc, false, false },
+	{ "sort", { V }, 1, 1, false, V, FUNC_SPECIAL, NULL, NULL, s_sort, false, false, false },
+	{ "sort_desc", { V }, 1, 1, false, V, FUNC_SPECIAL, NULL, NULL, s_sort_desc,
+	  false, false, false },
 	ELEM("sqrt", f_sqrt),
 	RANGE("stddev_over_time", r_stddev),
 	RANGE("stdvar_over_time", r_stdvar),
 	RANGE("sum_over_time", r_sum),
 	ELEM("tan", f_tan),
 	ELEM("tanh", f_tanh),
-	{ "time", { V }, 0, 0, false, S, FUNC_SPECIAL, NULL, NULL, s_time, false, false },
-	{ "timestamp", { V }, 1, 1, false, V, FUNC_SPECIAL, NULL, NULL, s_timestamp, false, false },
-	{ "vector", { S }, 1, 1, false, V, FUNC_SPECIAL, NULL, NULL, s_vector, false, false },
+	{ "time", { V }, 0, 0, false, S, FUNC_SPECIAL, NULL, NULL, s_time, false, false, false },
+	{ "timestamp", { V }, 1, 1, false, V, FUNC_SPECIAL, NULL, NULL, s_timestamp, false, false,
+	  false },
+	{ "vector", { S }, 1, 1, false, V, FUNC_SPECIAL, NULL, NULL, s_vector,
+	  false, false, false },
 	ELEM_OPT("year", f_year),
 };
 
 /* round() without its second argument rounds to 1. */
 static const struct promql_func round1 = {
-	"round", { V, S }, 2, 1, false, V, FUNC_ELEM, f_round1, NULL, NULL, false, false
+	"round", { V, S }, 2, 1, false, V, FUNC_ELEM, f_round1, NULL, NULL, false, false, false
 };
 
 const struct promql_func *promql_func_lookup(const char *s, size_t len)

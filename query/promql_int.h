@@ -372,6 +372,13 @@ struct promql_window {
 	int64_t range_end;
 	int64_t range_ms;
 	const double *sargs;     /* the scalar arguments at this step, in argument order */
+	/* Counter resets inside the window, for the functions with promql_func.resets: when
+	 * 'resets_known', reset_prev[0..nresets) are v[i - 1] for each i >= 1 of the window with
+	 * v[i] < v[i - 1], in order (found once per series by the caller, so overlapping windows
+	 * do not walk their samples again); else the function walks the window itself. */
+	bool resets_known;
+	const double *reset_prev;
+	size_t nresets;
 };
 
 enum promql_func_kind {
@@ -397,6 +404,8 @@ struct promql_func {
 	bool keep_name;            /* FUNC_RANGE: last_over_time keeps __name__ */
 	bool presence;             /* FUNC_RANGE: reads w->n only, never the values, so the
 				    * source may skip decoding them (PROMQL_WANT_PRESENCE) */
+	bool resets;               /* FUNC_RANGE: reads the window's counter resets, which the
+				    * caller may give (promql_window.resets_known) */
 };
 
 /* The function named s (len bytes), or NULL. */

@@ -246,6 +246,17 @@ rc, out, err = run([dw, "query", "-c", cfg, "--from", str(T0), "--to", str(T0 + 
 check(rc == 0 and out == "timestamp,value,__name__,code,job\n1700000000,0,req_total,500,api\n"
       "1700000015,1,req_total,500,api\n1700000030,2,req_total,500,api\n",
       "query csv: %d %r %s" % (rc, out, err))
+# --step takes what the API's step= takes: a plain number of seconds too (as Prometheus's
+# parseDuration), the same points as 15s; neither zero nor a word.
+for step in ["15", "15.0"]:
+    rc, out2, err = run([dw, "query", "-c", cfg, "--from", str(T0), "--to", str(T0 + 30),
+                         "--step", step, "--csv", 'req_total{code="500"}'])
+    check(rc == 0 and out2 == out, "query --step %s: %d %r %s" % (step, rc, out2, err))
+for step in ["0", "-15", "abc", "0.0001"]:
+    rc, _, err = run([dw, "query", "-c", cfg, "--from", str(T0), "--to", str(T0 + 30),
+                      "--step", step, 'req_total'])
+    check(rc == 64 and "--step: '%s' is not a positive duration" % step in err,
+          "query --step %s: %d %s" % (step, rc, err))
 rc, out, err = run([dw, "query", "-c", cfg, "--json", "--at", str(T0), "1+1"])
 check(rc == 0 and json.loads(out) == {"status": "success", "data": {"resultType": "scalar",
                                                                     "result": [T0, "2"]}},

@@ -138,12 +138,77 @@ static void test_results(void **state)
 	buf_release(&b);
 }
 
+/*
+ * A matrix of several series formats each step's time once for all of them (a cache keyed by
+ * the grid guessed from the points): points on the grid, between its steps, before and past
+ * it, at negative and fractional times, and a series whose first gap is wider than the step,
+ * must read exactly as each point formatted on its own.
+ */
+static void test_matrix_times(void **state)
+{
+	static const int64_t t0 = -1500;
+	struct promql_point pts[4][64];
+	struct promql_series s[4] = { 0 };
+	const struct label l[4][1] = { { { "i", "0" } }, { { "i", "1" } }, { { "i", "2" } },
+				       { { "i", "3" } } };
+	struct promql_result r = { 0 };
+	struct buf got, want;
+
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		size_t n = 0;
+
+		for (int k = 0; k < 64; k++) {
+			int64_t t = t0 + (int64_t)k * 250;
+
+			if (i == 1 && k % 3 == 0)
+				continue;                   /* gaps, the first one too */
+			if (i == 2 && k % 5 == 1)
+				t += 7;                     /* off the grid */
+			if (i == 3 && k == 63)
+				t += 1000000;               /* far past the last slot */
+			pts[i][n].t_ms = t;
+			pts[i][n].v = (double)k / 3 - 5 + i;
+			n++;
+		}
+		s[i].labels = l[i];
+		s[i].nlabels = 1;
+		s[i].points = pts[i];
+		s[i].npoints = n;
+	}
+	r.type = PROMQL_TYPE_MATRIX;
+	r.series = s;
+	r.nseries = 4;
+	buf_init(&got, 0);
+	buf_init(&want, 0);
+	assert_int_equal(promql_api_put_result(&got, &r), 0);
+	buf_puts(&want, "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[");
+	for (int i = 0; i < 4; i++) {
+		buf_printf(&want, "%s{\"metric\":{\"i\":\"%d\"},\"values\":[", i ? "," : "", i);
+		for (size_t j = 0; j < s[i].npoints; j++) {
+			char num[FMT_DOUBLE_MAX];
+
+			buf_puts(&want, j ? ",[" : "[");
+			promql_api_put_time(&want, s[i].points[j].t_ms);
+			buf_printf(&want, ",\"%s\"]", fmt_double(num, s[i].points[j].v));
+		}
+		buf_puts(&want, "]}");
+	}
+	buf_puts(&want, "]}}");
+	assert_string_equal(got.data, want.data);
+	assert_non_null(strstr(got.data, "[-1.5,\"-5\"]"));
+	assert_non_null(strstr(got.data, "[-1.243,"));
+	buf_release(&got);
+	buf_release(&want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_strings),
 		cmocka_unit_test(test_times),
 		cmocka_unit_test(test_results),
+		cmocka_unit_test(test_matrix_times),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -155,8 +155,10 @@ static void test_fmt_double(void **state)
 	char out[FMT_DOUBLE_MAX];
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		assert_string_equal(fmt_double(out, cases[i].v), cases[i].text);
+		assert_int_equal(fmt_double_n(out, cases[i].v), strlen(cases[i].text));
+	}
 	assert_string_equal(fmt_double(out, INFINITY), "+Inf");
 	assert_string_equal(fmt_double(out, -INFINITY), "-Inf");
 	assert_string_equal(fmt_double(out, NAN), "NaN");
@@ -249,8 +251,7 @@ static void test_fmt_double_printf(void **state)
 		}
 		if (fabs(v) < 1e21 && v == floor(v) && strchr(want, 'e'))
 			snprintf(want, sizeof(want), "%.0f", v);
-		fmt_double(out, v);
-		if (strcmp(out, want))
+		if (fmt_double_n(out, v) != strlen(want) || strcmp(out, want))
 			fail_msg("fmt_double(%a) = %s, printf %s", v, out, want);
 	}
 }

@@ -1023,6 +1023,174 @@ static void test_api_names(void **state)
 	}
 }
 
+/* ---- rate, increase and resets over overlapping windows ---- */
+
+/* An oracle written from Prometheus 2.42's documented extrapolatedRate and resets, walking
+ * each window's samples (what range_series did before it found each series' resets once).
+ * Returns false when the function gives nothing for the window. */
+static bool oracle(const char *fn, const int64_t *t, const double *v, size_t n, int64_t from,
+		   int64_t to, int64_t range, double *out)
+{
+	size_t lo = 0, hi;
+	double result, last = 0, to_start, to_end, sampled, avg, interval, factor;
+
+	while (lo < n && t[lo] < from)
+		lo++;
+	hi = lo;
+	while (hi < n && t[hi] <= to)
+		hi++;
+	if (hi == lo)
+		return false;
+	if (!strcmp(fn, "resets")) {
+		double c = 0;
+
+		for (size_t i = lo + 1; i < hi; i++)
+			c += v[i] < v[i - 1];
+		*out = c;
+		return true;
+	}
+	if (hi - lo < 2)
+		return false;
+	result = v[hi - 1] - v[lo];
+	for (size_t i = lo; i < hi; i++) {
+		if (v[i] < last)
+			result += last;
+		last = v[i];
+	}
+	to_start = (double)(t[lo] - from) / 1000;
+	to_end = (double)(to - t[hi - 1]) / 1000;
+	sampled = (double)(t[hi - 1] - t[lo]) / 1000;
+	avg = sampled / (double)(hi - lo - 1);
+	if (result > 0 && v[lo] >= 0 && sampled * (v[lo] / result) < to_start)
+		to_start = sampled * (v[lo] / result);
+	interval = sampled + (to_start < avg * 1.1 ? to_start : avg / 2) +
+		   (to_end < avg * 1.1 ? to_end : avg / 2);
+	factor = interval / sampled;
+	if (!strcmp(fn, "rate"))
+		factor /= (double)range / 1000;
+	*out = result * factor;
+	return true;
+}
+
+static bool same_bits(double a, double b)
+{
+	return (isnan(a) && isnan(b)) || memcmp(&a, &b, sizeof(a)) == 0;
+}
+
+static void test_sliding_rate(void **state)
+{
+	static const char *const fns[] = { "rate", "increase", "resets" };
+	static const char *const ranges[] = { "5m", "3m", "1m", "20s" };
+	static const int64_t range_ms[] = { 300000, 180000, 60000, 20000 };
+	static const int64_t steps[] = { 60000, 17000, 300000 };
+	struct memsrc ms = { 0 };
+	struct promql_source src = { &mem_ops, &ms };
+	struct promql_limits lim = { .max_samples = 10000000, .max_points = 11000,
+				     .lookback_ms = 300000 };
+	uint64_t seed = 42;
+	size_t checked = 0, with_resets = 0;
+
+	(void)state;
+	/* Four counters over 2 h: frequent resets (also to negative values), NaN, stale
+	 * markers, gaps longer than every range (single-sample and empty windows), ties. */
+	ms.n = 4;
+	ms.s = calloc(ms.n, sizeof(*ms.s));
+	for (size_t i = 0; i < ms.n; i++) {
+		struct mseries *se = &ms.s[i];
+		double c = 0;
+		int64_t t = 0;
+		char id[24];
+
+		snprintf(id, sizeof(id), "%zu", i);
+		se->nlabels = 2;
+		se->labels = calloc(2, sizeof(*se->labels));
+		se->labels[0].name = strdup("__name__");
+		se->labels[0].value = strdup("c");
+		se->labels[1].name = strdup("id");
+		se->labels[1].value = strdup(id);
+		se->t = calloc(2000, sizeof(*se->t));
+		se->v = calloc(2000, sizeof(*se->v));
+		while (se->n < 2000 && t < 7200000) {
+			unsigned r;
+
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+			r = (unsigned)(seed >> 33);
+			t += i == 3 ? 15000 : 1000 * (int64_t)(1 + r % 29);
+			if (r % 97 == 0)
+				t += 700000; /* a gap longer than any range */
+			if (r % 7 == 0)
+				c = (double)(r % 50) - (i == 2 ? 20 : 0); /* a reset */
+			else
+				c += (double)(r % 1000) / 7;
+			se->t[se->n] = t;
+			se->v[se->n] = r % 89 == 0 ? NAN : r % 83 == 0 ? model_stale_nan() : c;
+			se->n++;
+		}
+	}
+	for (size_t f = 0; f < 3; f++) {
+		for (size_t g = 0; g < 4; g++) {
+			for (size_t st = 0; st < 3; st++) {
+				struct promql_expr *e;
+				struct promql_result *res;
+				char q[64], err[256];
+				int rc;
+
+				snprintf(q, sizeof(q), "%s(c[%s])", fns[f], ranges[g]);
+				assert_int_equal(promql_parse(q, &e, err, sizeof(err)), 0);
+				rc = promql_eval_range(e, &src, 3000, 7300000, steps[st], &lim, &res,
+						       err, sizeof(err));
+				assert_int_equal(rc, 0);
+				for (size_t i = 0; i < ms.n; i++) {
+					const struct mseries *se = &ms.s[i];
+					const struct promql_series *rs = NULL;
+					int64_t tt[2000];
+					double vv[2000];
+					size_t n = 0, p = 0;
+
+					/* the windows never hold stale markers */
+					for (size_t j = 0; j < se->n; j++) {
+						if (model_is_stale(se->v[j]))
+							continue;
+						tt[n] = se->t[j];
+						vv[n++] = se->v[j];
+					}
+					for (size_t k = 0; k < res->nseries; k++)
+						if (!strcmp(model_labels_get(res->series[k].labels,
+									     res->series[k].nlabels,
+									     "id"),
+							    se->labels[1].value))
+							rs = &res->series[k];
+					for (int64_t at = 3000; at <= 7300000; at += steps[st]) {
+						double want;
+
+						if (!oracle(fns[f], tt, vv, n, at - range_ms[g], at,
+							    range_ms[g], &want))
+							continue;
+						assert_non_null(rs);
+						assert_true(p < rs->npoints);
+						assert_int_equal(rs->points[p].t_ms, at);
+						if (!same_bits(rs->points[p].v, want))
+							fail_msg("%s id=%zu at %lld: %.17g, want "
+								 "%.17g", q, i, (long long)at,
+								 rs->points[p].v, want);
+						with_resets += !strcmp(fns[f], "resets") &&
+							       rs->points[p].v > 0;
+						p++;
+						checked++;
+					}
+					assert_int_equal(p, rs ? rs->npoints : 0);
+				}
+				promql_result_free(res);
+				promql_expr_free(e);
+			}
+		}
+	}
+	/* the data reached every case: many windows, many of them with resets */
+	assert_true(checked > 10000);
+	assert_true(with_resets > 1000);
+	memsrc_clear(&ms);
+}
+
 static int memory_setup(void **state)
 {
 	*state = NULL;
@@ -1042,6 +1210,7 @@ int main(void)
 		cmocka_unit_test_setup(test_files, store_setup),
 		cmocka_unit_test(test_store_source),
 		cmocka_unit_test(test_api_names),
+		cmocka_unit_test(test_sliding_rate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
