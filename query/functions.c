@@ -20,8 +20,12 @@
 /* ---- 1. per-sample functions ---- */
 
 /* Go's math.Max / math.Min: NaN wins, and +0 > -0. */
+/* Go's math.Max and math.Min, which clamp* use: an infinity in the direction taken wins over
+ * NaN (the special cases' order in Go's source), then NaN wins, then +0 over -0. */
 static double go_max(double a, double b)
 {
+	if (a == INFINITY || b == INFINITY)
+		return INFINITY;
 	if (isnan(a) || isnan(b))
 		return NAN;
 	if (a == 0 && b == 0)
@@ -31,6 +35,8 @@ static double go_max(double a, double b)
 
 static double go_min(double a, double b)
 {
+	if (a == -INFINITY || b == -INFINITY)
+		return -INFINITY;
 	if (isnan(a) || isnan(b))
 		return NAN;
 	if (a == 0 && b == 0)
