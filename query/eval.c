@@ -44,15 +44,23 @@ void promql_ev_fail(struct promql_ev *ev, int code, const char *fmt, ...)
 	longjmp(ev->jb, 1);
 }
 
-void promql_ev_poll(struct promql_ev *ev)
+/* Read the clock once 1024 units of work have passed since the last reading: cheap in the inner
+ * loops, still prompt. */
+void promql_ev_work(struct promql_ev *ev, uint64_t units)
 {
-	/* The clock is read every 1024 calls: cheap in the inner loops, still prompt. */
-	if (++ev->poll & 1023)
+	ev->poll += units;
+	if (ev->poll < ev->next_check)
 		return;
+	ev->next_check = ev->poll + 1024;
 	if (ev->lim.deadline_ns && clock_mono_ns() > ev->lim.deadline_ns)
 		promql_ev_fail(ev, PROMQL_E_TIMEOUT, "query timed out in expression evaluation");
 	if (ev->lim.cancelled && ev->lim.cancelled(ev->lim.cancel_ctx))
 		promql_ev_fail(ev, PROMQL_E_CANCELED, "query was canceled in expression evaluation");
+}
+
+void promql_ev_poll(struct promql_ev *ev)
+{
+	promql_ev_work(ev, 1);
 }
 
 static void too_many_samples(struct promql_ev *ev)
@@ -69,16 +77,31 @@ void promql_ev_hold(struct promql_ev *ev, uint64_t n)
 		ev->peak = ev->samples;
 	if (ev->samples > ev->lim.max_samples)
 		too_many_samples(ev);
+	promql_ev_work(ev, n);
+}
+
+/* Steps a long loop runs between two looks at the deadline (a subquery at 1 s over weeks has
+ * millions of steps, each loop over them tens of milliseconds on its own). */
+#define EV_WORK_BLOCK 65536
+
+/* Fill the current steps of 'v' with 'x', looking at the deadline as it goes. */
+static void ev_fill(struct promql_ev *ev, double *v, double x)
+{
+	for (size_t k0 = 0; k0 < ev->nsteps; k0 += EV_WORK_BLOCK) {
+		size_t k1 = ev->nsteps - k0 < EV_WORK_BLOCK ? ev->nsteps : k0 + EV_WORK_BLOCK;
+
+		for (size_t k = k0; k < k1; k++)
+			v[k] = x;
+		promql_ev_work(ev, k1 - k0);
+	}
 }
 
 double *promql_ev_values(struct promql_ev *ev)
 {
 	double *v = promql_arena_array(ev->a, ev->nsteps, sizeof(double));
-	double absent = promql_absent();
 
 	promql_ev_hold(ev, ev->nsteps);
-	for (size_t k = 0; k < ev->nsteps; k++)
-		v[k] = absent;
+	ev_fill(ev, v, promql_absent());
 	return v;
 }
 
@@ -554,8 +577,11 @@ static void vector_to_raw(struct promql_ev *ev, const struct promql_value *v,
 		size_t cnt = 0, j = 0;
 		struct promql_rseries *r = &out->rs[n];
 
-		for (size_t k = 0; k < ev->nsteps; k++)
+		for (size_t k = 0; k < ev->nsteps; k++) {
 			cnt += !promql_is_absent(v->vs[i].v[k]);
+			if (!(k & (EV_WORK_BLOCK - 1)))
+				promql_ev_work(ev, EV_WORK_BLOCK);
+		}
 		if (!cnt)
 			continue;
 		r->labels = v->vs[i].labels;
@@ -563,6 +589,8 @@ static void vector_to_raw(struct promql_ev *ev, const struct promql_value *v,
 		r->t = promql_arena_array(ev->a, cnt, sizeof(*r->t));
 		r->v = promql_arena_array(ev->a, cnt, sizeof(*r->v));
 		for (size_t k = 0; k < ev->nsteps; k++) {
+			if (!(k & (EV_WORK_BLOCK - 1)))
+				promql_ev_work(ev, EV_WORK_BLOCK);
 			if (promql_is_absent(v->vs[i].v[k]))
 				continue;
 			r->t[j] = promql_ev_ts(ev, k);
@@ -635,7 +663,7 @@ void promql_range_arg_each(struct promql_ev *ev, const struct promql_node *n, bo
 		ev->nsteps = save_nsteps;
 		for (size_t i = 0; i < raw.nrs; i++) {
 			fn(ev, ctx, &raw.rs[i]);
-			promql_ev_poll(ev);
+			promql_ev_work(ev, raw.rs[i].n);
 		}
 	}
 }
@@ -883,8 +911,7 @@ void promql_ev_eval(struct promql_ev *ev, const struct promql_node *n, struct pr
 	case NODE_NUMBER:
 		out->type = PROMQL_TYPE_SCALAR;
 		out->scalar = promql_arena_array(ev->a, ev->nsteps, sizeof(double));
-		for (size_t k = 0; k < ev->nsteps; k++)
-			out->scalar[k] = n->num;
+		ev_fill(ev, out->scalar, n->num);
 		return;
 	case NODE_STRING:
 		out->type = PROMQL_TYPE_STRING;
@@ -932,7 +959,8 @@ static void ev_init(struct promql_ev *ev, const struct promql_source *src,
 	ev->err = err;
 	ev->errlen = errlen;
 	/* The first poll reads the clock: a query already past its deadline stops at once. */
-	ev->poll = 1023;
+	ev->poll = 0;
+	ev->next_check = 0;
 }
 
 static int label_set_cmp(const void *a, const void *b)

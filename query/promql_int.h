@@ -290,7 +290,8 @@ struct promql_ev {
 	uint64_t samples;              /* held now (loaded raw samples) */
 	uint64_t loaded;
 	uint64_t peak;
-	unsigned poll;                 /* deadline / cancel check counter */
+	uint64_t poll;                 /* work done: calls to promql_ev_poll, samples held */
+	uint64_t next_check;           /* poll at which the clock is read next */
 	int code;                      /* the error, once failed */
 	char *err;
 	size_t errlen;
@@ -300,9 +301,15 @@ struct promql_ev {
 /* Stop evaluation with 'code' and a message (longjmp to the top). */
 void promql_ev_fail(struct promql_ev *ev, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4), noreturn));
-/* Check deadline and cancellation now and then (cheap to call in inner loops). */
+/* Check deadline and cancellation now and then (cheap to call in inner loops): one unit of
+ * work; the clock is read once per 1024 units. */
 void promql_ev_poll(struct promql_ev *ev);
-/* Account for 'n' more samples held; fails with PROMQL_E_TOO_MANY_SAMPLES past the limit. */
+/* The same for 'units' of work done at once (a loop over that many steps or samples just run):
+ * the clock is read when 1024 units have passed since its last reading. */
+void promql_ev_work(struct promql_ev *ev, uint64_t units);
+/* Account for 'n' more samples held; fails with PROMQL_E_TOO_MANY_SAMPLES past the limit. Each
+ * sample held is a unit of work for the deadline too, so a node that fills millions of steps
+ * (a subquery at a fine resolution) checks the clock as it goes. */
 void promql_ev_hold(struct promql_ev *ev, uint64_t n);
 /* An instant vector selector; with 'timestamps' the values are the samples' times in seconds. */
 void promql_eval_selector(struct promql_ev *ev, const struct promql_node *sel, bool timestamps,

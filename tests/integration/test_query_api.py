@@ -263,6 +263,15 @@ check(rc == 0 and json.loads(out) == {"status": "success", "data": {"resultType"
       "query json: %d %s %s" % (rc, out, err))
 rc, out, err = run([dw, "query", "-c", cfg, "sum(x"])
 check(rc == 64 and "1:6: parse error" in err, "query bad: %d %s" % (rc, err))
+# The deadline inside one long loop: a subquery of 4.9 million 1 s steps over one series (within
+# the default max_samples) with a 10 ms query.timeout. It once ran to its end (~0.5 s) and
+# answered, as the deadline was read per series and node, not per step.
+slow_cfg = write(os.path.join(a.workdir, "slow.yml"), open(cfg).read().replace(
+    "  max_samples: 20000\n  timeout: 2s\n", "  timeout: 10ms\n"))
+rc, out, err = run([dw, "query", "-c", slow_cfg, "--at", str(T0),
+                    "count_over_time(vector(1)[57d:1s])"])
+check(rc == 75 and "query timed out" in err, "a 10 ms timeout in a long subquery: %d %s %s" %
+      (rc, out[:200], err))
 rc, out, err = run([dw, "query", "--help"])
 check(rc == 0 and "Usage: deploywatch query EXPR" in out and "--since" in out, "help: " + out)
 
