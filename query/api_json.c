@@ -81,16 +81,14 @@ static char *time_text(char *end, int64_t ms)
 	unsigned frac = (unsigned)(mag % 1000);
 	char frac_text[4], *p = end;
 
+	/* Three digits whenever there is a fraction, zeros kept ("1.500", "1.050"), as Prometheus's
+	 * marshalTimestamp writes them. */
 	if (frac) {
-		int n = 3;
-
 		frac_text[0] = (char)('0' + frac / 100);
 		frac_text[1] = (char)('0' + frac / 10 % 10);
 		frac_text[2] = (char)('0' + frac % 10);
-		while (frac_text[n - 1] == '0')
-			n--;
-		p -= n;
-		memcpy(p, frac_text, (size_t)n);
+		p -= 3;
+		memcpy(p, frac_text, 3);
 		*--p = '.';
 	}
 	mag /= 1000;

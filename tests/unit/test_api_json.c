@@ -49,11 +49,11 @@ static void test_strings(void **state)
 static const struct { int64_t ms; const char *want; } time_cases[] = {
 	{ 0, "0" },
 	{ 1700000000000, "1700000000" },
-	{ 1700000000500, "1700000000.5" },
-	{ 1700000000120, "1700000000.12" },
+	{ 1700000000500, "1700000000.500" }, /* Prometheus keeps the zeros */
+	{ 1700000000120, "1700000000.120" },
 	{ 1700000000001, "1700000000.001" },
 	{ -1, "-0.001" },
-	{ -1500, "-1.5" },
+	{ -1500, "-1.500" },
 	{ -2000, "-2" },
 	{ INT64_MAX, "9223372036854775.807" },
 	{ INT64_MIN, "-9223372036854775.808" },
@@ -97,7 +97,7 @@ static void test_results(void **state)
 	r.string_t_ms = 1700000000250;
 	assert_int_equal(promql_api_put_result(&b, &r), 0);
 	assert_string_equal(b.data, "{\"status\":\"success\",\"data\":{\"resultType\":\"string\","
-				    "\"result\":[1700000000.25,\"x\\ny\"]}}");
+				    "\"result\":[1700000000.250,\"x\\ny\"]}}");
 
 	buf_reset(&b);
 	r.type = PROMQL_TYPE_VECTOR;
@@ -196,7 +196,7 @@ static void test_matrix_times(void **state)
 	}
 	buf_puts(&want, "]}}");
 	assert_string_equal(got.data, want.data);
-	assert_non_null(strstr(got.data, "[-1.5,\"-5\"]"));
+	assert_non_null(strstr(got.data, "[-1.500,\"-5\"]"));
 	assert_non_null(strstr(got.data, "[-1.243,"));
 	buf_release(&got);
 	buf_release(&want);
