@@ -302,10 +302,10 @@ int cmd_query(int argc, char **argv)
 						       "seconds (60, 0.5)", optarg);
 			break;
 		case 'j':
-			output = OUT_JSON;
-			break;
 		case 'v':
-			output = OUT_CSV;
+			if (output != OUT_TABLE && output != (opt == 'j' ? OUT_JSON : OUT_CSV))
+				return cli_usage_error("query", "--json and --csv exclude each other");
+			output = opt == 'j' ? OUT_JSON : OUT_CSV;
 			break;
 		case 'h':
 			query_usage(stdout);

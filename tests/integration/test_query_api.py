@@ -261,6 +261,9 @@ rc, out, err = run([dw, "query", "-c", cfg, "--json", "--at", str(T0), "1+1"])
 check(rc == 0 and json.loads(out) == {"status": "success", "data": {"resultType": "scalar",
                                                                     "result": [T0, "2"]}},
       "query json: %d %s %s" % (rc, out, err))
+rc, out, err = run([dw, "query", "-c", cfg, "--csv", "--json", "1"])
+check(rc == 64 and "--json and --csv exclude each other" in err, "query --csv --json: %d %s" %
+      (rc, err))
 rc, out, err = run([dw, "query", "-c", cfg, "sum(x"])
 check(rc == 64 and "1:6: parse error" in err, "query bad: %d %s" % (rc, err))
 # The deadline inside one long loop: a subquery of 4.9 million 1 s steps over one series (within
