@@ -242,8 +242,9 @@ void promql_eval_aggr(struct promql_ev *ev, const struct promql_node *n, struct 
 			int64_t kk;
 
 			if (isnan(p) || p >= 9.2233720368547758e18 || p <= -9.2233720368547758e18)
-				promql_ev_fail(ev, PROMQL_E_EXECUTION, "Scalar value %g overflows int64",
-					       p);
+				/* "NaN", "+Inf" as Go's %v writes them (printf's %g says "nan") */
+				promql_ev_fail(ev, PROMQL_E_EXECUTION, "Scalar value %s overflows int64",
+					       fmt_double((char[FMT_DOUBLE_MAX]){ 0 }, p));
 			kk = (int64_t)p;
 			if (kk < 1)
 				continue;

@@ -282,14 +282,34 @@ static int query_deadline(struct promql_api *api, const struct promql_api_reques
 typedef int (*api_handler)(struct promql_api *api, const struct promql_api_request *req,
 			   struct promql_api_response *resp, struct api_error *e);
 
+/* 'v' with a comma between groups of three digits ("11,000"), as Prometheus's fixed message
+ * writes its limit. */
+static const char *thousands(char *out, size_t len, uint64_t v)
+{
+	char digits[24];
+	int n = snprintf(digits, sizeof(digits), "%" PRIu64, v);
+	size_t o = 0;
+
+	for (int i = 0; i < n && o + 2 < len; i++) {
+		if (i && (n - i) % 3 == 0)
+			out[o++] = ',';
+		out[o++] = digits[i];
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* Parse the query parameter. Prometheus 2.42 words a parse error 'invalid parameter "query":
+ * ...' for /query (invalidParamError) and bare for /query_range: 'named' chooses. */
 static int parse_query(const struct promql_api_request *req, struct promql_expr **expr,
-		       struct api_error *e)
+		       struct api_error *e, bool named)
 {
 	const char *q = param(req, "query");
 	char err[API_ERR_MAX - 64];
 
 	if (promql_parse(q ? q : "", expr, err, sizeof(err)))
-		return set_error(e, 400, "bad_data", "invalid parameter \"query\": %s", err);
+		return set_error(e, 400, "bad_data", "%s%s",
+				 named ? "invalid parameter \"query\": " : "", err);
 	return 0;
 }
 
@@ -344,7 +364,7 @@ static int h_query(struct promql_api *api, const struct promql_api_request *req,
 	int64_t t;
 	int rc;
 
-	if (param_time(req, "time", api->opt.now_ms(), &t, e) || parse_query(req, &expr, e))
+	if (param_time(req, "time", api->opt.now_ms(), &t, e) || parse_query(req, &expr, e, true))
 		return -1;
 	rc = run_query(api, req, resp, e, expr, false, t, t, 0);
 	promql_expr_free(expr);
@@ -367,20 +387,24 @@ static int h_query_range(struct promql_api *api, const struct promql_api_request
 				 "invalid parameter \"%s\": cannot parse \"\" to a valid timestamp",
 				 start == INT64_MIN ? "start" : "end");
 	if (end < start)
-		return set_error(e, 400, "bad_data", "end timestamp must not be before start time");
+		return set_error(e, 400, "bad_data", "invalid parameter \"end\": end timestamp must "
+				 "not be before start time");
 	if (param_duration(req, "step", &step, e))
 		return -1;
 	if (step <= 0)
 		return set_error(e, 400, "bad_data",
-				 "zero or negative query resolution step widths are not accepted. "
-				 "Try a positive integer");
+				 "invalid parameter \"step\": zero or negative query resolution step "
+				 "widths are not accepted. Try a positive integer");
 	/* Unsigned: end - start may not fit in int64 for far-apart times; end >= start here. */
-	if (((uint64_t)end - (uint64_t)start) / (uint64_t)step > api->opt.max_points_per_series)
+	if (((uint64_t)end - (uint64_t)start) / (uint64_t)step > api->opt.max_points_per_series) {
+		char n[32];
+
 		return set_error(e, 400, "bad_data",
-				 "exceeded maximum resolution of %" PRIu64 " points per timeseries. "
+				 "exceeded maximum resolution of %s points per timeseries. "
 				 "Try decreasing the query resolution (?step=XX)",
-				 api->opt.max_points_per_series);
-	if (parse_query(req, &expr, e))
+				 thousands(n, sizeof(n), api->opt.max_points_per_series));
+	}
+	if (parse_query(req, &expr, e, false))
 		return -1;
 	if (promql_expr_type(expr) != PROMQL_TYPE_SCALAR &&
 	    promql_expr_type(expr) != PROMQL_TYPE_VECTOR) {
@@ -748,8 +772,9 @@ static int h_exemplars(struct promql_api *api, const struct promql_api_request *
 	    param_time(req, "end", API_MAX_TIME_MS, &end, e))
 		return -1;
 	if (end < start)
-		return set_error(e, 400, "bad_data", "end timestamp must not be before start time");
-	if (parse_query(req, &expr, e))
+		return set_error(e, 400, "bad_data",
+				 "end timestamp must not be before start timestamp");
+	if (parse_query(req, &expr, e, false))
 		return -1;
 	promql_expr_free(expr);
 	if (buf_puts(resp->body, "{\"status\":\"success\",\"data\":[]}"))

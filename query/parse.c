@@ -920,7 +920,11 @@ int promql_parse(const char *input, struct promql_expr **out, char *err, size_t 
 	p.a = &e->arena;
 	promql_lex_init(&p.l, input, len);
 	next(&p);
-	e->root = parse_expr(&p, 0);
+	/* Nothing but blanks and comments: Prometheus's own message, at the start (1:1). */
+	if (!failed(&p) && p.tok.type == TOK_EOF)
+		error_at(&p, 0, "no expression found in input");
+	else
+		e->root = parse_expr(&p, 0);
 	if (e->root && !failed(&p) && p.tok.type != TOK_EOF)
 		unexpected(&p, NULL, NULL);
 	if (!e->root && !failed(&p))

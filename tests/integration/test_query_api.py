@@ -147,12 +147,23 @@ expect_error("/api/v1/query", {"query": "sum(rate(req_total[5m])"}, 400, "bad_da
 expect_error("/api/v1/query", {"query": "foo{"}, 400, "bad_data", "1:5: parse error")
 expect_error("/api/v1/query", {"query": "1", "time": "yesterday"}, 400, "bad_data",
              'invalid parameter "time"')
+# The texts as Prometheus 2.42's web/api/v1 words them (a new user's trial compared them): the
+# range query's parse error has no parameter prefix, its end and step errors have one.
+expect_error("/api/v1/query_range", {"query": "sum(x", "start": T0, "end": T0 + 10, "step": 1},
+             400, "bad_data", "1:6: parse error")
+st, doc, _ = api("/api/v1/query_range", {"query": "sum(x", "start": T0, "end": T0 + 10,
+                                         "step": 1})
+check(doc.get("error", "").startswith("1:6: parse error"), "range parse error: %s" % doc)
+expect_error("/api/v1/query", {"query": " "}, 400, "bad_data",
+             'invalid parameter "query": 1:1: parse error: no expression found in input')
 expect_error("/api/v1/query_range", {"query": "1", "start": T0, "end": T0 - 1, "step": 1}, 400,
-             "bad_data", "end timestamp must not be before start time")
+             "bad_data", 'invalid parameter "end": end timestamp must not be before start time')
 expect_error("/api/v1/query_range", {"query": "1", "start": T0, "end": T0 + 10, "step": 0}, 400,
-             "bad_data", "zero or negative query resolution step")
+             "bad_data", 'invalid parameter "step": zero or negative query resolution step')
 expect_error("/api/v1/query_range", {"query": "1", "start": T0, "end": T0 + 100000, "step": 1},
-             400, "bad_data", "exceeded maximum resolution of 1000 points per timeseries")
+             400, "bad_data", "exceeded maximum resolution of 1,000 points per timeseries")
+expect_error("/api/v1/query", {"query": "topk(scalar(vector(NaN)), vector(1))"}, 422,
+             "execution", "Scalar value NaN overflows int64")
 expect_error("/api/v1/query_range", {"query": "req_total[1m]", "start": T0, "end": T0 + 10,
                                      "step": 1}, 400, "bad_data", "invalid expression type")
 expect_error("/api/v1/query", {"query": "count_over_time(req_total[1d:1s])",
