@@ -24,6 +24,9 @@ struct wbuf {
 	 * they are many) */
 	struct store_decode_item *items;
 	size_t nitems, icap;
+	/* a scan's batch: its series, samples, and the job decoding its items */
+	size_t first, count, total;
+	struct store_pool_job job;
 };
 
 /*
@@ -41,12 +44,10 @@ struct read_scan {
 	size_t *n_out;
 	size_t next;            /* the first series not walked yet */
 	unsigned cur;           /* the buffer of the batch handed out last */
-	/* The batch after it, in buffers[cur ^ 1]: walked and handed to the decode pool before
-	 * the caller got the current one, so the helpers decode it while the caller works. */
+	/* The batch after it, in buf[cur ^ 1]: walked and handed to the decode pool before the
+	 * caller got the current one, so the helpers decode it while the caller works. */
 	bool ahead;
 	int ahead_err;          /* its walk failed: the next call returns this */
-	size_t ahead_first, ahead_count, ahead_total;
-	struct store_pool_job job;
 };
 
 struct store_reader {
@@ -1167,33 +1168,32 @@ int store_read_scan_begin(struct store_reader *r, const uint64_t *ids, size_t ni
 }
 
 /*
- * Walk the scan's next batch into buffers[cur ^ 1] and hand its chunks to the decode pool, to
- * be collected by the next store_read_scan_next(). A failed walk is kept for that call too, so
- * the caller sees the batches and the error in the order of a read without read-ahead.
+ * Walk the scan's next batch into 'b' and hand its chunks to the decode pool (without waiting:
+ * store_pool_wait() on b->job collects it). Returns 0 or the walk's error (nothing handed).
  */
-static void scan_ahead(struct store_reader *r)
+static int scan_walk(struct store_reader *r, struct wbuf *b)
 {
 	struct read_scan *s = &r->scan;
 	size_t deferred;
+	int e;
 
-	r->w = &r->buf[s->cur ^ 1];
-	s->ahead = true;
-	s->ahead_first = s->next;
-	s->ahead_err = batch_walk(r, s->ids + s->next, s->nids - s->next, s->from, s->to,
-				  s->nwin, s->max, s->presence, s->n_out + s->next,
-				  &s->ahead_count, &s->ahead_total, &deferred);
-	if (s->ahead_err)
-		return;
-	s->next += s->ahead_count;
-	items_bind(r->w);
-	store_pool_submit(r->st, &s->job, r->w->items, r->w->nitems, deferred);
+	r->w = b;
+	b->first = s->next;
+	e = batch_walk(r, s->ids + s->next, s->nids - s->next, s->from, s->to, s->nwin, s->max,
+		       s->presence, s->n_out + s->next, &b->count, &b->total, &deferred);
+	if (e)
+		return e;
+	s->next += b->count;
+	items_bind(b);
+	store_pool_submit(r->st, &b->job, b->items, b->nitems, deferred);
+	return 0;
 }
 
 int store_read_scan_next(struct store_reader *r, size_t *first, size_t *count,
 			 const int64_t **t_out, const double **v_out)
 {
 	struct read_scan *s = &r->scan;
-	size_t total, deferred;
+	struct wbuf *b;
 	int e;
 
 	*first = s->next;
@@ -1203,32 +1203,35 @@ int store_read_scan_next(struct store_reader *r, size_t *first, size_t *count,
 	if (!s->active)
 		return -EINVAL;
 	if (s->ahead) {
+		/* The batch read ahead; the caller is done with the one before it. */
 		s->ahead = false;
 		if (s->ahead_err)
 			return s->ahead_err;
 		s->cur ^= 1;
-		if (store_pool_wait(&s->job))
-			return items_failed(r, &r->buf[s->cur]);
-		*first = s->ahead_first;
-		*count = s->ahead_count;
-		total = s->ahead_total;
 	} else {
 		if (s->next == s->nids)
 			return 0;
-		r->w = &r->buf[s->cur];
-		e = batch_walk(r, s->ids + s->next, s->nids - s->next, s->from, s->to, s->nwin,
-			       s->max, s->presence, s->n_out + s->next, count, &total, &deferred);
-		if (!e)
-			e = windows_decode(r, r->w, deferred);
+		e = scan_walk(r, &r->buf[s->cur]);
 		if (e)
 			return e;
-		s->next += *count;
 	}
-	/* While the caller works on this batch, the helpers decode the next one. */
-	if (s->next < s->nids)
-		scan_ahead(r);
-	*t_out = total ? r->buf[s->cur].wt : NULL;
-	*v_out = total ? r->buf[s->cur].wv : NULL;
+	/*
+	 * Read the batch after this one ahead before waiting for this one: the helpers go on to
+	 * it as soon as they run out of this one's chunks, and decode it while the caller works.
+	 * A failed walk is kept for the next call, so the caller sees the batches and the error
+	 * in the order of a read without read-ahead.
+	 */
+	if (s->next < s->nids) {
+		s->ahead = true;
+		s->ahead_err = scan_walk(r, &r->buf[s->cur ^ 1]);
+	}
+	b = &r->buf[s->cur];
+	if (store_pool_wait(&b->job))
+		return items_failed(r, b);
+	*first = b->first;
+	*count = b->count;
+	*t_out = b->total ? b->wt : NULL;
+	*v_out = b->total ? b->wv : NULL;
 	return 0;
 }
 
@@ -1236,8 +1239,8 @@ void store_read_scan_end(struct store_reader *r)
 {
 	struct read_scan *s = &r->scan;
 
-	if (s->ahead && !s->ahead_err)
-		(void)store_pool_wait(&s->job); /* its result is not wanted any more */
+	if (s->ahead && !s->ahead_err) /* its result is not wanted any more */
+		(void)store_pool_wait(&r->buf[s->cur ^ 1].job);
 	s->ahead = false;
 	s->active = false;
 }
