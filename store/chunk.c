@@ -568,10 +568,71 @@ static int seq_dec_next(struct seq_dec *s, uint64_t *x)
 }
 
 /*
+ * Several Rice residuals per lookup, for order-1 sequences with a small k (counters at a steady
+ * rate: histogram buckets, log and request counters): the next RICE_TAB_BITS bits of the stream
+ * index a table that says how many whole residuals they begin with (up to 4), how many bits
+ * those take, each one's value (zigzag undone) and their sum. One load replaces up to four rounds
+ * of "count the ones, take k bits, shift": those rounds are one long dependency chain through
+ * the bit position, which bounded the clz loop below at about 7 cycles a residual.
+ *
+ * An entry, in 64 bits: bytes 0-3 the residuals r0..r3 (int8; |r| <= 80 at k = 4), bits 32-35
+ * the bits used, bits 36-39 the count (0: the first residual does not fit, the clz loop reads
+ * it), bits 48-63 the sum of the residuals (int16). Built once at load (a constructor: the
+ * codec stays free of locks and of state a caller must set up).
+ */
+#define RICE_TAB_BITS 10
+#define RICE_TAB_MAXK 4
+
+static uint64_t rice_tab[RICE_TAB_MAXK + 1][1u << RICE_TAB_BITS];
+/* Test hook (chunk_test_rice_tables()): false decodes with the clz loop alone. */
+static bool rice_tab_on = true;
+
+__attribute__((constructor)) static void rice_tab_init(void)
+{
+	for (unsigned k = 0; k <= RICE_TAB_MAXK; k++) {
+		for (unsigned idx = 0; idx < (1u << RICE_TAB_BITS); idx++) {
+			unsigned pos = 0, c = 0;
+			int sum = 0;
+			uint64_t e = 0;
+
+			while (c < 4) {
+				unsigned q = 0;
+				uint64_t u;
+				int r;
+
+				/* bit b of the window is (idx >> (RICE_TAB_BITS - 1 - b)) & 1 */
+				while (pos + q < RICE_TAB_BITS &&
+				       ((idx >> (RICE_TAB_BITS - 1 - pos - q)) & 1))
+					q++;
+				if (pos + q + 1 + k > RICE_TAB_BITS)
+					break;
+				u = (uint64_t)q << k;
+				if (k)
+					u |= (idx >> (RICE_TAB_BITS - pos - q - 1 - k)) &
+					     ((1u << k) - 1);
+				r = (int)(int64_t)unzigzag(u);
+				e |= (uint64_t)(uint8_t)(int8_t)r << (8 * c);
+				sum += r;
+				pos += q + 1 + k;
+				c++;
+			}
+			e |= (uint64_t)pos << 32 | (uint64_t)c << 36 |
+			     (uint64_t)(uint16_t)(int16_t)sum << 48;
+			rice_tab[k][idx] = e;
+		}
+	}
+}
+
+void chunk_test_rice_tables(bool on)
+{
+	rice_tab_on = on;
+}
+
+/*
  * The Rice fast path of seq_dec_many() for one prediction order (a constant, so each order gets
  * its own loop): the state in locals, the unary quotient's ones counted at once, the k low bits
  * taken with two shifts (no branch for k = 0). Stops at the first residual that is not in the
- * common case (an escape, a run of 24 ones, fewer than 8 bytes left in the chunk), which the
+ * common case (an escape, a run of 24 ones, the end of the chunk), which the
  * caller then reads bit by bit. Returns how many elements it wrote.
  */
 static inline __attribute__((always_inline)) size_t
@@ -581,6 +642,7 @@ rice_run(struct seq_dec *s, uint64_t *x, size_t cnt, const int order)
 	size_t bitpos = s->r->bitpos, len = s->r->len, i = s->i, j = 0;
 	uint64_t d0 = s->d0, base = s->base, p1 = s->p1, p2 = s->p2;
 	unsigned k = s->k;
+	const uint64_t *tab = order == 1 && k <= RICE_TAB_MAXK && rice_tab_on ? rice_tab[k] : NULL;
 
 	/*
 	 * w holds the stream's next 'avail' bits, most significant first (the bits below them are
@@ -594,19 +656,54 @@ rice_run(struct seq_dec *s, uint64_t *x, size_t cnt, const int order)
 		unsigned avail;
 		bool fresh;
 
-		if (byte + 8 > len)
+		if (byte >= len)
 			break;
-		memcpy(&w, p + byte, 8);
+		if (byte + 8 <= len) {
+			memcpy(&w, p + byte, 8);
+			avail = 64 - (unsigned)(bitpos & 7);
+		} else {
+			/* The chunk's last bytes, zeros after them: 'avail' stops at its end, so
+			 * the zeros are never taken for stream (a chunk's last residuals, ~8 % of
+			 * them, would otherwise go bit by bit). */
+			uint8_t tail[8] = { 0 };
+
+			memcpy(tail, p + byte, len - byte);
+			memcpy(&w, tail, 8);
+			avail = (unsigned)(len - byte) * 8 - (unsigned)(bitpos & 7);
+		}
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 		w = __builtin_bswap64(w); /* the stream is most significant bit first */
 #endif
 		w <<= bitpos & 7;
-		avail = 64 - (unsigned)(bitpos & 7);
 		fresh = true;
-		for (; j < cnt; j++) {
+		while (j < cnt) {
 			uint64_t u, v;
 			unsigned ones, used;
 
+			/* Room for four: an entry's four values are written whatever its count. */
+			if (tab && avail >= RICE_TAB_BITS && cnt - j >= 4) {
+				uint64_t e = tab[w >> (64 - RICE_TAB_BITS)];
+				unsigned nb = (unsigned)(e >> 32) & 15, c = (unsigned)(e >> 36) & 15;
+
+				if (c) {
+					uint64_t v0 = p1 + d0 + (uint64_t)(int64_t)(int8_t)e;
+					uint64_t v1 = v0 + d0 + (uint64_t)(int64_t)(int8_t)(e >> 8);
+					uint64_t v2 = v1 + d0 + (uint64_t)(int64_t)(int8_t)(e >> 16);
+
+					x[j] = v0;
+					x[j + 1] = v1;
+					x[j + 2] = v2;
+					x[j + 3] = v2 + d0 + (uint64_t)(int64_t)(int8_t)(e >> 24);
+					p1 += (uint64_t)c * d0 + (uint64_t)(int64_t)(int16_t)(e >> 48);
+					w <<= nb;
+					avail -= nb;
+					bitpos += nb;
+					fresh = false;
+					i += c;
+					j += c;
+					continue;
+				}
+			}
 			if (!~w)
 				break;
 			ones = (unsigned)__builtin_clzll(~w);
@@ -629,13 +726,18 @@ rice_run(struct seq_dec *s, uint64_t *x, size_t cnt, const int order)
 			p2 = p1;
 			p1 = v;
 			i++;
-			x[j] = v;
+			x[j++] = v;
 		}
 		/* Done, or a residual that does not fit even fresh bits: the slow path's. Else
 		 * refill and go on. */
 		if (j == cnt || fresh)
 			break;
 	}
+	/* The table path does not track p2: it is the element before the last. */
+	if (tab && j >= 2)
+		p2 = x[j - 2];
+	else if (tab && j == 1)
+		p2 = s->p1;
 	s->r->bitpos = bitpos;
 	s->p1 = p1;
 	s->p2 = p2;
