@@ -192,6 +192,10 @@ bool store_pool_submit(struct store *st, struct store_pool_job *job,
  * cause). The thread that submitted it.
  */
 int store_pool_wait(struct store_pool_job *job);
+/* False when no read of 'st' can be handed to helpers (none configured, none on one CPU, or
+ * none could start): a scan then does not read ahead. Starts the helpers if they may be.
+ * Any thread. */
+bool store_pool_may_help(struct store *st);
 /* store_pool_submit() and store_pool_wait() at once: a fork/join over the items. */
 int store_pool_decode(struct store *st, struct store_decode_item *items, size_t n,
 		      size_t nsamples);

@@ -214,6 +214,13 @@ void store_pool_stop(struct store *st)
 	st->pool = NULL;
 }
 
+bool store_pool_may_help(struct store *st)
+{
+	struct store_pool *p = pool_get(st);
+
+	return p && p->nthreads;
+}
+
 bool store_pool_submit(struct store *st, struct store_pool_job *job,
 		       struct store_decode_item *items, size_t n, size_t nsamples)
 {

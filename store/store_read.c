@@ -1219,9 +1219,11 @@ int store_read_scan_next(struct store_reader *r, size_t *first, size_t *count,
 	 * Read the batch after this one ahead before waiting for this one: the helpers go on to
 	 * it as soon as they run out of this one's chunks, and decode it while the caller works.
 	 * A failed walk is kept for the next call, so the caller sees the batches and the error
-	 * in the order of a read without read-ahead.
+	 * in the order of a read without read-ahead. Not when no helper can take it (a presence
+	 * read is never handed over; a store without helpers): reading ahead would only hold two
+	 * batches in the cache instead of one.
 	 */
-	if (s->next < s->nids) {
+	if (s->next < s->nids && !s->presence && store_pool_may_help(r->st)) {
 		s->ahead = true;
 		s->ahead_err = scan_walk(r, &r->buf[s->cur ^ 1]);
 	}

@@ -1259,7 +1259,7 @@ static void test_read_scan(void **state)
 	assert_true(big.nbatch >= 2);
 	assert_true(sets[0].ref.nbatch >= 10);
 	assert_int_equal(sets[0].ref.err, 0);
-	/* The same scans without helpers: the read-ahead alone. */
+	/* The same scans without helpers (and so without reading ahead). */
 	for (int i = 0; i < 3; i++)
 		assert_true(scan_matches(st, ids, sets[i].from, sets[i].to, sets[i].nw, UINT64_MAX,
 					 &sets[i].ref, false, SIZE_MAX, false));
