@@ -270,10 +270,11 @@ int store_read_windows_batch(struct store_reader *r, const uint64_t *ids, size_t
 /*
  * A selection read batch by batch, with the next batch decoded while the caller works on the
  * current one (docs/store-format.md, "Reading on several cores"): what a loop of
- * store_read_windows_batch() over ids[0..nids) gives, in the same batches, but each call to
- * store_read_scan_next() also walks the batch after the one it returns and hands its chunks to
- * the store's decode helpers, so on two cores the engine's walk over one batch and the decoding
- * of the next overlap. Reads too small for the helpers decode on the calling thread as before.
+ * store_read_windows_batch() over ids[0..nids) gives, in the same batches, but when the store
+ * has decode helpers each call to store_read_scan_next() also walks the batch after the one it
+ * returns and hands its chunks to them, so on two cores the engine's walk over one batch and the
+ * decoding of the next overlap. Reads too small for the helpers, and 'presence' reads, decode on
+ * the calling thread as before.
  *
  * store_read_scan_begin() starts it: ids, the windows (checked: -EINVAL as
  * store_read_windows()) and n_out (nids entries) are borrowed until store_read_scan_end();
