@@ -635,8 +635,34 @@ void chunk_test_rice_tables(bool on)
  * common case (an escape, a run of 24 ones, the end of the chunk), which the
  * caller then reads bit by bit. Returns how many elements it wrote.
  */
+/*
+ * What rice_run() writes for element value v: v itself into x (OUT_RAW), or a decimal body's
+ * value into vd, (double)(int64_t)(m0 + g * v), divided by 10^k when k > 0 (OUT_DEC,
+ * OUT_DEC_K): dec_decode()'s conversion done as each mantissa comes out, without a pass over an
+ * intermediate array.
+ */
+enum { OUT_RAW, OUT_DEC, OUT_DEC_K };
+
+struct seq_out {
+	uint64_t *x;
+	double *vd;
+	uint64_t m0, g;
+	double p10;
+};
+
+static inline __attribute__((always_inline)) void
+seq_put(const struct seq_out *o, const int out, size_t j, uint64_t v)
+{
+	if (out == OUT_RAW)
+		o->x[j] = v;
+	else if (out == OUT_DEC)
+		o->vd[j] = (double)(int64_t)(o->m0 + o->g * v);
+	else
+		o->vd[j] = (double)(int64_t)(o->m0 + o->g * v) / o->p10;
+}
+
 static inline __attribute__((always_inline)) size_t
-rice_run(struct seq_dec *s, uint64_t *x, size_t cnt, const int order)
+rice_run(struct seq_dec *s, const struct seq_out *o, size_t cnt, const int order, const int out)
 {
 	const uint8_t *p = s->r->p;
 	size_t bitpos = s->r->bitpos, len = s->r->len, i = s->i, j = 0;
@@ -690,10 +716,11 @@ rice_run(struct seq_dec *s, uint64_t *x, size_t cnt, const int order)
 					uint64_t v1 = v0 + d0 + (uint64_t)(int64_t)(int8_t)(e >> 8);
 					uint64_t v2 = v1 + d0 + (uint64_t)(int64_t)(int8_t)(e >> 16);
 
-					x[j] = v0;
-					x[j + 1] = v1;
-					x[j + 2] = v2;
-					x[j + 3] = v2 + d0 + (uint64_t)(int64_t)(int8_t)(e >> 24);
+					seq_put(o, out, j, v0);
+					seq_put(o, out, j + 1, v1);
+					seq_put(o, out, j + 2, v2);
+					seq_put(o, out, j + 3,
+						v2 + d0 + (uint64_t)(int64_t)(int8_t)(e >> 24));
 					p1 += (uint64_t)c * d0 + (uint64_t)(int64_t)(int16_t)(e >> 48);
 					w <<= nb;
 					avail -= nb;
@@ -726,18 +753,14 @@ rice_run(struct seq_dec *s, uint64_t *x, size_t cnt, const int order)
 			p2 = p1;
 			p1 = v;
 			i++;
-			x[j++] = v;
+			seq_put(o, out, j++, v);
 		}
 		/* Done, or a residual that does not fit even fresh bits: the slow path's. Else
 		 * refill and go on. */
 		if (j == cnt || fresh)
 			break;
 	}
-	/* The table path does not track p2: it is the element before the last. */
-	if (tab && j >= 2)
-		p2 = x[j - 2];
-	else if (tab && j == 1)
-		p2 = s->p1;
+	/* The table path (order 1 only) leaves p2 behind: order 1 never reads it. */
 	s->r->bitpos = bitpos;
 	s->p1 = p1;
 	s->p2 = p2;
@@ -775,6 +798,7 @@ static void zero_run(struct seq_dec *s, uint64_t *x, size_t cnt)
  */
 static int seq_dec_many(struct seq_dec *s, uint64_t *x, size_t cnt)
 {
+	struct seq_out o = { 0 };
 	size_t j = 0, z;
 
 	if (cnt > s->m - s->i)
@@ -782,10 +806,11 @@ static int seq_dec_many(struct seq_dec *s, uint64_t *x, size_t cnt)
 	while (j < cnt) {
 		switch (s->coding) {
 		case SEQ_RICE:
+			o.x = x + j;
 			switch (s->order) {
-			case 0: j += rice_run(s, x + j, cnt - j, 0); break;
-			case 1: j += rice_run(s, x + j, cnt - j, 1); break;
-			default: j += rice_run(s, x + j, cnt - j, 2); break;
+			case 0: j += rice_run(s, &o, cnt - j, 0, OUT_RAW); break;
+			case 1: j += rice_run(s, &o, cnt - j, 1, OUT_RAW); break;
+			default: j += rice_run(s, &o, cnt - j, 2, OUT_RAW); break;
 			}
 			break;
 		case SEQ_RLE:
@@ -818,6 +843,47 @@ static int seq_dec_end(struct seq_dec *s)
 		rd_bits_end(s->r);
 	if (s->nz_left || s->gap_left)
 		return -EINVAL;
+	return 0;
+}
+
+/*
+ * The next cnt elements y of a decimal body's mantissa sequence, as the values they stand for
+ * (vals[j] = (double)(int64_t)(m0 + g * y), / p10 when k > 0): an order-1 Rice sequence (a
+ * counter) converts inside rice_run(), anything else goes through seq_dec_many() 256 at a time.
+ */
+static int seq_dec_many_dec(struct seq_dec *s, double *vals, size_t cnt, uint64_t m0, uint64_t g,
+			    unsigned k, double p10)
+{
+	struct seq_out o = { .m0 = m0, .g = g, .p10 = p10 };
+	size_t j = 0;
+	uint64_t y;
+
+	if (cnt > s->m - s->i)
+		return -EINVAL;
+	if (s->coding != SEQ_RICE || s->order != 1) {
+		for (size_t i = 0; i < cnt;) {
+			uint64_t ys[256];
+			size_t n = cnt - i < 256 ? cnt - i : 256;
+
+			if (seq_dec_many(s, ys, n))
+				return -EINVAL;
+			for (size_t t = 0; t < n; t++)
+				vals[i + t] = k ? (double)(int64_t)(m0 + g * ys[t]) / p10
+						: (double)(int64_t)(m0 + g * ys[t]);
+			i += n;
+		}
+		return 0;
+	}
+	while (j < cnt) {
+		o.vd = vals + j;
+		j += k ? rice_run(s, &o, cnt - j, 1, OUT_DEC_K) : rice_run(s, &o, cnt - j, 1, OUT_DEC);
+		if (j == cnt)
+			break;
+		/* an escape, or the end of the stream: one residual the careful way */
+		if (seq_dec_next(s, &y))
+			return -EINVAL;
+		vals[j++] = k ? (double)(int64_t)(m0 + g * y) / p10 : (double)(int64_t)(m0 + g * y);
+	}
 	return 0;
 }
 
@@ -1051,20 +1117,8 @@ static int dec_decode(struct rd *r, double *vals, size_t n, size_t m, bool corr)
 
 		if (m)
 			vals[0] = dec_value((int64_t)unzigzag(m0z), k);
-		for (size_t i = 1; i < m;) {
-			uint64_t ys[256];
-			size_t cnt = m - i < 256 ? m - i : 256;
-
-			if (seq_dec_many(&s, ys, cnt))
-				return -EINVAL;
-			if (k)
-				for (size_t j = 0; j < cnt; j++)
-					vals[i + j] = (double)(int64_t)(unzigzag(m0z) + g * ys[j]) / p10;
-			else
-				for (size_t j = 0; j < cnt; j++)
-					vals[i + j] = (double)(int64_t)(unzigzag(m0z) + g * ys[j]);
-			i += cnt;
-		}
+		if (m > 1 && seq_dec_many_dec(&s, vals + 1, m - 1, unzigzag(m0z), g, k, p10))
+			return -EINVAL;
 		if (m == n && n > 1 && seq_dec_end(&s))
 			return -EINVAL;
 		dec_exceptions(vals, m, &exc, nexc);
