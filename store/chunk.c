@@ -716,11 +716,24 @@ rice_run(struct seq_dec *s, const struct seq_out *o, size_t cnt, const int order
 					uint64_t v1 = v0 + d0 + (uint64_t)(int64_t)(int8_t)(e >> 8);
 					uint64_t v2 = v1 + d0 + (uint64_t)(int64_t)(int8_t)(e >> 16);
 
-					seq_put(o, out, j, v0);
-					seq_put(o, out, j + 1, v1);
-					seq_put(o, out, j + 2, v2);
-					seq_put(o, out, j + 3,
-						v2 + d0 + (uint64_t)(int64_t)(int8_t)(e >> 24));
+					uint64_t v3 = v2 + d0 + (uint64_t)(int64_t)(int8_t)(e >> 24);
+
+					if (out != OUT_DEC_K) {
+						/* cheap: all four, whatever the count */
+						seq_put(o, out, j, v0);
+						seq_put(o, out, j + 1, v1);
+						seq_put(o, out, j + 2, v2);
+						seq_put(o, out, j + 3, v3);
+					} else {
+						/* a division each: only the values decoded */
+						seq_put(o, out, j, v0);
+						if (c > 1)
+							seq_put(o, out, j + 1, v1);
+						if (c > 2)
+							seq_put(o, out, j + 2, v2);
+						if (c > 3)
+							seq_put(o, out, j + 3, v3);
+					}
 					p1 += (uint64_t)c * d0 + (uint64_t)(int64_t)(int16_t)(e >> 48);
 					w <<= nb;
 					avail -= nb;
