@@ -757,7 +757,8 @@ static int order1_rice_k(const uint8_t *p, size_t len)
 
 /*
  * Counters at a steady rate with noise of every width the tables cover (Rice k = 0..4) and
- * wider, with resets (escapes) and flat stretches, at every length up to 300 (so the four-wide
+ * wider, as integers and with two digits after the point (the decimal conversion done inside
+ * the table steps, with and without a division), with resets (escapes) and flat stretches, at every length up to 300 (so the four-wide
  * table steps meet the end of the run and of the chunk everywhere): decoded with the tables,
  * exactly what the decoder without them gives, and what was encoded. Then every truncation
  * and a byte flip of each agree too.
@@ -765,31 +766,36 @@ static int order1_rice_k(const uint8_t *p, size_t len)
 static void test_rice_tables(void **state)
 {
 	struct buf b;
-	size_t seen[8] = { 0 };
+	size_t seen[8] = { 0 }, seen_dec[8] = { 0 };
 
 	(void)state;
 	rng_state = 4242;
 	buf_init(&b, 0);
 	for (size_t n = 1; n <= 300; n++) {
-		for (unsigned noise = 0; noise < 7; noise++) {
+		for (unsigned noise = 0; noise < 14; noise++) {
 			double acc = (double)(rng() % 100000);
+			/* half of them with two digits after the point (the values divided) */
+			double div = noise >= 7 ? 100.0 : 1.0;
 			uint64_t step = rng() % 50;
 			int kk;
 
 			regular_ts(1700000000000, 10000, n);
 			for (size_t i = 0; i < n; i++) {
-				uint64_t r = noise ? rng() % (1u << (2 * noise - 1)) : 0;
+				unsigned wd = noise % 7;
+				uint64_t r = wd ? rng() % (1u << (2 * wd - 1)) : 0;
 
 				if (rng() % 211 == 0)
 					acc = 0; /* a reset: an escape in the sequence */
-				else if (noise != 6 || rng() % 3)
+				else if (wd != 6 || rng() % 3)
 					acc += (double)(step + r);
-				val_buf[i] = acc;
+				val_buf[i] = acc / div;
 			}
 			buf_reset(&b);
 			assert_int_equal(chunk_encode(ts_buf, val_buf, n, &b), 0);
 			kk = order1_rice_k((const uint8_t *)b.data, b.len);
-			if (kk >= 0)
+			if (kk >= 0 && div > 1)
+				seen_dec[kk < 7 ? kk : 7]++;
+			else if (kk >= 0)
 				seen[kk < 7 ? kk : 7]++;
 			check_tables_agree((const uint8_t *)b.data, b.len);
 			assert_int_equal(chunk_decode((const uint8_t *)b.data, b.len, ts_out, val_out,
@@ -814,9 +820,9 @@ static void test_rice_tables(void **state)
 	buf_release(&b);
 	/* The tables' case came up with every k they cover, and the wider ones too. */
 	for (int kk = 0; kk <= 4; kk++)
-		if (seen[kk] < 20)
-			fail_msg("only %zu chunks with an order-1 Rice sequence at k = %d", seen[kk],
-				 kk);
+		if (seen[kk] < 20 || seen_dec[kk] < 20)
+			fail_msg("only %zu and %zu chunks with an order-1 Rice sequence at k = %d",
+				 seen[kk], seen_dec[kk], kk);
 }
 
 int main(void)
