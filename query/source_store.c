@@ -13,9 +13,10 @@
 /*
  * The series of the selection, each with its samples inside the windows (unless 'want' is
  * PROMQL_WANT_LABELS; with PROMQL_WANT_PRESENCE most values are not decoded), read
- * by store_read_windows_batch() into the reader's arrays: decoded chunks land where the engine
- * reads them, one buffer for the whole query, no copy per sample. A batch of series is decoded
- * at once (on both cores when it is large), then handed over one series at a time.
+ * by a store scan (store_read_scan_begin()) into the reader's arrays: decoded chunks land where
+ * the engine reads them, no copy per sample. A batch of series is decoded at once, then handed
+ * over one series at a time; meanwhile the store's helpers decode the next batch, so the
+ * engine's work and the decoding overlap on two cores.
  */
 static int read_series(struct store_reader *r, const struct matcher *m, size_t nm,
 		       const int64_t *from_ms, const int64_t *to_ms, size_t nwin,
@@ -40,19 +41,24 @@ static int read_series(struct store_reader *r, const struct matcher *m, size_t n
 		for (size_t i = 0; i < len; i++)
 			ids[i] = store_series_set_id(set, i);
 	}
+	if (with_samples)
+		rc = store_read_scan_begin(r, ids, len, from_ms, to_ms, nwin, max_samples,
+					   want == PROMQL_WANT_PRESENCE, ns);
 	for (size_t i = 0; i < len && !rc;) {
 		const int64_t *t = NULL;
 		const double *v = NULL;
-		size_t done = 1, off = 0;
+		size_t first = i, done = 1, off = 0;
 
 		if (with_samples) {
-			rc = store_read_windows_batch(r, ids + i, len - i, from_ms, to_ms, nwin,
-						      max_samples, want == PROMQL_WANT_PRESENCE,
-						      &done, &t, &v, ns + i);
+			rc = store_read_scan_next(r, &first, &done, &t, &v);
 			if (rc == -E2BIG)
 				rc = PROMQL_E_TOO_MANY_SAMPLES;
 			if (rc)
 				break;
+			if (first != i || !done) {
+				rc = PROMQL_E_SOURCE; /* the store skipped or lost series */
+				break;
+			}
 		}
 		for (size_t j = i; j < i + done && !rc; j++) {
 			struct promql_source_series s = { 0 };
@@ -70,6 +76,9 @@ static int read_series(struct store_reader *r, const struct matcher *m, size_t n
 		}
 		i += done;
 	}
+	/* Before the selection goes: the helpers may be decoding a batch read ahead. */
+	if (with_samples)
+		store_read_scan_end(r);
 	free(ids);
 	free(ns);
 	store_series_set_free(set);

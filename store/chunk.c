@@ -568,19 +568,107 @@ static int seq_dec_next(struct seq_dec *s, uint64_t *x)
 }
 
 /*
+ * Several Rice residuals per lookup, for order-1 sequences with a small k (counters at a steady
+ * rate: histogram buckets, log and request counters): the next RICE_TAB_BITS bits of the stream
+ * index a table that says how many whole residuals they begin with (up to 4), how many bits
+ * those take, each one's value (zigzag undone) and their sum. One load replaces up to four rounds
+ * of "count the ones, take k bits, shift": those rounds are one long dependency chain through
+ * the bit position, which bounded the clz loop below at about 7 cycles a residual.
+ *
+ * An entry, in 64 bits: bytes 0-3 the residuals r0..r3 (int8; |r| <= 80 at k = 4), bits 32-35
+ * the bits used, bits 36-39 the count (0: the first residual does not fit, the clz loop reads
+ * it), bits 48-63 the sum of the residuals (int16). Built once at load (a constructor: the
+ * codec stays free of locks and of state a caller must set up).
+ */
+#define RICE_TAB_BITS 10
+#define RICE_TAB_MAXK 4
+
+static uint64_t rice_tab[RICE_TAB_MAXK + 1][1u << RICE_TAB_BITS];
+/* Test hook (chunk_test_rice_tables()): false decodes with the clz loop alone. */
+static bool rice_tab_on = true;
+
+__attribute__((constructor)) static void rice_tab_init(void)
+{
+	for (unsigned k = 0; k <= RICE_TAB_MAXK; k++) {
+		for (unsigned idx = 0; idx < (1u << RICE_TAB_BITS); idx++) {
+			unsigned pos = 0, c = 0;
+			int sum = 0;
+			uint64_t e = 0;
+
+			while (c < 4) {
+				unsigned q = 0;
+				uint64_t u;
+				int r;
+
+				/* bit b of the window is (idx >> (RICE_TAB_BITS - 1 - b)) & 1 */
+				while (pos + q < RICE_TAB_BITS &&
+				       ((idx >> (RICE_TAB_BITS - 1 - pos - q)) & 1))
+					q++;
+				if (pos + q + 1 + k > RICE_TAB_BITS)
+					break;
+				u = (uint64_t)q << k;
+				if (k)
+					u |= (idx >> (RICE_TAB_BITS - pos - q - 1 - k)) &
+					     ((1u << k) - 1);
+				r = (int)(int64_t)unzigzag(u);
+				e |= (uint64_t)(uint8_t)(int8_t)r << (8 * c);
+				sum += r;
+				pos += q + 1 + k;
+				c++;
+			}
+			e |= (uint64_t)pos << 32 | (uint64_t)c << 36 |
+			     (uint64_t)(uint16_t)(int16_t)sum << 48;
+			rice_tab[k][idx] = e;
+		}
+	}
+}
+
+void chunk_test_rice_tables(bool on)
+{
+	rice_tab_on = on;
+}
+
+/*
  * The Rice fast path of seq_dec_many() for one prediction order (a constant, so each order gets
  * its own loop): the state in locals, the unary quotient's ones counted at once, the k low bits
  * taken with two shifts (no branch for k = 0). Stops at the first residual that is not in the
- * common case (an escape, a run of 24 ones, fewer than 8 bytes left in the chunk), which the
+ * common case (an escape, a run of 24 ones, the end of the chunk), which the
  * caller then reads bit by bit. Returns how many elements it wrote.
  */
+/*
+ * What rice_run() writes for element value v: v itself into x (OUT_RAW), or a decimal body's
+ * value into vd, (double)(int64_t)(m0 + g * v), divided by 10^k when k > 0 (OUT_DEC,
+ * OUT_DEC_K): dec_decode()'s conversion done as each mantissa comes out, without a pass over an
+ * intermediate array.
+ */
+enum { OUT_RAW, OUT_DEC, OUT_DEC_K };
+
+struct seq_out {
+	uint64_t *x;
+	double *vd;
+	uint64_t m0, g;
+	double p10;
+};
+
+static inline __attribute__((always_inline)) void
+seq_put(const struct seq_out *o, const int out, size_t j, uint64_t v)
+{
+	if (out == OUT_RAW)
+		o->x[j] = v;
+	else if (out == OUT_DEC)
+		o->vd[j] = (double)(int64_t)(o->m0 + o->g * v);
+	else
+		o->vd[j] = (double)(int64_t)(o->m0 + o->g * v) / o->p10;
+}
+
 static inline __attribute__((always_inline)) size_t
-rice_run(struct seq_dec *s, uint64_t *x, size_t cnt, const int order)
+rice_run(struct seq_dec *s, const struct seq_out *o, size_t cnt, const int order, const int out)
 {
 	const uint8_t *p = s->r->p;
 	size_t bitpos = s->r->bitpos, len = s->r->len, i = s->i, j = 0;
 	uint64_t d0 = s->d0, base = s->base, p1 = s->p1, p2 = s->p2;
 	unsigned k = s->k;
+	const uint64_t *tab = order == 1 && k <= RICE_TAB_MAXK && rice_tab_on ? rice_tab[k] : NULL;
 
 	/*
 	 * w holds the stream's next 'avail' bits, most significant first (the bits below them are
@@ -594,19 +682,68 @@ rice_run(struct seq_dec *s, uint64_t *x, size_t cnt, const int order)
 		unsigned avail;
 		bool fresh;
 
-		if (byte + 8 > len)
+		if (byte >= len)
 			break;
-		memcpy(&w, p + byte, 8);
+		if (byte + 8 <= len) {
+			memcpy(&w, p + byte, 8);
+			avail = 64 - (unsigned)(bitpos & 7);
+		} else {
+			/* The chunk's last bytes, zeros after them: 'avail' stops at its end, so
+			 * the zeros are never taken for stream (a chunk's last residuals, ~8 % of
+			 * them, would otherwise go bit by bit). */
+			uint8_t tail[8] = { 0 };
+
+			memcpy(tail, p + byte, len - byte);
+			memcpy(&w, tail, 8);
+			avail = (unsigned)(len - byte) * 8 - (unsigned)(bitpos & 7);
+		}
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 		w = __builtin_bswap64(w); /* the stream is most significant bit first */
 #endif
 		w <<= bitpos & 7;
-		avail = 64 - (unsigned)(bitpos & 7);
 		fresh = true;
-		for (; j < cnt; j++) {
+		while (j < cnt) {
 			uint64_t u, v;
 			unsigned ones, used;
 
+			/* Room for four: an entry's four values are written whatever its count. */
+			if (tab && avail >= RICE_TAB_BITS && cnt - j >= 4) {
+				uint64_t e = tab[w >> (64 - RICE_TAB_BITS)];
+				unsigned nb = (unsigned)(e >> 32) & 15, c = (unsigned)(e >> 36) & 15;
+
+				if (c) {
+					uint64_t v0 = p1 + d0 + (uint64_t)(int64_t)(int8_t)e;
+					uint64_t v1 = v0 + d0 + (uint64_t)(int64_t)(int8_t)(e >> 8);
+					uint64_t v2 = v1 + d0 + (uint64_t)(int64_t)(int8_t)(e >> 16);
+
+					uint64_t v3 = v2 + d0 + (uint64_t)(int64_t)(int8_t)(e >> 24);
+
+					if (out != OUT_DEC_K) {
+						/* cheap: all four, whatever the count */
+						seq_put(o, out, j, v0);
+						seq_put(o, out, j + 1, v1);
+						seq_put(o, out, j + 2, v2);
+						seq_put(o, out, j + 3, v3);
+					} else {
+						/* a division each: only the values decoded */
+						seq_put(o, out, j, v0);
+						if (c > 1)
+							seq_put(o, out, j + 1, v1);
+						if (c > 2)
+							seq_put(o, out, j + 2, v2);
+						if (c > 3)
+							seq_put(o, out, j + 3, v3);
+					}
+					p1 += (uint64_t)c * d0 + (uint64_t)(int64_t)(int16_t)(e >> 48);
+					w <<= nb;
+					avail -= nb;
+					bitpos += nb;
+					fresh = false;
+					i += c;
+					j += c;
+					continue;
+				}
+			}
 			if (!~w)
 				break;
 			ones = (unsigned)__builtin_clzll(~w);
@@ -629,13 +766,14 @@ rice_run(struct seq_dec *s, uint64_t *x, size_t cnt, const int order)
 			p2 = p1;
 			p1 = v;
 			i++;
-			x[j] = v;
+			seq_put(o, out, j++, v);
 		}
 		/* Done, or a residual that does not fit even fresh bits: the slow path's. Else
 		 * refill and go on. */
 		if (j == cnt || fresh)
 			break;
 	}
+	/* The table path (order 1 only) leaves p2 behind: order 1 never reads it. */
 	s->r->bitpos = bitpos;
 	s->p1 = p1;
 	s->p2 = p2;
@@ -673,6 +811,7 @@ static void zero_run(struct seq_dec *s, uint64_t *x, size_t cnt)
  */
 static int seq_dec_many(struct seq_dec *s, uint64_t *x, size_t cnt)
 {
+	struct seq_out o = { 0 };
 	size_t j = 0, z;
 
 	if (cnt > s->m - s->i)
@@ -680,10 +819,11 @@ static int seq_dec_many(struct seq_dec *s, uint64_t *x, size_t cnt)
 	while (j < cnt) {
 		switch (s->coding) {
 		case SEQ_RICE:
+			o.x = x + j;
 			switch (s->order) {
-			case 0: j += rice_run(s, x + j, cnt - j, 0); break;
-			case 1: j += rice_run(s, x + j, cnt - j, 1); break;
-			default: j += rice_run(s, x + j, cnt - j, 2); break;
+			case 0: j += rice_run(s, &o, cnt - j, 0, OUT_RAW); break;
+			case 1: j += rice_run(s, &o, cnt - j, 1, OUT_RAW); break;
+			default: j += rice_run(s, &o, cnt - j, 2, OUT_RAW); break;
 			}
 			break;
 		case SEQ_RLE:
@@ -716,6 +856,47 @@ static int seq_dec_end(struct seq_dec *s)
 		rd_bits_end(s->r);
 	if (s->nz_left || s->gap_left)
 		return -EINVAL;
+	return 0;
+}
+
+/*
+ * The next cnt elements y of a decimal body's mantissa sequence, as the values they stand for
+ * (vals[j] = (double)(int64_t)(m0 + g * y), / p10 when k > 0): an order-1 Rice sequence (a
+ * counter) converts inside rice_run(), anything else goes through seq_dec_many() 256 at a time.
+ */
+static int seq_dec_many_dec(struct seq_dec *s, double *vals, size_t cnt, uint64_t m0, uint64_t g,
+			    unsigned k, double p10)
+{
+	struct seq_out o = { .m0 = m0, .g = g, .p10 = p10 };
+	size_t j = 0;
+	uint64_t y;
+
+	if (cnt > s->m - s->i)
+		return -EINVAL;
+	if (s->coding != SEQ_RICE || s->order != 1) {
+		for (size_t i = 0; i < cnt;) {
+			uint64_t ys[256];
+			size_t n = cnt - i < 256 ? cnt - i : 256;
+
+			if (seq_dec_many(s, ys, n))
+				return -EINVAL;
+			for (size_t t = 0; t < n; t++)
+				vals[i + t] = k ? (double)(int64_t)(m0 + g * ys[t]) / p10
+						: (double)(int64_t)(m0 + g * ys[t]);
+			i += n;
+		}
+		return 0;
+	}
+	while (j < cnt) {
+		o.vd = vals + j;
+		j += k ? rice_run(s, &o, cnt - j, 1, OUT_DEC_K) : rice_run(s, &o, cnt - j, 1, OUT_DEC);
+		if (j == cnt)
+			break;
+		/* an escape, or the end of the stream: one residual the careful way */
+		if (seq_dec_next(s, &y))
+			return -EINVAL;
+		vals[j++] = k ? (double)(int64_t)(m0 + g * y) / p10 : (double)(int64_t)(m0 + g * y);
+	}
 	return 0;
 }
 
@@ -949,20 +1130,8 @@ static int dec_decode(struct rd *r, double *vals, size_t n, size_t m, bool corr)
 
 		if (m)
 			vals[0] = dec_value((int64_t)unzigzag(m0z), k);
-		for (size_t i = 1; i < m;) {
-			uint64_t ys[256];
-			size_t cnt = m - i < 256 ? m - i : 256;
-
-			if (seq_dec_many(&s, ys, cnt))
-				return -EINVAL;
-			if (k)
-				for (size_t j = 0; j < cnt; j++)
-					vals[i + j] = (double)(int64_t)(unzigzag(m0z) + g * ys[j]) / p10;
-			else
-				for (size_t j = 0; j < cnt; j++)
-					vals[i + j] = (double)(int64_t)(unzigzag(m0z) + g * ys[j]);
-			i += cnt;
-		}
+		if (m > 1 && seq_dec_many_dec(&s, vals + 1, m - 1, unzigzag(m0z), g, k, p10))
+			return -EINVAL;
 		if (m == n && n > 1 && seq_dec_end(&s))
 			return -EINVAL;
 		dec_exceptions(vals, m, &exc, nexc);
@@ -1220,8 +1389,24 @@ static int times_decode(struct rd *r, int64_t *ts, size_t n, int64_t first, uint
 
 		if (n > 1 && span % (n - 1))
 			return -EINVAL;
-		for (size_t i = 1; i < n; i++)
-			ts[i] = (int64_t)((uint64_t)first + i * step);
+		/*
+		 * Two timestamps per 16-byte store (the loop is bound by stores: every sample of
+		 * a regular series comes through here). Modulo 2^64 as the sequence arithmetic:
+		 * v holds first + i * step and first + (i + 1) * step.
+		 */
+		{
+			typedef uint64_t u64x2 __attribute__((vector_size(16)));
+			u64x2 v = { (uint64_t)first + step, (uint64_t)first + 2 * step };
+			u64x2 inc = { 2 * step, 2 * step };
+			size_t i = 1;
+
+			for (; i + 1 < n; i += 2) {
+				memcpy(&ts[i], &v, sizeof(v));
+				v += inc;
+			}
+			if (i < n)
+				ts[i] = (int64_t)((uint64_t)first + i * step);
+		}
 		return 0;
 	}
 	if (mode != TS_SEQ || n < 2 || seq_dec_begin(&s, r, n - 1, (uint64_t)first))

@@ -12,6 +12,7 @@
  * head chunk from the samples it keeps in memory rather than appending bit by bit.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,5 +51,12 @@ int chunk_decode_until(const uint8_t *data, size_t len, int64_t to_ts, int64_t *
  */
 int chunk_decode_presence(const uint8_t *data, size_t len, int64_t *ts, double *vals, size_t cap,
 			  size_t *n);
+
+/*
+ * Test hook: with 'on' false the decoder reads Rice residuals one at a time (the decoder before
+ * the lookup tables of docs/chunk-format.md, "Decoding"), so tests can compare both bit for bit.
+ * Default true. Not for use while another thread decodes.
+ */
+void chunk_test_rice_tables(bool on);
 
 #endif

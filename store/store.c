@@ -227,6 +227,12 @@ int store_grow(struct store *st)
 	return 0;
 }
 
+void store_test_set_read_batch(struct store *st, size_t batch_samples, size_t parallel_min)
+{
+	st->read_batch_samples = batch_samples;
+	st->parallel_min_samples = parallel_min;
+}
+
 void store_test_set_max_map_size(struct store *st, size_t max)
 {
 	st->max_map_size = max ? max : SIZE_MAX;
@@ -476,6 +482,8 @@ int store_open(const struct store_options *opt, struct store **out, char *err, s
 	pthread_mutex_init(&st->err_lock, NULL);
 	pthread_mutex_init(&st->pool_lock, NULL);
 	st->decode_helpers = opt->decode_helpers;
+	st->read_batch_samples = STORE_READ_BATCH_SAMPLES;
+	st->parallel_min_samples = STORE_PARALLEL_MIN_SAMPLES;
 
 	if (!st->read_only && mkdir(st->path, 0750) && errno != EEXIST) {
 		e = -errno;

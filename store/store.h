@@ -267,6 +267,36 @@ int store_read_windows_batch(struct store_reader *r, const uint64_t *ids, size_t
 			     uint64_t max_samples, bool presence, size_t *done,
 			     const int64_t **t_ms, const double **v, size_t *n_out);
 
+/*
+ * A selection read batch by batch, with the next batch decoded while the caller works on the
+ * current one (docs/store-format.md, "Reading on several cores"): what a loop of
+ * store_read_windows_batch() over ids[0..nids) gives, in the same batches, but when the store
+ * has decode helpers each call to store_read_scan_next() also walks the batch after the one it
+ * returns and hands its chunks to them, so on two cores the engine's walk over one batch and the
+ * decoding of the next overlap. Reads too small for the helpers, and 'presence' reads, decode on
+ * the calling thread as before.
+ *
+ * store_read_scan_begin() starts it: ids, the windows (checked: -EINVAL as
+ * store_read_windows()) and n_out (nids entries) are borrowed until store_read_scan_end();
+ * 'max_samples' and 'presence' as for store_read_windows_batch(). One scan per reader; a new
+ * one, store_read_windows*() and store_reader_end() end the one in progress.
+ *
+ * store_read_scan_next() returns the next batch: series ids[*first .. *first + *count), n_out[i]
+ * samples each, consecutive in *t_ms / *v, borrowed until the next call on 'r'. *count is 0 once
+ * every series was returned. Errors as store_read_windows(), for the batch it would have
+ * returned (-EINVAL without a scan); after one, end the scan.
+ *
+ * store_read_scan_end() waits for the helpers to finish the batch read ahead (they read the
+ * transaction's pages): call it, or store_reader_end(), before ending the query. No-op without
+ * a scan. All three: the thread that began 'r'.
+ */
+int store_read_scan_begin(struct store_reader *r, const uint64_t *ids, size_t nids,
+			  const int64_t *from_ms, const int64_t *to_ms, size_t nwin,
+			  uint64_t max_samples, bool presence, size_t *n_out);
+int store_read_scan_next(struct store_reader *r, size_t *first, size_t *count,
+			 const int64_t **t_ms, const double **v);
+void store_read_scan_end(struct store_reader *r);
+
 /* Call fn for every label name in sorted order (for /api/v1/labels); the name is borrowed for
  * the call. A non-zero return from fn stops and is returned; otherwise 0 or a store error. */
 int store_label_names(struct store_reader *r, int (*fn)(void *ctx, const char *name), void *ctx);

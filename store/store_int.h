@@ -119,6 +119,10 @@ struct store {
 	struct store_pool *pool;
 	bool pool_tried;
 	int decode_helpers;
+	/* STORE_READ_BATCH_SAMPLES and STORE_PARALLEL_MIN_SAMPLES, smaller in tests
+	 * (store_test_set_read_batch()) so that small data makes many batches. */
+	size_t read_batch_samples;
+	size_t parallel_min_samples;
 	/* Ended readers kept with their arrays for the next ones (store_read.c), under
 	 * pool_lock; freed by store_close(). */
 	struct store_reader *spare_readers[STORE_SPARE_READERS];
@@ -159,13 +163,40 @@ struct store_decode_item {
 };
 
 /*
- * Decode every item, on the calling thread and the pool's helpers when the read holds at
- * least STORE_PARALLEL_MIN_SAMPLES samples (nsamples) and the store has helpers, else on the
- * calling thread alone. Returns when all items are decoded: 0, or STORE_E_CORRUPT when any
- * failed (the caller notes the cause). The caller keeps the transaction the items point into
- * open until this returns; the helpers never touch LMDB. Any thread holding a read
- * transaction; concurrent calls share the helpers.
+ * One read's items handed to the decode pool, embedded in the reader (store_pool_submit() fills
+ * it). The queue's fields are guarded by the pool's mutex.
  */
+struct store_pool_job {
+	struct store_decode_item *items;
+	size_t n;
+	size_t next;                    /* the first item nobody claimed yet */
+	size_t finished;                /* items decoded (or failed): the job is done at n */
+	struct store_pool_job *link;    /* the queue of jobs with items left to claim */
+	struct store_pool *pool;        /* the pool it is queued on; NULL: not handed over */
+};
+
+/*
+ * Hand the 'n' items (borrowed until store_pool_wait() returns; their destinations set) to the
+ * store's helpers and return at once, when the read holds at least STORE_PARALLEL_MIN_SAMPLES
+ * samples whose values are wanted ('nsamples') and the store has helpers (started here at the
+ * first such read). Returns true when the job was handed over; false when nothing was (then
+ * store_pool_wait() decodes every item on the calling thread). Either way the caller must call
+ * store_pool_wait() once before the transaction the items point into ends: the helpers never
+ * touch LMDB. The thread holding the read transaction; concurrent jobs share the helpers.
+ */
+bool store_pool_submit(struct store *st, struct store_pool_job *job,
+		       struct store_decode_item *items, size_t n, size_t nsamples);
+/*
+ * Finish 'job': decode its items nobody claimed yet on the calling thread, then wait for the
+ * helpers' claims. Returns 0, or STORE_E_CORRUPT when any item failed (the caller notes the
+ * cause). The thread that submitted it.
+ */
+int store_pool_wait(struct store_pool_job *job);
+/* False when no read of 'st' can be handed to helpers (none configured, none on one CPU, or
+ * none could start): a scan then does not read ahead. Starts the helpers if they may be.
+ * Any thread. */
+bool store_pool_may_help(struct store *st);
+/* store_pool_submit() and store_pool_wait() at once: a fork/join over the items. */
 int store_pool_decode(struct store *st, struct store_decode_item *items, size_t n,
 		      size_t nsamples);
 /* Stop and join the helpers (store_close()); no read may be in progress. */
@@ -304,6 +335,9 @@ void store_wcache_drop_ids(struct store *st, const uint64_t *ids, size_t n);
 int store_catalog_write(struct store *st, MDB_txn *txn, const struct store_catalog_buf *cb);
 void store_catalog_buf_clear(struct store_catalog_buf *cb);
 
+/* Test hook: the samples a read batch stops at and the fewest a read hands to the helpers
+ * (STORE_READ_BATCH_SAMPLES, STORE_PARALLEL_MIN_SAMPLES outside tests). Before any read. */
+void store_test_set_read_batch(struct store *st, size_t batch_samples, size_t parallel_min);
 /* Test hooks: the map's growth limit and its current size. */
 void store_test_set_max_map_size(struct store *st, size_t max);
 size_t store_test_map_size(const struct store *st);

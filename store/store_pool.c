@@ -11,9 +11,12 @@
  * cannot be resized under them either: a resize waits for this process's open transactions
  * (store.c's map_lock), and the reading thread's stays open throughout.
  *
- * A read is one job: a fork/join over its items, no per-sample synchronisation. The submitter
- * claims items too, so a busy pool never makes a read slower than decoding it alone, and two
- * queries reading at once share the helpers.
+ * A batch of a read is one job, no per-sample synchronisation: store_pool_submit() queues it and
+ * returns, store_pool_wait() has the submitter claim what is left and wait for the rest. A scan
+ * (store_read_scan_next()) submits the next batch before handing the current one to the engine,
+ * so the helpers decode while the engine works; a plain read submits and waits at once (a
+ * fork/join). The submitter claims items too, so a busy pool never makes a read slower than
+ * decoding it alone, and two queries reading at once share the helpers.
  */
 #include "store/store_int.h"
 
@@ -28,20 +31,11 @@
 /* Polls of the queue before a helper sleeps (a pause each: roughly 100 us in all). */
 #define STORE_POOL_SPIN 2000
 
-/* One read's items, queued until every item has been claimed. Guarded by the pool's mutex. */
-struct pool_job {
-	struct store_decode_item *items;
-	size_t n;
-	size_t next;            /* the first item nobody claimed yet */
-	size_t finished;        /* items decoded (or failed): the job is done at n */
-	struct pool_job *link;  /* the queue of jobs with items left to claim */
-};
-
 struct store_pool {
 	pthread_mutex_t mu;
 	pthread_cond_t work;    /* helpers: a job was queued, or stop */
 	pthread_cond_t done;    /* submitters: some job's last item finished */
-	struct pool_job *head, *tail;
+	struct store_pool_job *head, *tail;
 	bool stop;              /* written atomically (read by spinning helpers) */
 	unsigned long queued;   /* jobs queued so far; written atomically, under mu */
 	pthread_t *threads;
@@ -65,9 +59,9 @@ static void decode_item(struct store_decode_item *it)
  * per worker (guided scheduling: large claims first, single items near the end, so the workers
  * finish together without a lock per chunk). Unlinks the job once it has nothing left to claim.
  */
-static struct pool_job *claim(struct store_pool *p, size_t workers, size_t *from, size_t *to)
+static struct store_pool_job *claim(struct store_pool *p, size_t workers, size_t *from, size_t *to)
 {
-	struct pool_job *j = p->head;
+	struct store_pool_job *j = p->head;
 	size_t left, take;
 
 	if (!j)
@@ -87,14 +81,14 @@ static struct pool_job *claim(struct store_pool *p, size_t workers, size_t *from
 }
 
 /* Decode the claimed items outside the lock, then count them finished. Called with mu held. */
-static void run_claim(struct store_pool *p, struct pool_job *j, size_t from, size_t to)
+static void run_claim(struct store_pool *p, struct store_pool_job *j, size_t from, size_t to)
 {
 	pthread_mutex_unlock(&p->mu);
 	for (size_t i = from; i < to; i++)
 		decode_item(&j->items[i]);
 	pthread_mutex_lock(&p->mu);
-	j->finished += to - from;
-	if (j->finished == j->n)
+	/* atomic: a submitter may poll it without the lock (store_pool_wait()) */
+	if (__atomic_add_fetch(&j->finished, to - from, __ATOMIC_RELEASE) == j->n)
 		pthread_cond_broadcast(&p->done);
 }
 
@@ -127,7 +121,7 @@ static void *helper_main(void *arg)
 
 	pthread_mutex_lock(&p->mu);
 	while (!p->stop) {
-		struct pool_job *j;
+		struct store_pool_job *j;
 		size_t from, to;
 
 		j = claim(p, p->nthreads + 1, &from, &to);
@@ -220,54 +214,99 @@ void store_pool_stop(struct store *st)
 	st->pool = NULL;
 }
 
-int store_pool_decode(struct store *st, struct store_decode_item *items, size_t n,
-		      size_t nsamples)
+bool store_pool_may_help(struct store *st)
+{
+	struct store_pool *p = pool_get(st);
+
+	return p && p->nthreads;
+}
+
+bool store_pool_submit(struct store *st, struct store_pool_job *job,
+		       struct store_decode_item *items, size_t n, size_t nsamples)
 {
 	struct store_pool *p = NULL;
-	struct pool_job job = { .items = items, .n = n };
 
-	if (n > 1 && nsamples >= STORE_PARALLEL_MIN_SAMPLES)
+	*job = (struct store_pool_job){ .items = items, .n = n };
+	if (n > 1 && nsamples >= st->parallel_min_samples)
 		p = pool_get(st);
-	if (!p || !p->nthreads) {
-		for (size_t i = 0; i < n; i++)
-			decode_item(&items[i]);
+	if (!p || !p->nthreads)
+		return false;
+	job->pool = p;
+	pthread_mutex_lock(&p->mu);
+	if (p->tail)
+		p->tail->link = job;
+	else
+		p->head = job;
+	p->tail = job;
+	__atomic_add_fetch(&p->queued, 1, __ATOMIC_RELAXED);
+	pthread_cond_broadcast(&p->work);
+	pthread_mutex_unlock(&p->mu);
+	return true;
+}
+
+int store_pool_wait(struct store_pool_job *job)
+{
+	struct store_pool *p = job->pool;
+
+	if (!p) {
+		for (size_t i = 0; i < job->n; i++)
+			decode_item(&job->items[i]);
 	} else {
 		pthread_mutex_lock(&p->mu);
-		if (p->tail)
-			p->tail->link = &job;
-		else
-			p->head = &job;
-		p->tail = &job;
-		__atomic_add_fetch(&p->queued, 1, __ATOMIC_RELAXED);
-		pthread_cond_broadcast(&p->work);
 		/* Work on this job alongside the helpers; other jobs are their owners' to claim. */
-		while (job.next < job.n) {
-			size_t from = job.next, to;
-			size_t left = job.n - job.next, take = left / (2 * (p->nthreads + 1));
+		while (job->next < job->n) {
+			size_t from = job->next, to;
+			size_t left = job->n - job->next, take = left / (2 * (p->nthreads + 1));
 
 			take = take ? take : 1;
 			to = from + take;
-			job.next = to;
-			if (job.next == job.n) {
+			job->next = to;
+			if (job->next == job->n) {
 				/* unlink: the job may sit anywhere in the queue */
-				struct pool_job **pp = &p->head, *prev = NULL;
+				struct store_pool_job **pp = &p->head, *prev = NULL;
 
-				while (*pp != &job) {
+				while (*pp != job) {
 					prev = *pp;
 					pp = &(*pp)->link;
 				}
-				*pp = job.link;
-				if (p->tail == &job)
+				*pp = job->link;
+				if (p->tail == job)
 					p->tail = prev;
 			}
-			run_claim(p, &job, from, to);
+			run_claim(p, job, from, to);
 		}
-		while (job.finished < job.n)
+		/*
+		 * What is left is the helpers' last claims, a chunk or two each (the claims shrink
+		 * towards the end): poll for them a little before sleeping, since sleeping and
+		 * being woken costs tens of microseconds on a virtual machine, once per batch.
+		 */
+		if (job->finished < job->n) {
+			pthread_mutex_unlock(&p->mu);
+			for (int i = 0; i < STORE_POOL_SPIN &&
+					__atomic_load_n(&job->finished, __ATOMIC_ACQUIRE) < job->n;
+			     i++) {
+#if defined(__x86_64__) || defined(__i386__)
+				__builtin_ia32_pause();
+#endif
+			}
+			pthread_mutex_lock(&p->mu);
+		}
+		while (job->finished < job->n)
 			pthread_cond_wait(&p->done, &p->mu);
 		pthread_mutex_unlock(&p->mu);
+		job->pool = NULL;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (items[i].failed)
+	for (size_t i = 0; i < job->n; i++)
+		if (job->items[i].failed)
 			return STORE_E_CORRUPT;
 	return 0;
+}
+
+int store_pool_decode(struct store *st, struct store_decode_item *items, size_t n,
+		      size_t nsamples)
+{
+	struct store_pool_job job;
+
+	store_pool_submit(st, &job, items, n, nsamples);
+	return store_pool_wait(&job);
 }

@@ -12,18 +12,52 @@
 
 #include "store/chunk.h"
 
+/*
+ * The arrays one batch of store_read_windows*() lands in, reused from call to call (and from
+ * query to query: see store_reader_end()).
+ */
+struct wbuf {
+	int64_t *wt;            /* the samples, wcap of room */
+	double *wv;
+	size_t wcap;
+	/* the chunks inside a window, decoded once the walk is over (on several threads when
+	 * they are many) */
+	struct store_decode_item *items;
+	size_t nitems, icap;
+	/* a scan's batch: its series, samples, and the job decoding its items */
+	size_t first, count, total;
+	struct store_pool_job job;
+};
+
+/*
+ * A store_read_scan_begin() .. store_read_scan_end() in progress: the caller's arrays
+ * (borrowed until the end), the next series to walk, and the batch read ahead.
+ */
+struct read_scan {
+	bool active;
+	const uint64_t *ids;
+	size_t nids;
+	const int64_t *from, *to;
+	size_t nwin;
+	uint64_t max;
+	bool presence;
+	size_t *n_out;
+	size_t next;            /* the first series not walked yet */
+	unsigned cur;           /* the buffer of the batch handed out last */
+	/* The batch after it, in buf[cur ^ 1]: walked and handed to the decode pool before the
+	 * caller got the current one, so the helpers decode it while the caller works. */
+	bool ahead;
+	int ahead_err;          /* its walk failed: the next call returns this */
+};
+
 struct store_reader {
 	struct store *st;
 	MDB_txn *txn;
 	int64_t *ts;            /* decode scratch: CHUNK_MAX_SAMPLES entries, allocated lazily */
 	double *vals;
-	int64_t *wt;            /* store_read_windows()'s answer, reused from call to call */
-	double *wv;
-	size_t wcap;
-	/* store_read_windows()'s chunks inside a window, decoded once the walk is over (on
-	 * several threads when they are many): reused from call to call. */
-	struct store_decode_item *items;
-	size_t nitems, icap;
+	struct wbuf buf[2];     /* [1] only for a scan's read-ahead */
+	struct wbuf *w;         /* the one being filled */
+	struct read_scan scan;
 };
 
 int store_reader_begin(struct store *st, struct store_reader **out)
@@ -44,7 +78,8 @@ int store_reader_begin(struct store *st, struct store_reader **out)
 		r = xcalloc(1, sizeof(*r));
 	r->st = st;
 	r->txn = txn;
-	r->nitems = 0;
+	r->w = &r->buf[0];
+	r->w->nitems = 0;
 	*out = r;
 	return 0;
 }
@@ -53,9 +88,11 @@ static void reader_free(struct store_reader *r)
 {
 	free(r->ts);
 	free(r->vals);
-	free(r->wt);
-	free(r->wv);
-	free(r->items);
+	for (int i = 0; i < 2; i++) {
+		free(r->buf[i].wt);
+		free(r->buf[i].wv);
+		free(r->buf[i].items);
+	}
 	free(r);
 }
 
@@ -66,6 +103,8 @@ void store_reader_end(struct store_reader *r)
 	if (!r)
 		return;
 	st = r->st;
+	/* The helpers may still be decoding the batch read ahead out of the transaction's pages. */
+	store_read_scan_end(r);
 	store_txn_end(st, r->txn, false);
 	r->txn = NULL;
 	/*
@@ -73,7 +112,8 @@ void store_reader_end(struct store_reader *r)
 	 * cost a page fault each, and a 7-day read's megabytes faulted in again at every query
 	 * cost more than decoding them (measured on a virtual machine: twice the query's time).
 	 */
-	if (r->wcap <= STORE_SPARE_READER_SAMPLES) {
+	if (r->buf[0].wcap <= STORE_SPARE_READER_SAMPLES &&
+	    r->buf[1].wcap <= STORE_SPARE_READER_SAMPLES) {
 		pthread_mutex_lock(&st->pool_lock);
 		if (st->nspare_readers < STORE_SPARE_READERS) {
 			st->spare_readers[st->nspare_readers++] = r;
@@ -790,17 +830,17 @@ int store_read_samples(struct store_reader *r, uint64_t id, int64_t from_ms, int
 }
 
 /* Room for 'more' samples after the first 'n' of the window arrays. */
-static void windows_reserve(struct store_reader *r, size_t n, size_t more)
+static void windows_reserve(struct wbuf *w, size_t n, size_t more)
 {
-	size_t cap = r->wcap ? r->wcap : 1024;
+	size_t cap = w->wcap ? w->wcap : 1024;
 
-	if (n + more <= r->wcap)
+	if (n + more <= w->wcap)
 		return;
 	while (cap < n + more)
 		cap *= 2;
-	r->wt = xrealloc(r->wt, cap * sizeof(*r->wt));
-	r->wv = xrealloc(r->wv, cap * sizeof(*r->wv));
-	r->wcap = cap;
+	w->wt = xrealloc(w->wt, cap * sizeof(*w->wt));
+	w->wv = xrealloc(w->wv, cap * sizeof(*w->wv));
+	w->wcap = cap;
 }
 
 /*
@@ -814,7 +854,7 @@ struct window_read {
 	bool valid, head;
 	int64_t kt, to;
 	size_t sn;
-	size_t deferred;        /* samples of the chunks in r->items */
+	size_t deferred;        /* samples of the chunks in r->w->items */
 	bool presence;          /* values only tell stale markers (store_read_windows_batch) */
 };
 
@@ -835,16 +875,17 @@ static int window_chunk(struct store_reader *r, struct window_read *wr, const MD
 	if (first > to || last < from)
 		return 0;
 	if (first >= from && last <= to) {
+		struct wbuf *w = r->w;
 		struct store_decode_item *it;
 
 		if (wr->n - wr->base + cnt > wr->max)
 			return -E2BIG;
-		windows_reserve(r, wr->n, cnt);
-		if (r->nitems == r->icap) {
-			r->icap = r->icap ? r->icap * 2 : 256;
-			r->items = xrealloc(r->items, r->icap * sizeof(*r->items));
+		windows_reserve(w, wr->n, cnt);
+		if (w->nitems == w->icap) {
+			w->icap = w->icap ? w->icap * 2 : 256;
+			w->items = xrealloc(w->items, w->icap * sizeof(*w->items));
 		}
-		it = &r->items[r->nitems++];
+		it = &w->items[w->nitems++];
 		*it = (struct store_decode_item){ .data = d->mv_data, .len = d->mv_size,
 						  .n = cnt, .off = wr->n, .series = wr->id,
 						  .presence = wr->presence };
@@ -872,9 +913,9 @@ static int window_chunk(struct store_reader *r, struct window_read *wr, const MD
 		return -E2BIG;
 	if (j == i)
 		return 0;
-	windows_reserve(r, wr->n, j - i);
-	memcpy(r->wt + wr->n, r->ts + i, (j - i) * sizeof(*r->wt));
-	memcpy(r->wv + wr->n, r->vals + i, (j - i) * sizeof(*r->wv));
+	windows_reserve(r->w, wr->n, j - i);
+	memcpy(r->w->wt + wr->n, r->ts + i, (j - i) * sizeof(*r->ts));
+	memcpy(r->w->wv + wr->n, r->vals + i, (j - i) * sizeof(*r->vals));
 	wr->n += j - i;
 	return 0;
 corrupt:
@@ -976,24 +1017,36 @@ static int windows_walk(struct store_reader *r, struct window_read *wr, const in
 	return 0;
 }
 
-/* Decode the walk's items into their place (on several threads when they hold 'nsamples'
- * enough); the arrays have their final size. */
-static int windows_decode(struct store_reader *r, size_t nsamples)
+/* Point the walk's items at their place in w's arrays, which have their final size now. */
+static void items_bind(struct wbuf *w)
 {
-	for (size_t i = 0; i < r->nitems; i++) {
-		r->items[i].t = r->wt + r->items[i].off;
-		r->items[i].v = r->wv + r->items[i].off;
+	for (size_t i = 0; i < w->nitems; i++) {
+		w->items[i].t = w->wt + w->items[i].off;
+		w->items[i].v = w->wv + w->items[i].off;
 	}
-	if (!store_pool_decode(r->st, r->items, r->nitems, nsamples))
-		return 0;
-	for (size_t i = 0; i < r->nitems; i++) {
-		if (r->items[i].failed) {
+}
+
+/* Note which series had the chunk that did not decode (store_pool_wait() failed). */
+static int items_failed(struct store_reader *r, const struct wbuf *w)
+{
+	for (size_t i = 0; i < w->nitems; i++) {
+		if (w->items[i].failed) {
 			store_note_error(r->st, STORE_E_CORRUPT, "series %llu has a malformed chunk",
-					 (unsigned long long)r->items[i].series);
+					 (unsigned long long)w->items[i].series);
 			break;
 		}
 	}
 	return STORE_E_CORRUPT;
+}
+
+/* Decode the walk's items in w into their place (on several threads when they hold
+ * 'nsamples' enough). */
+static int windows_decode(struct store_reader *r, struct wbuf *w, size_t nsamples)
+{
+	items_bind(w);
+	if (!store_pool_decode(r->st, w->items, w->nitems, nsamples))
+		return 0;
+	return items_failed(r, w);
 }
 
 static int windows_check(const int64_t *from_ms, const int64_t *to_ms, size_t nwin)
@@ -1018,32 +1071,35 @@ int store_read_windows(struct store_reader *r, uint64_t id, const int64_t *from_
 		return -EINVAL;
 	if (!nwin)
 		return 0;
-	r->nitems = 0;
+	store_read_scan_end(r);
+	r->w = &r->buf[0];
+	r->w->nitems = 0;
 	e = windows_walk(r, &wr, from_ms, to_ms, nwin);
 	if (!e)
-		e = windows_decode(r, wr.deferred);
+		e = windows_decode(r, r->w, wr.deferred);
 	if (e)
 		return e;
-	*t_out = wr.n ? r->wt : NULL;
-	*v_out = wr.n ? r->wv : NULL;
+	*t_out = wr.n ? r->w->wt : NULL;
+	*v_out = wr.n ? r->w->wv : NULL;
 	*n_out = wr.n;
 	return 0;
 }
 
-int store_read_windows_batch(struct store_reader *r, const uint64_t *ids, size_t nids,
-			     const int64_t *from_ms, const int64_t *to_ms, size_t nwin,
-			     uint64_t max_samples, bool presence, size_t *done,
-			     const int64_t **t_out, const double **v_out, size_t *n_out)
+/*
+ * Walk series ids[0..nids) into r->w (emptied first) until it holds STORE_READ_BATCH_SAMPLES
+ * samples or all are walked: *done series, n_out[i] samples each, *total in all, *deferred of
+ * them in the items still to decode. Returns 0 or an error as store_read_windows().
+ */
+static int batch_walk(struct store_reader *r, const uint64_t *ids, size_t nids,
+		      const int64_t *from_ms, const int64_t *to_ms, size_t nwin,
+		      uint64_t max_samples, bool presence, size_t *n_out, size_t *done,
+		      size_t *total_out, size_t *deferred)
 {
-	size_t total = 0, deferred = 0, i;
+	size_t total = 0, i;
 	int e;
 
-	*done = 0;
-	*t_out = NULL;
-	*v_out = NULL;
-	if (windows_check(from_ms, to_ms, nwin))
-		return -EINVAL;
-	r->nitems = 0;
+	r->w->nitems = 0;
+	*deferred = 0;
 	for (i = 0; i < nids; i++) {
 		struct window_read wr = { .id = ids[i], .max = max_samples, .base = total,
 					  .n = total, .presence = presence };
@@ -1056,21 +1112,139 @@ int store_read_windows_batch(struct store_reader *r, const uint64_t *ids, size_t
 		}
 		n_out[i] = wr.n - total;
 		total = wr.n;
-		deferred += wr.deferred;
-		if (total >= STORE_READ_BATCH_SAMPLES) {
+		*deferred += wr.deferred;
+		if (total >= r->st->read_batch_samples) {
 			i++;
 			break;
 		}
 	}
+	*done = i;
+	*total_out = total;
 	/* Telling stale markers apart costs ~1 ns a sample: never worth a hand-off (measured:
 	 * count_over_time 7d, 1.5 ms of CPU alone, 2.3 split over two threads). */
-	e = windows_decode(r, presence ? 0 : deferred);
+	if (presence)
+		*deferred = 0;
+	return 0;
+}
+
+int store_read_windows_batch(struct store_reader *r, const uint64_t *ids, size_t nids,
+			     const int64_t *from_ms, const int64_t *to_ms, size_t nwin,
+			     uint64_t max_samples, bool presence, size_t *done,
+			     const int64_t **t_out, const double **v_out, size_t *n_out)
+{
+	size_t total, deferred, walked;
+	int e;
+
+	*done = 0;
+	*t_out = NULL;
+	*v_out = NULL;
+	if (windows_check(from_ms, to_ms, nwin))
+		return -EINVAL;
+	store_read_scan_end(r);
+	r->w = &r->buf[0];
+	e = batch_walk(r, ids, nids, from_ms, to_ms, nwin, max_samples, presence, n_out, &walked,
+		       &total, &deferred);
+	if (!e)
+		e = windows_decode(r, r->w, deferred);
 	if (e)
 		return e;
-	*done = i;
-	*t_out = total ? r->wt : NULL;
-	*v_out = total ? r->wv : NULL;
+	*done = walked;
+	*t_out = total ? r->w->wt : NULL;
+	*v_out = total ? r->w->wv : NULL;
 	return 0;
+}
+
+int store_read_scan_begin(struct store_reader *r, const uint64_t *ids, size_t nids,
+			  const int64_t *from_ms, const int64_t *to_ms, size_t nwin,
+			  uint64_t max_samples, bool presence, size_t *n_out)
+{
+	store_read_scan_end(r);
+	if (windows_check(from_ms, to_ms, nwin))
+		return -EINVAL;
+	r->scan = (struct read_scan){ .active = true, .ids = ids, .nids = nids, .from = from_ms,
+				      .to = to_ms, .nwin = nwin, .max = max_samples,
+				      .presence = presence, .n_out = n_out };
+	return 0;
+}
+
+/*
+ * Walk the scan's next batch into 'b' and hand its chunks to the decode pool (without waiting:
+ * store_pool_wait() on b->job collects it). Returns 0 or the walk's error (nothing handed).
+ */
+static int scan_walk(struct store_reader *r, struct wbuf *b)
+{
+	struct read_scan *s = &r->scan;
+	size_t deferred;
+	int e;
+
+	r->w = b;
+	b->first = s->next;
+	e = batch_walk(r, s->ids + s->next, s->nids - s->next, s->from, s->to, s->nwin, s->max,
+		       s->presence, s->n_out + s->next, &b->count, &b->total, &deferred);
+	if (e)
+		return e;
+	s->next += b->count;
+	items_bind(b);
+	store_pool_submit(r->st, &b->job, b->items, b->nitems, deferred);
+	return 0;
+}
+
+int store_read_scan_next(struct store_reader *r, size_t *first, size_t *count,
+			 const int64_t **t_out, const double **v_out)
+{
+	struct read_scan *s = &r->scan;
+	struct wbuf *b;
+	int e;
+
+	*first = s->next;
+	*count = 0;
+	*t_out = NULL;
+	*v_out = NULL;
+	if (!s->active)
+		return -EINVAL;
+	if (s->ahead) {
+		/* The batch read ahead; the caller is done with the one before it. */
+		s->ahead = false;
+		if (s->ahead_err)
+			return s->ahead_err;
+		s->cur ^= 1;
+	} else {
+		if (s->next == s->nids)
+			return 0;
+		e = scan_walk(r, &r->buf[s->cur]);
+		if (e)
+			return e;
+	}
+	/*
+	 * Read the batch after this one ahead before waiting for this one: the helpers go on to
+	 * it as soon as they run out of this one's chunks, and decode it while the caller works.
+	 * A failed walk is kept for the next call, so the caller sees the batches and the error
+	 * in the order of a read without read-ahead. Not when no helper can take it (a presence
+	 * read is never handed over; a store without helpers): reading ahead would only hold two
+	 * batches in the cache instead of one.
+	 */
+	if (s->next < s->nids && !s->presence && store_pool_may_help(r->st)) {
+		s->ahead = true;
+		s->ahead_err = scan_walk(r, &r->buf[s->cur ^ 1]);
+	}
+	b = &r->buf[s->cur];
+	if (store_pool_wait(&b->job))
+		return items_failed(r, b);
+	*first = b->first;
+	*count = b->count;
+	*t_out = b->total ? b->wt : NULL;
+	*v_out = b->total ? b->wv : NULL;
+	return 0;
+}
+
+void store_read_scan_end(struct store_reader *r)
+{
+	struct read_scan *s = &r->scan;
+
+	if (s->ahead && !s->ahead_err) /* its result is not wanted any more */
+		(void)store_pool_wait(&r->buf[s->cur ^ 1].job);
+	s->ahead = false;
+	s->active = false;
 }
 
 int store_label_names(struct store_reader *r, int (*fn)(void *ctx, const char *name), void *ctx)

@@ -16,14 +16,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int64_t ts[CHUNK_MAX_SAMPLES], ts2[CHUNK_MAX_SAMPLES];
 static double vals[CHUNK_MAX_SAMPLES], vals2[CHUNK_MAX_SAMPLES];
+static int64_t ts_ref[CHUNK_MAX_SAMPLES];
+static double vals_ref[CHUNK_MAX_SAMPLES];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct buf b;
 	size_t n = 0, n2 = 0, pn = 0;
 	int64_t first = 0, last = 0;
-	int rc = chunk_decode(data, size, ts, vals, CHUNK_MAX_SAMPLES, &n);
+	size_t nref = 0;
+	int rc, rc_ref;
 
+	chunk_test_rice_tables(false);
+	rc_ref = chunk_decode(data, size, ts_ref, vals_ref, CHUNK_MAX_SAMPLES, &nref);
+	chunk_test_rice_tables(true);
+	rc = chunk_decode(data, size, ts, vals, CHUNK_MAX_SAMPLES, &n);
+	if (rc != rc_ref || (!rc && (n != nref || memcmp(ts, ts_ref, n * sizeof(*ts)) ||
+				     memcmp(vals, vals_ref, n * sizeof(*vals)))))
+		abort();
 	if (rc == -EINVAL)
 		return 0;
 	if (rc != 0 || n < 1 || n > CHUNK_MAX_SAMPLES)

@@ -575,12 +575,16 @@ static void test_decode_enospc_and_peek(void **state)
 }
 
 /* A decode that succeeds on bytes we did not write must still give a sane result. */
+static void check_tables_agree(const uint8_t *p, size_t len);
+
 static void check_decode_sane(const uint8_t *p, size_t len)
 {
 	size_t n = 0, pn = 0;
 	int64_t first = 0, last = 0;
-	int err = chunk_decode(p, len, ts_out, val_out, CHUNK_MAX_SAMPLES, &n);
+	int err;
 
+	check_tables_agree(p, len);
+	err = chunk_decode(p, len, ts_out, val_out, CHUNK_MAX_SAMPLES, &n);
 	assert_true(err == 0 || err == -EINVAL);
 	if (err) {
 		return;
@@ -690,6 +694,137 @@ static void test_garbage(void **state)
 	}
 }
 
+/* ---- the Rice lookup tables against the residual-at-a-time decoder ---- */
+
+/* Decode with the tables and without: the same result, the same samples bit for bit. */
+static void check_tables_agree(const uint8_t *p, size_t len)
+{
+	static int64_t ts_ref[CHUNK_MAX_SAMPLES];
+	static double val_ref[CHUNK_MAX_SAMPLES];
+	size_t n = 0, nref = 0;
+	int err, eref;
+
+	chunk_test_rice_tables(false);
+	eref = chunk_decode(p, len, ts_ref, val_ref, CHUNK_MAX_SAMPLES, &nref);
+	chunk_test_rice_tables(true);
+	err = chunk_decode(p, len, ts_out, val_out, CHUNK_MAX_SAMPLES, &n);
+	assert_int_equal(err, eref);
+	if (err)
+		return;
+	assert_int_equal(n, nref);
+	assert_memory_equal(ts_out, ts_ref, n * sizeof(*ts_out));
+	assert_memory_equal(val_out, val_ref, n * sizeof(*val_out));
+}
+
+/*
+ * The Rice parameter of a chunk's value sequence when it is a decimal body with an order-1
+ * Rice sequence (the tables' case), else -1: read from the layout of docs/chunk-format.md.
+ */
+static int order1_rice_k(const uint8_t *p, size_t len)
+{
+	size_t pos = 1;
+	uint64_t nexc = 0;
+
+	/* header: version, then n, zigzag(first), span */
+	for (int f = 0; f < 3; f++)
+		while (pos < len && (p[pos++] & 0x80))
+			;
+	if (pos + 2 > len || p[pos] != 0 /* TS_CONST */ || p[pos + 1] != 1 /* DECIMAL */)
+		return -1;
+	pos += 3; /* the two modes and the digit count */
+	for (int f = 0; f < 3 && pos < len; f++) { /* m0, g, then the exception count */
+		uint64_t u = 0;
+		unsigned shift = 0;
+
+		while (pos < len && (p[pos] & 0x80))
+			u |= (uint64_t)(p[pos++] & 0x7f) << (shift += 7, shift - 7);
+		if (pos < len)
+			u |= (uint64_t)p[pos++] << shift;
+		nexc = u;
+	}
+	for (uint64_t e = 0; e < nexc && pos < len; e++) {
+		while (pos < len && (p[pos++] & 0x80))
+			;
+		pos += 8;
+	}
+	if (pos >= len || p[pos] != (1 << 4 | 1)) /* order 1, RICE */
+		return -1;
+	pos++;
+	while (pos < len && (p[pos++] & 0x80)) /* d0 */
+		;
+	return pos < len ? p[pos] : -1;
+}
+
+/*
+ * Counters at a steady rate with noise of every width the tables cover (Rice k = 0..4) and
+ * wider, as integers and with two digits after the point (the decimal conversion done inside
+ * the table steps, with and without a division), with resets (escapes) and flat stretches, at every length up to 300 (so the four-wide
+ * table steps meet the end of the run and of the chunk everywhere): decoded with the tables,
+ * exactly what the decoder without them gives, and what was encoded. Then every truncation
+ * and a byte flip of each agree too.
+ */
+static void test_rice_tables(void **state)
+{
+	struct buf b;
+	size_t seen[8] = { 0 }, seen_dec[8] = { 0 };
+
+	(void)state;
+	rng_state = 4242;
+	buf_init(&b, 0);
+	for (size_t n = 1; n <= 300; n++) {
+		for (unsigned noise = 0; noise < 14; noise++) {
+			double acc = (double)(rng() % 100000);
+			/* half of them with two digits after the point (the values divided) */
+			double div = noise >= 7 ? 100.0 : 1.0;
+			uint64_t step = rng() % 50;
+			int kk;
+
+			regular_ts(1700000000000, 10000, n);
+			for (size_t i = 0; i < n; i++) {
+				unsigned wd = noise % 7;
+				uint64_t r = wd ? rng() % (1u << (2 * wd - 1)) : 0;
+
+				if (rng() % 211 == 0)
+					acc = 0; /* a reset: an escape in the sequence */
+				else if (wd != 6 || rng() % 3)
+					acc += (double)(step + r);
+				val_buf[i] = acc / div;
+			}
+			buf_reset(&b);
+			assert_int_equal(chunk_encode(ts_buf, val_buf, n, &b), 0);
+			kk = order1_rice_k((const uint8_t *)b.data, b.len);
+			if (kk >= 0 && div > 1)
+				seen_dec[kk < 7 ? kk : 7]++;
+			else if (kk >= 0)
+				seen[kk < 7 ? kk : 7]++;
+			check_tables_agree((const uint8_t *)b.data, b.len);
+			assert_int_equal(chunk_decode((const uint8_t *)b.data, b.len, ts_out, val_out,
+						      CHUNK_MAX_SAMPLES, &(size_t){ 0 }), 0);
+			assert_memory_equal(val_out, val_buf, n * sizeof(*val_out));
+			if (n % 17 == 0) {
+				uint8_t *copy = malloc(b.len);
+
+				for (size_t len = 0; len < b.len; len++) {
+					memcpy(copy, b.data, len);
+					check_tables_agree(copy, len);
+				}
+				for (size_t i = 0; i < b.len; i++) {
+					memcpy(copy, b.data, b.len);
+					copy[i] ^= (uint8_t)(1u << (rng() % 8));
+					check_tables_agree(copy, b.len);
+				}
+				free(copy);
+			}
+		}
+	}
+	buf_release(&b);
+	/* The tables' case came up with every k they cover, and the wider ones too. */
+	for (int kk = 0; kk <= 4; kk++)
+		if (seen[kk] < 20 || seen_dec[kk] < 20)
+			fail_msg("only %zu and %zu chunks with an order-1 Rice sequence at k = %d",
+				 seen[kk], seen_dec[kk], kk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -706,6 +841,7 @@ int main(void)
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_mutations),
 		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_rice_tables),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

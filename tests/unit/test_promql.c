@@ -48,6 +48,7 @@
 #include "query/promql.h"
 #include "query/promql_int.h"
 #include "store/store.h"
+#include "store/store_int.h" /* store_test_set_read_batch() */
 
 #ifndef DW_PROMQL_TESTS
 #define DW_PROMQL_TESTS "tests/promql"
@@ -373,9 +374,13 @@ static void sync_store(struct run *r)
 	assert_non_null(mkdtemp(r->dir));
 	opt.path = r->dir;
 	opt.retention_ms = INT64_MAX / 4;
+	opt.decode_helpers = 2;
 	rc = store_open(&opt, &r->st, err, sizeof(err));
 	if (rc)
 		fail_msg("store_open: %s", err);
+	/* Tiny read batches handed to the helpers: every table runs through the store's batched,
+	 * read-ahead, multi-threaded path, and must give the in-memory source's answers. */
+	store_test_set_read_batch(r->st, 7, 2);
 	b = store_batch_new();
 	for (size_t i = 0; i < r->mem.n; i++)
 		for (size_t j = 0; j < r->mem.s[i].n; j++)

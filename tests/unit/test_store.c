@@ -1064,6 +1064,269 @@ static void test_read_windows_parallel(void **state)
 		}
 }
 
+/* ---- store_read_scan_*: a selection batch by batch, the next batch decoded ahead ---- */
+
+#define SCAN_SERIES 40
+
+/* Samples of series s: from none in the windows (s % 9 == 4: all before them) to 5,000, so
+ * chunk edges, window edges and batch edges fall everywhere. */
+static int scan_len(int s)
+{
+	return s % 13 == 5 ? 1 : 100 + (s * 733) % 5000;
+}
+
+static void scan_write(struct store *st, uint64_t *ids)
+{
+	struct store_batch *b = store_batch_new();
+
+	for (int s = 0; s < SCAN_SERIES; s++) {
+		char lv[8];
+
+		snprintf(lv, sizeof(lv), "%d", s);
+		for (int k = 0; k < scan_len(s); k++) {
+			int64_t t = s % 9 == 4 ? WT(k) - 100000000 : WT(k);
+
+			assert_int_equal(add(b, "scan", t, par_value(s, k), "s", lv, NULL), 0);
+		}
+		assert_int_equal(store_commit(st, b, NULL), 0);
+	}
+	store_batch_free(b);
+	for (int s = 0; s < SCAN_SERIES; s++) {
+		char lv[8];
+
+		snprintf(lv, sizeof(lv), "%d", s);
+		ids[s] = series_id(st, "scan", "s", lv);
+	}
+}
+
+/* What a loop of store_read_windows_batch() gives: each batch's first series, and the error
+ * that ends it (0: none), with the samples of every series read. */
+struct scan_ref {
+	size_t nbatch, first[SCAN_SERIES + 1];
+	int err;
+	size_t n[SCAN_SERIES];
+	int64_t *t[SCAN_SERIES];
+	double *v[SCAN_SERIES];
+};
+
+static void scan_ref_read(struct store *st, const uint64_t *ids, const int64_t *from,
+			  const int64_t *to, size_t nw, uint64_t max, struct scan_ref *ref)
+{
+	struct store_reader *r;
+	size_t i = 0;
+
+	memset(ref, 0, sizeof(*ref));
+	assert_int_equal(store_reader_begin(st, &r), 0);
+	while (i < SCAN_SERIES) {
+		const int64_t *t;
+		const double *v;
+		size_t done, off = 0;
+
+		ref->first[ref->nbatch] = i;
+		ref->err = store_read_windows_batch(r, ids + i, SCAN_SERIES - i, from, to, nw, max,
+						    false, &done, &t, &v, ref->n + i);
+		if (ref->err)
+			break;
+		ref->nbatch++;
+		for (size_t s = i; s < i + done; s++) {
+			ref->t[s] = malloc((ref->n[s] + 1) * sizeof(int64_t));
+			ref->v[s] = malloc((ref->n[s] + 1) * sizeof(double));
+			memcpy(ref->t[s], t + off, ref->n[s] * sizeof(int64_t));
+			memcpy(ref->v[s], v + off, ref->n[s] * sizeof(double));
+			off += ref->n[s];
+		}
+		i += done;
+	}
+	store_reader_end(r);
+}
+
+static void scan_ref_free(struct scan_ref *ref)
+{
+	for (int s = 0; s < SCAN_SERIES; s++) {
+		free(ref->t[s]);
+		free(ref->v[s]);
+	}
+}
+
+/*
+ * Scan the same windows and compare with 'ref': the same batches, samples bit for bit (with
+ * 'presence', the same times and stale markers), the same error at the same batch. Stops after
+ * 'stop' batches (then leaves the read-ahead to store_read_scan_end(), or to store_reader_end()
+ * when 'end_reader'). No cmocka inside (threads): false and a message on a mismatch.
+ */
+static bool scan_matches(struct store *st, const uint64_t *ids, const int64_t *from,
+			 const int64_t *to, size_t nw, uint64_t max, const struct scan_ref *ref,
+			 bool presence, size_t stop, bool end_reader)
+{
+	struct store_reader *r;
+	size_t ns[SCAN_SERIES], nb = 0, first, count;
+	bool ok = store_reader_begin(st, &r) == 0;
+	int e = 0;
+
+	if (ok)
+		ok = store_read_scan_begin(r, ids, SCAN_SERIES, from, to, nw, max, presence,
+					   ns) == 0;
+	while (ok && nb < stop) {
+		const int64_t *t;
+		const double *v;
+		size_t off = 0;
+
+		e = store_read_scan_next(r, &first, &count, &t, &v);
+		if (e || !count)
+			break;
+		ok = nb < ref->nbatch && first == ref->first[nb] &&
+		     first + count == (nb + 1 < ref->nbatch || ref->err ? ref->first[nb + 1]
+									: SCAN_SERIES);
+		for (size_t s = first; ok && s < first + count; s++) {
+			ok = ns[s] == ref->n[s];
+			for (size_t k = 0; ok && k < ns[s]; k++)
+				ok = t[off + k] == ref->t[s][k] &&
+				     (presence ? par_presence_ok(v[off + k], ref->v[s][k])
+					       : bits_of(v[off + k]) == bits_of(ref->v[s][k]));
+			off += ns[s];
+		}
+		if (!ok)
+			fprintf(stderr, "scan: batch %zu (series %zu, %zu) differs\n", nb, first,
+				count);
+		nb++;
+	}
+	if (ok && nb < stop) {
+		/* ran to the end: every batch, then the reference's error or the end */
+		ok = nb == ref->nbatch && e == ref->err;
+		if (!ok)
+			fprintf(stderr, "scan: %zu batches, error %d; want %zu, %d\n", nb, e,
+				ref->nbatch, ref->err);
+	}
+	if (!end_reader)
+		store_read_scan_end(r);
+	store_reader_end(r);
+	return ok;
+}
+
+struct scan_thread {
+	struct store *st;
+	const uint64_t *ids;
+	const int64_t *from, *to;
+	size_t nw;
+	const struct scan_ref *ref;
+	int bad;
+};
+
+static void *scan_thread_main(void *arg)
+{
+	struct scan_thread *sc = arg;
+
+	for (int round = 0; round < 10; round++)
+		if (!scan_matches(sc->st, sc->ids, sc->from, sc->to, sc->nw, UINT64_MAX, sc->ref,
+				  round % 2, SIZE_MAX, round % 3 == 0))
+			sc->bad++;
+	return NULL;
+}
+
+static void test_read_scan(void **state)
+{
+	struct fixture *f = *state;
+	struct store_options opt = { .path = f->path, .decode_helpers = -1 };
+	struct store *st;
+	uint64_t ids[SCAN_SERIES];
+	char err[256];
+	/* window sets: everything; one window cutting chunks at both ends; 5m every 1h */
+	int64_t from1[1] = { INT64_MIN }, to1[1] = { INT64_MAX };
+	int64_t from2[1] = { WT(123) + 1 }, to2[1] = { WT(3900) - 1 };
+	int64_t from3[14], to3[14];
+	struct {
+		const int64_t *from, *to;
+		size_t nw;
+		struct scan_ref ref;
+	} sets[3] = { { .from = from1, .to = to1, .nw = 1 }, { .from = from2, .to = to2, .nw = 1 },
+		      { .from = from3, .to = to3, .nw = 14 } };
+	struct scan_ref big;
+
+	for (int w = 0; w < 14; w++) {
+		to3[w] = WT(360 * (w + 1)) + 5000;
+		from3[w] = to3[w] - 300000;
+	}
+	/* The reference: a store without helpers, store_read_windows_batch() batch by batch. */
+	assert_int_equal(store_open(&opt, &st, err, sizeof(err)), 0);
+	scan_write(st, ids);
+	store_test_set_read_batch(st, 3000, 500);
+	for (int i = 0; i < 3; i++)
+		scan_ref_read(st, ids, sets[i].from, sets[i].to, sets[i].nw, UINT64_MAX,
+			      &sets[i].ref);
+	/* the series past 4,000 samples fail the limit: the first one's batch ends the read */
+	scan_ref_read(st, ids, from1, to1, 1, 4000, &big);
+	assert_int_equal(big.err, -E2BIG);
+	assert_true(big.nbatch >= 2);
+	assert_true(sets[0].ref.nbatch >= 10);
+	assert_int_equal(sets[0].ref.err, 0);
+	/* The same scans without helpers (and so without reading ahead). */
+	for (int i = 0; i < 3; i++)
+		assert_true(scan_matches(st, ids, sets[i].from, sets[i].to, sets[i].nw, UINT64_MAX,
+					 &sets[i].ref, false, SIZE_MAX, false));
+	assert_null(st->pool);
+	store_close(st);
+
+	/* Two helpers, the same batch sizes: the same batches, samples and errors. */
+	opt.decode_helpers = 2;
+	assert_int_equal(store_open(&opt, &st, err, sizeof(err)), 0);
+	store_test_set_read_batch(st, 3000, 500);
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < 3; i++)
+			assert_true(scan_matches(st, ids, sets[i].from, sets[i].to, sets[i].nw,
+						 UINT64_MAX, &sets[i].ref, round, SIZE_MAX,
+						 false));
+	assert_non_null(st->pool);
+	assert_true(scan_matches(st, ids, from1, to1, 1, 4000, &big, false, SIZE_MAX, false));
+	/* A caller that stops early, with the next batch still being decoded: ending the scan
+	 * or the reader waits for it, and the next scan starts afresh. */
+	for (size_t stop = 0; stop < 4; stop++)
+		assert_true(scan_matches(st, ids, from1, to1, 1, UINT64_MAX, &sets[0].ref, false,
+					 stop, stop % 2));
+	assert_true(scan_matches(st, ids, from2, to2, 1, UINT64_MAX, &sets[1].ref, false,
+				 SIZE_MAX, false));
+	/* Three scans at once share the helpers. */
+	{
+		pthread_t th[3];
+		struct scan_thread sc[3];
+
+		for (int i = 0; i < 3; i++) {
+			sc[i] = (struct scan_thread){ st, ids, sets[i].from, sets[i].to, sets[i].nw,
+						      &sets[i].ref, 0 };
+			assert_int_equal(pthread_create(&th[i], NULL, scan_thread_main, &sc[i]), 0);
+		}
+		for (int i = 0; i < 3; i++) {
+			pthread_join(th[i], NULL);
+			assert_int_equal(sc[i].bad, 0);
+		}
+	}
+	/* Without a scan, or with bad windows. */
+	{
+		struct store_reader *r;
+		const int64_t *t;
+		const double *v;
+		size_t first, count, ns[SCAN_SERIES];
+		int64_t bad_from[2] = { 10, 5 }, bad_to[2] = { 20, 30 };
+
+		assert_int_equal(store_reader_begin(st, &r), 0);
+		assert_int_equal(store_read_scan_next(r, &first, &count, &t, &v), -EINVAL);
+		assert_int_equal(store_read_scan_begin(r, ids, SCAN_SERIES, bad_from, bad_to, 2,
+						       UINT64_MAX, false, ns), -EINVAL);
+		assert_int_equal(store_read_scan_next(r, &first, &count, &t, &v), -EINVAL);
+		/* a scan of nothing ends at once */
+		assert_int_equal(store_read_scan_begin(r, ids, 0, from1, to1, 1, UINT64_MAX, false,
+						       ns), 0);
+		assert_int_equal(store_read_scan_next(r, &first, &count, &t, &v), 0);
+		assert_int_equal(count, 0);
+		store_read_scan_end(r);
+		store_read_scan_end(r);
+		store_reader_end(r);
+	}
+	store_close(st);
+	for (int i = 0; i < 3; i++)
+		scan_ref_free(&sets[i].ref);
+	scan_ref_free(&big);
+}
+
 static void test_append_readback(void **state)
 {
 	struct fixture *f = *state;
@@ -2276,6 +2539,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_windows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_windows_skip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_windows_parallel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_scan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_batch_one_series, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_all_or_nothing, setup, teardown),
