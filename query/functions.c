@@ -426,24 +426,41 @@ static bool r_sum(const struct promql_window *w, double *out)
 	return true;
 }
 
+/*
+ * min_over_time and max_over_time as Prometheus 2.42 loops: m = v[0], then m = v[i] when
+ * v[i] < m (or > m) or m is NaN. While m is NaN every value replaces it, so m is the first value
+ * that is not NaN (all NaN: the last one); after that NaN never replaces m, and of equal values
+ * (+0, -0) the first stays. Split so: skip the leading NaNs, then a loop without the NaN test,
+ * whose "v[i] < m ? v[i] : m" the compiler turns into one MINSD/MAXSD per value (those
+ * instructions keep m for a NaN v[i] and for equal values: the same results, bit for bit).
+ */
+static size_t first_number(const struct promql_window *w)
+{
+	size_t i = 0;
+
+	while (i < w->n - 1 && isnan(w->v[i]))
+		i++;
+	return i;
+}
+
 static bool r_min(const struct promql_window *w, double *out)
 {
-	double m = w->v[0];
+	size_t i = first_number(w);
+	double m = w->v[i];
 
-	for (size_t i = 1; i < w->n; i++)
-		if (w->v[i] < m || isnan(m))
-			m = w->v[i];
+	for (i++; i < w->n; i++)
+		m = w->v[i] < m ? w->v[i] : m;
 	*out = m;
 	return true;
 }
 
 static bool r_max(const struct promql_window *w, double *out)
 {
-	double m = w->v[0];
+	size_t i = first_number(w);
+	double m = w->v[i];
 
-	for (size_t i = 1; i < w->n; i++)
-		if (w->v[i] > m || isnan(m))
-			m = w->v[i];
+	for (i++; i < w->n; i++)
+		m = w->v[i] > m ? w->v[i] : m;
 	*out = m;
 	return true;
 }
