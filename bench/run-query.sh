@@ -13,7 +13,7 @@ set -euo pipefail
 build=$1
 work=$2
 days=${QUERY_DAYS:-7}
-runs=${QUERY_RUNS:-10}
+runs=${QUERY_RUNS:-30}
 dw=$(realpath "$build/deploywatch")
 data="$work/query.om"
 rm -rf "$work/query-dw" "$work/query-prom" "$work/query-vm"
