@@ -185,11 +185,8 @@ static const char digit_pairs[201] =
 	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
 	"8081828384858687888990919293949596979899";
 
-/* Decimal digits of an unsigned integer, written backwards from 'end' (after a NUL). Returns
- * the start. */
-static char *format_u64(char *end, uint64_t u)
+char *fmt_u64_back(char *end, uint64_t u)
 {
-	*--end = '\0';
 	while (u >= 100) {
 		unsigned d = (unsigned)(u % 100);
 
@@ -204,6 +201,14 @@ static char *format_u64(char *end, uint64_t u)
 		*--end = (char)('0' + u);
 	}
 	return end;
+}
+
+/* Decimal digits of an unsigned integer, written backwards from 'end' (after a NUL). Returns
+ * the start. */
+static char *format_u64(char *end, uint64_t u)
+{
+	*--end = '\0';
+	return fmt_u64_back(end, u);
 }
 
 /* 10^j for 0 <= j <= 20, as 128-bit integers (10^20 is past 64 bits). */
@@ -269,17 +274,7 @@ static int put_fixed(char *out, bool neg, uint64_t m, int k)
 		*--p = '.';
 	}
 	/* the integer part: what is left of m, or 0 */
-	while (m >= 100) {
-		p -= 2;
-		memcpy(p, digit_pairs + 2 * (m % 100), 2);
-		m /= 100;
-	}
-	if (m >= 10) {
-		p -= 2;
-		memcpy(p, digit_pairs + 2 * m, 2);
-	} else {
-		*--p = (char)('0' + m);
-	}
+	p = fmt_u64_back(p, m);
 	if (neg)
 		*--p = '-';
 	len = (int)(tmp + 48 - p);

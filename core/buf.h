@@ -66,6 +66,11 @@ char *buf_escape(char *out, size_t size, const void *s, size_t len);
 /* Take the contents (caller frees with free()); the buffer is left empty. Never NULL. */
 char *buf_detach(struct buf *b, size_t *len);
 
+/* Write the decimal digits of 'u' so that they end just before 'end' (no NUL; at most 20 bytes
+ * before it) and return where they start. Two digits per division: answers format tens of
+ * thousands of numbers. Any thread. */
+char *fmt_u64_back(char *end, uint64_t u);
+
 /*
  * Format a sample value the way Prometheus does: the shortest text that reads back to the same
  * double, "+Inf", "-Inf", "NaN". 'out' must hold FMT_DOUBLE_MAX bytes. Returns 'out'.

@@ -65,12 +65,6 @@ int promql_api_put_string(struct buf *out, const char *s)
 	return rc ? rc : buf_putc(out, '"');
 }
 
-/* "00" "01" .. "99": a range answer writes a time per point, two digits per division. */
-static const char digit_pairs[201] =
-	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-	"8081828384858687888990919293949596979899";
-
 /* Write the text of ms / 1000 ending at 'end' (backwards); returns its start. At most 24
  * bytes: a sign, 16 digits of seconds, a point and 3 digits. */
 static char *time_text(char *end, int64_t ms)
@@ -91,18 +85,7 @@ static char *time_text(char *end, int64_t ms)
 		memcpy(p, frac_text, 3);
 		*--p = '.';
 	}
-	mag /= 1000;
-	while (mag >= 100) {
-		p -= 2;
-		memcpy(p, digit_pairs + 2 * (mag % 100), 2);
-		mag /= 100;
-	}
-	if (mag >= 10) {
-		p -= 2;
-		memcpy(p, digit_pairs + 2 * mag, 2);
-	} else {
-		*--p = (char)('0' + mag);
-	}
+	p = fmt_u64_back(p, mag / 1000);
 	if (ms < 0)
 		*--p = '-';
 	return p;
