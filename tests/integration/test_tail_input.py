@@ -578,6 +578,18 @@ tail:
     print("neighbours after a SIGKILL: none read for the other source")
 
 
+def releases(work, names):
+    """A Deployer-style layout under 'work': releases/NAME/storage/logs for each name, and a
+    `current` symlink to the first release. Returns ({name: its logs directory}, current)."""
+    logs = {}
+    for r in names:
+        logs[r] = os.path.join(work, "releases", r, "storage", "logs")
+        os.makedirs(logs[r])
+    current = os.path.join(work, "current")
+    os.symlink(os.path.join(work, "releases", names[0]), current)
+    return logs, current
+
+
 def release_swap(a):
     """A `current` symlink re-pointed to a new release whose storage is its own (no shared
     storage/): the old release's log is read to its end, lines its last workers still write
@@ -586,12 +598,7 @@ def release_swap(a):
     long (30 s), so only inotify can see them in time: the directory holding the symlink is
     watched, and a watched directory path that names another directory is watched again."""
     work = os.path.join(a.workdir, "swap")
-    logs = {}
-    for r in ("20261201100000", "20261201120000"):
-        logs[r] = os.path.join(work, "releases", r, "storage", "logs")
-        os.makedirs(logs[r])
-    current = os.path.join(work, "current")
-    os.symlink(os.path.join(work, "releases", "20261201100000"), current)
+    logs, current = releases(work, ("20261201100000", "20261201120000"))
     cfg = config(work, os.path.join(current, "storage", "logs"), glob="laravel*.log", check="30s")
     old = os.path.join(logs["20261201100000"], "laravel.log")
     new = os.path.join(logs["20261201120000"], "laravel.log")
@@ -649,12 +656,7 @@ def copytruncate_then_swap_while_down(a):
     follow the new release's file from 0 — every line counted once, no loss reported. The
     interval is long (20 s) so the kill lands between two commits."""
     work = os.path.join(a.workdir, "ctswap")
-    logs = {}
-    for r in ("r1", "r2"):
-        logs[r] = os.path.join(work, "releases", r, "storage", "logs")
-        os.makedirs(logs[r])
-    current = os.path.join(work, "current")
-    os.symlink(os.path.join(work, "releases", "r1"), current)
+    logs, current = releases(work, ("r1", "r2"))
     cfg = config(work, os.path.join(current, "storage", "logs"), glob="laravel*.log",
                  interval="20s")
     old = os.path.join(logs["r1"], "laravel.log")
