@@ -721,6 +721,10 @@ int cmd_run(int argc, char **argv)
 	ag.reg = registry_new(ag.cfg->limits.max_series_per_metric);
 	ag.catalog = store_catalog_buf_new();
 	register_self_metrics(&ag);
+	/* The configuration was loaded (and its parsers checked) above: like Prometheus after its
+	 * first load, 1 and now, so an alert on "== 0" means a reload that was refused. */
+	series_set(ag.reload_ok, 1);
+	series_set(ag.reload_time, (double)clock_now_ms() / 1000.0);
 	ag.judge = cli_judge_new(ag.reg);
 	cli_judge_configure(ag.judge, ag.cfg);
 	rc = system_sampler_new(ag.cfg, ag.reg, &ag.sampler);

@@ -13,6 +13,24 @@ agent.wait_listening()
 status, _, body = http_get(agent.url("/metrics"))
 check(status == 200, "/metrics status %d" % status)
 
+
+def reload_state():
+    """(deploywatch_config_last_reload_successful, ..._success_timestamp_seconds)."""
+    _, _, b = http_get(agent.url("/metrics"))
+    got = {}
+    for line in b.decode().splitlines():
+        if line.startswith("deploywatch_config_last_reload_"):
+            name, _, value = line.rpartition(" ")
+            got[name] = float(value)
+    return (got.get("deploywatch_config_last_reload_successful"),
+            got.get("deploywatch_config_last_reload_success_timestamp_seconds"))
+
+
+# The load at start-up counts, as Prometheus's own metric does: 1 and a time, not 0 (which an
+# alert on "== 0" would take for a refused reload, on every host from its start).
+ok, at = reload_state()
+check(ok == 1 and at and at > 1e9, "reload metrics at start-up: %r %r" % (ok, at))
+
 # A broken file on SIGHUP: the agent says why and keeps serving with the old configuration.
 original = open(cfg).read()
 write(cfg, original + "bogus_key: 1\n")
@@ -30,6 +48,8 @@ agent.signal(signal.SIGHUP)
 agent.wait_log(r'reload failed, keeping the running configuration: \S+:\d+:\d+: '
                r'sources\[0\]\.timezone')
 check("configuration reloaded" not in agent.text(), "a source it cannot build was reloaded")
+ok, at2 = reload_state()
+check(ok == 0 and at2 == at, "reload metrics after refused reloads: %r %r" % (ok, at2))
 
 # A good change on SIGHUP is applied: a new process group appears in the metrics.
 write(cfg, original.replace("processes: [deploywatch]", "processes: [deploywatch, python3]"))
@@ -43,6 +63,8 @@ def python_group():
 
 
 wait_until("the python3 process group after reload", python_group)
+ok, at3 = reload_state()
+check(ok == 1 and at3 > at, "reload metrics after a good reload: %r %r" % (ok, at3))
 
 # SIGTERM: a clean exit with status 0 and a last log line.
 rc = agent.stop()
