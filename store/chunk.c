@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -577,8 +578,9 @@ static int seq_dec_next(struct seq_dec *s, uint64_t *x)
  *
  * An entry, in 64 bits: bytes 0-3 the residuals r0..r3 (int8; |r| <= 80 at k = 4), bits 32-35
  * the bits used, bits 36-39 the count (0: the first residual does not fit, the clz loop reads
- * it), bits 48-63 the sum of the residuals (int16). Built once at load (a constructor: the
- * codec stays free of locks and of state a caller must set up).
+ * it), bits 48-63 the sum of the residuals (int16). Built once, at the first decode that
+ * wants them (pthread_once: no caller sets anything up, and a process that never decodes such a
+ * chunk — most CLI commands — never pays the ~0.2 ms).
  */
 #define RICE_TAB_BITS 10
 #define RICE_TAB_MAXK 4
@@ -587,7 +589,9 @@ static uint64_t rice_tab[RICE_TAB_MAXK + 1][1u << RICE_TAB_BITS];
 /* Test hook (chunk_test_rice_tables()): false decodes with the clz loop alone. */
 static bool rice_tab_on = true;
 
-__attribute__((constructor)) static void rice_tab_init(void)
+static pthread_once_t rice_tab_once = PTHREAD_ONCE_INIT;
+
+static void rice_tab_init(void)
 {
 	for (unsigned k = 0; k <= RICE_TAB_MAXK; k++) {
 		for (unsigned idx = 0; idx < (1u << RICE_TAB_BITS); idx++) {
@@ -668,7 +672,12 @@ rice_run(struct seq_dec *s, const struct seq_out *o, size_t cnt, const int order
 	size_t bitpos = s->r->bitpos, len = s->r->len, i = s->i, j = 0;
 	uint64_t d0 = s->d0, base = s->base, p1 = s->p1, p2 = s->p2;
 	unsigned k = s->k;
-	const uint64_t *tab = order == 1 && k <= RICE_TAB_MAXK && rice_tab_on ? rice_tab[k] : NULL;
+	const uint64_t *tab = NULL;
+
+	if (order == 1 && k <= RICE_TAB_MAXK && rice_tab_on) {
+		pthread_once(&rice_tab_once, rice_tab_init);
+		tab = rice_tab[k];
+	}
 
 	/*
 	 * w holds the stream's next 'avail' bits, most significant first (the bits below them are
