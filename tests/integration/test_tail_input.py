@@ -857,6 +857,17 @@ def compressed_copies(a):
         n[0] += k
         append(log, text)
 
+    def copytruncate_gz(i):
+        """logrotate copytruncate + compress: laravel.log.I.gz, the file truncated."""
+        shutil.copyfile(log, log + ".%d" % i)
+        os.truncate(log, 0)
+        gzip_away(log + ".%d" % i)
+
+    def rename_gz(i):
+        """logrotate rename (create) + compress: laravel.log.I.gz, the name free."""
+        os.rename(log, log + ".%d" % i)
+        gzip_away(log + ".%d" % i)
+
     more(50, "first")
     agent = Agent(a.binary, cfg, work)
     agent.wait_listening()
@@ -864,9 +875,7 @@ def compressed_copies(a):
     check(agent.stop() == 0, "agent exit status")
     # Stopped: copytruncate + compress, then new lines in the truncated file.
     more(40, "unread before copytruncate")
-    shutil.copyfile(log, log + ".1")
-    os.truncate(log, 0)
-    gzip_away(log + ".1")
+    copytruncate_gz(1)
     more(5, "after copytruncate")
     agent = Agent(a.binary, cfg, work, name="agent2")
     agent.wait_listening()
@@ -876,9 +885,7 @@ def compressed_copies(a):
     # Running but frozen: more lines it never saw, copytruncate + compress, fewer new lines.
     os.kill(agent.proc.pid, signal.SIGSTOP)
     more(60, "unseen")
-    shutil.copyfile(log, log + ".2")
-    os.truncate(log, 0)
-    gzip_away(log + ".2")
+    copytruncate_gz(2)
     more(2, "after the second copytruncate")
     os.kill(agent.proc.pid, signal.SIGCONT)
     wait_value(agent, "the lines the frozen agent never saw", "laravel_log_entries_total", n[0],
@@ -897,8 +904,7 @@ def compressed_copies(a):
     check(agent.stop() == 0, "agent exit status")
     # Stopped: rename + compress, a new file.
     more(30, "unread before rename")
-    os.rename(log, log + ".3")
-    gzip_away(log + ".3")
+    rename_gz(3)
     more(3, "in the new file")
     agent = Agent(a.binary, cfg, work, name="agent3")
     agent.wait_listening()
@@ -908,11 +914,9 @@ def compressed_copies(a):
     check(agent.stop() == 0, "agent exit status")
     # Stopped: rename + compress twice. The middle content lives only in a .gz no record names.
     more(6, "before two compressed rotations")
-    os.rename(log, log + ".5")
-    gzip_away(log + ".5")
+    rename_gz(5)
     more(4, "only in the middle .gz")
-    os.rename(log, log + ".6")
-    gzip_away(log + ".6")
+    rename_gz(6)
     more(2, "after two compressed rotations")
     agent = Agent(a.binary, cfg, work, name="agent4")
     agent.wait_listening()
