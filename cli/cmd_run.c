@@ -489,10 +489,14 @@ static bool sources_changed(const struct config *a, const struct config *b)
 	return false;
 }
 
-/* SIGHUP: read the file again; apply it, or keep the running configuration and say why. */
+/* SIGHUP: read the file again; apply it, or keep the running configuration and say why.
+ * A refusal sets deploywatch_config_last_reload_successful to 0 before it is logged: whoever
+ * reads the log line and then scrapes (an operator, the tests) must see the 0. */
 static void log_reload_failure(void *ctx, const char *msg)
 {
-	(void)ctx;
+	struct agent *ag = ctx;
+
+	series_set(ag->reload_ok, 0);
 	log_error("config", "reload failed, keeping the running configuration: %s", msg);
 }
 
@@ -506,22 +510,19 @@ static void reload(struct agent *ag, int64_t now_ms)
 	rc = ag->config_path ? config_load_file(ag->config_path, &cfg, err, sizeof(err))
 			     : config_load_default(&cfg, err, sizeof(err));
 	if (rc) {
-		log_error("config", "reload failed, keeping the running configuration: %s", err);
-		series_set(ag->reload_ok, 0);
+		log_reload_failure(ag, err);
 		return;
 	}
 	/* What run and check-config refuse after parsing (a zone file, a regex) is refused here
 	 * too: accepted, it would only fail at the next restart. */
-	if (cli_check_parsers_each(cfg, log_reload_failure, NULL)) {
-		series_set(ag->reload_ok, 0);
+	if (cli_check_parsers_each(cfg, log_reload_failure, ag)) {
 		config_free(cfg);
 		return;
 	}
 	rc = system_sampler_new(cfg, ag->reg, &sampler);
 	if (rc) {
-		log_error("config", "reload failed, keeping the running configuration: host sampler: %s",
-			  strerror(-rc));
-		series_set(ag->reload_ok, 0);
+		snprintf(err, sizeof(err), "host sampler: %s", strerror(-rc));
+		log_reload_failure(ag, err);
 		config_free(cfg);
 		return;
 	}
@@ -532,11 +533,10 @@ static void reload(struct agent *ag, int64_t now_ms)
 		http_server_free(old);
 		ag->http = NULL;
 		if (start_http(ag, cfg, err, sizeof(err))) {
-			log_error("config", "reload failed, keeping the running configuration: %s", err);
+			log_reload_failure(ag, err);
 			if (start_http(ag, ag->cfg, err, sizeof(err)))
 				log_error("http", "cannot listen again on the previous address: %s", err);
 			system_sampler_free(sampler);
-			series_set(ag->reload_ok, 0);
 			config_free(cfg);
 			return;
 		}
