@@ -185,10 +185,12 @@ def wait_opened(agent, w):
              (w.current, live_counts(agent), w.written, agent.text()[-4000:]))
 
 
-def wait_stored(a, cfg, w):
+def wait_stored(a, cfg, w, agent):
     """The store holds every entry written (dump reads it beside the running agent)."""
     if not wait_quiet(lambda: stored_counts(a, cfg) == w.written, 60):
-        fail("the store did not catch up: %s, written %s" % (stored_counts(a, cfg), w.written))
+        fail("the store did not catch up: %s, /metrics has %s, written %s; files %s\n%s" %
+             (stored_counts(a, cfg), live_counts(agent), w.written, sorted(os.listdir(w.dir)),
+              agent.text()[-6000:]))
 
 
 def n_read_from_copy(work):
@@ -261,9 +263,9 @@ def phase_sigkill(a, rng):
     agent.wait_log(r'msg="deploywatch \S+ started')
     # The store's first commit: before it the agent has no record at all, and a file rotated
     # away then is indistinguishable from one older than the agent (left to replay).
-    wait_stored(a, cfg, w)
+    wait_stored(a, cfg, w, agent)
     w.before_truncate = lambda: wait_opened(agent, w)
-    w.before_delete = lambda: wait_stored(a, cfg, w)
+    w.before_delete = lambda: wait_stored(a, cfg, w, agent)
     deadline = time.monotonic() + 25 * SCALE
     while time.monotonic() < deadline:
         kill_at = time.monotonic() + rng.uniform(0.3, 2.5)
