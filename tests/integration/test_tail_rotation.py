@@ -188,9 +188,13 @@ def wait_opened(agent, w):
 def wait_stored(a, cfg, w, agent):
     """The store holds every entry written (dump reads it beside the running agent)."""
     if not wait_quiet(lambda: stored_counts(a, cfg) == w.written, 60):
-        fail("the store did not catch up: %s, /metrics has %s, written %s; files %s\n%s" %
-             (stored_counts(a, cfg), live_counts(agent), w.written, sorted(os.listdir(w.dir)),
-              agent.text()[-6000:]))
+        store_metrics = {m: metric(agent, m) for m in (
+            "deploywatch_store_commits_total", "deploywatch_store_commit_errors_total",
+            "deploywatch_store_out_of_order_samples_total", "deploywatch_store_pending_samples",
+            "deploywatch_tail_lost_files_total", "deploywatch_tail_late_events_total")}
+        fail("the store did not catch up: %s, /metrics has %s, written %s; %s; files %s\n%s" %
+             (stored_counts(a, cfg), live_counts(agent), w.written, store_metrics,
+              sorted(os.listdir(w.dir)), agent.text()[-6000:]))
 
 
 def n_read_from_copy(work):
