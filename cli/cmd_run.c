@@ -490,13 +490,15 @@ static bool sources_changed(const struct config *a, const struct config *b)
 }
 
 /* SIGHUP: read the file again; apply it, or keep the running configuration and say why.
- * A refusal sets deploywatch_config_last_reload_successful to 0 before it is logged: whoever
- * reads the log line and then scrapes (an operator, the tests) must see the 0. */
+ * A refusal sets deploywatch_config_last_reload_successful to 0, and drops /metrics' rendered
+ * copy, before it is logged: whoever reads the log line and then scrapes (an operator, the
+ * tests) must see the 0, not the cached 1. */
 static void log_reload_failure(void *ctx, const char *msg)
 {
 	struct agent *ag = ctx;
 
 	series_set(ag->reload_ok, 0);
+	http_server_metrics_changed(ag->http);
 	log_error("config", "reload failed, keeping the running configuration: %s", msg);
 }
 
@@ -564,6 +566,7 @@ static void reload(struct agent *ag, int64_t now_ms)
 	cli_judge_configure(ag->judge, cfg);
 	series_set(ag->reload_ok, 1);
 	series_set(ag->reload_time, (double)now_ms / 1000.0);
+	http_server_metrics_changed(ag->http);
 	log_info("config", "configuration reloaded from %s", cfg->file);
 }
 
