@@ -116,7 +116,10 @@ def bad_input(a):
     # Unreadable: logged, counted, retried; followed once readable.
     if os.geteuid() == 0:
         agent.wait_log(r'cannot open [^"]*locked.log: Permission denied')
-        check((value(agent, "deploywatch_tail_errors_total") or 0) >= 1, "no open error counted")
+        # The count reaches /metrics when the read pass that logged it ends (and /metrics is
+        # rendered at most every 100 ms): wait for it, not the instant after the log line.
+        wait_until("the open error counted (deploywatch_tail_errors_total >= 1)",
+                   lambda: (value(agent, "deploywatch_tail_errors_total") or 0) >= 1, timeout=10)
     os.chmod(locked, 0o644)
     wait_value(agent, "the unlocked file", "laravel_log_entries_total", 1, level="error")
 
