@@ -185,16 +185,27 @@ def wait_opened(agent, w):
              (w.current, live_counts(agent), w.written, agent.text()[-4000:]))
 
 
+def agent_state(agent):
+    """What a failure report needs of a running (or dead) agent: its counts, the store's and
+    tailer's self-metrics, its exit status."""
+    status = agent.proc.poll()
+    if status is not None:
+        return "the agent exited with %s" % status
+    try:
+        return "/metrics has %s; %s" % (live_counts(agent), {m: metric(agent, m) for m in (
+            "deploywatch_store_commits_total", "deploywatch_store_commit_errors_total",
+            "deploywatch_store_out_of_order_samples_total", "deploywatch_store_pending_samples",
+            "deploywatch_tail_lost_files_total", "deploywatch_tail_late_events_total")})
+    except OSError as e:
+        return "/metrics unreachable: %s" % e
+
+
 def wait_stored(a, cfg, w, agent):
     """The store holds every entry written (dump reads it beside the running agent)."""
     if not wait_quiet(lambda: stored_counts(a, cfg) == w.written, 60):
-        store_metrics = {m: metric(agent, m) for m in (
-            "deploywatch_store_commits_total", "deploywatch_store_commit_errors_total",
-            "deploywatch_store_out_of_order_samples_total", "deploywatch_store_pending_samples",
-            "deploywatch_tail_lost_files_total", "deploywatch_tail_late_events_total")}
-        fail("the store did not catch up: %s, /metrics has %s, written %s; %s; files %s\n%s" %
-             (stored_counts(a, cfg), live_counts(agent), w.written, store_metrics,
-              sorted(os.listdir(w.dir)), agent.text()[-6000:]))
+        fail("the store did not catch up: %s, written %s; %s; files %s\n%s" %
+             (stored_counts(a, cfg), w.written, agent_state(agent), sorted(os.listdir(w.dir)),
+              agent.text()[-6000:]))
 
 
 def n_read_from_copy(work):
