@@ -558,7 +558,11 @@ static bool same_file(void *ctx)
  * Read what the file gained, up to the budget. A file that shrank was truncated; one truncated
  * and written again past our offset (copytruncate under a busy writer) is caught by its first
  * bytes, compared after each read and before its bytes are used when 'verify', against
- * counting a new file's bytes read at the old offset.
+ * counting a new file's bytes read at the old offset. One truncated and written again to
+ * exactly our offset has nothing to read, so no read checks it: its first bytes are compared
+ * whenever a look finds it at our offset (a 1 KiB pread from the page cache per followed file
+ * and look), or its new lines and its copy's unread rest would wait for the next write, and be
+ * lost if the file were rotated again before one.
  */
 static void read_file_v(struct tail *t, struct tfile *tf, bool verify)
 {
@@ -571,9 +575,12 @@ static void read_file_v(struct tail *t, struct tfile *tf, bool verify)
 		file_error(tf, -errno, "stat");
 		return;
 	}
+	tf->read_st = &st;
 	if (tf->path && st.st_size < (off_t)tf->rd.offset)
 		truncated(tf, &st);
-	tf->read_st = &st;
+	else if (tf->path && verify && tf->rd.offset > 0 && st.st_size == (off_t)tf->rd.offset &&
+		 !same_file(tf))
+		truncated(tf, &st);
 	n = tail_reader_read(&tf->rd, tf->fd, READ_BUDGET, on_line, tf,
 			     tf->path && verify ? same_file : NULL);
 	if (n >= 0 && tf->rd.stale && fstat(tf->fd, &st) == 0) {

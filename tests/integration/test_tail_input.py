@@ -842,6 +842,45 @@ def copies_closed_before_commit(a):
     print("copies closed before a commit: %d entries, each counted once" % n[0])
 
 
+def copytruncate_to_the_same_size(a):
+    """copytruncate, then the writer's next lines fill the file to exactly the offset the agent
+    had read to, all before the agent looks again (held with SIGSTOP here; a busy host or the
+    agent's read coalescing in real life). The size alone shows nothing: no growth, no shrink,
+    nothing to read. The lines written before the copy (in laravel.log.1 only) and the new
+    ones went uncounted until the next write, and were lost if the file was rotated again first
+    (a 1-in-100 failure of the rotation torture test in CI)."""
+    work = os.path.join(a.workdir, "samesize")
+    logdir = os.path.join(work, "logs")
+    os.makedirs(logdir)
+    cfg = config(work, logdir)
+    log = os.path.join(logdir, "laravel.log")
+    # Fixed-width messages: the rewrite is as long as what the agent had read.
+    append(log, "".join(entry("ERROR", "before the copy %02d" % i) for i in range(10)))
+    read_to = os.path.getsize(log)
+    agent = Agent(a.binary, cfg, work)
+    agent.wait_listening()
+    wait_value(agent, "the first entries", "laravel_log_entries_total", 10, level="error")
+    agent.proc.send_signal(signal.SIGSTOP)
+    try:
+        append(log, "".join(entry("WARNING", "unread, then copied %02d" % i) for i in range(4)))
+        shutil.copyfile(log, log + ".1")
+        os.truncate(log, 0)
+        append(log, "".join(entry("INFO", "written after it %02d" % i) for i in range(10)))
+        check(os.path.getsize(log) == read_to, "the rewrite is %d bytes, want %d" %
+              (os.path.getsize(log), read_to))
+    finally:
+        agent.proc.send_signal(signal.SIGCONT)
+    wait_value(agent, "the copy's unread lines", "laravel_log_entries_total", 4,
+               level="warning", timeout=15)
+    wait_value(agent, "the rewritten file's lines", "laravel_log_entries_total", 10,
+               level="info", timeout=15)
+    agent.wait_log(r"laravel.log: reading the rest of the truncated file from its copy")
+    check(value(agent, "deploywatch_tail_lost_files_total") in (None, 0.0), "a loss was reported")
+    check(agent.stop() == 0, "agent exit status")
+    print("copytruncate rewritten to the same size while the agent was not looking: the copy's "
+          "rest and the new lines counted")
+
+
 def compressed_copies(a):
     """logrotate's compress without delaycompress: the copy (copytruncate) or the renamed file
     is gzipped at once and the plain one removed. What the agent had not read is read through
@@ -940,6 +979,7 @@ def compressed_copies(a):
 
 def main():
     a = args()
+    copytruncate_to_the_same_size(a)
     compressed_copies(a)
     copies_closed_before_commit(a)
     same_first_line(a)
