@@ -848,7 +848,7 @@ def copytruncate_to_the_same_size(a):
     agent's read coalescing in real life). The size alone shows nothing: no growth, no shrink,
     nothing to read. The lines written before the copy (in laravel.log.1 only) and the new
     ones went uncounted until the next write, and were lost if the file was rotated again first
-    (a 1-in-100 failure of the rotation torture test in CI)."""
+    (a rare failure of the rotation torture test in CI)."""
     work = os.path.join(a.workdir, "samesize")
     logdir = os.path.join(work, "logs")
     os.makedirs(logdir)
