@@ -65,6 +65,7 @@ struct tfile {
 	bool more;              /* the last read stopped at the budget: more is waiting */
 	bool done;              /* drained and closed: goes once its last record is written */
 	bool have_ckey;         /* ckey/lkey hold the content record's keys (tail_content_key) */
+	bool rewritten;         /* draining, written over in place: its head is not its content */
 	char *origin;           /* the followed path its content lived at (content key); NULL */
 	char *real;             /* the file the path led to through symlinks, when not itself
 				 * (recorded: a link re-pointed while the agent was down); NULL */
@@ -292,6 +293,7 @@ static int open_recorded(const char *real, const struct tail_record *rec)
 }
 
 static bool held(const struct tsource *src, const struct stat *st);
+static void tfile_close(struct tail *t, struct tfile *tf);
 static struct tfile *drain_file(struct tsource *src, const char *path, int fd,
 			       const struct tail_id *id, uint64_t offset, const char *origin);
 
@@ -555,6 +557,25 @@ static bool same_file(void *ctx)
 }
 
 /*
+ * A draining file (rotated away) only grows, for writers that have not reopened yet. Shorter
+ * than what was read, or with other first bytes, it was written over in place: `cp laravel.log
+ * laravel.log.1` onto the previous copy, whose new content is lines the followed file counted.
+ * Reading on from our offset would count them twice: what the old content had is counted, its
+ * pending entry completed, and the file closed without a content record (its first line is
+ * not the content that was counted).
+ */
+static void drain_rewritten(struct tail *t, struct tfile *tf)
+{
+	log_info("tail", "a rotated file of %s being read to its end was written over in place "
+			 "(another copy onto it): its new lines are the followed file's, not read "
+			 "again", tf->origin ? tf->origin : "(unknown)");
+	ml_flush(tf->ml, on_entry, tf);
+	tf->rewritten = true;
+	tfile_close(t, tf);
+	tf->done = true;
+}
+
+/*
  * Read what the file gained, up to the budget. A file that shrank was truncated; one truncated
  * and written again past our offset (copytruncate under a busy writer) is caught by its first
  * bytes, compared after each read and before its bytes are used when 'verify', against
@@ -576,13 +597,21 @@ static void read_file_v(struct tail *t, struct tfile *tf, bool verify)
 		return;
 	}
 	tf->read_st = &st;
-	if (tf->path && st.st_size < (off_t)tf->rd.offset)
+	if (st.st_size < (off_t)tf->rd.offset ||
+	    (verify && tf->rd.offset > 0 && st.st_size == (off_t)tf->rd.offset && !same_file(tf))) {
+		if (!tf->path) {
+			tf->read_st = NULL;
+			drain_rewritten(t, tf);
+			return;
+		}
 		truncated(tf, &st);
-	else if (tf->path && verify && tf->rd.offset > 0 && st.st_size == (off_t)tf->rd.offset &&
-		 !same_file(tf))
-		truncated(tf, &st);
-	n = tail_reader_read(&tf->rd, tf->fd, READ_BUDGET, on_line, tf,
-			     tf->path && verify ? same_file : NULL);
+	}
+	n = tail_reader_read(&tf->rd, tf->fd, READ_BUDGET, on_line, tf, verify ? same_file : NULL);
+	if (n >= 0 && tf->rd.stale && !tf->path) {
+		tf->read_st = NULL;
+		drain_rewritten(t, tf);
+		return;
+	}
 	if (n >= 0 && tf->rd.stale && fstat(tf->fd, &st) == 0) {
 		truncated(tf, &st);
 		n = tail_reader_read(&tf->rd, tf->fd, READ_BUDGET, on_line, tf, same_file);
@@ -685,7 +714,7 @@ static void take_content_keys(struct tfile *tf)
 {
 	const char *source = tf->src->cfg->name;
 
-	if (tf->have_ckey || tf->fd < 0 || committable(tf) == 0 ||
+	if (tf->have_ckey || tf->rewritten || tf->fd < 0 || committable(tf) == 0 ||
 	    !tail_content_key_fd(source, tf->fd, NULL, tf->lkey))
 		return;
 	tf->have_ckey = true;
@@ -789,15 +818,22 @@ static struct tfile *drain_file(struct tsource *src, const char *path, int fd,
 {
 	struct tail *t = src->t;
 	struct tfile *old = tfile_new(src, path);
+	struct stat st;
 
 	free(old->origin);
 	old->origin = origin ? xstrdup(origin) : NULL;
 
-	/* The series carry the path; the file is no longer its path's (no truncation check). */
+	/* The series carry the path; the file is no longer its path's. Its identity is the
+	 * content's first bytes on the file it is read from (a copy is another inode), so the
+	 * check of each read sees it written over in place. */
 	free(old->path);
 	old->path = NULL;
 	old->fd = fd;
 	old->id = *id;
+	if (fstat(fd, &st) == 0) {
+		old->id.dev = (uint64_t)st.st_dev;
+		old->id.ino = (uint64_t)st.st_ino;
+	}
 	tfile_position(old, offset);
 	read_to_end(t, old);
 	ml_flush(old->ml, on_entry, old);

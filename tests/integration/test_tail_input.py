@@ -881,6 +881,51 @@ def copytruncate_to_the_same_size(a):
           "rest and the new lines counted")
 
 
+def copy_over_the_previous_copy(a):
+    """copytruncate by hand, `cp laravel.log laravel.log.1`, twice within the 5 s the agent keeps
+    reading a rotated copy for late writers: the second cp writes over the first copy in place
+    (same inode), with lines the followed file has already counted. The copy was read on from
+    where it had been read to, counting them again (a new user's walk-through: 55 lines counted
+    as 100)."""
+    work = os.path.join(a.workdir, "copyover")
+    logdir = os.path.join(work, "logs")
+    os.makedirs(logdir)
+    cfg = config(work, logdir)
+    log = os.path.join(logdir, "laravel.log")
+    append(log, "".join(entry("ERROR", "first file %d" % i) for i in range(5)))
+    agent = Agent(a.binary, cfg, work)
+    agent.wait_listening()
+    wait_value(agent, "the first lines", "laravel_log_entries_total", 5, level="error")
+    # The application writes right after the truncate, before the agent looks: the agent reads
+    # the rest of the old file from the copy, and keeps the copy open for late writers.
+    agent.proc.send_signal(signal.SIGSTOP)
+    try:
+        shutil.copyfile(log, log + ".1")
+        os.truncate(log, 0)
+        append(log, "".join(entry("WARNING", "second file %d" % i) for i in range(7)))
+    finally:
+        agent.proc.send_signal(signal.SIGCONT)
+    wait_value(agent, "the second file", "laravel_log_entries_total", 7, level="warning",
+               timeout=15)
+    append(log, "".join(entry("INFO", "second file, later %d" % i) for i in range(6)))
+    wait_value(agent, "the later lines", "laravel_log_entries_total", 6, level="info", timeout=15)
+    # The next copytruncate, while the first copy is still being read: cp onto it.
+    shutil.copyfile(log, log + ".1")
+    os.truncate(log, 0)
+    wait_until("the second truncation seen", lambda: len(re.findall(
+        r"laravel.log: reading the rest of the truncated file from its copy",
+        agent.text())) >= 2, timeout=15)
+    time.sleep(1.5)  # ten of the copy's reads (every 100 ms while it is open)
+    got = {lv: value(agent, "laravel_log_entries_total", level=lv)
+           for lv in ("error", "warning", "info")}
+    check(got == {"error": 5, "warning": 7, "info": 6}, "counted %s, want 5/7/6" % got)
+    check(not value(agent, "deploywatch_tail_unmatched_entries_total"),
+          "a copy was read from the middle of a line")
+    agent.wait_log(r"being read to its end was written over in place")
+    check(agent.stop() == 0, "agent exit status")
+    print("cp onto the copy still being read: its new lines not counted again")
+
+
 def compressed_copies(a):
     """logrotate's compress without delaycompress: the copy (copytruncate) or the renamed file
     is gzipped at once and the plain one removed. What the agent had not read is read through
@@ -980,6 +1025,7 @@ def compressed_copies(a):
 def main():
     a = args()
     copytruncate_to_the_same_size(a)
+    copy_over_the_previous_copy(a)
     compressed_copies(a)
     copies_closed_before_commit(a)
     same_first_line(a)
