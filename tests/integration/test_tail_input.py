@@ -842,6 +842,14 @@ def copies_closed_before_commit(a):
     print("copies closed before a commit: %d entries, each counted once" % n[0])
 
 
+def one_log(a, name):
+    """A phase's directory, its configuration (the default one above) and its laravel.log."""
+    work = os.path.join(a.workdir, name)
+    logdir = os.path.join(work, "logs")
+    os.makedirs(logdir)
+    return work, config(work, logdir), os.path.join(logdir, "laravel.log")
+
+
 def copytruncate_to_the_same_size(a):
     """copytruncate, then the writer's next lines fill the file to exactly the offset the agent
     had read to, all before the agent looks again (held with SIGSTOP here; a busy host or the
@@ -849,11 +857,7 @@ def copytruncate_to_the_same_size(a):
     nothing to read. The lines written before the copy (in laravel.log.1 only) and the new
     ones went uncounted until the next write, and were lost if the file was rotated again first
     (a rare failure of the rotation torture test in CI)."""
-    work = os.path.join(a.workdir, "samesize")
-    logdir = os.path.join(work, "logs")
-    os.makedirs(logdir)
-    cfg = config(work, logdir)
-    log = os.path.join(logdir, "laravel.log")
+    work, cfg, log = one_log(a, "samesize")
     # Fixed-width messages: the rewrite is as long as what the agent had read.
     append(log, "".join(entry("ERROR", "before the copy %02d" % i) for i in range(10)))
     read_to = os.path.getsize(log)
@@ -887,11 +891,7 @@ def copy_over_the_previous_copy(a):
     (same inode), with lines the followed file has already counted. The copy was read on from
     where it had been read to, counting them again (a new user's walk-through: 55 lines counted
     as 100)."""
-    work = os.path.join(a.workdir, "copyover")
-    logdir = os.path.join(work, "logs")
-    os.makedirs(logdir)
-    cfg = config(work, logdir)
-    log = os.path.join(logdir, "laravel.log")
+    work, cfg, log = one_log(a, "copyover")
     append(log, "".join(entry("ERROR", "first file %d" % i) for i in range(5)))
     agent = Agent(a.binary, cfg, work)
     agent.wait_listening()
