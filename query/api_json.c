@@ -163,9 +163,22 @@ static void time_cache_init(struct time_cache *tc, const struct promql_result *r
 
 /* Write '[' time ',"' for t_ms at p (which has room for TIME_SLOT bytes: fixed-size copies
  * write past the text); returns the end of the text. */
+/* '[' time ',"' for t_ms, the time ending at 'e' (two bytes after it are written too);
+ * returns its start and its length in *len. */
+static char *time_open_text(char *e, int64_t t_ms, size_t *len)
+{
+	char *b = time_text(e, t_ms);
+
+	*--b = '[';
+	e[0] = ',';
+	e[1] = '"';
+	*len = (size_t)(e + 2 - b);
+	return b;
+}
+
 static char *put_time_open(struct time_cache *tc, int64_t t_ms, char *p)
 {
-	char tmp[2 * TIME_SLOT], *e = tmp + 30, *b;
+	char tmp[2 * TIME_SLOT], *b;
 	size_t len;
 
 	if (tc->slot && t_ms >= tc->t0 && (uint64_t)(t_ms - tc->t0) % (uint64_t)tc->step == 0 &&
@@ -174,23 +187,15 @@ static char *put_time_open(struct time_cache *tc, int64_t t_ms, char *p)
 						TIME_SLOT;
 
 		if (!slot[0]) {
-			b = time_text(e, t_ms);
-			*--b = '[';
-			e[0] = ',';
-			e[1] = '"';
-			len = (size_t)(e + 2 - b);
+			b = time_open_text(tmp + 30, t_ms, &len);
 			slot[0] = (char)len;
 			memcpy(slot + 1, b, len);
 		}
 		memcpy(p, slot + 1, TIME_SLOT - 1);
 		return p + (unsigned char)slot[0];
 	}
-	b = time_text(e, t_ms);
-	*--b = '[';
-	e[0] = ',';
-	e[1] = '"';
-	len = (size_t)(e + 2 - b);
-	memcpy(p, b, TIME_SLOT - 1); /* b <= e - 2: b + 31 < tmp + 64 */
+	b = time_open_text(tmp + 30, t_ms, &len);
+	memcpy(p, b, TIME_SLOT - 1); /* b <= tmp + 28: b + 31 < tmp + 64 */
 	return p + len;
 }
 
