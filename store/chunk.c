@@ -876,7 +876,8 @@ static int seq_dec_end(struct seq_dec *s)
 static int seq_dec_many_dec(struct seq_dec *s, double *vals, size_t cnt, uint64_t m0, uint64_t g,
 			    unsigned k, double p10)
 {
-	struct seq_out o = { .m0 = m0, .g = g, .p10 = p10 };
+	struct seq_out o = { .vd = vals, .m0 = m0, .g = g, .p10 = p10 };
+	const int out = k ? OUT_DEC_K : OUT_DEC;
 	size_t j = 0;
 	uint64_t y;
 
@@ -890,21 +891,22 @@ static int seq_dec_many_dec(struct seq_dec *s, double *vals, size_t cnt, uint64_
 			if (seq_dec_many(s, ys, n))
 				return -EINVAL;
 			for (size_t t = 0; t < n; t++)
-				vals[i + t] = k ? (double)(int64_t)(m0 + g * ys[t]) / p10
-						: (double)(int64_t)(m0 + g * ys[t]);
+				seq_put(&o, out, i + t, ys[t]);
 			i += n;
 		}
 		return 0;
 	}
 	while (j < cnt) {
-		o.vd = vals + j;
-		j += k ? rice_run(s, &o, cnt - j, 1, OUT_DEC_K) : rice_run(s, &o, cnt - j, 1, OUT_DEC);
+		struct seq_out at = o;
+
+		at.vd = vals + j;
+		j += k ? rice_run(s, &at, cnt - j, 1, OUT_DEC_K) : rice_run(s, &at, cnt - j, 1, OUT_DEC);
 		if (j == cnt)
 			break;
 		/* an escape, or the end of the stream: one residual the careful way */
 		if (seq_dec_next(s, &y))
 			return -EINVAL;
-		vals[j++] = k ? (double)(int64_t)(m0 + g * y) / p10 : (double)(int64_t)(m0 + g * y);
+		seq_put(&o, out, j++, y);
 	}
 	return 0;
 }
