@@ -557,7 +557,9 @@ static void reload(struct agent *ag, int64_t now_ms)
 	/* Keep the store's settings with the store it was opened with. */
 	free(cfg->storage.path);
 	cfg->storage.path = xstrdup(ag->cfg->storage.path);
-	if (sources_changed(ag->cfg, cfg))
+	/* Against what the tailer runs, not the last file loaded: a second SIGHUP of the same file
+	 * still says the rules are not the running ones. */
+	if (sources_changed(ag->tail_cfg ? ag->tail_cfg : ag->cfg, cfg))
 		log_warn("config", "sources, rules or tail settings changed: they take effect at the "
 				   "next restart; still following the running ones");
 	if (ag->cfg != ag->tail_cfg)

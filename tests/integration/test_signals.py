@@ -66,6 +66,19 @@ wait_until("the python3 process group after reload", python_group)
 ok, at3 = reload_state()
 check(ok == 1 and at3 > at, "reload metrics after a good reload: %r %r" % (ok, at3))
 
+# A new source is not applied by a reload (read at start): each SIGHUP of such a file says so,
+# the second too (the warning once compared with the last file loaded, not the running one).
+WARN = "sources, rules or tail settings changed: they take effect at the next restart"
+write(cfg, original.replace("processes: [deploywatch]", "processes: [deploywatch, python3]")
+      .replace("sources: []", "sources:\n  - name: later\n    path: %s/*.log\n"
+               "    format: laravel" % a.workdir))
+for n in (1, 2):
+    agent.signal(signal.SIGHUP)
+    wait_until("reload %d of the file with a new source" % n,
+               lambda: agent.text().count("configuration reloaded") == 1 + n)
+    check(agent.text().count(WARN) == n, "reload %d: %d warnings that the source waits for a "
+          "restart:\n%s" % (n, agent.text().count(WARN), agent.text()[-2000:]))
+
 # SIGTERM: a clean exit with status 0 and a last log line.
 rc = agent.stop()
 check(rc == 0, "exit status after SIGTERM: %d\n%s" % (rc, agent.text()))
