@@ -1014,13 +1014,16 @@ static void test_connections_make_room_and_expire(void **state)
 
 	(void)state;
 	buf_init(&b, 0);
+	/* Each is idle in the server's view before the next is opened: its idle time starts in
+	 * libmicrohttpd's completion callback, which may run after the client has read the answer,
+	 * so without the wait a later connection could become idle first. */
 	for (int i = 0; i < 4; i++) {
 		fds[i] = conn_open(port);
 		conn_send(fds[i], healthy_req);
 		assert_int_equal(conn_response(fds[i], NULL, 0), 200);
+		wait_idle(srv, i + 1);
 	}
 	/* Full: the fifth takes the slot of the first, which was idle longest. */
-	wait_idle(srv, 4);
 	fresh = conn_open(port);
 	conn_send(fresh, healthy_req);
 	assert_int_equal(conn_response(fresh, NULL, 0), 200);
