@@ -4,7 +4,9 @@ after it either CPU over 80 % and memory over 85 % (FAIL naming both checks) or 
 (both checks pass). Two agents run side by side so the whole test takes one timeline (~30 s).
 
 Every /proc file is written to a temporary name and renamed over the old one, so the sampler
-never reads a half-written file.
+never reads a half-written file. The marker is put where the stored samples change, not where
+the clock says they should: a sample is stamped on the grid but read when its tick runs, which
+on a busy host can be most of a second later.
 """
 import json
 import os
@@ -37,28 +39,26 @@ def atomic_write(path, text):
 
 class FakeProc(threading.Thread):
     """Keeps proc/stat and proc/meminfo of 'root' current: CPU counters grow with the wall clock
-    at the phase's busy share; the phase switches from LOW to 'after' at the marker."""
+    at the phase's busy share; the phase switches from LOW to 'after' at 'switch' (seconds)."""
 
-    def __init__(self, root, marker, after):
+    def __init__(self, root, switch, after):
         super().__init__(daemon=True)
         self.proc = os.path.join(root, "proc")
         os.makedirs(self.proc)
-        # The sample stamped at the marker is read a little after it (the tick runs late on a
-        # busy machine): switch 0.8 s after, still inside the warm-up the window leaves out.
-        self.marker, self.after = marker + 0.8, after
+        self.switch, self.after = switch, after
         self.busy = self.idle = 0.0   # seconds per CPU
         self.last = time.time()
         self.stop = threading.Event()
         self.write()
 
     def phase(self, t):
-        return self.after if t >= self.marker else LOW
+        return self.after if t >= self.switch else LOW
 
     def write(self):
         now = time.time()
         # integrate across the switch so the counters never jump
         while self.last < now:
-            step_end = min(now, self.marker if self.last < self.marker else now)
+            step_end = min(now, self.switch if self.last < self.switch else now)
             if step_end <= self.last:
                 step_end = now
             busy, _ = self.phase(self.last)
@@ -84,10 +84,10 @@ class FakeProc(threading.Thread):
             self.write()
 
 
-def agent(name, marker, after):
+def agent(name, switch, after):
     d = os.path.join(a.workdir, name)
     os.makedirs(d)
-    fake = FakeProc(d, marker, after)
+    fake = FakeProc(d, switch, after)
     fake.start()
     cfg = dwtest.write(os.path.join(d, "dw.yml"), """\
 storage:
@@ -107,9 +107,9 @@ system:
     return fake, cfg, ag
 
 
-# The marker falls on a whole second after a full baseline of samples.
-marker = int(time.time()) + BASELINE_S + 3
-runs = {name: agent(name, marker, after) for name, after in (("high", HIGH), ("low", LOW))}
+# The use changes half-way between two grid points after a full baseline of samples.
+switch = int(time.time()) + BASELINE_S + 3.5
+runs = {name: agent(name, switch, after) for name, after in (("high", HIGH), ("low", LOW))}
 
 for name, (fake, cfg, ag) in runs.items():
     def sampled(ag=ag):
@@ -117,13 +117,64 @@ for name, (fake, cfg, ag) in runs.items():
         return b"node_memory_MemAvailable_bytes" in body and b'node_cpu_seconds_total{cpu="3"' in body
     dwtest.wait_until("the sampler reading the fixture tree (%s)" % name, sampled)
 
-dwtest.wait_until("the marker's time", lambda: time.time() >= marker + 0.5, timeout=60)
+
+def mem_samples(cfg):
+    """The stored node_memory_MemAvailable_bytes samples: [(value, ms)]."""
+    rc, out, err = dwtest.run([a.binary, "dump", "-c", cfg, "--match",
+                               "node_memory_MemAvailable_bytes"])
+    check(rc == 0, "dump: %d %s" % (rc, err))
+    return [(float(v), int(t)) for v, t in
+            (line.rsplit(" ", 2)[1:] for line in out.splitlines() if line.strip())]
+
+
+def is_low(v):
+    return v > MEM_TOTAL_KB * 1024 * (1 - (LOW[1] + HIGH[1]) / 2)
+
+
+# The marker is the last sample read before the switch: the high agent's last low memory sample
+# before its first high one. Every sample up to it was read before the switch, every one after
+# it after: a tick that runs late moves the marker, never a high sample into the baseline (a
+# marker on the clock's second, with the switch 0.8 s after it, took the high memory of a sample
+# read 0.85 s late into the baseline's average).
+seen = []
+
+
+def switched():
+    seen[:] = mem_samples(runs["high"][1])
+    return any(not is_low(v) for v, _ in seen)
+
+
+try:
+    dwtest.wait_until("a high memory sample stored", switched, timeout=60, interval=0.2)
+except SystemExit:
+    dwtest.fail("no high memory sample stored after the switch: %r" % seen[-5:])
+first_high = next(i for i, (v, _) in enumerate(seen) if not is_low(v))
+check(first_high > 0 and all(is_low(v) for v, _ in seen[:first_high]),
+      "memory samples around the switch: %r" % seen[max(0, first_high - 3):first_high + 3])
+check(all(not is_low(v) for v, _ in seen[first_high:]),
+      "a low memory sample after a high one: %r" % seen[first_high - 1:])
+marker = seen[first_high - 1][1] // 1000
+check(seen[first_high - 1][1] == marker * 1000 and marker < switch,
+      "the last sample before the switch at %.1f s is stamped %d ms" % (switch,
+                                                                      seen[first_high - 1][1]))
 for name, (fake, cfg, ag) in runs.items():
     rc, out, err = dwtest.run([a.binary, "mark", "-c", cfg, "release-" + name, "--at", str(marker)])
     check(rc == 0, "mark %s: %s" % (name, err))
 
-# the window closes at marker + WINDOW_S; one more tick so its last sample is stored
-dwtest.wait_until("the window's end", lambda: time.time() >= marker + WINDOW_S + 1.5, timeout=60)
+
+# the window closes at marker + WINDOW_S: wait until both stores have its last sample
+def window_stored(cfg):
+    got = mem_samples(cfg)
+    return got and got[-1][1] >= (marker + WINDOW_S) * 1000
+
+
+for name, (fake, cfg, ag) in runs.items():
+    try:
+        dwtest.wait_until("the window's last sample stored (%s)" % name,
+                          lambda cfg=cfg: window_stored(cfg), timeout=60, interval=0.2)
+    except SystemExit:
+        dwtest.fail("%s: the last samples stored: %r, the window ends at %d s"
+                    % (name, mem_samples(cfg)[-3:], marker + WINDOW_S))
 
 
 def judge(cfg, deploy):
