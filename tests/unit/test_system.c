@@ -1489,7 +1489,11 @@ static void test_hung_filesystem(void **state)
 	hung_fd = pipefd[0];
 	atomic_store(&hung_calls, 0);
 	env_open(&e, FIX "/proc-64cpu/proc", FIX "/proc-64cpu/rootfs", fs, 2, NULL, 0, NULL, 0);
-	system_test_set_statvfs(e.s, hung_statvfs, 50);
+	/* A deadline the calls that answer keep however late their thread runs: a new thread can
+	 * wait tens of milliseconds for a core on a loaded machine, and with 50 ms a probe thread
+	 * that started 100 ms late made "/" look hung. The hung call misses any deadline, and only
+	 * the first pass waits for it. */
+	system_test_set_statvfs(e.s, hung_statvfs, 2000);
 
 	/* The pass returns: the hung mount reports a device error, the others their sizes. */
 	assert_int_equal(system_sample(e.s), 0);
@@ -1500,7 +1504,13 @@ static void test_hung_filesystem(void **state)
 	assert_true(has_series(e.reg, "node_filesystem_size_bytes", "device", "/dev/nvme0n1p2",
 			       "fstype", "ext4", "mountpoint", "/", NULL));
 	assert_value(errors(e.reg, "filesystem"), 1);
+	/* The pass gave up on the call, whose thread may not have started it yet. */
+	while (atomic_load(&hung_calls) == 0) {
+		assert_true(++tries < 1000); /* 10 s */
+		usleep(10000);
+	}
 	assert_int_equal(atomic_load(&hung_calls), 1);
+	tries = 0;
 
 	/* While that call is blocked, later passes do not start another one. */
 	assert_int_equal(system_sample(e.s), 0);
