@@ -804,7 +804,10 @@ int cmd_run(int argc, char **argv)
 			process_tail(&ag);
 			tick(&ag, t, true);
 			next_ms = t + interval;
-			continue;
+			/* No 'continue': a tick that took longer than the interval (a slow disk, a
+			 * loaded host) must not keep the loop from signals. The poll below does not
+			 * wait when the next tick is already due, but it does take a SIGTERM. */
+			now = clock_now_ms();
 		}
 		wake = next_ms;
 		if (ag.tail && tail_deadline(ag.tail) < wake)
