@@ -524,9 +524,13 @@ static void watch_read(struct watch *w, char *sig, size_t siglen, char *name, si
 }
 
 /* Each tick: a watched path that now names another deploy marks it, at the path's change time
- * when that falls since the last tick (else now). */
+ * when that falls since the last tick and is not in the future (else now, the tick's grid time).
+ * A change made after the grid time but before a late tick read the path keeps its own time: the
+ * grid time would put the marker before the change. */
 static void watch_tick(struct cli_judge *j, int64_t now)
 {
+	int64_t wall = clock_now_ms();
+
 	for (size_t i = 0; i < j->nwatch; i++) {
 		struct watch *w = &j->watch[i];
 		char sig[sizeof(w->sig)], name[sizeof(w->name)], note[STORE_DEPLOY_MAX_NOTE + 1];
@@ -554,7 +558,7 @@ static void watch_tick(struct cli_judge *j, int64_t now)
 				 w->path, name, STORE_DEPLOY_MAX_NAME);
 			continue;
 		}
-		at = when > j->last_tick_ms && when <= now ? when : now;
+		at = when > j->last_tick_ms && when <= (wall > now ? wall : now) ? when : now;
 		snprintf(note, sizeof(note), "automatic: %.900s changed", w->path);
 		rc = store_deploy_put(j->store, name, at, now, note);
 		if (rc)
