@@ -161,8 +161,6 @@ static void time_cache_init(struct time_cache *tc, const struct promql_result *r
 	tc->slot = xcalloc(tc->n, TIME_SLOT);
 }
 
-/* Write '[' time ',"' for t_ms at p (which has room for TIME_SLOT bytes: fixed-size copies
- * write past the text); returns the end of the text. */
 /* '[' time ',"' for t_ms, the time ending at 'e' (two bytes after it are written too);
  * returns its start and its length in *len. */
 static char *time_open_text(char *e, int64_t t_ms, size_t *len)
@@ -176,6 +174,8 @@ static char *time_open_text(char *e, int64_t t_ms, size_t *len)
 	return b;
 }
 
+/* Write '[' time ',"' for t_ms at p (which has room for TIME_SLOT bytes: fixed-size copies
+ * write past the text); returns the end of the text. */
 static char *put_time_open(struct time_cache *tc, int64_t t_ms, char *p)
 {
 	char tmp[2 * TIME_SLOT], *b;
